@@ -1,0 +1,28 @@
+"""Build the Cython im2col core; all metadata lives in pyproject.toml.
+
+Set ``INTRO2AI_NO_CYTHON=1`` to install without a C compiler: the package then
+falls back to its pure-NumPy im2col (slower, same results).
+"""
+import os
+
+from setuptools import Extension, setup
+
+
+def _extensions():
+    if os.environ.get("INTRO2AI_NO_CYTHON", "").strip() not in ("", "0"):
+        return []
+    from Cython.Build import cythonize
+
+    ext = Extension(
+        "intro2ai._im2col_cython",
+        sources=["intro2ai/_im2col_cython.pyx"],
+        extra_compile_args=["-O3"],
+    )
+    return cythonize(
+        [ext],
+        language_level=3,
+        compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True},
+    )
+
+
+setup(ext_modules=_extensions())
