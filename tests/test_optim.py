@@ -1,0 +1,92 @@
+"""Tests of intro2ai.optim: one-step and two-step updates against hand computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from intro2ai import optim
+
+# The expected values below are computed by hand with a handful of float64 operations.
+TOL = 1e-12
+
+W = np.array([1.0, -2.0, 0.5])
+DW = np.array([0.5, 0.25, -1.0])
+
+
+def test_sgd_one_step():
+    next_w, config = optim.sgd(W.copy(), DW, {"learning_rate": 0.1})
+    np.testing.assert_allclose(next_w, [0.95, -2.025, 0.6], atol=TOL)
+    assert config["learning_rate"] == 0.1 and config["weight_decay"] == 0.0
+
+
+def test_sgd_defaults_and_weight_decay():
+    next_w, config = optim.sgd(W.copy(), DW)
+    np.testing.assert_allclose(next_w, W - 1e-2 * DW, atol=TOL)
+    # g = dw + 0.5 * w = [1.0, -0.75, -0.75]; w - 0.1 * g
+    next_w, _ = optim.sgd(W.copy(), DW, {"learning_rate": 0.1, "weight_decay": 0.5})
+    np.testing.assert_allclose(next_w, [0.9, -1.925, 0.575], atol=TOL)
+
+
+def test_sgd_momentum_two_steps():
+    config = {"learning_rate": 0.1, "momentum": 0.9}
+    w1, config = optim.sgd_momentum(W.copy(), DW, config)
+    # v1 = -0.1 * dw = [-0.05, -0.025, 0.1]
+    np.testing.assert_allclose(config["velocity"], [-0.05, -0.025, 0.1], atol=TOL)
+    np.testing.assert_allclose(w1, [0.95, -2.025, 0.6], atol=TOL)
+    w2, config = optim.sgd_momentum(w1, DW, config)
+    # v2 = 0.9 * v1 - 0.1 * dw = [-0.095, -0.0475, 0.19]
+    np.testing.assert_allclose(config["velocity"], [-0.095, -0.0475, 0.19], atol=TOL)
+    np.testing.assert_allclose(w2, [0.855, -2.0725, 0.79], atol=TOL)
+
+
+def test_sgd_momentum_weight_decay():
+    # g = dw + 0.5 * w = [1.0, -0.75, -0.75]; v = -0.1 * g; w + v
+    w1, config = optim.sgd_momentum(W.copy(), DW, {"learning_rate": 0.1, "weight_decay": 0.5})
+    np.testing.assert_allclose(w1, [0.9, -1.925, 0.575], atol=TOL)
+
+
+def test_rmsprop_one_step():
+    config = {"learning_rate": 0.01, "decay_rate": 0.9, "epsilon": 0.0}
+    w1, config = optim.rmsprop(W.copy(), DW, config)
+    # cache = 0.1 * dw**2; step = 0.01 * dw / sqrt(0.1 * dw**2) = 0.01 * sign(dw) / sqrt(0.1)
+    np.testing.assert_allclose(config["cache"], 0.1 * DW**2, atol=TOL)
+    np.testing.assert_allclose(w1, W - 0.01 * np.sign(DW) / np.sqrt(0.1), atol=TOL)
+
+
+def test_adam_first_step_is_learning_rate_times_sign():
+    # After bias correction m_hat = dw and v_hat = dw**2, so the first step is lr * sign(dw).
+    w1, config = optim.adam(W.copy(), DW, {"learning_rate": 0.01, "epsilon": 0.0})
+    np.testing.assert_allclose(w1, W - 0.01 * np.sign(DW), atol=TOL)
+    assert config["t"] == 1
+    np.testing.assert_allclose(config["m"], 0.1 * DW, atol=TOL)
+    np.testing.assert_allclose(config["v"], 0.001 * DW**2, atol=TOL)
+
+
+def test_adam_second_step():
+    config = {"learning_rate": 0.01, "beta1": 0.5, "beta2": 0.75, "epsilon": 0.0}
+    w1, config = optim.adam(W.copy(), DW, config)
+    dw2 = np.array([1.0, 1.0, 1.0])
+    w2, config = optim.adam(w1, dw2, config)
+    # m2 = 0.5*(0.5*dw) + 0.5*dw2; v2 = 0.75*(0.25*dw**2) + 0.25*dw2**2; t = 2
+    m2 = 0.25 * DW + 0.5 * dw2
+    v2 = 0.1875 * DW**2 + 0.25 * dw2**2
+    expected = w1 - 0.01 * (m2 / 0.75) / np.sqrt(v2 / (1 - 0.75**2))
+    np.testing.assert_allclose(w2, expected, atol=TOL)
+    assert config["t"] == 2
+
+
+@pytest.mark.parametrize("rule", [optim.sgd, optim.sgd_momentum, optim.rmsprop, optim.adam])
+def test_rules_keep_float32(rule):
+    w = W.astype(np.float32)
+    next_w, _ = rule(w, DW.astype(np.float32), None)
+    assert next_w.dtype == np.float32, f"{rule.__name__}: float32 in, {next_w.dtype} out"
+
+
+def test_rules_reject_bad_input():
+    with pytest.raises(ValueError, match=r"sgd: dw must have the shape of w \(3,\), got \(2,\)"):
+        optim.sgd(W.copy(), DW[:2])
+    with pytest.raises(ValueError, match=r"adam: unknown config key\(s\) \['learning rate'\]"):
+        optim.adam(W.copy(), DW, {"learning rate": 0.1})
+    with pytest.raises(ValueError, match=r"adam: unknown config key\(s\) \['weight_decay'\]"):
+        optim.adam(W.copy(), DW, {"weight_decay": 0.1})
