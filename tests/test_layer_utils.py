@@ -1,0 +1,99 @@
+"""Tests of intro2ai.layer_utils: numerical gradients of every sandwich (float64, random dout)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from intro2ai import layer_utils, layers
+from intro2ai.gradient_check import eval_numerical_gradient_array, rel_error
+
+# float64 central differences (h = 1e-5) on piecewise-smooth functions kept off their kinks
+# agree to ~1e-9; 1e-7 leaves room for summation noise and still catches real mistakes.
+GRAD_TOL = 1e-7
+# Pre-activations closer than this to the ReLU kink at 0 could be crossed by h = 1e-5.
+KINK_MARGIN = 1e-3
+
+
+def assert_grads(case, analytic, f, inputs, dout):
+    """Compare each analytic gradient with the numerical gradient of ``f`` in that input."""
+    for name, grad, i in zip(("dx", "dw", "db"), analytic, range(len(inputs))):
+        def fi(v, i=i):
+            args = list(inputs)
+            args[i] = v
+            return f(*args)
+
+        num = eval_numerical_gradient_array(fi, inputs[i], dout)
+        assert grad.shape == num.shape, f"{name} [{case}]: shape {grad.shape} vs {num.shape}"
+        err = rel_error(grad, num)
+        assert err < GRAD_TOL, (
+            f"{name} [{case}]: shape {grad.shape}, relative error {err:.3e} exceeds {GRAD_TOL:.0e}"
+        )
+
+
+def off_kink(pre_activation, case):
+    gap = np.min(np.abs(pre_activation))
+    assert gap > KINK_MARGIN, f"[{case}] test data within {gap:.1e} of the ReLU kink; change seed"
+
+
+def test_affine_relu_gradients():
+    rng = np.random.default_rng(231)
+    x = rng.standard_normal((2, 3, 4))
+    w = rng.standard_normal((12, 10))
+    b = rng.standard_normal(10)
+    dout = rng.standard_normal((2, 10))
+    off_kink(layers.affine_forward(x, w, b)[0], "affine_relu")
+    out, cache = layer_utils.affine_relu_forward(x, w, b)
+    np.testing.assert_allclose(out, np.maximum(x.reshape(2, 12) @ w + b, 0), rtol=1e-12)
+    grads = layer_utils.affine_relu_backward(dout, cache)
+    assert_grads("affine_relu x (2,3,4) w (12,10)", grads,
+                 lambda x, w, b: layer_utils.affine_relu_forward(x, w, b)[0], (x, w, b), dout)
+
+
+def test_conv_relu_gradients_seed_case():
+    rng = np.random.default_rng(231)
+    x = rng.standard_normal((2, 3, 8, 8))
+    w = rng.standard_normal((3, 3, 3, 3))
+    b = rng.standard_normal(3)
+    dout = rng.standard_normal((2, 3, 8, 8))
+    param = {"stride": 1, "pad": 1}
+    off_kink(layers.conv_forward_naive(x, w, b, param)[0], "conv_relu")
+    out, cache = layer_utils.conv_relu_forward(x, w, b, param)
+    expected = np.maximum(layers.conv_forward_naive(x, w, b, param)[0], 0)
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
+    grads = layer_utils.conv_relu_backward(dout, cache)
+    assert_grads("conv_relu x (2,3,8,8) w (3,3,3,3) stride 1 pad 1", grads,
+                 lambda x, w, b: layer_utils.conv_relu_forward(x, w, b, param)[0], (x, w, b), dout)
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, conv_param, pool_param",
+    [
+        # the seed notebook's case: 16x16 input, 3x3 filters, 2x2 pool
+        ((2, 3, 16, 16), (3, 3, 3, 3), {"stride": 1, "pad": 1},
+         {"pool_height": 2, "pool_width": 2, "stride": 2}),
+        # non-square filter, stride 2, overlapping 3x3 pool with stride 1
+        ((1, 2, 7, 9), (2, 2, 3, 1), {"stride": 2, "pad": 1},
+         {"pool_height": 3, "pool_width": 2, "stride": 1}),
+    ],
+    ids=["seed", "nonsquare"],
+)
+def test_conv_relu_pool_gradients(x_shape, w_shape, conv_param, pool_param):
+    rng = np.random.default_rng(231)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[0])
+    pre = layers.conv_forward_naive(x, w, b, conv_param)[0]
+    off_kink(pre, "conv_relu_pool")
+    expected, _ = layers.max_pool_forward_naive(np.maximum(pre, 0), pool_param)
+    out, cache = layer_utils.conv_relu_pool_forward(x, w, b, conv_param, pool_param)
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
+    dout = rng.standard_normal(out.shape)
+    grads = layer_utils.conv_relu_pool_backward(dout, cache)
+    f = lambda x, w, b: layer_utils.conv_relu_pool_forward(x, w, b, conv_param, pool_param)[0]  # noqa: E731
+    assert_grads(f"conv_relu_pool x {x_shape} w {w_shape}", grads, f, (x, w, b), dout)
+
+
+def test_sandwich_backward_rejects_foreign_cache():
+    with pytest.raises(TypeError, match=r"conv_relu_pool_backward: cache must be the ConvReluPoolCache"):
+        layer_utils.conv_relu_pool_backward(np.zeros((1, 1, 1, 1)), (None, None))
