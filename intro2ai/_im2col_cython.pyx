@@ -1,0 +1,219 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Cython core of the fast layers: im2col, col2im and max-pool kernels.
+
+Typed memoryviews with the ``floating`` fused type (float32 and float64; no NumPy C headers
+at build time). Every kernel writes into arrays the caller allocates, so the Python wrapper
+(``intro2ai.fast_layers``) owns shapes, dtypes and input checks; the kernels only loop.
+
+Layout shared with the NumPy fallback (``intro2ai._im2col_numpy``):
+
+- ``cols`` is C-contiguous of shape ``(C * HH * WW, N * H_out * W_out)``;
+- row ``k = (c * HH + i) * WW + j``; column ``q = (n * H_out + h) * W_out + w``;
+- ``cols[k, q] = x[n, c, h * stride + i - pad, w * stride + j - pad]`` (zero outside ``x``).
+
+Padding is never materialised: the valid column range of each row is computed once, so no
+kernel reads or writes outside its arrays for any filter size, stride or pad. Loops over
+independent rows or image planes use ``prange`` (parallel when built with OpenMP, serial
+otherwise).
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.string cimport memcpy, memset
+
+
+cdef inline Py_ssize_t _lo(Py_ssize_t off, Py_ssize_t stride) noexcept nogil:
+    """Smallest w >= 0 with w * stride + off >= 0."""
+    if off >= 0:
+        return 0
+    return (-off + stride - 1) // stride
+
+
+cdef inline Py_ssize_t _hi(Py_ssize_t off, Py_ssize_t size, Py_ssize_t stride,
+                           Py_ssize_t n_out) noexcept nogil:
+    """One past the largest w < n_out with w * stride + off <= size - 1."""
+    cdef Py_ssize_t last = size - 1 - off
+    if last < 0:
+        return 0
+    last = last // stride + 1
+    return last if last < n_out else n_out
+
+
+def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols,
+           Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad, Py_ssize_t stride):
+    """Fill ``cols`` (shape (C*HH*WW, N*H_out*W_out)) with the windows of ``x`` (N, C, H, W)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t H_out = (H + 2 * pad - HH) // stride + 1
+    cdef Py_ssize_t W_out = (W + 2 * pad - WW) // stride + 1
+    cdef Py_ssize_t K = C * HH * WW
+    if cols.shape[0] != K or cols.shape[1] != N * H_out * W_out:
+        raise ValueError(
+            f"im2col: cols must have shape ({K}, {N * H_out * W_out}), "
+            f"got ({cols.shape[0]}, {cols.shape[1]})")
+    cdef Py_ssize_t k, c, i, j, n, h, w, y, xo, w_lo, w_hi
+    cdef floating* dst
+    cdef const floating* src
+    for k in prange(K, nogil=True, schedule="static"):
+        c = k // (HH * WW)
+        i = (k // WW) % HH
+        j = k % WW
+        xo = j - pad
+        w_lo = _lo(xo, stride)
+        w_hi = _hi(xo, W, stride, W_out)
+        if w_lo > w_hi:
+            w_lo = w_hi
+        for n in range(N):
+            for h in range(H_out):
+                dst = &cols[k, (n * H_out + h) * W_out]
+                y = h * stride + i - pad
+                if y < 0 or y >= H or w_hi == 0:
+                    memset(dst, 0, W_out * sizeof(floating))
+                    continue
+                if w_lo > 0:
+                    memset(dst, 0, w_lo * sizeof(floating))
+                src = &x[n, c, y, 0]
+                if stride == 1:
+                    memcpy(dst + w_lo, src + w_lo + xo, (w_hi - w_lo) * sizeof(floating))
+                else:
+                    for w in range(w_lo, w_hi):
+                        dst[w] = src[w * stride + xo]
+                if w_hi < W_out:
+                    memset(dst + w_hi, 0, (W_out - w_hi) * sizeof(floating))
+
+
+def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] dx,
+           Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad, Py_ssize_t stride):
+    """Add every entry of ``cols`` into ``dx`` (N, C, H, W) where :func:`im2col` read it.
+
+    ``dx`` is accumulated into (the caller zeroes it); entries that fall in the padding are
+    dropped. This is the adjoint of :func:`im2col`.
+    """
+    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t H_out = (H + 2 * pad - HH) // stride + 1
+    cdef Py_ssize_t W_out = (W + 2 * pad - WW) // stride + 1
+    if cols.shape[0] != C * HH * WW or cols.shape[1] != N * H_out * W_out:
+        raise ValueError(
+            f"col2im: cols must have shape ({C * HH * WW}, {N * H_out * W_out}), "
+            f"got ({cols.shape[0]}, {cols.shape[1]})")
+    cdef Py_ssize_t nc, n, c, i, j, h, w, y, xo, w_lo, w_hi
+    cdef floating* drow
+    cdef const floating* src
+    for nc in prange(N * C, nogil=True, schedule="static"):
+        n = nc // C
+        c = nc % C
+        for i in range(HH):
+            for j in range(WW):
+                xo = j - pad
+                w_lo = _lo(xo, stride)
+                w_hi = _hi(xo, W, stride, W_out)
+                for h in range(H_out):
+                    y = h * stride + i - pad
+                    if y < 0 or y >= H:
+                        continue
+                    src = &cols[(c * HH + i) * WW + j, (n * H_out + h) * W_out]
+                    drow = &dx[n, c, y, 0]
+                    if stride == 1:
+                        for w in range(w_lo, w_hi):
+                            drow[w + xo] += src[w]
+                    else:
+                        for w in range(w_lo, w_hi):
+                            drow[w * stride + xo] += src[w]
+
+
+def maxpool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
+                    int[:, :, :, ::1] idx, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t stride):
+    """Max over each window; ``idx`` gets the in-plane offset ``y * W + x`` of its FIRST max.
+
+    First means row-major order inside the window (``np.argmax`` order): a later value
+    replaces the running max only if strictly greater. A NaN wins and stays (as in argmax).
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t H_out = out.shape[2], W_out = out.shape[3]
+    if (out.shape[0] != N or out.shape[1] != C or H_out != (H - ph) // stride + 1
+            or W_out != (W - pw) // stride + 1 or idx.shape[0] != N or idx.shape[1] != C
+            or idx.shape[2] != H_out or idx.shape[3] != W_out or ph > H or pw > W):
+        raise ValueError("maxpool_forward: inconsistent shapes")
+    cdef Py_ssize_t nc, n, c, h, w, a, bb, y0, x0, best_off
+    cdef floating best, v
+    cdef const floating* plane
+    for nc in prange(N * C, nogil=True, schedule="static"):
+        n = nc // C
+        c = nc % C
+        plane = &x[n, c, 0, 0]
+        for h in range(H_out):
+            y0 = h * stride
+            for w in range(W_out):
+                x0 = w * stride
+                best_off = y0 * W + x0
+                best = plane[best_off]
+                for a in range(ph):
+                    for bb in range(pw):
+                        v = plane[(y0 + a) * W + x0 + bb]
+                        if v > best or (v != v and best == best):
+                            best = v
+                            best_off = (y0 + a) * W + x0 + bb
+                out[n, c, h, w] = best
+                idx[n, c, h, w] = <int>best_off
+
+
+def maxpool_forward_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
+                        int[:, :, :, ::1] idx):
+    """:func:`maxpool_forward` for 2x2 windows with stride 2 that tile the input."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t H_out = H // 2, W_out = W // 2
+    if (H % 2 or W % 2 or out.shape[0] != N or out.shape[1] != C or out.shape[2] != H_out
+            or out.shape[3] != W_out or idx.shape[0] != N or idx.shape[1] != C
+            or idx.shape[2] != H_out or idx.shape[3] != W_out):
+        raise ValueError("maxpool_forward_2x2: inconsistent shapes")
+    cdef Py_ssize_t nc, n, c, h, w, o
+    cdef floating best, v
+    cdef const floating* r0
+    cdef const floating* r1
+    for nc in prange(N * C, nogil=True, schedule="static"):
+        n = nc // C
+        c = nc % C
+        for h in range(H_out):
+            r0 = &x[n, c, 2 * h, 0]
+            r1 = r0 + W
+            for w in range(W_out):
+                o = 2 * h * W + 2 * w
+                best = r0[2 * w]
+                v = r0[2 * w + 1]
+                if v > best or (v != v and best == best):
+                    best = v
+                    o = 2 * h * W + 2 * w + 1
+                v = r1[2 * w]
+                if v > best or (v != v and best == best):
+                    best = v
+                    o = (2 * h + 1) * W + 2 * w
+                v = r1[2 * w + 1]
+                if v > best or (v != v and best == best):
+                    best = v
+                    o = (2 * h + 1) * W + 2 * w + 1
+                out[n, c, h, w] = best
+                idx[n, c, h, w] = <int>o
+
+
+def maxpool_backward(const floating[:, :, :, ::1] dout, const int[:, :, :, ::1] idx,
+                     floating[:, :, :, ::1] dx):
+    """Add ``dout`` into ``dx`` at the in-plane offsets ``idx`` (overlaps accumulate).
+
+    ``dx`` is accumulated into (the caller zeroes it). Offsets outside the plane are skipped,
+    so a corrupted index can never write out of bounds.
+    """
+    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t H_out = dout.shape[2], W_out = dout.shape[3]
+    if (dout.shape[0] != N or dout.shape[1] != C or idx.shape[0] != N or idx.shape[1] != C
+            or idx.shape[2] != H_out or idx.shape[3] != W_out):
+        raise ValueError("maxpool_backward: inconsistent shapes")
+    cdef Py_ssize_t nc, n, c, h, w, o, HW = H * W
+    cdef floating* plane
+    for nc in prange(N * C, nogil=True, schedule="static"):
+        n = nc // C
+        c = nc % C
+        plane = &dx[n, c, 0, 0]
+        for h in range(H_out):
+            for w in range(W_out):
+                o = idx[n, c, h, w]
+                if 0 <= o < HW:
+                    plane[o] += dout[n, c, h, w]

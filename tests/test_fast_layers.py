@@ -1,0 +1,397 @@
+"""Fast layers: fast == naive over random geometries, adjointness, backends agree, tie rule.
+
+Oracles: the naive reference layers (``intro2ai.layers``), an independent loop oracle for
+max pooling written here, and ``scipy.signal.correlate`` for the convolution.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import signal
+
+from intro2ai import _extension, _im2col_numpy, fast_layers, layers
+
+# float64 results differ from the naive loops only by summation order.
+RTOL64 = 1e-10
+# float32: sums of up to C*HH*WW ~ 50 products of N(0, 1) values, relative to their scale.
+RTOL32 = 2e-5
+
+HYP = settings(max_examples=100, deadline=None, derandomize=True,
+               suppress_health_check=[HealthCheck.too_slow])
+
+HAS_CYTHON = _extension.is_built()
+BACKENDS = ["cython", "numpy"] if HAS_CYTHON else ["numpy"]
+
+
+def _close(actual, desired, dtype, what):
+    """Assert closeness with an atol scaled to the magnitude of ``desired``."""
+    rtol = RTOL64 if np.dtype(dtype) == np.float64 else RTOL32
+    scale = max(1.0, float(np.abs(desired).max(initial=0.0)))
+    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=rtol * scale, err_msg=what)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, monkeypatch):
+    """Run a test once with the compiled kernels and once with the NumPy fallback."""
+    if request.param == "numpy":
+        monkeypatch.setattr(fast_layers, "_backend", lambda: ("numpy", None))
+    return request.param
+
+
+# ----------------------------------------------------------------------------- strategies
+
+
+@st.composite
+def conv_cases(draw):
+    N = draw(st.integers(1, 3))
+    C = draw(st.integers(1, 3))
+    F = draw(st.integers(1, 3))
+    HH = draw(st.integers(1, 4))
+    WW = draw(st.integers(1, 5))
+    stride = draw(st.integers(1, 3))
+    pad = draw(st.integers(0, 3))
+    # Smallest output size that leaves H >= 1: (H_out - 1) * stride >= 1 + 2*pad - HH.
+    h_min = 1 + max(0, -(-(1 + 2 * pad - HH) // stride))
+    w_min = 1 + max(0, -(-(1 + 2 * pad - WW) // stride))
+    H_out = draw(st.integers(h_min, h_min + 3))
+    W_out = draw(st.integers(w_min, w_min + 3))
+    H = (H_out - 1) * stride + HH - 2 * pad
+    W = (W_out - 1) * stride + WW - 2 * pad
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return dict(N=N, C=C, F=F, H=H, W=W, HH=HH, WW=WW, stride=stride, pad=pad,
+                dtype=dtype, seed=seed)
+
+
+@st.composite
+def pool_cases(draw):
+    N = draw(st.integers(1, 2))
+    C = draw(st.integers(1, 3))
+    tiles = draw(st.booleans())
+    if tiles:
+        ph = pw = stride = draw(st.integers(1, 4))
+    else:
+        ph = draw(st.integers(1, 4))
+        pw = draw(st.integers(1, 4))
+        stride = draw(st.integers(1, 3))
+    H = (draw(st.integers(1, 4)) - 1) * stride + ph
+    W = (draw(st.integers(1, 4)) - 1) * stride + pw
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    ties = draw(st.booleans())
+    seed = draw(st.integers(0, 2**32 - 1))
+    return dict(N=N, C=C, H=H, W=W, ph=ph, pw=pw, stride=stride, dtype=dtype, ties=ties,
+                seed=seed)
+
+
+def _conv_arrays(case):
+    rng = np.random.default_rng(case["seed"])
+    dt = case["dtype"]
+    x = rng.standard_normal((case["N"], case["C"], case["H"], case["W"])).astype(dt)
+    w = rng.standard_normal((case["F"], case["C"], case["HH"], case["WW"])).astype(dt)
+    b = rng.standard_normal(case["F"]).astype(dt)
+    return rng, x, w, b, {"stride": case["stride"], "pad": case["pad"]}
+
+
+def _pool_arrays(case):
+    rng = np.random.default_rng(case["seed"])
+    shape = (case["N"], case["C"], case["H"], case["W"])
+    if case["ties"]:
+        x = rng.integers(0, 3, size=shape).astype(case["dtype"])  # many equal maxima
+    else:
+        x = rng.standard_normal(shape).astype(case["dtype"])
+    pp = {"pool_height": case["ph"], "pool_width": case["pw"], "stride": case["stride"]}
+    return rng, x, pp
+
+
+def pool_oracle(x, ph, pw, stride, dout):
+    """Independent loop oracle: first maximum in row-major order; overlaps accumulate."""
+    N, C, H, W = x.shape
+    H_out, W_out = (H - ph) // stride + 1, (W - pw) // stride + 1
+    out = np.zeros((N, C, H_out, W_out), dtype=x.dtype)
+    dx = np.zeros_like(x)
+    for n in range(N):
+        for c in range(C):
+            for h in range(H_out):
+                for w in range(W_out):
+                    best, at = None, None
+                    for a in range(ph):
+                        for bb in range(pw):
+                            v = x[n, c, h * stride + a, w * stride + bb]
+                            if best is None or v > best:
+                                best, at = v, (h * stride + a, w * stride + bb)
+                    out[n, c, h, w] = best
+                    dx[n, c, at[0], at[1]] += dout[n, c, h, w]
+    return out, dx
+
+
+# ----------------------------------------------------------------------------- convolution
+
+
+@HYP
+@given(case=conv_cases())
+def test_conv_fast_equals_naive(case):
+    rng, x, w, b, cp = _conv_arrays(case)
+    out_naive, cache_naive = layers.conv_forward_naive(x, w, b, cp)
+    dout = rng.standard_normal(out_naive.shape).astype(case["dtype"])
+    grads_naive = layers.conv_backward_naive(dout, cache_naive)
+    for fwd, bwd in [(fast_layers.conv_forward_fast, fast_layers.conv_backward_fast),
+                     (fast_layers.conv_forward_strides, fast_layers.conv_backward_strides)]:
+        out, cache = fwd(x, w, b, cp)
+        assert out.dtype == x.dtype and out.shape == out_naive.shape
+        assert out.flags.c_contiguous
+        _close(out, out_naive, case["dtype"], f"{fwd.__name__} out, case {case}")
+        grads = bwd(dout, cache)
+        for name, g, g_ref, inp in zip(("dx", "dw", "db"), grads, grads_naive, (x, w, b)):
+            assert g.dtype == inp.dtype and g.shape == inp.shape, (name, g.dtype, g.shape)
+            _close(g, g_ref, case["dtype"], f"{bwd.__name__} {name}, case {case}")
+
+
+@HYP
+@given(case=conv_cases())
+def test_conv_backends_agree(case):
+    """The compiled kernels and the NumPy fallback give the same numbers."""
+    if not HAS_CYTHON:
+        pytest.skip("Cython extension not built")
+    rng, x, w, b, cp = _conv_arrays(case)
+    out_c, cache_c = fast_layers.conv_forward_fast(x, w, b, cp)
+    dout = rng.standard_normal(out_c.shape).astype(case["dtype"])
+    grads_c = fast_layers.conv_backward_fast(dout, cache_c)
+    cols_np = _im2col_numpy.im2col(x, case["HH"], case["WW"], case["pad"], case["stride"])
+    np.testing.assert_array_equal(cache_c.cols, cols_np)  # im2col is a pure copy
+    orig = fast_layers._backend
+    fast_layers._backend = lambda: ("numpy", None)
+    try:
+        out_n, cache_n = fast_layers.conv_forward_fast(x, w, b, cp)
+        grads_n = fast_layers.conv_backward_fast(dout, cache_n)
+    finally:
+        fast_layers._backend = orig
+    np.testing.assert_array_equal(out_c, out_n)
+    for name, gc, gn in zip(("dx", "dw", "db"), grads_c, grads_n):
+        _close(gc, gn, case["dtype"], f"{name} cython vs numpy, case {case}")
+
+
+@pytest.mark.parametrize(
+    "xs, ws, stride, pad",
+    [
+        ((1, 1, 5, 5), (1, 1, 3, 3), 1, 0),        # batch 1, one channel
+        ((2, 3, 6, 5), (4, 3, 3, 2), 1, 1),        # non-square filter 3x2
+        ((2, 2, 5, 9), (3, 2, 1, 5), 2, 2),        # 1x5 filter, stride 2
+        ((1, 2, 7, 7), (2, 2, 3, 3), 3, 1),        # stride 3
+        ((2, 1, 3, 4), (2, 1, 2, 2), 1, 3),        # pad larger than the filter
+        ((1, 1, 1, 1), (1, 1, 3, 3), 1, 1),        # 1x1 input, everything from the padding
+        ((2, 3, 31, 31), (5, 3, 3, 3), 2, 1),      # the seed's (H + 2*pad - HH) / stride case
+    ],
+)
+def test_conv_fixed_geometries(backend, xs, ws, stride, pad):
+    rng = np.random.default_rng(0)
+    for dt in (np.float32, np.float64):
+        x = rng.standard_normal(xs).astype(dt)
+        w = rng.standard_normal(ws).astype(dt)
+        b = rng.standard_normal(ws[0]).astype(dt)
+        cp = {"stride": stride, "pad": pad}
+        out, cache = fast_layers.conv_forward_fast(x, w, b, cp)
+        ref, ref_cache = layers.conv_forward_naive(x, w, b, cp)
+        _close(out, ref, dt, f"out {xs} {ws} {cp}")
+        dout = rng.standard_normal(out.shape).astype(dt)
+        for name, g, r in zip(("dx", "dw", "db"), fast_layers.conv_backward_fast(dout, cache),
+                              layers.conv_backward_naive(dout, ref_cache)):
+            assert g.dtype == dt
+            _close(g, r, dt, f"{name} {xs} {ws} {cp}")
+
+
+def test_conv_forward_matches_scipy_correlate(backend):
+    """Independent oracle: out[n, f] = sum_c correlate(x_pad[n, c], w[f, c], 'valid')[::s, ::s] + b[f]."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 9, 8))
+    w = rng.standard_normal((4, 3, 3, 2))
+    b = rng.standard_normal(4)
+    stride, pad = 2, 2
+    out, _ = fast_layers.conv_forward_fast(x, w, b, {"stride": stride, "pad": pad})
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    ref = np.zeros_like(out)
+    for n in range(2):
+        for f in range(4):
+            acc = sum(signal.correlate(xp[n, c], w[f, c], mode="valid") for c in range(3))
+            ref[n, f] = acc[::stride, ::stride] + b[f]
+    _close(out, ref, np.float64, "conv_forward_fast vs scipy.signal.correlate")
+
+
+def test_conv_mixed_dtypes_and_noncontiguous_input(backend):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 2, 8, 6)).astype(np.float32)[:, :, ::2, :]  # non-contiguous
+    w = rng.standard_normal((2, 2, 3, 3))
+    b = rng.standard_normal(2).astype(np.float32)
+    cp = {"stride": 1, "pad": 1}
+    out, cache = fast_layers.conv_forward_fast(x, w, b, cp)
+    assert out.dtype == np.float64  # promoted, as NumPy would
+    ref, ref_cache = layers.conv_forward_naive(x.astype(np.float64), w, b.astype(np.float64), cp)
+    _close(out, ref, np.float64, "mixed dtype out")
+    dx, dw, db = fast_layers.conv_backward_fast(np.ones_like(out), cache)
+    assert (dx.dtype, dw.dtype, db.dtype) == (np.float32, np.float64, np.float32)
+    assert dx.shape == x.shape
+
+
+def test_conv_backward_rejects_bad_dout_and_cache():
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal((1, 1, 4, 4)), rng.standard_normal((2, 1, 3, 3)), np.zeros(2)
+    out, cache = fast_layers.conv_forward_fast(x, w, b, {"stride": 1, "pad": 1})
+    with pytest.raises(ValueError, match=r"conv_backward_fast: dout must have the shape .*\(1, 2, 4, 4\), got \(1, 2, 4, 3\)"):
+        fast_layers.conv_backward_fast(out[..., :3], cache)
+    with pytest.raises(TypeError, match="conv_backward_fast: dout must be a floating-point array"):
+        fast_layers.conv_backward_fast(out.astype(int), cache)
+    with pytest.raises(TypeError, match="cache must be the ConvCache"):
+        fast_layers.conv_backward_fast(out, (x, w, b))
+
+
+def test_conv_forward_checks_inputs():
+    x = np.zeros((2, 3, 30, 30))
+    w = np.zeros((4, 3, 3, 3))
+    with pytest.raises(ValueError, match=r"^conv_forward_fast: \(H \+ 2\*pad - HH\) = 29 is not divisible by stride 2; change pad or stride$"):
+        fast_layers.conv_forward_fast(x, w, np.zeros(4), {"stride": 2, "pad": 1})
+    with pytest.raises(ValueError, match="conv_forward_strides: x has C = 3"):
+        fast_layers.conv_forward_strides(x, np.zeros((4, 2, 3, 3)), np.zeros(4), {"stride": 1, "pad": 1})
+    with pytest.raises(TypeError, match="conv_forward_fast: x must be a floating-point array"):
+        fast_layers.conv_forward_fast(x.astype(np.int64), w, np.zeros(4), {"stride": 1, "pad": 1})
+
+
+# ----------------------------------------------------------------------------- im2col / col2im
+
+
+@HYP
+@given(case=conv_cases())
+def test_im2col_col2im_adjoint(case):
+    """<col2im(y), x> == <y, im2col(x)> for both backends."""
+    rng, x, w, _, _ = _conv_arrays(case)
+    HH, WW, pad, stride = case["HH"], case["WW"], case["pad"], case["stride"]
+    cols = _im2col_numpy.im2col(x, HH, WW, pad, stride)
+    y = rng.standard_normal(cols.shape).astype(case["dtype"])
+    results = {"numpy": (cols, _im2col_numpy.col2im(y, x.shape, HH, WW, pad, stride))}
+    mod = _extension.cython_module()
+    if mod is not None:
+        cols_c = np.empty_like(cols)
+        mod.im2col(x, cols_c, HH, WW, pad, stride)
+        dx_c = np.zeros_like(x)
+        mod.col2im(y, dx_c, HH, WW, pad, stride)
+        results["cython"] = (cols_c, dx_c)
+        np.testing.assert_array_equal(cols_c, cols)
+        _close(dx_c, results["numpy"][1], case["dtype"], "col2im cython vs numpy")
+    for name, (c, dx) in results.items():
+        assert c.dtype == x.dtype and dx.dtype == x.dtype and dx.shape == x.shape
+        lhs = float(np.vdot(dx.astype(np.float64), x.astype(np.float64)))
+        rhs = float(np.vdot(y.astype(np.float64), c.astype(np.float64)))
+        tol = (1e-9 if case["dtype"] == np.float64 else 1e-4) * max(1.0, abs(rhs), np.sqrt(y.size))
+        assert abs(lhs - rhs) <= tol, f"{name}: <col2im(y), x> = {lhs} != <y, im2col(x)> = {rhs}"
+
+
+def test_im2col_layout_small_case():
+    """Hand-checked layout: row (c, i, j), column (n, h, w), zeros from the padding."""
+    x = np.arange(1, 10, dtype=np.float64).reshape(1, 1, 3, 3)
+    cols = _im2col_numpy.im2col(x, 2, 2, 1, 2)  # H_out = W_out = 2
+    expected = np.array([
+        [0, 0, 0, 5],   # (i, j) = (0, 0): x_pad[2h, 2w]
+        [0, 0, 4, 6],   # (0, 1)
+        [0, 2, 0, 8],   # (1, 0)
+        [1, 3, 7, 9],   # (1, 1)
+    ], dtype=np.float64)
+    np.testing.assert_array_equal(cols, expected)
+    mod = _extension.cython_module()
+    if mod is not None:
+        cols_c = np.full_like(cols, np.nan)
+        mod.im2col(x, cols_c, 2, 2, 1, 2)
+        np.testing.assert_array_equal(cols_c, expected)
+
+
+def test_cython_kernels_reject_wrong_shapes():
+    mod = _extension.cython_module()
+    if mod is None:
+        pytest.skip("Cython extension not built")
+    x = np.zeros((1, 1, 4, 4))
+    with pytest.raises(ValueError, match=r"im2col: cols must have shape \(9, 16\)"):
+        mod.im2col(x, np.zeros((9, 15)), 3, 3, 1, 1)
+    with pytest.raises(ValueError, match="col2im: cols must have shape"):
+        mod.col2im(np.zeros((9, 15)), x, 3, 3, 1, 1)
+
+
+# ----------------------------------------------------------------------------- max pooling
+
+
+@HYP
+@given(case=pool_cases())
+def test_pool_fast_equals_naive_and_oracle(case):
+    rng, x, pp = _pool_arrays(case)
+    out_naive, cache_naive = layers.max_pool_forward_naive(x, pp)
+    dout = rng.standard_normal(out_naive.shape).astype(case["dtype"])
+    dx_naive = layers.max_pool_backward_naive(dout, cache_naive)
+    out_o, dx_o = pool_oracle(x, case["ph"], case["pw"], case["stride"], dout)
+    np.testing.assert_array_equal(out_naive, out_o)
+    _close(dx_naive, dx_o, case["dtype"], f"naive dx vs oracle, case {case}")
+    orig = fast_layers._backend
+    try:
+        for name in BACKENDS:
+            if name == "numpy":
+                fast_layers._backend = lambda: ("numpy", None)
+            out, cache = fast_layers.max_pool_forward_fast(x, pp)
+            tiles = case["ph"] == case["pw"] == case["stride"]
+            assert cache.path == ("reshape" if tiles else "im2col")
+            assert out.dtype == x.dtype
+            np.testing.assert_array_equal(out, out_naive, err_msg=f"{name} out, case {case}")
+            dx = fast_layers.max_pool_backward_fast(dout, cache)
+            assert dx.dtype == x.dtype and dx.shape == x.shape
+            _close(dx, dx_naive, case["dtype"], f"{name} dx, case {case}")
+    finally:
+        fast_layers._backend = orig
+
+
+@pytest.mark.parametrize("ph, pw, stride", [(2, 2, 2), (3, 3, 1), (2, 3, 1), (3, 3, 3)])
+def test_pool_tie_rule_first_max_row_major(backend, ph, pw, stride):
+    """All-equal windows: each window's gradient goes to its top-left element only."""
+    N, C, H, W = 1, 2, 6, 6
+    x = np.ones((N, C, H, W))
+    pp = {"pool_height": ph, "pool_width": pw, "stride": stride}
+    out, cache = fast_layers.max_pool_forward_fast(x, pp)
+    dout = np.arange(1, out.size + 1, dtype=np.float64).reshape(out.shape)
+    dx = fast_layers.max_pool_backward_fast(dout, cache)
+    expected = np.zeros_like(x)
+    for h in range(out.shape[2]):
+        for w in range(out.shape[3]):
+            expected[:, :, h * stride, w * stride] += dout[:, :, h, w]
+    np.testing.assert_array_equal(dx, expected)
+
+
+def test_pool_overlapping_windows_accumulate(backend):
+    x = np.zeros((1, 1, 3, 3))
+    x[0, 0, 1, 1] = 5.0  # the centre is the max of all four 2x2 windows
+    out, cache = fast_layers.max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 1})
+    np.testing.assert_array_equal(out, np.full((1, 1, 2, 2), 5.0))
+    dx = fast_layers.max_pool_backward_fast(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), cache)
+    expected = np.zeros_like(x)
+    expected[0, 0, 1, 1] = 10.0
+    np.testing.assert_array_equal(dx, expected)
+
+
+def test_pool_training_shape_both_dtypes(backend):
+    """The ThreeLayerConvNet pool: (N, F, 32, 32) -> 2x2 stride 2, float32 and float64."""
+    rng = np.random.default_rng(4)
+    pp = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    for dt in (np.float32, np.float64):
+        x = rng.standard_normal((2, 4, 32, 32)).astype(dt)
+        out, cache = fast_layers.max_pool_forward_fast(x, pp)
+        ref, ref_cache = layers.max_pool_forward_naive(x, pp)
+        np.testing.assert_array_equal(out, ref)
+        dout = rng.standard_normal(out.shape).astype(dt)
+        np.testing.assert_array_equal(fast_layers.max_pool_backward_fast(dout, cache),
+                                      layers.max_pool_backward_naive(dout, ref_cache))
+
+
+def test_pool_checks_inputs():
+    x = np.zeros((1, 1, 5, 4))
+    with pytest.raises(ValueError, match=r"max_pool_forward_fast: \(H - pool_height\) = 3 is not divisible by stride 2"):
+        fast_layers.max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    with pytest.raises(TypeError, match="max_pool_forward_fast: x must be a floating-point array"):
+        fast_layers.max_pool_forward_fast(x.astype(np.int32), {"pool_height": 1, "pool_width": 1, "stride": 1})
+    out, cache = fast_layers.max_pool_forward_fast(np.zeros((1, 1, 4, 4)), {"pool_height": 2, "pool_width": 2, "stride": 2})
+    with pytest.raises(ValueError, match=r"max_pool_backward_fast: dout must have the shape .*\(1, 1, 2, 2\)"):
+        fast_layers.max_pool_backward_fast(np.zeros((1, 1, 2, 3)), cache)
