@@ -1,0 +1,66 @@
+"""nbgrader configuration of the intro2ai course (run nbgrader from this folder).
+
+Layout: ``source/<hw>/`` (instructor notebooks, student-side files), ``release/<hw>/`` (what
+students get; built by ``make release``, never committed), ``submitted/``, ``autograded/``,
+``feedback/`` and ``gradebook.db`` (generated, never committed).
+
+The trusted grade comes from the kit's sandboxed grader (``autograder``); nbgrader keeps the
+bookkeeping. The settings below make nbgrader's own notebook autograde safe for a batch of
+hundreds of submissions.
+"""
+
+c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
+
+# --- course --------------------------------------------------------------------------------
+c.CourseDirectory.course_id = "intro2ai"
+c.CourseDirectory.root = "."
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+
+# Never copy editor leftovers or build outputs into a release or a submission.
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "build", "*.so", "*.c",
+    "*.egg-info", ".pytest_cache",
+]
+
+# Every file a student edits. On autograde nbgrader normally overwrites submitted files with
+# the instructor's release copy; these must stay the student's own, or we would grade the stubs.
+STUDENT_FILES = ["intro2ai/layers.py", "intro2ai/classifiers/cnn.py"]
+c.Autograde.exclude_overwriting = {"hw5": STUDENT_FILES}
+
+# --- execution during autograde ------------------------------------------------------------
+# Naive conv loops are slow (the full HW5 notebook with naive checks takes minutes on a weak
+# laptop); allow 10 minutes per cell before calling it stuck.
+c.Execute.timeout = 600
+# On a timeout, do NOT interrupt and carry on: a kernel stuck in C code (a huge NumPy call)
+# ignores SIGINT, and every later cell would wait the full timeout again. Instead nbclient
+# raises CellTimeoutError, nbgrader records this submission as failed and moves on to the next.
+c.Execute.interrupt_on_timeout = False
+c.Execute.raise_on_iopub_timeout = True
+# Kill (SIGKILL) the kernel when the notebook ends or fails, rather than waiting for a
+# graceful shutdown that a wedged kernel never answers.
+c.Execute.shutdown_kernel = "immediate"
+c.Execute.execute_retries = 0
+# Keep each cell's output bounded (a print in a naive loop can produce megabytes).
+c.LimitOutput.max_lines = 200
+c.LimitOutput.max_traceback = 40
+
+# --- collecting LMS downloads (nbgrader zip_collect) ---------------------------------------
+# Students hand in the zip written by `make submit` (hw5.ipynb, intro2ai/layers.py,
+# intro2ai/classifiers/cnn.py, MANIFEST.sha256). The LMS bulk download holds one archive per
+# student named "<student_id>_<anything>.zip"; nbgrader extracts each into its own folder.
+c.ZipCollectApp.archive_directory = "archive"
+c.ZipCollectApp.extracted_directory = "extracted"
+c.ZipCollectApp.collect_directory_structure = "{downloaded}/{assignment_id}/{collect_step}"
+c.ExtractorPlugin.zip_ext = [".zip"]
+# Keep the student's .py files, not only notebooks (nbgrader's default keeps .ipynb only).
+c.FileNameCollectorPlugin.valid_ext = [".ipynb", ".py"]
+# file_id keeps the relative path inside the archive so intro2ai/layers.py lands where the
+# notebook imports it from.
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/(?P<student_id>[A-Za-z0-9]+)_[^/]*/"
+    r"(?:[^/]*/)?(?P<file_id>(?:hw5\.ipynb|intro2ai/layers\.py|intro2ai/classifiers/cnn\.py))$"
+)

@@ -1,0 +1,134 @@
+"""`make check`: run the HW5 self-checks and print one Korean line per task.
+
+Usage (from the homework folder)::
+
+    python -m checks.run_checks                     # every task
+    python -m checks.run_checks hw5_conv_forward    # one task
+    python -m checks.run_checks -v hw5_conv_forward # pytest's full output for that task
+
+Exit status 0 when every selected task passes, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from checks.conftest import TASKS
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+_STUB = re.compile(r"^(hw\d+_[A-Za-z0-9_]+):")
+
+PASSED, TODO, NEEDS, FAILED, NOTESTS = "통과", "아직 구현하지 않음", "선행 과제 필요", "실패", "검사 없음"
+
+
+class _Collector:
+    """Records, per task, how each test ended (without pytest's own report)."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, list[tuple[str, str, str]]] = {t: [] for t in TASKS}
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        rep = outcome.get_result()
+        if rep.when != "call" and rep.passed:
+            return
+        if rep.when == "teardown" and not rep.failed:
+            return
+        task = next((m.name for m in item.iter_markers() if m.name in TASKS), None)
+        if task is None:
+            return
+        if rep.skipped:
+            self.results[task].append((item.nodeid, "skipped", ""))
+        elif rep.passed:
+            self.results[task].append((item.nodeid, "passed", ""))
+        else:
+            exc = call.excinfo
+            message = str(exc.value) if exc is not None else str(rep.longrepr)
+            if exc is not None and exc.errisinstance(NotImplementedError):
+                match = _STUB.match(message)
+                owner = match.group(1) if match else task
+                status = "todo" if owner == task else f"needs:{owner}"
+                self.results[task].append((item.nodeid, status, message))
+            else:
+                name = exc.typename if exc is not None else "Error"
+                first = message.strip().splitlines()[0] if message.strip() else ""
+                self.results[task].append((item.nodeid, "failed", f"{name}: {first}"[:200]))
+
+
+def _summary(results: list[tuple[str, str, str]]) -> tuple[str, str]:
+    if not results:
+        return NOTESTS, ""
+    statuses = [s for _, s, _ in results]
+    n_pass = statuses.count("passed")
+    total = len(statuses)
+    failed = [m for _, s, m in results if s == "failed"]
+    if n_pass == total:
+        return PASSED, f"{n_pass}/{total}"
+    if failed:
+        return FAILED, f"{n_pass}/{total}  첫 실패: {failed[0]}"
+    if "todo" in statuses:
+        return TODO, f"{n_pass}/{total}"
+    needs = sorted({s.split(":", 1)[1] for s in statuses if s.startswith("needs:")})
+    return NEEDS, f"{n_pass}/{total}  먼저 {', '.join(needs)} 를 구현하세요"
+
+
+def _warn_if_foreign_package() -> None:
+    import intro2ai
+
+    location = Path(intro2ai.__file__).resolve().parent
+    if ROOT not in location.parents:
+        print(f"주의: 이 폴더가 아닌 다른 곳의 intro2ai 를 불러왔습니다 ({location}).\n"
+              f"      이 과제 폴더에서 `make install` (pip install -e .) 을 실행하세요.\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    verbose = "-v" in args
+    tasks = [a for a in args if a != "-v"] or list(TASKS)
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        print(f"알 수 없는 task id: {', '.join(unknown)}. 가능한 값: {', '.join(TASKS)}")
+        return 2
+    _warn_if_foreign_package()
+    marker = " or ".join(tasks)
+    base = [str(HERE / "test_hw5.py"), "-m", marker, "-p", "no:cacheprovider",
+            f"--rootdir={ROOT}", "-W", "ignore::RuntimeWarning"]
+    if verbose:
+        return int(pytest.main(base + ["-v", "--tb=short"]))
+    collector = _Collector()
+    sink = io.StringIO()  # pytest's own report is replaced by the table below
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        code = pytest.main(base + ["-q", "--tb=no"], plugins=[collector])
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        print(sink.getvalue()[-3000:])
+        print(f"pytest 가 검사를 실행하지 못했습니다 (exit {int(code)}). "
+              f"자세히 보려면: make check TASK={tasks[0]} VERBOSE=1")
+        return 1
+
+    width = max(len(t) for t in tasks)
+    print("HW5 자가 점검 (공개 검사; 채점은 다른 케이스로 합니다)")
+    print(f"{'task id':<{width}}  {'상태':<10}  통과/전체")
+    print("-" * (width + 40))
+    all_ok = True
+    for task in tasks:
+        status, detail = _summary(collector.results[task])
+        all_ok &= status == PASSED
+        print(f"{task:<{width}}  {status:<10}  {detail}")
+    print("-" * (width + 40))
+    if all_ok:
+        print("모든 검사를 통과했습니다. 노트북을 처음부터 끝까지 실행한 뒤 `make submit` 하세요.")
+        return 0
+    print("자세한 오류 보기: make check TASK=<task id> VERBOSE=1")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
