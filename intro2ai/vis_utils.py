@@ -1,0 +1,95 @@
+"""Visualisation helpers: tile a stack of images (e.g. first-layer filters) into one grid."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["visualize_grid", "vis_grid", "vis_nn"]
+
+
+def visualize_grid(Xs: np.ndarray, ubound: float = 255.0, padding: int = 1) -> np.ndarray:
+    """Tile ``N`` images into a square grid, each rescaled to ``[0, ubound]``.
+
+    Parameters
+    ----------
+    Xs : ndarray of shape (N, H, W, C) or (N, H, W)
+        The images, channels last (filters ``W1`` of shape (F, C, HH, WW) become
+        ``W1.transpose(0, 2, 3, 1)``).
+    ubound : float, default 255.0
+        Each image is min-max scaled to ``[0, ubound]`` on its own (a constant image becomes 0).
+    padding : int, default 1
+        Blank pixels between neighbouring images.
+
+    Returns
+    -------
+    grid : ndarray of shape (G * (H + padding) - padding, G * (W + padding) - padding, C)
+        ``G = ceil(sqrt(N))``; unused cells stay 0. Float; use ``grid.astype('uint8')`` to show it.
+    """
+    if not isinstance(Xs, np.ndarray) or Xs.ndim not in (3, 4):
+        got = f"shape {Xs.shape}" if isinstance(Xs, np.ndarray) else type(Xs).__name__
+        raise ValueError(
+            f"visualize_grid: Xs must be an ndarray of shape (N, H, W, C) or (N, H, W), got "
+            f"{got}; for conv filters pass W1.transpose(0, 2, 3, 1)"
+        )
+    if not isinstance(padding, (int, np.integer)) or padding < 0:
+        raise ValueError(f"visualize_grid: padding must be an integer >= 0, got {padding!r}")
+    if Xs.ndim == 3:
+        Xs = Xs[..., None]
+    N, H, W, C = Xs.shape
+    grid_size = max(1, int(math.ceil(math.sqrt(N))))
+    grid_height = H * grid_size + padding * (grid_size - 1)
+    grid_width = W * grid_size + padding * (grid_size - 1)
+    grid = np.zeros((grid_height, grid_width, C))
+    for k in range(N):
+        row, col = divmod(k, grid_size)
+        top, left = row * (H + padding), col * (W + padding)
+        img = Xs[k].astype(np.float64)
+        low, high = np.min(img), np.max(img)
+        scale = ubound / (high - low) if high > low else 0.0
+        grid[top:top + H, left:left + W] = (img - low) * scale
+    return grid
+
+
+def vis_grid(Xs: np.ndarray) -> np.ndarray:
+    """Tile images into a square grid with 1-pixel padding, scaled jointly to ``[0, 1]``.
+
+    Parameters
+    ----------
+    Xs : ndarray of shape (N, H, W, C)
+
+    Returns
+    -------
+    grid : ndarray of shape (G * (H + 1) + 1, G * (W + 1) + 1, C), ``G = ceil(sqrt(N))``
+    """
+    N, H, W, C = Xs.shape
+    A = int(math.ceil(math.sqrt(N)))
+    G = np.ones((A * H + A + 1, A * W + A + 1, C), dtype=np.float64) * np.min(Xs)
+    for n in range(N):
+        y, x = divmod(n, A)
+        G[y * H + y + 1:(y + 1) * H + y + 1, x * W + x + 1:(x + 1) * W + x + 1, :] = Xs[n]
+    maxg, ming = G.max(), G.min()
+    return (G - ming) / (maxg - ming) if maxg > ming else np.zeros_like(G)
+
+
+def vis_nn(rows: list[list[np.ndarray]]) -> np.ndarray:
+    """Tile a 2-D list of equally shaped (H, W, C) images, scaled jointly to ``[0, 1]``.
+
+    Parameters
+    ----------
+    rows : list of lists of ndarray of shape (H, W, C)
+
+    Returns
+    -------
+    grid : ndarray of shape (R * (H + 1) + 1, K * (W + 1) + 1, C)
+    """
+    N, D = len(rows), len(rows[0])
+    H, W, C = rows[0][0].shape
+    Xs = rows[0][0]
+    G = np.ones((N * H + N + 1, D * W + D + 1, C), dtype=np.float64) * np.min(Xs)
+    for y in range(N):
+        for x in range(D):
+            G[y * H + y + 1:(y + 1) * H + y + 1, x * W + x + 1:(x + 1) * W + x + 1, :] = rows[y][x]
+    maxg, ming = G.max(), G.min()
+    return (G - ming) / (maxg - ming) if maxg > ming else np.zeros_like(G)
