@@ -1,0 +1,15 @@
+"""The trusted grader of the intro2ai kit (instructor-only; never released).
+
+``grade_submission(submission_dir, *, seed=None) -> dict`` grades one submission folder in
+sandboxed child processes against the kit's reference; ``python -m autograder grade DIR
+--json`` prints the same record as JSON. See ``autograder/grader.py``.
+"""
+
+__all__ = ["grade_submission"]
+
+
+def grade_submission(submission_dir, *, seed=None, **kwargs):
+    """Grade one submission folder (see :func:`autograder.grader.grade_submission`)."""
+    from autograder.grader import grade_submission as _grade
+
+    return _grade(submission_dir, seed=seed, **kwargs)
