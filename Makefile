@@ -35,5 +35,22 @@ test-fast: $(BIN)/.installed  ## run the tests that take seconds, not minutes
 bench: $(BIN)/.installed  ## benchmark naive vs fast layers vs GEMM rate (and PyTorch if installed)
 	$(PY) -m bench
 
+# Data sets (see datasets/README.md). DATA_DIR defaults to $INTRO2AI_DATA_DIR, else datasets/.
+DATASET ?= cifar10
+DATA_ARGS = $(if $(DATA_DIR),--data-dir "$(DATA_DIR)")
+.PHONY: data data-import data-verify data-list
+
+data: $(BIN)/.installed  ## download a data set: DATASET=cifar10|mnist|fashion-mnist|all [BASE_URL=mirror] [DATA_DIR=dir]
+	$(PY) -m intro2ai.datasets download $(DATASET) $(DATA_ARGS) $(if $(BASE_URL),--base-url "$(BASE_URL)")
+
+data-import: $(BIN)/.installed  ## import files from a USB stick or share: make data-import PATH_TO=/media/usb/cifar-10-python.tar.gz
+	$(PY) -m intro2ai.datasets import "$(PATH_TO)" $(DATA_ARGS)
+
+data-verify: $(BIN)/.installed  ## check the downloaded data against the pinned SHA-256
+	$(PY) -m intro2ai.datasets verify $(DATA_ARGS)
+
+data-list: $(BIN)/.installed  ## show which data sets are present and their sizes
+	$(PY) -m intro2ai.datasets list $(DATA_ARGS)
+
 clean:  ## remove build outputs (keeps .venv and data)
 	rm -rf build intro2ai/*.c intro2ai/*.so intro2ai/*.html *.egg-info
