@@ -451,6 +451,7 @@ def test_max_pool_rejects_window_larger_than_input():
         layers.max_pool_forward_naive(x, {"pool_height": 4, "pool_width": 2, "stride": 1})
 
 
+@pytest.mark.hw5_max_pool_backward
 def test_max_pool_backward_rejects_wrong_dout_shape():
     x = np.random.default_rng(0).standard_normal((2, 3, 4, 4))
     _, cache = layers.max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
