@@ -8,6 +8,8 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from intro2ai import data_utils, datasets
 from intro2ai.datasets import _paths, cifar10, idx, mnist, synthetic
@@ -183,6 +185,32 @@ def test_idx_rejects_bad_magic_and_length(tmp_path):
         idx.read_idx(tmp_path / "junk.gz")
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    shape=st.lists(st.integers(0, 5), min_size=1, max_size=4),
+    dtype=st.sampled_from(["uint8", "int8", "int16", "int32", "float32", "float64"]),
+    compress=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_idx_roundtrip_property(tmp_path_factory, shape, dtype, compress, seed):
+    arr = (np.random.default_rng(seed).standard_normal(shape) * 100).astype(dtype)
+    path = tmp_path_factory.mktemp("idx") / ("a.gz" if compress else "a.idx")
+    back = idx.read_idx(idx.write_idx(path, arr))
+    assert back.dtype == arr.dtype and back.shape == arr.shape
+    np.testing.assert_array_equal(back, arr)
+
+
+def test_load_mnist_reads_gunzipped_files(idx_root):
+    folder = idx_root / "mnist"
+    expected = datasets.load_mnist(idx_root)
+    for name in mnist.IDX_FILES:
+        (folder / name[:-3]).write_bytes(gzip.decompress((folder / name).read_bytes()))
+        (folder / name).unlink()
+    got = datasets.load_mnist(idx_root)
+    np.testing.assert_array_equal(got[0][0], expected[0][0])
+    np.testing.assert_array_equal(got[1][1], expected[1][1])
+
+
 def test_write_idx_set_files(idx_root):
     names = sorted(p.name for p in (idx_root / "mnist").iterdir())
     assert names == sorted(mnist.IDX_FILES)
@@ -250,6 +278,10 @@ def test_data_dir_precedence(tmp_path, monkeypatch):
     assert default.name == "datasets"
     repo = _paths._repo_root()
     assert default == (repo / "datasets" if repo else default)
+    # Not an editable checkout: ./datasets under the working directory.
+    monkeypatch.setattr(_paths, "_repo_root", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    assert _paths.resolve_data_dir(None) == tmp_path / "datasets"
 
 
 # ---------------------------------------------------------------- learnability

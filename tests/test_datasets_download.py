@@ -172,9 +172,10 @@ def test_wrong_size_from_mirror_leaves_no_file(server, tmp_path):
     f = spec.files[1]
     server.files["/m/" + f.name] = blobs[f.name] + b"extra bytes"
     dest = tmp_path / "d" / f.name
-    with pytest.raises(download.ChecksumError):
+    with pytest.raises(download.ChecksumError, match="announces"):
         download.fetch([f"{server.url}/m/{f.name}"], dest, f, retries=1, **FAST)
     assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
+    assert len(server.requests) == 1  # refused on the announced size, no retries
 
 
 def test_connection_cut_mid_file_resumes_with_range(server, tmp_path):

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bar: works in terminals and notebooks alike
 
 from intro2ai.datasets import _paths, _registry
 from intro2ai.datasets._registry import DatasetSpec, FileSpec
@@ -201,6 +201,10 @@ class _Retryable(Exception):
     pass
 
 
+class _WrongFile(Exception):
+    """The server announces a size that is not the pinned one (an error page, another file)."""
+
+
 def _transfer(url: str, part: Path, fspec: FileSpec, timeout: float, progress: bool) -> None:
     """One HTTP attempt, appending to ``part`` (resuming if it has bytes)."""
     have = part.stat().st_size if part.exists() else 0
@@ -229,15 +233,19 @@ def _transfer(url: str, part: Path, fspec: FileSpec, timeout: float, progress: b
         mode = "ab"
         if have and response.status == 206:
             content_range = response.headers.get("Content-Range", "")
+            total = content_range.rpartition("/")[2]
+            if total.isdigit() and int(total) != fspec.size:
+                raise _WrongFile(f"server announces {total} bytes, expected {fspec.size}")
             if not content_range.startswith(f"bytes {have}-"):
                 part.unlink()  # cannot trust what the server sends: start again
                 raise _Retryable(f"unexpected Content-Range {content_range!r}")
         elif response.status != 200 and response.status != 206:
             raise _Retryable(f"HTTP {response.status}")
         else:
-            if have:
-                _log(f"  server ignored the resume request; starting {fspec.name} again")
-            have, mode = 0, "wb"
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) != fspec.size:
+                raise _WrongFile(f"server announces {length} bytes, expected {fspec.size}")
+            have, mode = 0, "wb"  # a full body (the server may have ignored our Range)
         with open(part, mode) as out, tqdm(
             total=fspec.size,
             initial=have,
@@ -320,6 +328,15 @@ def fetch(
                 continue
             except DownloadError as exc:
                 errors.append(str(exc))
+                break
+            except _WrongFile as exc:
+                part.unlink(missing_ok=True)
+                checksum_error = ChecksumError(
+                    f"{fspec.name} from {url}: {exc} (not the published file); nothing kept\n"
+                    f"{fspec.name} ({url}): 서버가 보낸 파일의 크기가 다릅니다 (다른 파일이거나 "
+                    f"오류 페이지). 아무것도 저장하지 않았습니다."
+                )
+                errors.append(f"{url}: {exc}")
                 break
             try:
                 _verify_or_raise(part, fspec, url)

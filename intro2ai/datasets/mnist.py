@@ -52,7 +52,11 @@ def _locate(dataset: str, data_dir: str | os.PathLike | None) -> tuple[Path, Pat
     spec = _registry.get_spec(dataset)
     root = _paths.resolve_data_dir(data_dir)
     sub = root / spec.folder
-    if (sub / IDX_FILES[0]).exists() or not (root / IDX_FILES[0]).exists():
+
+    def has_files(folder: Path) -> bool:
+        return (folder / IDX_FILES[0]).exists() or (folder / IDX_FILES[0][:-3]).exists()
+
+    if has_files(sub) or not has_files(root):
         return sub, root
     return root, root  # data_dir is the folder with the four files itself
 
@@ -80,6 +84,8 @@ def load_idx_set(
     arrays = []
     for name, magic in zip(IDX_FILES, (idx.IMAGES_MAGIC, idx.LABELS_MAGIC) * 2):
         path = folder / name
+        if not path.is_file() and (folder / name[: -len(".gz")]).is_file():
+            path = folder / name[: -len(".gz")]  # someone gunzipped it: read it as is
         if not path.is_file():
             raise FileNotFoundError(_paths.missing_message(spec.name, folder, name, root))
         try:
