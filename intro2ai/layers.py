@@ -487,9 +487,9 @@ def conv_forward_naive(
     Notes
     -----
     ``stride, pad, H_out, W_out`` are already computed (and checked) for you.
-    Hint (힌트): ``np.pad`` 로 x 를 H, W 축으로만 pad 하고, 출력 위치 (i, j) 마다
-    창(window) ``x_pad[n, :, i*stride : i*stride+HH, j*stride : j*stride+WW]`` 을 꺼내
-    ``w`` 와 곱한 뒤 합하세요. 창 전체를 한 번에 곱하면 반복문은 n, i, j 세 개면 충분합니다.
+    Hint (힌트): ``np.pad`` 로 x 의 H, W 축에만 zero padding 을 하세요. 출력 위치 (i, j) 마다
+    입력에서 필터 크기(HH x WW)만큼의 창(window)을 모든 채널에 걸쳐 잘라내고, 필터와
+    원소별로 곱해 합하면 됩니다. 창의 시작 위치는 stride 에 따라 정해집니다.
     """
     stride, pad, H_out, W_out = _checks.conv_geometry("conv_forward_naive", x, w, b, conv_param)
     ### BEGIN SOLUTION

@@ -85,10 +85,10 @@ class ThreeLayerConvNet:
 
         Task id: hw5_three_layer_convnet
 
-        Hint (힌트): W1 은 (F, C, filter_size, filter_size), 편향(bias)은 0 으로 시작합니다.
-        convolution 은 크기를 유지하고 2x2 max pool 이 H, W 를 절반으로 줄이므로, 두 번째
-        affine layer 의 입력 차원은 ``num_filters * (H // 2) * (W // 2)`` 입니다.
-        가중치는 ``weight_scale * np.random.randn(...)`` 으로 만드세요.
+        Hint (힌트): 가중치는 ``weight_scale * np.random.randn(...)`` 으로, 편향(bias)은 0 으로
+        시작합니다. convolution 은 H, W 를 유지하고 2x2 max pool 은 절반으로 줄인다는 점을
+        이용해 두 번째 affine layer 의 입력 차원을 계산하세요. 모양(shape)은 class docstring
+        의 ``params`` 설명을 따르세요.
         """
         if not (isinstance(input_dim, (tuple, list)) and len(input_dim) == 3):
             raise ValueError(
