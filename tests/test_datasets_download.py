@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import os
 import socket
+import subprocess
+import sys
 import tarfile
 import threading
 from pathlib import Path
@@ -262,6 +265,8 @@ def test_cifar10_archive_download_and_unpack(server, tmp_path):
 
     download.download(spec, data, [base], keep_archive=True, force=True, **FAST)
     assert (data / "cifar-10-python.tar.gz").read_bytes() == blob
+    rows = download.verify(data, [spec])
+    assert len(rows) == 8 and all(r.ok for r in rows)  # the kept archive and 7 files
 
 
 def test_cli_download_with_env_mirror(server, tmp_path, monkeypatch, capsys):
@@ -379,6 +384,15 @@ def test_cli_verify_and_list_output(tmp_path, monkeypatch, capsys):
     assert "cifar10" not in out  # only what is present is checked by default
     assert cli.main(["list", "--data-dir", str(data)]) == 0
     assert "1 interrupted download(s) to resume" in capsys.readouterr().out
+
+
+def test_module_entry_point(tmp_path):
+    env = dict(os.environ, INTRO2AI_DATA_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-m", "intro2ai.datasets", "list"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"data directory: {tmp_path} (INTRO2AI_DATA_DIR)" in done.stdout
+    assert "not downloaded" in done.stdout
 
 
 def test_cli_usage_errors(capsys):

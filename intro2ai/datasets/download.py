@@ -566,6 +566,10 @@ def verify(
     for spec in chosen:
         folder = root / spec.folder
         if spec.archive:
+            for fspec in spec.files:  # a kept archive (--keep-archive) is checked too
+                p = root / fspec.name
+                if p.is_file():
+                    rows.append(Row(spec.name, p, p.stat().st_size, check_file(p, fspec)))
             for name, md5 in spec.members:
                 p = folder / name
                 if not p.is_file():
