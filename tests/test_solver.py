@@ -168,3 +168,14 @@ def test_bad_arguments_raise():
         Solver(object(), data)
     with pytest.raises(ValueError, match=r"Solver: batch_size must be a positive integer"):
         Solver(model, data, batch_size=0)
+
+
+def test_failed_checkpoint_leaves_no_partial_file(tmp_path):
+    np.random.seed(0)
+    model = SoftmaxModel(5, 3)
+    model.unpicklable = lambda: None  # pickle.dump fails half-way through the checkpoint
+    solver = Solver(model, blob_data(), batch_size=100, num_epochs=1,
+                    checkpoint_name=str(tmp_path / "broken"), verbose=False)
+    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+        solver.train()
+    assert list(tmp_path.iterdir()) == [], "neither the checkpoint nor its temporary file may remain"
