@@ -153,6 +153,41 @@ def test_cifar10_accepts_str_keys(tmp_path):
     assert Xte.shape == (3, 32, 32, 3) and list(Yte) == d[b"labels"]
 
 
+def _py2_str(b: bytes) -> bytes:
+    """Pickle opcodes of a Python 2 ``str`` (SHORT_BINSTRING / BINSTRING)."""
+    return (b"U" + bytes([len(b)]) + b) if len(b) < 256 else (b"T" + struct.pack("<I", len(b)) + b)
+
+
+def _py2_int(n: int) -> bytes:
+    return b"K" + bytes([n]) if 0 <= n < 256 else b"J" + struct.pack("<i", n)
+
+
+def _py2_batch(data: np.ndarray, labels) -> bytes:
+    """A batch pickled the way Python 2 + NumPy 1 wrote the real CIFAR-10 files (protocol 2)."""
+    s, i = _py2_str, _py2_int
+    array = (
+        b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n" + i(0) + b"\x85" + s(b"b")
+        + b"\x87R"  # _reconstruct(ndarray, (0,), 'b')
+        + b"(" + i(1) + i(data.shape[0]) + i(data.shape[1]) + b"\x86"  # version, shape
+        + b"cnumpy\ndtype\n" + s(b"u1") + i(0) + i(1) + b"\x87R"
+        + b"(" + i(3) + s(b"|") + b"NNN" + i(-1) + i(-1) + i(0) + b"tb"  # dtype state
+        + b"\x89" + s(data.tobytes()) + b"tb"  # not Fortran, raw bytes as a py2 str; BUILD
+    )
+    label_list = b"](" + b"".join(i(int(v)) for v in labels) + b"e"
+    return (b"\x80\x02}(" + s(b"batch_label") + s(b"testing batch 1 of 1") + s(b"data") + array
+            + s(b"labels") + label_list + b"u.")
+
+
+def test_cifar10_reads_python2_pickles(cifar_root):
+    """The real batches are Python 2 pickles: str keys, array bytes as a py2 str."""
+    data = np.random.default_rng(5).integers(0, 256, (6, 3072), dtype=np.uint8)
+    labels = [0, 9, 3, 3, 1, 7]
+    (cifar_root / "cifar-10-batches-py" / "test_batch").write_bytes(_py2_batch(data, labels))
+    _, _, Xte, Yte = datasets.load_CIFAR10(cifar_root)
+    assert Yte.tolist() == labels
+    np.testing.assert_array_equal(Xte.transpose(0, 3, 1, 2).reshape(6, 3072), data)
+
+
 def test_cifar10_label_names(cifar_root):
     assert cifar10.load_label_names(cifar_root) == datasets.CIFAR10_CLASSES
     assert len(datasets.CIFAR10_CLASSES) == 10
