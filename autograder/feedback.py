@@ -1,0 +1,273 @@
+"""Korean HTML feedback pages from the pipeline's result records.
+
+nbgrader's own ``generate_feedback`` renders the autograded notebook, hidden
+test cells included, so the kit writes its own page instead: per task, per
+case, what was compared, the error against the tolerance and the Korean
+diagnostic hint of the trusted grader.
+
+What a page may show is whitelisted: scalar fields of tasks, cases and checks
+(names, points, statuses, errors, tolerances, messages, shapes).  Arrays, code
+and anything else in a record never reach the page, and every string is
+scrubbed of solution markers, hidden-test markers and the reference's
+solution lines before rendering (:func:`forbidden_snippets`).
+
+Pages go to ``feedback/<student>/<assignment>/<notebook>.html``, where
+``nbgrader release_feedback`` looks for them.
+"""
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import jinja2
+
+from autograder import pipeline
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+#: Markers that must never appear on a page.
+MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
+           "BEGIN SOLUTION", "END SOLUTION")
+#: Reference lines shorter than this are too generic to be a leak (e.g. ``return out``).
+MIN_SNIPPET = 16
+#: Longest string shown for one field.
+MAX_TEXT = 600
+#: Reference files whose solution regions must never leak.
+REFERENCE_FILES = ("intro2ai/layers.py", "intro2ai/classifiers/cnn.py")
+
+#: Fields shown per level (anything else, including every array, is dropped).
+TASK_FIELDS = ("title", "status", "message")
+CASE_FIELDS = ("name", "input", "description", "describe", "compared", "inputs", "shapes", "status", "message",
+               "hint", "hints", "diagnosis", "diagnostics", "points", "max_points", "hidden")
+CHECK_FIELDS = ("name", "error", "tolerance", "tol", "passed", "status", "message", "note", "weight")
+
+STATUS_KO = {
+    "passed": "통과 (passed)", "pass": "통과 (passed)", "ok": "통과 (passed)",
+    "partial": "부분 점수 (partial)", "failed": "실패 (failed)", "fail": "실패 (failed)",
+    "not_attempted": "미제출 (not attempted)", "not attempted": "미제출 (not attempted)",
+    "error": "오류 (error)", "timeout": "시간 초과 (timeout)", "crashed": "비정상 종료 (crashed)",
+    "memory": "메모리 부족 (memory)", "exit": "강제 종료 (exit)", "interrupt": "중단됨 (interrupt)",
+}
+
+
+@lru_cache(maxsize=4)
+def forbidden_snippets(repo: str = str(pipeline.REPO)) -> tuple[str, ...]:
+    """Solution lines of the reference (stripped, long enough to be specific) and markers."""
+    lines: set[str] = set()
+    for rel in REFERENCE_FILES:
+        path = Path(repo) / rel
+        if not path.exists():
+            continue
+        inside = False
+        for raw in path.read_text(encoding="utf-8").splitlines():
+            s = raw.strip()
+            if s.startswith("### BEGIN SOLUTION"):
+                inside = True
+                continue
+            if s.startswith("### END SOLUTION"):
+                inside = False
+                continue
+            if inside and len(s) >= MIN_SNIPPET:
+                lines.add(s)
+    return tuple(sorted(lines, key=len, reverse=True)) + MARKERS
+
+
+def scrub(text: str, snippets: Iterable[str] | None = None) -> str:
+    """Remove forbidden snippets from a string shown to a student and cap its length."""
+    text = str(text)
+    for snip in (forbidden_snippets() if snippets is None else snippets):
+        if snip in text:
+            text = text.replace(snip, "[…]")
+    if len(text) > MAX_TEXT:
+        text = text[:MAX_TEXT] + "…"
+    return text
+
+
+def _scalar(value: Any) -> str | None:
+    """A printable scalar, or None for anything else (arrays, dicts, lists)."""
+    if isinstance(value, bool):
+        return "예" if value else "아니오"
+    if isinstance(value, (int,)):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "inf"
+        if value == 0 or 1e-3 <= abs(value) < 1e4:
+            return f"{value:.4g}"
+        return f"{value:.2e}"
+    if isinstance(value, str):
+        return scrub(value)
+    return None
+
+
+def _points(value: Any) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    return str(int(v)) if v == int(v) else f"{v:.2f}".rstrip("0").rstrip(".")
+
+
+def _css(points: Any, max_points: Any) -> str:
+    try:
+        p, m = float(points), float(max_points)
+    except (TypeError, ValueError):
+        return ""
+    if m > 0 and p >= m:
+        return "ok"
+    return "bad" if p <= 0 else "part"
+
+
+def _hints(case: dict) -> list[str]:
+    out = []
+    for key in ("hint", "hints", "diagnosis", "diagnostics"):
+        value = case.get(key)
+        if isinstance(value, str):
+            out.append(scrub(value))
+        elif isinstance(value, (list, tuple)):
+            out.extend(scrub(v) for v in value if isinstance(v, str))
+        elif isinstance(value, dict):
+            for v in value.values():
+                if isinstance(v, str):
+                    out.append(scrub(v))
+    return [h for h in out if h]
+
+
+def _checks(case: dict) -> list[dict]:
+    raw = case.get("checks")
+    items: list[tuple[str, Any]] = []
+    if isinstance(raw, dict):
+        items = list(raw.items())
+    elif isinstance(raw, list):
+        items = [(c.get("name", "") if isinstance(c, dict) else "", c) for c in raw]
+    out = []
+    for name, chk in items:
+        if not isinstance(chk, dict):
+            continue
+        error = _scalar(chk.get("error"))
+        tol = _scalar(chk.get("tolerance", chk.get("tol")))
+        passed = chk.get("passed")
+        if passed is None and chk.get("status") is not None:
+            passed = str(chk["status"]).lower() in ("passed", "pass", "ok")
+        note = _scalar(chk.get("message", chk.get("note")))
+        if chk.get("weight") == 0:
+            note = (note + "; " if note else "") + "진단용, 점수 없음 (diagnostic only)"
+        out.append({
+            "name": _scalar(name) or "",
+            "error": error if error is not None else "-",
+            "tolerance": tol,
+            "note": note,
+            "css": "" if passed is None else ("ok" if passed else "bad"),
+        })
+    return out
+
+
+def case_context(case: dict) -> dict:
+    """The whitelisted view of one case."""
+    hidden = case.get("hidden")
+    name = _scalar(case.get("name")) or ""
+    if hidden is None:
+        hidden = not ("visible" in name)
+    description = None
+    for key in ("input", "description", "describe", "compared", "inputs", "shapes"):
+        description = _scalar(case.get(key))
+        if description:
+            break
+    return {
+        "name": name,
+        "kind": "비공개 (hidden)" if hidden else "공개 (visible)",
+        "description": description,
+        "checks": _checks(case),
+        "points": _points(case.get("points")),
+        "max_points": _points(case.get("max_points")) if case.get("max_points") is not None else None,
+        "css": _css(case.get("points"), case.get("max_points")),
+        "message": _scalar(case.get("message")),
+        "hints": _hints(case),
+    }
+
+
+def page_context(record: dict) -> dict:
+    """Everything the template shows for one student's record."""
+    trusted = record.get("trusted", {})
+    tasks = []
+    for task_id, t in trusted.get("tasks", {}).items():
+        status = str(t.get("status", ""))
+        tasks.append({
+            "id": scrub(task_id),
+            "title": _scalar(t.get("title")),
+            "points": _points(t.get("points")),
+            "max_points": _points(t.get("max_points")),
+            "css": _css(t.get("points"), t.get("max_points")),
+            "status": STATUS_KO.get(status.lower(), scrub(status)),
+            # With cases listed below, the task message's head is enough (its tail repeats them).
+            "message": _scalar(str(t.get("message", "")).split(" [", 1)[0] if t.get("cases") else t.get("message")),
+            "cases": [case_context(c) for c in t.get("cases", []) if isinstance(c, dict)],
+        })
+    notes = []
+    kinds = {f.get("kind") for f in record.get("flags", [])}
+    if "possible_tampering" in kinds:
+        notes.append("노트북(notebook)에서 통과한 테스트가 신뢰 채점기에서는 통과하지 못했습니다. "
+                     "조교가 제출물을 직접 확인한 뒤 점수를 확정합니다.")
+    if "notebook_autograde_failed" in kinds:
+        notes.append("노트북을 처음부터 끝까지 실행하지 못했습니다 (오류 또는 시간 초과). "
+                     "점수는 .py 파일의 채점 결과로 매겨졌습니다. 제출 전에 노트북을 재시작 후 전체 실행해 보세요.")
+    if "trusted_grader_error" in kinds:
+        notes.append("채점기 오류로 점수가 확정되지 않았습니다. 조교가 확인합니다.")
+    return {
+        "student": scrub(record.get("student", "")),
+        "assignment": scrub(record.get("assignment", "")),
+        "total": _points(trusted.get("total")),
+        "max_total": _points(trusted.get("max_total")),
+        "graded_at": _scalar(record.get("graded_at")),
+        "tasks": tasks,
+        "notes": notes,
+    }
+
+
+@lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("feedback.html.j2")
+
+
+def render(record: dict) -> str:
+    """The HTML page of one record."""
+    return _template().render(**page_context(record))
+
+
+def page_path(course: Path, assignment: str, student: str, notebook: str | None = None) -> Path:
+    return Path(course) / "feedback" / student / assignment / f"{notebook or assignment}.html"
+
+
+def write_all(course: Path, assignment: str, students: Iterable[str] | None = None) -> list[Path]:
+    """Write a page per graded student (atomically); returns the paths."""
+    records = pipeline.load_records(Path(course), assignment)
+    if students:
+        wanted = set(students)
+        records = {s: r for s, r in records.items() if s in wanted}
+    out = []
+    for student, rec in sorted(records.items()):
+        notebooks = sorted((rec.get("autograde") or {}).get("notebooks", {})) or [assignment]
+        html = render(rec)
+        for nb in notebooks:
+            path = page_path(course, assignment, student, nb)
+            pipeline.atomic_write(path, html)
+            out.append(path)
+    return out
+
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def visible_text(html: str) -> str:
+    """The page's text without tags, entities decoded (for leak checks)."""
+    import html as html_mod
+
+    return html_mod.unescape(_TAG.sub(" ", html))

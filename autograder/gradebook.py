@@ -1,0 +1,296 @@
+"""Bridge between the trusted grader's result records and nbgrader's gradebook.
+
+nbgrader keeps the bookkeeping (students, submissions, per-cell scores); the
+trusted grader's scores are the grade.  This module does the small, separately
+tested steps of that hand-over:
+
+* :func:`read_autograde` reads what ``nbgrader autograde`` wrote for one student
+  (kernel scores of every graded cell, auto comments, timestamp, late penalty);
+* :func:`cell_tasks` maps notebook ``grade_id``\\ s to task ids (one task id
+  names a task everywhere, so a cell belongs to task ``t`` when its grade_id is
+  ``t`` or starts with ``t_``);
+* :func:`tampering_flags` compares kernel results with trusted results;
+* :func:`apply_record` writes one result record into the gradebook: the kernel
+  scores as ``auto_score``, the trusted scores as ``manual_score`` (scaled to
+  the cell's ``max_score``), a Korean comment and, for a suspected tampering,
+  ``needs_manual_grade`` and the notebook's ``flagged`` bit.
+
+Only the pipeline's parent process calls :func:`apply_record`, so gradebook
+writes are serialized (SQLite allows one writer).
+"""
+from __future__ import annotations
+
+import sqlite3
+import warnings
+from pathlib import Path
+from typing import Any
+
+from nbgrader.api import Gradebook, MissingEntry
+from sqlalchemy import exc as sa_exc
+
+#: Prefix of every comment this module writes; a re-grade replaces it.
+COMMENT_TAG = "[trusted autograder]"
+
+#: Kernel score at or above this fraction of max_score counts as "passed in the kernel".
+KERNEL_PASS_FRACTION = 1.0
+
+
+def db_url(path: str | Path) -> str:
+    """SQLAlchemy URL of a gradebook file."""
+    return "sqlite:///" + str(Path(path).resolve())
+
+
+def snapshot(src: str | Path, dst: str | Path) -> None:
+    """Copy a gradebook consistently (SQLite backup API, safe while others read)."""
+    a = sqlite3.connect(str(src))
+    b = sqlite3.connect(str(dst))
+    try:
+        a.backup(b)
+    finally:
+        b.close()
+        a.close()
+
+
+def read_autograde(url: str, assignment: str, student: str) -> dict[str, Any]:
+    """What ``nbgrader autograde`` recorded for one student.
+
+    Returns
+    -------
+    dict
+        ``{"timestamp": str | None, "notebooks": {name: {"grades": {grade_id:
+        {"auto_score", "max_score"}}, "comments": {grade_id: auto_comment},
+        "late_penalty": float | None}}}``; ``{}`` when the student has no
+        submission in that gradebook.
+    """
+    with Gradebook(url) as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return {}
+        out: dict[str, Any] = {
+            "timestamp": sub.timestamp.isoformat() if sub.timestamp else None,
+            "notebooks": {},
+        }
+        for nb in sub.notebooks:
+            grades = {
+                g.name: {"auto_score": g.auto_score, "max_score": g.max_score,
+                         "needs_manual_grade": bool(g.needs_manual_grade)}
+                for g in nb.grades
+            }
+            comments = {c.name: c.auto_comment for c in nb.comments}
+            out["notebooks"][nb.name] = {
+                "grades": grades,
+                "comments": comments,
+                "late_penalty": nb.late_submission_penalty,
+            }
+        return out
+
+
+def cell_tasks(grade_ids, task_ids) -> dict[str, str]:
+    """Map each grade_id to the task id it belongs to (longest matching task id).
+
+    A cell belongs to task ``t`` when its grade_id equals ``t``, starts with
+    ``t + "_"``, or, failing both, contains ``t``.  Cells that match no task
+    (written answers, ungraded checks) are left out: they keep nbgrader's score.
+    """
+    tasks = sorted(task_ids, key=len, reverse=True)
+    out = {}
+    for gid in grade_ids:
+        hit = next((t for t in tasks if gid == t or gid.startswith(t + "_")), None)
+        if hit is None:
+            hit = next((t for t in tasks if t in gid), None)
+        if hit is not None:
+            out[gid] = hit
+    return out
+
+
+def _kernel_passed(cells: list[dict]) -> bool:
+    return bool(cells) and all(
+        c["auto_score"] is not None
+        and c["max_score"] > 0
+        and c["auto_score"] >= KERNEL_PASS_FRACTION * c["max_score"]
+        for c in cells
+    )
+
+
+_PASSED = ("passed", "pass", "ok")
+
+
+def _is_visible(case: dict) -> bool:
+    if case.get("hidden") is not None:
+        return not case["hidden"]
+    return "visible" in str(case.get("name", ""))
+
+
+def _case_failed(case: dict) -> bool:
+    """A case failed when a scored check failed or it earned nothing."""
+    checks = case.get("checks")
+    if isinstance(checks, dict):
+        checks = [dict(c, name=k) for k, c in checks.items() if isinstance(c, dict)]
+    scored = [c for c in (checks or []) if isinstance(c, dict) and c.get("weight", 1) != 0]
+    if any(c.get("passed") is False for c in scored):
+        return True
+    if "points" in case and "max_points" in case:
+        return float(case["max_points"]) > 0 and float(case["points"]) <= 0
+    if "passed" in case:
+        return not case["passed"]
+    return str(case.get("status", "passed")).lower() not in _PASSED
+
+
+def trusted_failed(task: dict) -> bool:
+    """Did the trusted grader fail what the notebook tests check?
+
+    The notebook runs the *visible* cases; when the result lists them, the task
+    failed if one of them failed (a mistake that only hidden cases catch is not a
+    tampering).  Without visible cases: the task failed when it lost points.
+    """
+    cases = [c for c in task.get("cases", []) if isinstance(c, dict)]
+    visible = [c for c in cases if _is_visible(c)]
+    if visible:
+        return any(_case_failed(c) for c in visible)
+    return float(task.get("points", 0.0)) < float(task.get("max_points", 0.0))
+
+
+def tampering_flags(autograde: dict, trusted: dict) -> list[dict[str, Any]]:
+    """Tasks whose notebook tests all passed in the kernel but failed in the trusted grader.
+
+    Kernel code can be made to pass any check made in that kernel, so such a
+    disagreement is reported as a possible tampering for a person to look at.
+    """
+    flags = []
+    tasks = trusted.get("tasks", {})
+    for nb_name, nb in sorted(autograde.get("notebooks", {}).items()):
+        mapping = cell_tasks(nb["grades"], tasks)
+        for task_id in sorted(set(mapping.values())):
+            cells = [nb["grades"][g] for g, t in mapping.items() if t == task_id]
+            if _kernel_passed(cells) and trusted_failed(tasks[task_id]):
+                flags.append({
+                    "kind": "possible_tampering",
+                    "task": task_id,
+                    "notebook": nb_name,
+                    "cells": sorted(g for g, t in mapping.items() if t == task_id),
+                    "trusted_points": tasks[task_id].get("points"),
+                    "max_points": tasks[task_id].get("max_points"),
+                })
+    return flags
+
+
+def comment_text(trusted: dict, flags: list[dict]) -> str:
+    """The Korean comment stored with the trusted scores."""
+    lines = [f"{COMMENT_TAG} 신뢰 채점기(trusted grader) 점수가 최종 점수입니다."]
+    for task_id, t in sorted(trusted.get("tasks", {}).items()):
+        lines.append(f"- {task_id}: {_fmt(t.get('points'))} / {_fmt(t.get('max_points'))} ({t.get('status', '')})")
+    for f in flags:
+        if f.get("kind") != "possible_tampering":
+            lines.append(f"! {f.get('kind')}")
+            continue
+        lines.append(
+            f"! {f['task']}: 노트북(kernel)의 테스트는 통과했지만 신뢰 채점기에서는 실패했습니다 "
+            f"(possible tampering). 조교가 직접 확인해야 합니다."
+        )
+    return "\n".join(lines)
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "-"
+    x = float(x)
+    return str(int(x)) if x == int(x) else f"{x:g}"
+
+
+def apply_record(url: str, assignment: str, record: dict) -> None:
+    """Write one result record into the gradebook (idempotent).
+
+    Parameters
+    ----------
+    url : str
+        Gradebook URL (see :func:`db_url`).
+    assignment : str
+        Assignment name, e.g. ``"hw5"``.
+    record : dict
+        A pipeline result record: ``student``, ``autograde`` (from
+        :func:`read_autograde`, possibly empty when nbgrader failed), ``trusted``
+        (from ``autograder.grade_submission``) and ``flags``.
+    """
+    student = record["student"]
+    autograde = record.get("autograde") or {}
+    trusted = record["trusted"]
+    flags = record.get("flags", [])
+    tasks = trusted.get("tasks", {})
+    flagged_tasks = {f["task"] for f in flags if "task" in f}
+    with Gradebook(url) as gb, warnings.catch_warnings():
+        # nbgrader's add_submission triggers SQLAlchemy autoflush warnings; harmless.
+        warnings.simplefilter("ignore", category=sa_exc.SAWarning)
+        gb.update_or_create_student(student)
+        kwargs = {}
+        if autograde.get("timestamp"):
+            kwargs["timestamp"] = autograde["timestamp"]
+        sub = gb.update_or_create_submission(assignment, student, **kwargs)
+        comment = comment_text(trusted, flags)
+        for nb in sub.notebooks:
+            seen = autograde.get("notebooks", {}).get(nb.name, {})
+            for g in nb.grades:
+                if g.name in seen.get("grades", {}):
+                    g.auto_score = seen["grades"][g.name]["auto_score"]
+                    g.needs_manual_grade = seen["grades"][g.name].get("needs_manual_grade", g.auto_score is None)
+            for c in nb.comments:
+                if c.name in seen.get("comments", {}):
+                    c.auto_comment = seen["comments"][c.name]
+            if seen.get("late_penalty") is not None:
+                nb.late_submission_penalty = seen["late_penalty"]
+            mapping = cell_tasks([g.name for g in nb.grades], tasks)
+            nb_flagged = False
+            for g in nb.grades:
+                task_id = mapping.get(g.name)
+                if task_id is None:
+                    continue  # not a task cell: nbgrader's own score and review state stand
+                t = tasks[task_id]
+                frac = float(t["points"]) / float(t["max_points"]) if float(t.get("max_points") or 0) > 0 else 0.0
+                g.manual_score = frac * float(g.max_score)
+                g.needs_manual_grade = task_id in flagged_tasks
+                nb_flagged |= task_id in flagged_tasks
+            nb.flagged = nb_flagged
+            # One comment per notebook: the first solution/task cell carries it.
+            own = [c for c in nb.comments if (c.manual_comment or "").startswith(COMMENT_TAG)]
+            target = own[0] if own else (nb.comments[0] if nb.comments else None)
+            if target is not None and (target.manual_comment is None or target in own):
+                target.manual_comment = comment
+        gb.db.commit()
+
+
+def has_submission(url: str, assignment: str, student: str) -> bool:
+    """Is there a submission of ``student`` for ``assignment`` in the gradebook?"""
+    with Gradebook(url) as gb:
+        try:
+            gb.find_submission(assignment, student)
+        except MissingEntry:
+            return False
+        return True
+
+
+def scores(url: str, assignment: str) -> dict[str, dict[str, Any]]:
+    """Per student: every graded cell's final score and flags, as stored in the gradebook.
+
+    Returns
+    -------
+    dict
+        ``{student: {"cells": {grade_id: {"score", "auto_score", "manual_score",
+        "max_score", "needs_manual_grade"}}, "flagged": bool, "score": float}}``.
+    """
+    out = {}
+    with Gradebook(url) as gb:
+        for sub in gb.assignment_submissions(assignment):
+            cells = {}
+            flagged = False
+            for nb in sub.notebooks:
+                flagged |= bool(nb.flagged)
+                for g in nb.grades:
+                    cells[g.name] = {
+                        "score": g.score,
+                        "auto_score": g.auto_score,
+                        "manual_score": g.manual_score,
+                        "max_score": g.max_score,
+                        "needs_manual_grade": g.needs_manual_grade,
+                    }
+            out[sub.student.id] = {"cells": cells, "flagged": flagged, "score": sub.score}
+    return out
