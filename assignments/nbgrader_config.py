@@ -9,11 +9,14 @@ bookkeeping. The settings below make nbgrader's own notebook autograde safe for 
 hundreds of submissions.
 """
 
+import os
+
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
 
 # --- course --------------------------------------------------------------------------------
 c.CourseDirectory.course_id = "intro2ai"
-c.CourseDirectory.root = "."
+# The course root is the folder holding this file, wherever nbgrader is started from.
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.source_directory = "source"
 c.CourseDirectory.release_directory = "release"
 c.CourseDirectory.submitted_directory = "submitted"

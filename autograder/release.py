@@ -365,22 +365,22 @@ def write_student_package(kit_root: Path, dest_root: Path) -> list[Path]:
 
 
 def build_release(assignment: str = "hw5", kit_root: Path = KIT_ROOT, *,
-                  run_nbgrader: bool = True) -> tuple[Path, list[str]]:
-    """Generate ``assignments/release/<assignment>`` and leak-check it.
+                  course_dir: Path | None = None, run_nbgrader: bool = True) -> tuple[Path, list[str]]:
+    """Generate ``<course>/release/<assignment>`` and leak-check the whole ``release/`` folder.
 
-    Returns the release folder and the list of problems (empty when the release is clean).
+    ``course_dir`` defaults to the kit's ``assignments/`` (the nbgrader course). Returns the
+    release folder and the list of problems (empty when the release is clean).
     """
     kit_root = Path(kit_root)
-    course = kit_root / "assignments"
+    course = Path(course_dir) if course_dir is not None else kit_root / "assignments"
     release = course / "release" / assignment
     if run_nbgrader:
         env = dict(os.environ)
         bindir = str(Path(sys.executable).parent)
         env["PATH"] = bindir + os.pathsep + env.get("PATH", "")  # nbgrader calls `alembic`
-        cmd = [str(Path(bindir) / "nbgrader"), "generate_assignment", assignment,
-               "--force", "--log-level=WARN"]
-        if not Path(cmd[0]).exists():
-            cmd[0] = "nbgrader"
+        nbgrader = Path(bindir) / "nbgrader"
+        cmd = [str(nbgrader) if nbgrader.exists() else "nbgrader", "generate_assignment",
+               assignment, "--force", "--log-level=ERROR"]
         subprocess.run(cmd, cwd=course, env=env, check=True)
     if not release.is_dir():
         raise FileNotFoundError(f"{release}: nbgrader did not create the release folder")
@@ -395,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="nbgrader generate_assignment + student edition + leak check")
     b.add_argument("assignment", nargs="?", default="hw5")
+    b.add_argument("--course-dir", default=None, help="nbgrader course folder (default: assignments/)")
     c = sub.add_parser("check", help="leak-check an existing release folder")
     c.add_argument("release_dir")
     s = sub.add_parser("student-edition", help="print the student edition of one file")
@@ -410,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(student_edition(path.read_text(encoding="utf-8"), rel))
         return 0
     if args.command == "build":
-        release, problems = build_release(args.assignment)
+        release, problems = build_release(args.assignment, course_dir=args.course_dir)
     else:
         release, problems = Path(args.release_dir), leak_check(args.release_dir)
     if problems:

@@ -1,0 +1,115 @@
+"""The HW5 source notebook: built from its one source, clean, well-formed for nbgrader, and it
+runs top to bottom in a real Jupyter kernel (FAST MODE) on the instructor edition."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOK = REPO / "assignments" / "source" / "hw5" / "hw5.ipynb"
+BUILDER = REPO / "assignments" / "tools" / "build_hw5_notebook.py"
+TASKS = ("hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward",
+         "hw5_max_pool_backward", "hw5_three_layer_convnet")
+NOTEBOOK_TIMEOUT = 600  # seconds per cell; the whole FAST MODE run takes ~1-2 min on 2 cores
+
+
+def _nb():
+    return nbformat.read(NOTEBOOK, as_version=4)
+
+
+def test_committed_notebook_is_what_the_builder_writes():
+    proc = subprocess.run([sys.executable, str(BUILDER), "--check"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_notebook_has_no_outputs_and_no_personal_metadata():
+    nb = _nb()
+    nbformat.validate(nb)
+    assert set(nb.metadata) <= {"kernelspec", "language_info"}, nb.metadata
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.id
+        assert set(cell.metadata) <= {"nbgrader", "intro2ai"}, (cell.id, cell.metadata)
+
+
+def test_graded_cells_are_the_tasks_with_hidden_tests_and_rubric_points():
+    nb = _nb()
+    graded = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
+              if c.metadata.get("nbgrader", {}).get("grade")}
+    assert tuple(graded) == TASKS
+    rubric_path = REPO / "autograder" / "rubric.toml"
+    rubric = tomllib.loads(rubric_path.read_text()) if rubric_path.exists() else {}
+    for task, cell in graded.items():
+        meta = cell.metadata["nbgrader"]
+        assert meta["locked"] and not meta["solution"] and meta["points"] > 0
+        assert task in cell.metadata["intro2ai"]["needs"]
+        src = cell.source
+        assert src.count("### BEGIN HIDDEN TESTS") == 1 and src.count("### END HIDDEN TESTS") == 1
+        visible = src.split("### BEGIN HIDDEN TESTS")[0]
+        assert "assert " in visible and "통과" in visible, f"{task}: visible part must assert and print a verdict"
+        if task in rubric.get("tasks", {}):
+            assert meta["points"] == sum(rubric["tasks"][task]["cases"].values()), task
+
+
+def test_notebook_imports_the_installed_package_only():
+    text = "\n".join(c.source for c in _nb().cells if c.cell_type == "code")
+    assert "sys.path" not in text
+    assert "import *" not in text
+    assert "python -m intro2ai.datasets download cifar10" in text  # the Korean how-to-download message
+    assert "INTRO2AI_FAST" in text
+
+
+def _execute(path: Path, cwd: Path, env_extra: dict) -> nbformat.NotebookNode:
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    old = {k: os.environ.get(k) for k in env_extra}
+    os.environ.update(env_extra)
+    try:
+        client = NotebookClient(nb, timeout=NOTEBOOK_TIMEOUT, kernel_name="python3", allow_errors=True,
+                                shutdown_kernel="immediate", resources={"metadata": {"path": str(cwd)}})
+        client.execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return nb
+
+
+def errors_of(nb) -> dict[str, nbformat.NotebookNode]:
+    out = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for o in cell.outputs:
+            if o.output_type == "error":
+                out[cell.id] = o
+    return out
+
+
+FAST_ENV = {"INTRO2AI_FAST": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+            "MPLBACKEND": "Agg"}
+
+
+@pytest.mark.slow
+def test_source_notebook_runs_top_to_bottom_in_fast_mode(tmp_path):
+    nb = _execute(NOTEBOOK, tmp_path, FAST_ENV)
+    errors = errors_of(nb)
+    assert not errors, {k: f"{e.ename}: {e.evalue[:300]}" for k, e in errors.items()}
+    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                     for o in c.outputs if o.output_type == "stream")
+    for verdict in ("통과: conv_forward_naive", "통과: dx, dw, db", "통과: max_pool_forward_naive",
+                    "통과: max_pool_backward_naive", "통과: ThreeLayerConvNet", "통과: 적은 데이터에 overfitting",
+                    "FAST MODE"):
+        assert verdict in text, verdict
+    assert re.search(r"Speedup: [0-9.]+x", text)
