@@ -52,5 +52,17 @@ data-verify: $(BIN)/.installed  ## check the downloaded data against the pinned 
 data-list: $(BIN)/.installed  ## show which data sets are present and their sizes
 	$(PY) -m intro2ai.datasets list $(DATA_ARGS)
 
+# HW5 release (nbgrader course in assignments/; see README "HW5: instructor and student steps").
+.PHONY: release release-check hw5-notebook
+
+release: $(BIN)/.installed  ## build assignments/release/hw5 (nbgrader + student edition of intro2ai) and leak-check it
+	$(PY) -m autograder.release build hw5
+
+release-check: $(BIN)/.installed  ## leak-check an existing assignments/release/ again
+	$(PY) -m autograder.release check assignments/release
+
+hw5-notebook: $(BIN)/.installed  ## regenerate assignments/source/hw5/hw5.ipynb from assignments/tools/build_hw5_notebook.py
+	$(PY) assignments/tools/build_hw5_notebook.py
+
 clean:  ## remove build outputs (keeps .venv and data)
 	rm -rf build intro2ai/*.c intro2ai/*.so intro2ai/*.html *.egg-info
