@@ -43,15 +43,23 @@ def _pad(x, pad):
     return np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
 
 
-def conv_forward(x, w, b, stride, pad):
-    """Plain NumPy cross-correlation (independent of the kit; used for mistaken variants)."""
+def conv_forward(x, w, b, stride, pad, grid=None):
+    """Plain NumPy cross-correlation (independent of the kit; used for mistaken variants).
+
+    ``grid=(H_out, W_out)`` evaluates only that many output positions (a student loop that
+    uses the right output size with a wrong stride/pad); otherwise the size follows from
+    ``stride`` and ``pad`` with floor division.
+    """
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
-    if (H + 2 * pad - HH) % stride or (W + 2 * pad - WW) % stride or \
-            H + 2 * pad < HH or W + 2 * pad < WW:
+    if H + 2 * pad < HH or W + 2 * pad < WW:
         return None
     xp = _pad(x, pad)
     Ho, Wo = 1 + (H + 2 * pad - HH) // stride, 1 + (W + 2 * pad - WW) // stride
+    if grid is not None:
+        if (grid[0] - 1) * stride + HH > xp.shape[2] or (grid[1] - 1) * stride + WW > xp.shape[3]:
+            return None
+        Ho, Wo = grid
     out = np.empty((N, F, Ho, Wo))
     for i in range(Ho):
         for j in range(Wo):
@@ -90,11 +98,12 @@ def conv_backward(dout, x, w, stride, pad, accumulate=True, flip=False, last_n_o
 
 def conv_forward_mistakes(x, w, b, conv_param) -> dict:
     s, p = conv_param["stride"], conv_param["pad"]
+    grid = conv_forward(x, w, b, s, p).shape[2:]
     out = {
         "pad_ignored": conv_forward(x, w, b, s, 0) if p else None,
         "kernel_flipped": conv_forward(x, w[:, :, ::-1, ::-1], b, s, p),
         "bias_missing": conv_forward(x, w, np.zeros_like(b), s, p),
-        "stride_ignored": conv_forward(x, w, b, 1, p) if s != 1 else None,
+        "stride_ignored": conv_forward(x, w, b, 1, p, grid=grid) if s != 1 else None,
         "filter_transposed": conv_forward(x, w.transpose(0, 1, 3, 2), b, s, p)
         if w.shape[2] == w.shape[3] else None,
     }
@@ -134,20 +143,26 @@ def _pool_windows(x, ph, pw, s):
                          slice(j * s, j * s + pw))
 
 
-def pool_forward(x, ph, pw, s, how="max"):
+def pool_forward(x, ph, pw, s, how="max", grid=None):
+    """Max (or mean, or channel-mixed max) pooling; ``grid`` as in :func:`conv_forward`."""
     N, C, H, W = x.shape
-    if H < ph or W < pw or (H - ph) % s or (W - pw) % s:
+    if H < ph or W < pw:
         return None
     Ho, Wo = 1 + (H - ph) // s, 1 + (W - pw) // s
+    if grid is not None:
+        Ho, Wo = grid
     out = np.empty((N, C, Ho, Wo))
-    for i, j, sl in _pool_windows(x, ph, pw, s):
-        win = x[sl]
-        if how == "max":
-            out[:, :, i, j] = win.max(axis=(2, 3))
-        elif how == "mean":
-            out[:, :, i, j] = win.mean(axis=(2, 3))
-        else:  # channels mixed
-            out[:, :, i, j] = win.max(axis=(1, 2, 3))[:, None]
+    for i in range(Ho):
+        for j in range(Wo):
+            win = x[:, :, i * s:i * s + ph, j * s:j * s + pw]
+            if win.size == 0:
+                return None
+            if how == "max":
+                out[:, :, i, j] = win.max(axis=(2, 3))
+            elif how == "mean":
+                out[:, :, i, j] = win.mean(axis=(2, 3))
+            else:  # channels mixed
+                out[:, :, i, j] = win.max(axis=(1, 2, 3))[:, None]
     return out
 
 
@@ -171,16 +186,17 @@ def pool_backward(x, dout, ph, pw, s, rule="first", accumulate=True):
         contrib = (mask * g[..., None]).reshape(x[sl].shape)
         if accumulate:
             dx[sl] += contrib
-        else:
-            dx[sl] = contrib
+        else:  # "=" at the chosen position(s) only
+            dx[sl] = np.where(mask.reshape(x[sl].shape) > 0, contrib, dx[sl])
     return dx
 
 
 def pool_forward_mistakes(x, pool_param) -> dict:
     ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    grid = pool_forward(x, ph, pw, s).shape[2:]
     res = {
-        "stride_ignored": pool_forward(x, ph, pw, 1) if s != 1 else None,
-        "pool_hw_swapped": pool_forward(x, pw, ph, s) if ph != pw else None,
+        "stride_ignored": pool_forward(x, ph, pw, 1, grid=grid) if s != 1 else None,
+        "pool_hw_swapped": pool_forward(x, pw, ph, s, grid=grid) if ph != pw else None,
         "avg_pool": pool_forward(x, ph, pw, s, "mean"),
         "channels_mixed": pool_forward(x, ph, pw, s, "mixed") if x.shape[1] > 1 else None,
     }

@@ -1,0 +1,93 @@
+"""Every sample submission through the trusted grader: exact scores, containment, purity.
+
+The samples (autograder/samples/__init__.py) are built from the kit's reference into a
+temporary folder; expected points per task are in autograder/samples/expected_scores.toml.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # the grader is instructor tooling, not part of the installed package
+    sys.path.insert(0, str(REPO))
+
+from autograder import grade_submission, samples  # noqa: E402
+from autograder.sandbox import own_uid_range  # noqa: E402
+
+EXPECTED = samples.expected_scores()
+TMP_MARKER = "/tmp/intro2ai_ESCAPED_FROM_SANDBOX_test"
+IS_ROOT = os.geteuid() == 0
+# Loops, bombs and cheats end as the right kind of failure, and only in their own task.
+STATUS = {
+    "release": {"hw5_conv_forward": "not_attempted", "hw5_three_layer_convnet": "not_attempted"},
+    "adv_infinite_loop": {"hw5_max_pool_backward": "timeout"},
+    "adv_keyboard_interrupt": {"hw5_conv_backward": "timeout"},
+    "adv_fork_bomb": {"hw5_conv_backward": "timeout"},
+    "adv_memory_bomb": {"hw5_max_pool_forward": "memory"},
+    "adv_exec_instructor": {"hw5_conv_forward": "error", "hw5_max_pool_forward": "error"},
+    "adv_os_exit": {"hw5_max_pool_backward": "partial"},
+    "conv_float32": {"hw5_conv_forward": "fail"},
+}
+
+
+def _tree_hash(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        h.update(str(p.relative_to(folder)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _sandbox_processes() -> list[str]:
+    out = subprocess.run(["ps", "-eo", "uid=,pid=,comm="], capture_output=True, text=True).stdout
+    mine = own_uid_range()  # other graders may run on the same machine at the same time
+    return [ln for ln in out.splitlines() if ln.split() and int(ln.split()[0]) in mine]
+
+
+@pytest.fixture(scope="module")
+def sample_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("samples")
+    samples.build_samples(root, tmp_marker=TMP_MARKER)
+    return root
+
+
+def test_every_sample_has_expected_scores():
+    assert set(EXPECTED["samples"]) == set(samples.SAMPLES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(samples.SAMPLES))
+def test_sample_scores_exactly(name, sample_root):
+    if name.startswith("adv_") and not IS_ROOT and name in ("adv_exec_instructor",
+                                                             "adv_write_outside"):
+        pytest.skip("reading/writing the kit is only prevented with full (root) isolation")
+    folder = sample_root / name
+    before = _tree_hash(folder)
+    record = grade_submission(folder, seed=EXPECTED["seed"], limits=dict(EXPECTED["limits"]))
+    want = EXPECTED["samples"][name]
+    got = {t: r["points"] for t, r in record["tasks"].items()}
+    assert got == {t: v for t, v in want.items() if t != "total"}, (
+        f"{name}: " + " | ".join(r["message"] for r in record["tasks"].values()))
+    assert record["total"] == want["total"]
+    assert record["max_total"] == 100
+    # Pure function: the submission folder is untouched.
+    assert _tree_hash(folder) == before
+    # Containment: nothing escaped, nothing left running.
+    assert not os.path.exists(TMP_MARKER)
+    assert not (folder / samples.ESCAPE_MARKER).exists()
+    assert not (REPO / "autograder" / "samples" / samples.ESCAPE_MARKER).exists()
+    assert _sandbox_processes() == []
+    if IS_ROOT:
+        assert record["isolation"] == "full"
+    for task in record["tasks"].values():
+        assert task["message"] and task["status"]
+    for task, status in STATUS.get(name, {}).items():
+        assert record["tasks"][task]["status"] == status, record["tasks"][task]["message"]
