@@ -29,7 +29,7 @@ SEED_ENV = "INTRO2AI_GRADER_SEED"
 SEED_FILE = Path(__file__).resolve().parent / ".grader_seed"
 
 #: Number of coordinates per array at which the child takes numerical gradients.
-NUMERIC_POINTS = 10
+NUMERIC_POINTS = 4
 
 
 @dataclasses.dataclass
