@@ -22,6 +22,7 @@ from autograder import grade_submission, samples  # noqa: E402
 from autograder.sandbox import own_uid_range  # noqa: E402
 
 EXPECTED = samples.expected_scores()
+ALL = list(samples.SAMPLES) + (list(samples.NOTEBOOK_SAMPLES) if samples.RELEASE_NOTEBOOK else [])
 TMP_MARKER = "/tmp/intro2ai_ESCAPED_FROM_SANDBOX_test"
 IS_ROOT = os.geteuid() == 0
 # Loops, bombs and cheats end as the right kind of failure, and only in their own task.
@@ -55,16 +56,16 @@ def _sandbox_processes() -> list[str]:
 @pytest.fixture(scope="module")
 def sample_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("samples")
-    samples.build_samples(root, tmp_marker=TMP_MARKER)
+    samples.build_samples(root, names=ALL, tmp_marker=TMP_MARKER)
     return root
 
 
 def test_every_sample_has_expected_scores():
-    assert set(EXPECTED["samples"]) == set(samples.SAMPLES)
+    assert set(EXPECTED["samples"]) == set(samples.SAMPLES) | set(samples.NOTEBOOK_SAMPLES)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(samples.SAMPLES))
+@pytest.mark.parametrize("name", ALL)
 def test_sample_scores_exactly(name, sample_root):
     if name.startswith("adv_") and not IS_ROOT and name in ("adv_exec_instructor",
                                                              "adv_write_outside"):

@@ -27,6 +27,9 @@ from pathlib import Path
 KIT_ROOT = Path(__file__).resolve().parent.parent.parent
 EXPECTED_PATH = Path(__file__).resolve().parent / "expected_scores.toml"
 FILES = ("intro2ai/layers.py", "intro2ai/classifiers/cnn.py")
+RELEASE_NOTEBOOK = next((p for p in (KIT_ROOT / "assignments" / "release" / "hw5" / "hw5.ipynb",
+                                      KIT_ROOT / "assignments" / "source" / "hw5" / "hw5.ipynb")
+                         if p.exists()), None)
 #: Created by adv_write_outside if the sandbox ever let it write there (tests check).
 ESCAPE_MARKER = "ESCAPED_FROM_SANDBOX"
 
@@ -269,6 +272,52 @@ SAMPLES: dict[str, dict] = {
 }
 
 
+#: Notebook-side samples: the .py files of ``base`` plus an edited ``hw5.ipynb`` (built from the
+#: released notebook by :func:`build_notebook`). The trusted grader ignores notebooks, so their
+#: expected scores are those of ``base``; the nbgrader pipeline (autograder/pipeline.py) runs
+#: them in a kernel, where the edit makes the tests "pass", and flags the disagreement.
+NOTEBOOK_SAMPLES: dict[str, dict] = {
+    "nb_edited_tests": {
+        "doc": "stubbed .py files; the student replaced every graded (locked) test cell of the "
+               "notebook by a cell that prints a success message",
+        "base": "release",
+        "edit": "graded_tests",
+        "cell": "print('통과: 모든 테스트를 통과했습니다')\n",
+    },
+    "nb_custom_exc": {
+        "doc": "stubbed .py files; a notebook cell installs an IPython custom exception handler "
+               "that swallows every error raised by the test cells",
+        "base": "release",
+        "edit": "insert_after_imports",
+        "cell": ("get_ipython().set_custom_exc((BaseException,),\n"
+                 "    lambda shell, etype, value, tb, tb_offset=None: None)\n"),
+    },
+}
+
+
+def build_notebook(release_nb: str | Path, name: str) -> str:
+    """The edited notebook (JSON text) of notebook sample ``name``."""
+    import nbformat
+    from nbformat.v4 import new_code_cell
+
+    recipe = NOTEBOOK_SAMPLES[name]
+    nb = nbformat.read(str(release_nb), as_version=4)
+    if recipe["edit"] == "graded_tests":
+        edited = 0
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+                cell.source = recipe["cell"]
+                edited += 1
+        if not edited:
+            raise ValueError(f"{release_nb}: no graded test cell to edit")
+    else:
+        at = next((i for i, c in enumerate(nb.cells)
+                   if c.cell_type == "code" and "import" in c.source), 0)
+        nb.cells.insert(at + 1, new_code_cell(recipe["cell"]))
+    return nbformat.writes(nb)
+
+
 def _regions(text: str, path: str):
     from autograder import release
 
@@ -323,17 +372,25 @@ def build_file(path: str, recipe: dict, kit_root: Path = KIT_ROOT) -> str:
 
 
 def build_samples(dest: str | Path, names=None, kit_root: Path = KIT_ROOT,
-                  tmp_marker: str = "/tmp/intro2ai_ESCAPED_FROM_SANDBOX") -> list[str]:
-    """Write the samples into ``dest/<name>/``; return their names."""
+                  tmp_marker: str = "/tmp/intro2ai_ESCAPED_FROM_SANDBOX",
+                  release_notebook: str | Path | None = None) -> list[str]:
+    """Write the samples into ``dest/<name>/``; return their names.
+
+    ``names`` may include :data:`NOTEBOOK_SAMPLES` (default: only :data:`SAMPLES`); their
+    notebook is built from ``release_notebook`` (default: the released hw5.ipynb if it exists,
+    else the source notebook: the grader ignores notebooks either way).
+    """
     dest = Path(dest)
     built = []
     for name in names or SAMPLES:
-        recipe = SAMPLES[name]
+        recipe = SAMPLES.get(name) or NOTEBOOK_SAMPLES[name]
         folder = dest / name
         subs = {"{KIT}": str(kit_root.resolve()), "{SUBMISSION}": str(folder.resolve()),
                 "{TMP_MARKER}": tmp_marker}
         files = {p: build_file(p, recipe, kit_root) for p in FILES}
         files.update({p: textwrap.dedent(t) for p, t in recipe.get("extra", {}).items()})
+        if name in NOTEBOOK_SAMPLES:
+            files["hw5.ipynb"] = build_notebook(release_notebook or RELEASE_NOTEBOOK, name)
         for rel, text in files.items():
             for k, v in subs.items():
                 text = text.replace(k, v)
