@@ -7,9 +7,11 @@ at build time). Every kernel writes into arrays the caller allocates, so the Pyt
 
 Layout shared with the NumPy fallback (``intro2ai._im2col_numpy``):
 
-- ``cols`` is C-contiguous of shape ``(C * HH * WW, N * H_out * W_out)``;
-- row ``k = (c * HH + i) * WW + j``; column ``q = (n * H_out + h) * W_out + w``;
-- ``cols[k, q] = x[n, c, h * stride + i - pad, w * stride + j - pad]`` (zero outside ``x``).
+- ``cols`` is C-contiguous of shape ``(N, C * HH * WW, H_out * W_out)`` (batch-major, so
+  ``np.matmul(w.reshape(F, -1), cols)`` is already the output in ``(N, F, H_out * W_out)``
+  order: no transpose copies around the GEMMs);
+- ``cols[n, k, p]`` with ``k = (c * HH + i) * WW + j`` and ``p = h * W_out + w`` holds
+  ``x[n, c, h * stride + i - pad, w * stride + j - pad]`` (zero outside ``x``).
 
 Padding is never materialised: the valid column range of each row is computed once, so no
 kernel reads or writes outside its arrays for any filter size, stride or pad. Loops over
@@ -39,21 +41,23 @@ cdef inline Py_ssize_t _hi(Py_ssize_t off, Py_ssize_t size, Py_ssize_t stride,
     return last if last < n_out else n_out
 
 
-def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols,
+def im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols,
            Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad, Py_ssize_t stride):
-    """Fill ``cols`` (shape (C*HH*WW, N*H_out*W_out)) with the windows of ``x`` (N, C, H, W)."""
+    """Fill ``cols`` (shape (N, C*HH*WW, H_out*W_out)) with the windows of ``x`` (N, C, H, W)."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t H_out = (H + 2 * pad - HH) // stride + 1
     cdef Py_ssize_t W_out = (W + 2 * pad - WW) // stride + 1
     cdef Py_ssize_t K = C * HH * WW
-    if cols.shape[0] != K or cols.shape[1] != N * H_out * W_out:
+    if cols.shape[0] != N or cols.shape[1] != K or cols.shape[2] != H_out * W_out:
         raise ValueError(
-            f"im2col: cols must have shape ({K}, {N * H_out * W_out}), "
-            f"got ({cols.shape[0]}, {cols.shape[1]})")
-    cdef Py_ssize_t k, c, i, j, n, h, w, y, xo, w_lo, w_hi
+            f"im2col: cols must have shape ({N}, {K}, {H_out * W_out}), "
+            f"got ({cols.shape[0]}, {cols.shape[1]}, {cols.shape[2]})")
+    cdef Py_ssize_t nk, k, c, i, j, n, h, w, y, xo, w_lo, w_hi
     cdef floating* dst
     cdef const floating* src
-    for k in prange(K, nogil=True, schedule="static"):
+    for nk in prange(N * K, nogil=True, schedule="static"):
+        n = nk // K
+        k = nk % K
         c = k // (HH * WW)
         i = (k // WW) % HH
         j = k % WW
@@ -62,26 +66,25 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols,
         w_hi = _hi(xo, W, stride, W_out)
         if w_lo > w_hi:
             w_lo = w_hi
-        for n in range(N):
-            for h in range(H_out):
-                dst = &cols[k, (n * H_out + h) * W_out]
-                y = h * stride + i - pad
-                if y < 0 or y >= H or w_hi == 0:
-                    memset(dst, 0, W_out * sizeof(floating))
-                    continue
-                if w_lo > 0:
-                    memset(dst, 0, w_lo * sizeof(floating))
-                src = &x[n, c, y, 0]
-                if stride == 1:
-                    memcpy(dst + w_lo, src + w_lo + xo, (w_hi - w_lo) * sizeof(floating))
-                else:
-                    for w in range(w_lo, w_hi):
-                        dst[w] = src[w * stride + xo]
-                if w_hi < W_out:
-                    memset(dst + w_hi, 0, (W_out - w_hi) * sizeof(floating))
+        for h in range(H_out):
+            dst = &cols[n, k, h * W_out]
+            y = h * stride + i - pad
+            if y < 0 or y >= H or w_hi == 0:
+                memset(dst, 0, W_out * sizeof(floating))
+                continue
+            if w_lo > 0:
+                memset(dst, 0, w_lo * sizeof(floating))
+            src = &x[n, c, y, 0]
+            if stride == 1:
+                memcpy(dst + w_lo, src + w_lo + xo, (w_hi - w_lo) * sizeof(floating))
+            else:
+                for w in range(w_lo, w_hi):
+                    dst[w] = src[w * stride + xo]
+            if w_hi < W_out:
+                memset(dst + w_hi, 0, (W_out - w_hi) * sizeof(floating))
 
 
-def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] dx,
+def col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] dx,
            Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad, Py_ssize_t stride):
     """Add every entry of ``cols`` into ``dx`` (N, C, H, W) where :func:`im2col` read it.
 
@@ -91,10 +94,10 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] dx,
     cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
     cdef Py_ssize_t H_out = (H + 2 * pad - HH) // stride + 1
     cdef Py_ssize_t W_out = (W + 2 * pad - WW) // stride + 1
-    if cols.shape[0] != C * HH * WW or cols.shape[1] != N * H_out * W_out:
+    if cols.shape[0] != N or cols.shape[1] != C * HH * WW or cols.shape[2] != H_out * W_out:
         raise ValueError(
-            f"col2im: cols must have shape ({C * HH * WW}, {N * H_out * W_out}), "
-            f"got ({cols.shape[0]}, {cols.shape[1]})")
+            f"col2im: cols must have shape ({N}, {C * HH * WW}, {H_out * W_out}), "
+            f"got ({cols.shape[0]}, {cols.shape[1]}, {cols.shape[2]})")
     cdef Py_ssize_t nc, n, c, i, j, h, w, y, xo, w_lo, w_hi
     cdef floating* drow
     cdef const floating* src
@@ -110,7 +113,7 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] dx,
                     y = h * stride + i - pad
                     if y < 0 or y >= H:
                         continue
-                    src = &cols[(c * HH + i) * WW + j, (n * H_out + h) * W_out]
+                    src = &cols[n, (c * HH + i) * WW + j, h * W_out]
                     drow = &dx[n, c, y, 0]
                     if stride == 1:
                         for w in range(w_lo, w_hi):
@@ -120,12 +123,37 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] dx,
                             drow[w * stride + xo] += src[w]
 
 
+cdef inline Py_ssize_t _first_nan_or_max(const floating* plane, Py_ssize_t W, Py_ssize_t y0,
+                                         Py_ssize_t x0, Py_ssize_t ph,
+                                         Py_ssize_t pw) noexcept nogil:
+    """Offset of the first maximum of a window, a NaN counting as the maximum (argmax order).
+
+    Branchy reference scan, used only for windows that contain a NaN.
+    """
+    cdef Py_ssize_t a, bb, o, best_off = y0 * W + x0
+    cdef floating v, best = plane[best_off]
+    if best != best:
+        return best_off
+    for a in range(ph):
+        for bb in range(pw):
+            o = (y0 + a) * W + x0 + bb
+            v = plane[o]
+            if v != v:
+                return o
+            if v > best:
+                best = v
+                best_off = o
+    return best_off
+
+
 def maxpool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
                     int[:, :, :, ::1] idx, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t stride):
     """Max over each window; ``idx`` gets the in-plane offset ``y * W + x`` of its FIRST max.
 
-    First means row-major order inside the window (``np.argmax`` order): a later value
-    replaces the running max only if strictly greater. A NaN wins and stays (as in argmax).
+    First means row-major order inside the window (``np.argmax`` order). A NaN counts as the
+    maximum, as in ``np.argmax``. The common path has no data-dependent branches: the max is
+    taken with selects, then the first position equal to it is found arithmetically (random
+    data would otherwise defeat the branch predictor).
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t H_out = out.shape[2], W_out = out.shape[3]
@@ -133,7 +161,7 @@ def maxpool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
             or W_out != (W - pw) // stride + 1 or idx.shape[0] != N or idx.shape[1] != C
             or idx.shape[2] != H_out or idx.shape[3] != W_out or ph > H or pw > W):
         raise ValueError("maxpool_forward: inconsistent shapes")
-    cdef Py_ssize_t nc, n, c, h, w, a, bb, y0, x0, best_off
+    cdef Py_ssize_t nc, n, c, h, w, a, bb, y0, x0, o, pos, found, hit, has_nan
     cdef floating best, v
     cdef const floating* plane
     for nc in prange(N * C, nogil=True, schedule="static"):
@@ -144,16 +172,27 @@ def maxpool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
             y0 = h * stride
             for w in range(W_out):
                 x0 = w * stride
-                best_off = y0 * W + x0
-                best = plane[best_off]
+                best = plane[y0 * W + x0]
+                has_nan = 0
                 for a in range(ph):
                     for bb in range(pw):
                         v = plane[(y0 + a) * W + x0 + bb]
-                        if v > best or (v != v and best == best):
-                            best = v
-                            best_off = (y0 + a) * W + x0 + bb
+                        has_nan = has_nan | (v != v)
+                        best = v if v > best else best
+                if has_nan:
+                    pos = _first_nan_or_max(plane, W, y0, x0, ph, pw)
+                    best = plane[pos]
+                else:
+                    pos = 0
+                    found = 0
+                    for a in range(ph):
+                        for bb in range(pw):
+                            o = (y0 + a) * W + x0 + bb
+                            hit = (plane[o] == best) & (found == 0)
+                            pos = pos + hit * o
+                            found = found | hit
                 out[n, c, h, w] = best
-                idx[n, c, h, w] = <int>best_off
+                idx[n, c, h, w] = <int>pos
 
 
 def maxpool_forward_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
@@ -165,33 +204,39 @@ def maxpool_forward_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] o
             or out.shape[3] != W_out or idx.shape[0] != N or idx.shape[1] != C
             or idx.shape[2] != H_out or idx.shape[3] != W_out):
         raise ValueError("maxpool_forward_2x2: inconsistent shapes")
-    cdef Py_ssize_t nc, n, c, h, w, o
-    cdef floating best, v
+    cdef Py_ssize_t nc, n, c, h, w, k, base
+    cdef floating p0, p1, p2, p3, m01, m23, best
+    cdef const floating* plane
     cdef const floating* r0
     cdef const floating* r1
+    cdef floating* orow
+    cdef int* irow
     for nc in prange(N * C, nogil=True, schedule="static"):
         n = nc // C
         c = nc % C
+        plane = &x[n, c, 0, 0]
         for h in range(H_out):
             r0 = &x[n, c, 2 * h, 0]
             r1 = r0 + W
+            orow = &out[n, c, h, 0]
+            irow = &idx[n, c, h, 0]
             for w in range(W_out):
-                o = 2 * h * W + 2 * w
-                best = r0[2 * w]
-                v = r0[2 * w + 1]
-                if v > best or (v != v and best == best):
-                    best = v
-                    o = 2 * h * W + 2 * w + 1
-                v = r1[2 * w]
-                if v > best or (v != v and best == best):
-                    best = v
-                    o = (2 * h + 1) * W + 2 * w
-                v = r1[2 * w + 1]
-                if v > best or (v != v and best == best):
-                    best = v
-                    o = (2 * h + 1) * W + 2 * w + 1
-                out[n, c, h, w] = best
-                idx[n, c, h, w] = <int>o
+                p0 = r0[2 * w]
+                p1 = r0[2 * w + 1]
+                p2 = r1[2 * w]
+                p3 = r1[2 * w + 1]
+                m01 = p1 if p1 > p0 else p0
+                m23 = p3 if p3 > p2 else p2
+                best = m23 if m23 > m01 else m01
+                # Window position (0..3, row-major) of the first element equal to the max.
+                k = (p0 != best) * (1 + (p1 != best) * (1 + (p2 != best)))
+                base = 2 * h * W + 2 * w
+                if (p0 != p0) | (p1 != p1) | (p2 != p2) | (p3 != p3):  # rare: NaN wins
+                    base = _first_nan_or_max(plane, W, 2 * h, 2 * w, 2, 2)
+                    best = plane[base]
+                    k = 0
+                orow[w] = best
+                irow[w] = <int>(base + (k & 1) + (k >> 1) * W)
 
 
 def maxpool_backward(const floating[:, :, :, ::1] dout, const int[:, :, :, ::1] idx,

@@ -2,11 +2,11 @@
 
 Same layout and results as the Cython core (see ``_im2col_cython.pyx``):
 
-- ``cols`` is C-contiguous of shape ``(C * HH * WW, N * H_out * W_out)``;
-- row ``k = (c * HH + i) * WW + j`` (the order of ``w.reshape(F, -1)``);
-- column ``q = (n * H_out + h) * W_out + w`` (batch-major, so ``w.reshape(F, -1) @ cols``
-  reshapes to ``(F, N, H_out, W_out)``);
-- ``cols[k, q] = x[n, c, h * stride + i - pad, w * stride + j - pad]``, zero outside ``x``.
+- ``cols`` is C-contiguous of shape ``(N, C * HH * WW, H_out * W_out)`` (batch-major, so
+  ``np.matmul(w.reshape(F, -1), cols)`` is the output in ``(N, F, H_out * W_out)`` order);
+- ``cols[n, k, p]`` with ``k = (c * HH + i) * WW + j`` (the order of ``w.reshape(F, -1)``)
+  and ``p = h * W_out + w`` holds ``x[n, c, h * stride + i - pad, w * stride + j - pad]``,
+  zero outside ``x``.
 
 ``col2im`` is the adjoint of ``im2col``: it adds every column entry back into the input
 position it was read from (overlapping windows accumulate; padding entries are dropped).
@@ -33,9 +33,9 @@ def _pad(x: np.ndarray, pad: int) -> np.ndarray:
 
 
 def patches_view(x: np.ndarray, HH: int, WW: int, pad: int, stride: int) -> np.ndarray:
-    """Read-only strided view of shape (C, HH, WW, N, H_out, W_out) over the padded ``x``.
+    """Read-only strided view of shape (N, C, HH, WW, H_out, W_out) over the padded ``x``.
 
-    ``view[c, i, j, n, h, w] = x_padded[n, c, h * stride + i, w * stride + j]``.
+    ``view[n, c, i, j, h, w] = x_padded[n, c, h * stride + i, w * stride + j]``.
     """
     N, C, H, W = x.shape
     H_out = out_size(H, HH, pad, stride)
@@ -44,8 +44,8 @@ def patches_view(x: np.ndarray, HH: int, WW: int, pad: int, stride: int) -> np.n
     sN, sC, sH, sW = xp.strides
     return as_strided(
         xp,
-        shape=(C, HH, WW, N, H_out, W_out),
-        strides=(sC, sH, sW, sN, stride * sH, stride * sW),
+        shape=(N, C, HH, WW, H_out, W_out),
+        strides=(sN, sC, sH, sW, stride * sH, stride * sW),
         writeable=False,
     )
 
@@ -62,12 +62,11 @@ def im2col(x: np.ndarray, HH: int, WW: int, pad: int, stride: int) -> np.ndarray
 
     Returns
     -------
-    cols : ndarray of shape (C * HH * WW, N * H_out * W_out), C-contiguous, dtype of ``x``.
+    cols : ndarray of shape (N, C * HH * WW, H_out * W_out), C-contiguous, dtype of ``x``.
     """
-    C = x.shape[1]
     view = patches_view(x, HH, WW, pad, stride)
-    _, _, _, N, H_out, W_out = view.shape
-    cols = np.empty((C * HH * WW, N * H_out * W_out), dtype=x.dtype)
+    N, C, _, _, H_out, W_out = view.shape
+    cols = np.empty((N, C * HH * WW, H_out * W_out), dtype=x.dtype)
     cols.reshape(view.shape)[...] = view
     return cols
 
@@ -78,7 +77,7 @@ def col2im(cols: np.ndarray, x_shape: tuple[int, int, int, int], HH: int, WW: in
 
     Parameters
     ----------
-    cols : ndarray of shape (C * HH * WW, N * H_out * W_out)
+    cols : ndarray of shape (N, C * HH * WW, H_out * W_out)
     x_shape : tuple (N, C, H, W)
         Shape of the image the columns were taken from.
     HH, WW, pad, stride : int
@@ -91,16 +90,16 @@ def col2im(cols: np.ndarray, x_shape: tuple[int, int, int, int], HH: int, WW: in
     H_out = out_size(H, HH, pad, stride)
     W_out = out_size(W, WW, pad, stride)
     Hp, Wp = H + 2 * pad, W + 2 * pad
-    cols6 = cols.reshape(C, HH, WW, N, H_out, W_out)
-    # (N, C, Hp, Wp) accumulator; the transpose lets each (i, j) slab add in one vector op.
-    dxp = np.zeros((C, N, Hp, Wp), dtype=cols.dtype)
+    cols6 = cols.reshape(N, C, HH, WW, H_out, W_out)
+    dxp = np.zeros((N, C, Hp, Wp), dtype=cols.dtype)
     h_stop = stride * (H_out - 1) + 1
     w_stop = stride * (W_out - 1) + 1
     for i in range(HH):
         for j in range(WW):
-            dxp[:, :, i:i + h_stop:stride, j:j + w_stop:stride] += cols6[:, i, j]
-    dx = dxp[:, :, pad:pad + H, pad:pad + W].transpose(1, 0, 2, 3)
-    return np.ascontiguousarray(dx)
+            dxp[:, :, i:i + h_stop:stride, j:j + w_stop:stride] += cols6[:, :, i, j]
+    if pad == 0:
+        return dxp
+    return np.ascontiguousarray(dxp[:, :, pad:pad + H, pad:pad + W])
 
 
 def maxpool_forward(x: np.ndarray, ph: int, pw: int, stride: int):

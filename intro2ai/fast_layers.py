@@ -1,8 +1,10 @@
 """Fast convolution and max-pool layers (cs231n-compatible API).
 
-- ``conv_forward_fast`` / ``conv_backward_fast``: im2col into a C-contiguous
-  ``(C*HH*WW, N*H_out*W_out)`` matrix, then one GEMM each for the output, ``dw`` and the
-  column gradient (NumPy hands them to BLAS), and col2im for ``dx``.
+- ``conv_forward_fast`` / ``conv_backward_fast``: im2col into a C-contiguous batch-major
+  ``(N, C*HH*WW, H_out*W_out)`` array, then batched GEMMs (``np.matmul``, which NumPy hands
+  to BLAS) for the output, ``dw`` and the column gradient, and col2im for ``dx``. The
+  batch-major layout makes the GEMM results land in ``(N, F, H_out, W_out)`` order with no
+  transpose copies.
 - ``conv_forward_strides`` / ``conv_backward_strides``: the same GEMMs over windows taken with
   ``numpy.lib.stride_tricks.as_strided`` (no compiled code at all in the forward pass).
 - ``max_pool_forward_fast`` / ``max_pool_backward_fast``: a reshape path when the window
@@ -53,7 +55,7 @@ class ConvCache(NamedTuple):
     w: np.ndarray
     b: np.ndarray
     conv_param: dict
-    cols: np.ndarray  # (C*HH*WW, N*H_out*W_out) in the compute dtype
+    cols: np.ndarray  # (N, C*HH*WW, H_out*W_out) in the compute dtype
 
 
 class PoolCache(NamedTuple):
@@ -104,7 +106,7 @@ def _im2col(x: np.ndarray, HH: int, WW: int, pad: int, stride: int) -> np.ndarra
     N, C, H, W = x.shape
     H_out = _im2col_numpy.out_size(H, HH, pad, stride)
     W_out = _im2col_numpy.out_size(W, WW, pad, stride)
-    cols = np.empty((C * HH * WW, N * H_out * W_out), dtype=x.dtype)
+    cols = np.empty((N, C * HH * WW, H_out * W_out), dtype=x.dtype)
     mod.im2col(x, cols, HH, WW, pad, stride)
     return cols
 
@@ -121,17 +123,13 @@ def _col2im(dcols: np.ndarray, x_shape: tuple, HH: int, WW: int, pad: int,
 
 def _conv_gemm_forward(cols: np.ndarray, w: np.ndarray, b: np.ndarray, N: int, H_out: int,
                        W_out: int) -> np.ndarray:
-    """out[n, f] = w[f] . cols[:, n-th block] + b[f], written straight into (N, F, H_out, W_out)."""
+    """out[n] = w.reshape(F, -1) @ cols[n] + b, written straight into (N, F, H_out, W_out)."""
     F = w.shape[0]
     dtype = cols.dtype
-    out2 = w.reshape(F, -1).astype(dtype, copy=False) @ cols  # (F, N*H_out*W_out)
-    out = np.empty((N, F, H_out, W_out), dtype=dtype)
-    np.add(
-        out2.reshape(F, N, H_out, W_out).transpose(1, 0, 2, 3),
-        b.astype(dtype, copy=False).reshape(1, F, 1, 1),
-        out=out,
-    )
-    return out
+    out = np.empty((N, F, H_out * W_out), dtype=dtype)
+    np.matmul(w.reshape(F, -1).astype(dtype, copy=False), cols, out=out)
+    out += b.astype(dtype, copy=False).reshape(1, F, 1)
+    return out.reshape(N, F, H_out, W_out)
 
 
 def _conv_backward(who: str, dout: np.ndarray, cache: ConvCache):
@@ -144,13 +142,11 @@ def _conv_backward(who: str, dout: np.ndarray, cache: ConvCache):
     W_out = _im2col_numpy.out_size(W, WW, pad, stride)
     _check_dout(who, dout, (N, F, H_out, W_out))
     dtype = cols.dtype
-    # (F, N*H_out*W_out): the layout of the forward GEMM's output.
-    dout2 = np.empty((F, N, H_out, W_out), dtype=dtype)
-    dout2[...] = dout.transpose(1, 0, 2, 3)
-    dout2 = dout2.reshape(F, -1)
-    db = dout2.sum(axis=1)
-    dw = dout2 @ cols.T
-    dcols = w.reshape(F, -1).astype(dtype, copy=False).T @ dout2
+    dout3 = np.ascontiguousarray(dout, dtype=dtype).reshape(N, F, H_out * W_out)
+    db = dout3.sum(axis=(0, 2))
+    # dw = sum_n dout[n] @ cols[n].T: one (F, K) GEMM per image, then a small reduction.
+    dw = np.matmul(dout3, cols.transpose(0, 2, 1)).sum(axis=0)
+    dcols = np.matmul(w.reshape(F, -1).astype(dtype, copy=False).T, dout3)  # (N, K, P)
     dx = _col2im(dcols, x.shape, HH, WW, pad, stride)
     return (
         dx.astype(x.dtype, copy=False),

@@ -287,7 +287,7 @@ def test_im2col_col2im_adjoint(case):
 
 
 def test_im2col_layout_small_case():
-    """Hand-checked layout: row (c, i, j), column (n, h, w), zeros from the padding."""
+    """Hand-checked layout: cols[n, (c, i, j), (h, w)], zeros from the padding."""
     x = np.arange(1, 10, dtype=np.float64).reshape(1, 1, 3, 3)
     cols = _im2col_numpy.im2col(x, 2, 2, 1, 2)  # H_out = W_out = 2
     expected = np.array([
@@ -295,7 +295,7 @@ def test_im2col_layout_small_case():
         [0, 0, 4, 6],   # (0, 1)
         [0, 2, 0, 8],   # (1, 0)
         [1, 3, 7, 9],   # (1, 1)
-    ], dtype=np.float64)
+    ], dtype=np.float64)[None]  # one image
     np.testing.assert_array_equal(cols, expected)
     mod = _extension.cython_module()
     if mod is not None:
@@ -309,10 +309,10 @@ def test_cython_kernels_reject_wrong_shapes():
     if mod is None:
         pytest.skip("Cython extension not built")
     x = np.zeros((1, 1, 4, 4))
-    with pytest.raises(ValueError, match=r"im2col: cols must have shape \(9, 16\)"):
-        mod.im2col(x, np.zeros((9, 15)), 3, 3, 1, 1)
-    with pytest.raises(ValueError, match="col2im: cols must have shape"):
-        mod.col2im(np.zeros((9, 15)), x, 3, 3, 1, 1)
+    with pytest.raises(ValueError, match=r"im2col: cols must have shape \(1, 9, 16\), got \(1, 9, 15\)"):
+        mod.im2col(x, np.zeros((1, 9, 15)), 3, 3, 1, 1)
+    with pytest.raises(ValueError, match=r"col2im: cols must have shape \(1, 9, 16\)"):
+        mod.col2im(np.zeros((2, 9, 16)), x, 3, 3, 1, 1)
 
 
 # ----------------------------------------------------------------------------- max pooling
