@@ -69,6 +69,18 @@ _uid_counter = itertools.count()
 _uid_lock = threading.Lock()
 WALL_TIMEOUT_EXIT = 124
 
+#: While a naive layer task is graded, the provided fast layers (which compute the same outputs)
+#: are replaced by modules that refuse to import: a naive task must be implemented, not
+#: forwarded to conv_forward_fast. ThreeLayerConvNet keeps them (it is meant to use them).
+NAIVE_TASKS = ("hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward",
+               "hw5_max_pool_backward")
+_FAST_MODULES = ("intro2ai/fast_layers.py", "intro2ai/layer_utils.py", "intro2ai/_im2col_numpy.py")
+_FAST_STUB = (
+    '"""Not available while a naive layer task is graded (autograder.sandbox.NAIVE_TASKS)."""\n'
+    'raise ImportError("{module}: naive layer 과제(conv/max-pool forward, backward)는 직접 '
+    '구현해야 하므로 채점 중에는 fast layer 와 sandwich layer 를 쓸 수 없습니다")\n'
+)
+
 _package_cache: dict[str, dict[str, bytes]] = {}
 _package_lock = threading.Lock()
 
@@ -277,6 +289,13 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
         box = os.path.join(parent, "box")
         os.mkdir(box)
         package = dict(provided_package(kit_root))
+        if task in NAIVE_TASKS:
+            for rel in list(package):
+                if rel in _FAST_MODULES:
+                    module = rel[:-3].replace("/", ".")
+                    package[rel] = _FAST_STUB.format(module=module).encode()
+                elif rel.endswith(".so") and "_im2col" in rel:
+                    del package[rel]
         package.update(files)
         for rel, data in package.items():
             dest = os.path.join(box, rel)

@@ -44,7 +44,7 @@ out = np.array([
     os.getuid(), os.getgid(),
     len([p for p in os.listdir("/proc") if p.isdigit()]),
     _can_read("{KIT}/intro2ai/layers.py"), _can_read("{KIT}/autograder/rubric.toml"),
-    _can_read("{KIT}/.git/HEAD"), _can_write("{KIT}/probe_write"),
+    _can_read("{KIT}/.git/HEAD"), _can_write("{WRITE}"),
     float(len(socket.if_nameindex())), _net(),
     resource.getrlimit(resource.RLIMIT_AS)[0] / 2**20,
     resource.getrlimit(resource.RLIMIT_NPROC)[0],
@@ -59,9 +59,10 @@ FIELDS = ("uid", "gid", "nproc_visible", "read_layers", "read_rubric", "read_git
           "numpy_py", "env", "numpy_from_kit")
 
 
-def _probe(tmp_path) -> dict:
+def _probe(tmp_path, write_target: Path) -> dict:
+    body = PROBE.replace("{KIT}", str(REPO)).replace("{WRITE}", str(write_target))
     text = samples.build_file("intro2ai/layers.py", {"regions": {
-        "conv_forward_naive": ("body", PROBE.replace("{KIT}", str(REPO)))}})
+        "conv_forward_naive": ("body", body)}})
     case = cases.Case("hw5_conv_forward", "visible_basic",
                       {"x": np.zeros((1, 1, 3, 3)), "w": np.zeros((1, 1, 3, 3)), "b": np.zeros(1)},
                       {"conv_param": {"stride": 1, "pad": 0}}, False)
@@ -80,7 +81,7 @@ def _probe(tmp_path) -> dict:
 
 @pytest.mark.skipif(not IS_ROOT, reason="full isolation needs root (as in CI)")
 def test_student_code_sees_nothing_of_the_kit(tmp_path):
-    p = _probe(tmp_path)
+    p = _probe(tmp_path, REPO / "probe_write")
     lim = p["_limits"]
     assert p["_isolation"]["level"] == "full", p["_isolation"]
     assert p["uid"] >= sandbox._UID_BASE and p["gid"] == sandbox.SANDBOX_GID
@@ -96,7 +97,7 @@ def test_student_code_sees_nothing_of_the_kit(tmp_path):
 
 def test_partial_isolation_still_grades_and_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv(sandbox.ISOLATION_ENV, "0")
-    p = _probe(tmp_path)
+    p = _probe(tmp_path, tmp_path / "probe_write")  # never aim a write at the kit here
     assert p["_isolation"]["level"] == "partial"
     assert p["box_first"] == 1 and p["numpy_py"] == 0 and p["env"] <= 8
     samples.build_samples(tmp_path, names=["reference"])

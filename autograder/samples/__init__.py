@@ -254,6 +254,12 @@ SAMPLES: dict[str, dict] = {
                             pass
             out = np.zeros((x.shape[0], w.shape[0], H_out, W_out))
         """)}},
+    "adv_uses_fast_layers": {
+        "doc": "naive conv forward calls the provided conv_forward_fast (not an implementation)",
+        "regions": {CONV_F: ("body", """
+            from intro2ai import fast_layers
+            out = fast_layers.conv_forward_fast(x, w, b, conv_param)[0]
+        """)}},
     "adv_output_flood": {
         "doc": "correct code that prints 2 MB per call and writes 8 MB to fd 1 once "
                "(output is capped, the grade is unaffected)",
