@@ -227,7 +227,7 @@ def run_cases():
         arrays = {k: data[k] for k in data.files}
     student_files = tuple(os.path.join(CFG["box"], p) for p in CFG["student_files"])
 
-    def send_array(i, key, value):
+    def send_array(i, key, value, kind="array"):
         try:
             arr = np.asarray(value)
             if arr.dtype == object or arr.nbytes > MAX_ARRAY_BYTES:
@@ -238,7 +238,7 @@ def run_cases():
             send({"kind": "bad", "case": i, "key": key, "type": type(value).__name__,
                   "why": str(exc)[:200]})
             return
-        send({"kind": "array", "case": i, "key": key}, buf.getvalue())
+        send({"kind": kind, "case": i, "key": key}, buf.getvalue())
 
     def report(i, step, exc):
         where = ""
@@ -270,8 +270,17 @@ def run_cases():
             raise TypeError(f"{who} must return a tuple of {n} values, got {got}")
         return res
 
+    deferred = []
+
     def numeric(i, f, base, names, idx_map, dout, prefix="num_d"):
-        """Central differences of sum(f(...) * dout) at the given flat indices."""
+        """Queue central differences of sum(f(...) * dout) at the given flat indices.
+
+        They run after every case is done (diagnostics only: a slow student forward may
+        run out of time here without costing a graded case).
+        """
+        deferred.append((i, f, base, names, idx_map, dout, prefix))
+
+    def run_numeric(i, f, base, names, idx_map, dout, prefix):
         for name in names:
             idx = idx_map.get(name)
             if not idx:
@@ -286,7 +295,7 @@ def run_cases():
                 if dout is not None:
                     fp, fm = np.sum(fp * dout), np.sum(fm * dout)
                 vals.append((float(fp) - float(fm)) / (2 * H_NUMERIC))
-            send_array(i, prefix + name, np.array(vals))
+            send_array(i, prefix + name, np.array(vals), kind="diag")
 
     task = job["task"]
     try:
@@ -309,6 +318,11 @@ def run_cases():
         except BaseException as exc:  # noqa: BLE001
             report(i, "call", exc)
         send({"kind": "done", "case": i})
+    for item in deferred:
+        try:
+            run_numeric(*item)
+        except BaseException:  # noqa: BLE001  (diagnostics only)
+            pass
 
 
 def _conv_forward(i, L, A, params, num, np, send_array, report, pair, numeric):

@@ -364,92 +364,99 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
     case_records = []
     for i, case in enumerate(cases):
         max_pts = float(points_map[case.name])
-        res = run.cases.get(i) or sandbox.CaseResult()
-        ref = reference_outputs(task, case)
-        errors = res.errors
-        blocking = [e for e in errors if e["step"] in ("call", "import", "loss")]
-        notes: list[str] = []
-        if task == "hw5_three_layer_convnet" and "X" not in case.arrays:
-            checks = _init_checks(res, ref, case, rubric) if res.done and not blocking else []
-        else:
-            checks = []
-            variants = None
-            for key, r, tol, weight in _checks_for(task, case, ref, rubric):
-                c = compare(key, res.arrays.get(key), np.asarray(r), tol)
-                c["weight"] = weight
-                if not c["passed"] and res.arrays.get(key) is not None:
-                    if variants is None:
-                        variants = mistaken_outputs(task, case, ref)
-                    c["hints"] = _diagnose(key, res.arrays[key], variants)
-                checks.append(c)
-            checks += _numeric_check(task, case, res, rubric)
-        mutated = _mutated(case, res)
-        # Points: weighted share of the passing checks (see rubric.toml).
-        total_w = sum(c["weight"] for c in checks if c["weight"])
-        got_w = sum(c["weight"] for c in checks if c["weight"] and c["passed"])
-        if not res.done or blocking or not total_w:
-            pts = 0.0
-        else:
-            pts = max_pts * got_w / total_w
-        if mutated and pts:
-            pts *= 1 - penalty
-        pts = round(pts, 2)
+        ref = reference_outputs(task, case)  # a failure here is a kit bug: let it raise
+        try:
+            res = run.cases.get(i) or sandbox.CaseResult()
+            errors = res.errors
+            blocking = [e for e in errors if e["step"] in ("call", "import", "loss")]
+            notes: list[str] = []
+            if task == "hw5_three_layer_convnet" and "X" not in case.arrays:
+                checks = _init_checks(res, ref, case, rubric) if res.done and not blocking else []
+            else:
+                checks = []
+                variants = None
+                for key, r, tol, weight in _checks_for(task, case, ref, rubric):
+                    c = compare(key, res.arrays.get(key), np.asarray(r), tol)
+                    c["weight"] = weight
+                    if not c["passed"] and res.arrays.get(key) is not None:
+                        if variants is None:
+                            variants = mistaken_outputs(task, case, ref)
+                        c["hints"] = _diagnose(key, res.arrays[key], variants)
+                    checks.append(c)
+                checks += _numeric_check(task, case, res, rubric)
+            mutated = _mutated(case, res)
+            # Points: weighted share of the passing checks (see rubric.toml).
+            total_w = sum(c["weight"] for c in checks if c["weight"])
+            got_w = sum(c["weight"] for c in checks if c["weight"] and c["passed"])
+            if not res.done or blocking or not total_w:
+                pts = 0.0
+            else:
+                pts = max_pts * got_w / total_w
+            if mutated and pts:
+                pts *= 1 - penalty
+            pts = round(pts, 2)
 
-        # Status and Korean message of the case.
-        if blocking:
-            status = blocking[0]["status"]
-            status = "not_attempted" if status == "not_implemented" else status
-            notes.append(_error_ko(blocking[0]))
-        elif not res.done:
-            status, text = _process_failure(run, limits)
-            notes.append(text)
-        elif pts == max_pts:
-            status = "pass"
-        elif pts > 0:
-            status = "partial"
-        else:
-            status = "fail"
-        for e in errors:
-            if e["step"] == "forward":
-                notes.append("forward 가 실패하여 표준 cache 로 backward 를 채점했습니다 ("
-                             + _error_ko(e) + ")")
-            elif e["step"] == "init" and task == "hw5_three_layer_convnet":
-                notes.append("__init__ 이 실패하여 reference 의 params 로 loss 를 채점했습니다 ("
-                             + _error_ko(e) + ")")
-            elif e["step"] == "scores":
-                notes.append("loss(X) (y=None) 실패: " + _error_ko(e))
-        for c in checks:
-            if c["passed"] or not c["weight"]:
-                continue
-            text = c["reason"] if c["name"] in ("params", "init_values") else _reason_ko(c)
-            hints = c.get("hints") or []
-            if hints:
-                text += " → 가능한 원인: " + "; ".join(mistakes.MISTAKE_KO[h] for h in hints)
-            notes.append(text)
-        numeric = [c for c in checks if c["name"].startswith("numerical_")]
-        graded_bad = [c for c in checks if c["weight"] and not c["passed"]]
-        if graded_bad and numeric and all(c["passed"] for c in numeric):
-            notes.append("참고: 표본으로 고른 위치에서는 backward 가 여러분의 forward 의 수치 "
-                         "gradient(numerical gradient) 와 일치합니다 (forward 나 cache 도 "
-                         "확인하세요)")
-        elif graded_bad and any(not c["passed"] for c in numeric):
-            bad = ", ".join(c["name"].replace("numerical_", "") for c in numeric
-                            if not c["passed"])
-            notes.append(f"참고: {bad} 가 여러분의 forward 의 수치 gradient(numerical gradient)"
-                         f" 와도 맞지 않습니다")
-        if mutated:
-            notes.append(f"{mistakes.MISTAKE_KO['cache_mutated']}: {', '.join(mutated)} "
-                         f"(점수의 {int(penalty * 100)}% 감점)")
-        if res.bad:
-            notes.append("반환값을 숫자 배열로 바꿀 수 없습니다: "
-                         + ", ".join(f"{b['key']} ({b['type']})" for b in res.bad[:3]))
-        case_records.append({
-            "name": case.name, "hidden": case.hidden, "input": case.describe(),
-            "points": pts, "max_points": max_pts, "status": status,
-            "message": " / ".join(notes) if notes else "통과",
-            "checks": [{k: c.get(k) for k in ("name", "passed", "error", "tolerance", "weight")}
-                       for c in checks],
-        })
+            # Status and Korean message of the case.
+            if blocking:
+                status = blocking[0]["status"]
+                status = "not_attempted" if status == "not_implemented" else status
+                notes.append(_error_ko(blocking[0]))
+            elif not res.done:
+                status, text = _process_failure(run, limits)
+                notes.append(text)
+            elif pts == max_pts:
+                status = "pass"
+            elif pts > 0:
+                status = "partial"
+            else:
+                status = "fail"
+            for e in errors:
+                if e["step"] == "forward":
+                    notes.append("forward 가 실패하여 표준 cache 로 backward 를 채점했습니다 ("
+                                 + _error_ko(e) + ")")
+                elif e["step"] == "init" and task == "hw5_three_layer_convnet":
+                    notes.append("__init__ 이 실패하여 reference 의 params 로 loss 를 채점했습니다 ("
+                                 + _error_ko(e) + ")")
+                elif e["step"] == "scores":
+                    notes.append("loss(X) (y=None) 실패: " + _error_ko(e))
+            for c in checks:
+                if c["passed"] or not c["weight"]:
+                    continue
+                text = c["reason"] if c["name"] in ("params", "init_values") else _reason_ko(c)
+                hints = c.get("hints") or []
+                if hints:
+                    text += " → 가능한 원인: " + "; ".join(mistakes.MISTAKE_KO[h] for h in hints)
+                notes.append(text)
+            numeric = [c for c in checks if c["name"].startswith("numerical_")]
+            graded_bad = [c for c in checks if c["weight"] and not c["passed"]]
+            if graded_bad and numeric and all(c["passed"] for c in numeric):
+                notes.append("참고: 표본으로 고른 위치에서는 backward 가 여러분의 forward 의 수치 "
+                             "gradient(numerical gradient) 와 일치합니다 (forward 나 cache 도 "
+                             "확인하세요)")
+            elif graded_bad and any(not c["passed"] for c in numeric):
+                bad = ", ".join(c["name"].replace("numerical_", "") for c in numeric
+                                if not c["passed"])
+                notes.append(f"참고: {bad} 가 여러분의 forward 의 수치 gradient(numerical gradient)"
+                             f" 와도 맞지 않습니다")
+            if mutated:
+                notes.append(f"{mistakes.MISTAKE_KO['cache_mutated']}: {', '.join(mutated)} "
+                             f"(점수의 {int(penalty * 100)}% 감점)")
+            if res.bad:
+                notes.append("반환값을 숫자 배열로 바꿀 수 없습니다: "
+                             + ", ".join(f"{b['key']} ({b['type']})" for b in res.bad[:3]))
+            case_records.append({
+                "name": case.name, "hidden": case.hidden, "input": case.describe(),
+                "points": pts, "max_points": max_pts, "status": status,
+                "message": " / ".join(notes) if notes else "통과",
+                "checks": [{k: c.get(k) for k in ("name", "passed", "error", "tolerance", "weight")}
+                           for c in checks],
+            })
+        except Exception as exc:  # noqa: BLE001  (malformed student results: a grade, not a crash)
+            case_records.append({
+                "name": case.name, "hidden": case.hidden, "input": case.describe(),
+                "points": 0.0, "max_points": max_pts, "status": "error",
+                "message": f"결과를 해석할 수 없습니다 ({type(exc).__name__})", "checks": [],
+            })
     return _task_record(task, case_records, run, file_notes)
 
 

@@ -253,6 +253,14 @@ def parse_stream(buf: bytes, n_cases: int) -> tuple[dict[str, Any], dict[int, Ca
         if not isinstance(case, int) or case not in cases:
             continue
         res = cases[case]
+        if kind == "diag":  # numerical gradients, sent after the cases (diagnostics only)
+            key = header.get("key")
+            if isinstance(key, str) and key.startswith("num_") and key not in res.arrays:
+                try:
+                    res.arrays[key] = np.load(io.BytesIO(payload), allow_pickle=False)
+                except Exception:  # noqa: BLE001
+                    pass
+            continue
         if res.done:
             continue  # nothing may be added to a finished case
         if kind == "array":

@@ -221,3 +221,22 @@ def test_cli_prints_one_json_object(tmp_path):
     for t in rec["tasks"].values():
         assert set(t) == {"points", "max_points", "status", "message"}
         assert t["status"] == "pass" and "통과" in t["message"]
+
+
+def test_malformed_results_are_a_grade_not_a_crash():
+    case = cases.make_cases("hw5_conv_forward", "m")[0]
+    weird = np.zeros(3, dtype=[("a", "f8"), ("b", "i4")])
+    res = sandbox.CaseResult(arrays={"out": weird, "post_x": weird, "post_w": np.zeros(2)},
+                             done=True)
+    run = sandbox.TaskRun({0: res}, 0, False, {"level": "full"}, None, 0, 0.1)
+    rec = grader.grade_task("hw5_conv_forward", [case], run, RUBRIC, [])
+    assert rec["points"] == 0 and rec["cases"][0]["status"] in ("fail", "error")
+    assert rec["message"]
+
+
+def test_diagnostic_records_may_follow_done():
+    stream = (_record({"kind": "done", "case": 0})
+              + _record({"kind": "diag", "case": 0, "key": "num_dx"}, _npy(np.ones(3)))
+              + _record({"kind": "diag", "case": 0, "key": "dx"}, _npy(np.ones(3))))
+    _, res, problem = sandbox.parse_stream(stream, 1)
+    assert problem is None and set(res[0].arrays) == {"num_dx"}
