@@ -153,7 +153,8 @@ def maxpool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
     First means row-major order inside the window (``np.argmax`` order). A NaN counts as the
     maximum, as in ``np.argmax``. The common path has no data-dependent branches: the max is
     taken with selects, then the first position equal to it is found arithmetically (random
-    data would otherwise defeat the branch predictor).
+    data would otherwise defeat the branch predictor). A plane that holds a NaN is redone
+    afterwards with a plain reference scan, outside the hot loop.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t H_out = out.shape[2], W_out = out.shape[3]
@@ -168,31 +169,33 @@ def maxpool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
         n = nc // C
         c = nc % C
         plane = &x[n, c, 0, 0]
+        has_nan = 0
         for h in range(H_out):
             y0 = h * stride
             for w in range(W_out):
                 x0 = w * stride
                 best = plane[y0 * W + x0]
-                has_nan = 0
                 for a in range(ph):
                     for bb in range(pw):
                         v = plane[(y0 + a) * W + x0 + bb]
                         has_nan = has_nan | (v != v)
                         best = v if v > best else best
-                if has_nan:
-                    pos = _first_nan_or_max(plane, W, y0, x0, ph, pw)
-                    best = plane[pos]
-                else:
-                    pos = 0
-                    found = 0
-                    for a in range(ph):
-                        for bb in range(pw):
-                            o = (y0 + a) * W + x0 + bb
-                            hit = (plane[o] == best) & (found == 0)
-                            pos = pos + hit * o
-                            found = found | hit
+                pos = 0
+                found = 0
+                for a in range(ph):
+                    for bb in range(pw):
+                        o = (y0 + a) * W + x0 + bb
+                        hit = (plane[o] == best) & (found == 0)
+                        pos = pos + hit * o
+                        found = found | hit
                 out[n, c, h, w] = best
                 idx[n, c, h, w] = <int>pos
+        if has_nan:  # rare: redo this plane with the reference scan (a NaN wins)
+            for h in range(H_out):
+                for w in range(W_out):
+                    pos = _first_nan_or_max(plane, W, h * stride, w * stride, ph, pw)
+                    out[n, c, h, w] = plane[pos]
+                    idx[n, c, h, w] = <int>pos
 
 
 def maxpool_forward_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
@@ -204,7 +207,7 @@ def maxpool_forward_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] o
             or out.shape[3] != W_out or idx.shape[0] != N or idx.shape[1] != C
             or idx.shape[2] != H_out or idx.shape[3] != W_out):
         raise ValueError("maxpool_forward_2x2: inconsistent shapes")
-    cdef Py_ssize_t nc, n, c, h, w, k, base
+    cdef Py_ssize_t nc, n, c, h, w, k, base, has_nan
     cdef floating p0, p1, p2, p3, m01, m23, best
     cdef const floating* plane
     cdef const floating* r0
@@ -215,6 +218,7 @@ def maxpool_forward_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] o
         n = nc // C
         c = nc % C
         plane = &x[n, c, 0, 0]
+        has_nan = 0
         for h in range(H_out):
             r0 = &x[n, c, 2 * h, 0]
             r1 = r0 + W
@@ -230,13 +234,16 @@ def maxpool_forward_2x2(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] o
                 best = m23 if m23 > m01 else m01
                 # Window position (0..3, row-major) of the first element equal to the max.
                 k = (p0 != best) * (1 + (p1 != best) * (1 + (p2 != best)))
+                has_nan = has_nan | (p0 != p0) | (p1 != p1) | (p2 != p2) | (p3 != p3)
                 base = 2 * h * W + 2 * w
-                if (p0 != p0) | (p1 != p1) | (p2 != p2) | (p3 != p3):  # rare: NaN wins
-                    base = _first_nan_or_max(plane, W, 2 * h, 2 * w, 2, 2)
-                    best = plane[base]
-                    k = 0
                 orow[w] = best
                 irow[w] = <int>(base + (k & 1) + (k >> 1) * W)
+        if has_nan:  # rare: redo this plane with the reference scan (a NaN wins)
+            for h in range(H_out):
+                for w in range(W_out):
+                    base = _first_nan_or_max(plane, W, 2 * h, 2 * w, 2, 2)
+                    out[n, c, h, w] = plane[base]
+                    idx[n, c, h, w] = <int>base
 
 
 def maxpool_backward(const floating[:, :, :, ::1] dout, const int[:, :, :, ::1] idx,

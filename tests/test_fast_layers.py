@@ -395,3 +395,23 @@ def test_pool_checks_inputs():
     out, cache = fast_layers.max_pool_forward_fast(np.zeros((1, 1, 4, 4)), {"pool_height": 2, "pool_width": 2, "stride": 2})
     with pytest.raises(ValueError, match=r"max_pool_backward_fast: dout must have the shape .*\(1, 1, 2, 2\)"):
         fast_layers.max_pool_backward_fast(np.zeros((1, 1, 2, 3)), cache)
+
+
+@pytest.mark.parametrize("pp", [
+    {"pool_height": 2, "pool_width": 2, "stride": 2},   # the 2x2 kernel
+    {"pool_height": 3, "pool_width": 2, "stride": 1},   # the generic kernel
+])
+def test_pool_nan_follows_argmax(backend, pp):
+    """A NaN counts as the maximum, the first NaN in row-major order, as np.argmax does."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 6, 6))
+    x[0, 1, 2, 3] = np.nan
+    x[1, 2, 0, 0] = np.nan
+    x[1, 2, 1, 1] = np.nan
+    out, cache = fast_layers.max_pool_forward_fast(x, pp)
+    ref, ref_cache = layers.max_pool_forward_naive(x, pp)
+    np.testing.assert_array_equal(out, ref)
+    assert np.isnan(out).any()
+    dout = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(fast_layers.max_pool_backward_fast(dout, cache),
+                               layers.max_pool_backward_naive(dout, ref_cache), rtol=1e-12)
