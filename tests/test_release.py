@@ -235,3 +235,41 @@ def test_leak_check_cli_exits_non_zero_on_a_leak(tmp_path, capsys, monkeypatch):
     (rel / "intro2ai" / "mod.py").write_text(SOURCE)
     assert release.main(["check", str(rel)]) == 1
     assert "RELEASE REFUSED" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- nbgrader course config
+
+def _course_config():
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader("nbgrader_config.py", path=str(REPO / "assignments")).load_config()
+
+
+def test_nbgrader_config_keeps_student_files_and_cannot_hang_a_batch():
+    cfg = _course_config()
+    assert cfg.CourseDirectory.course_id == "intro2ai"
+    assert cfg.CourseDirectory.source_directory == "source"
+    assert Path(cfg.CourseDirectory.root) == REPO / "assignments"
+    assert sorted(cfg.Autograde.exclude_overwriting["hw5"]) == sorted(
+        ["intro2ai/layers.py", "intro2ai/classifiers/cnn.py"])
+    assert cfg.Execute.timeout >= 300  # naive loops on a slow laptop
+    assert cfg.Execute.interrupt_on_timeout is False  # a timeout fails the submission...
+    assert cfg.Execute.shutdown_kernel == "immediate"  # ...and the kernel is killed, not awaited
+    assert ".py" in cfg.FileNameCollectorPlugin.valid_ext and ".ipynb" in cfg.FileNameCollectorPlugin.valid_ext
+
+
+@pytest.mark.parametrize("path, student, file_id", [
+    ("/c/downloaded/hw5/extracted/20261234_hw5_submission/hw5.ipynb", "20261234", "hw5.ipynb"),
+    ("/c/downloaded/hw5/extracted/20261234_홍길동_hw5/intro2ai/layers.py", "20261234", "intro2ai/layers.py"),
+    ("/c/downloaded/hw5/extracted/s99_x/hw5/intro2ai/classifiers/cnn.py", "s99", "intro2ai/classifiers/cnn.py"),
+    ("/c/downloaded/hw5/extracted/20261234_x/intro2ai/fast_layers.py", None, None),
+    ("/c/downloaded/hw5/extracted/20261234_x/MANIFEST.sha256", None, None),
+])
+def test_zip_collect_regexp_maps_lms_archives_to_submission_files(path, student, file_id):
+    import re
+
+    match = re.match(_course_config().FileNameCollectorPlugin.named_regexp, path)
+    if student is None:
+        assert match is None
+    else:
+        assert match and match.group("student_id") == student and match.group("file_id") == file_id
