@@ -113,3 +113,20 @@ def test_source_notebook_runs_top_to_bottom_in_fast_mode(tmp_path):
                     "FAST MODE"):
         assert verdict in text, verdict
     assert re.search(r"Speedup: [0-9.]+x", text)
+
+
+@pytest.mark.slow
+def test_data_cell_without_cifar10_says_which_command_downloads_it(tmp_path):
+    nb = _nb()
+    nb.cells = [c for c in nb.cells if c.id in ("setup", "data")]
+    path = tmp_path / "two_cells.ipynb"
+    nbformat.write(nb, path)
+    empty = tmp_path / "no_data"
+    empty.mkdir()
+    env = {"INTRO2AI_FAST": "0", "INTRO2AI_DATA_DIR": str(empty), "MPLBACKEND": "Agg"}
+    ran = _execute(path, tmp_path, env)
+    errors = errors_of(ran)
+    assert list(errors) == ["data"] and errors["data"].ename == "FileNotFoundError"
+    printed = "".join(o.get("text", "") for o in ran.cells[1].outputs if o.output_type == "stream")
+    assert "CIFAR-10 데이터가 없습니다" in printed
+    assert "python -m intro2ai.datasets download cifar10" in printed
