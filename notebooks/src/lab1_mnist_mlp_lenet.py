@@ -19,7 +19,7 @@
 # FAST MODE에서 데이터 디렉터리에 MNIST가 없으면 `intro2ai.datasets.synthetic`이 진짜 IDX 형식의 작은 가짜 데이터를 임시 폴더에 만들어 사용합니다 (이때 정확도는 의미가 없습니다).
 # 데이터를 받으려면 터미널에서 `python -m intro2ai.datasets download mnist`를 실행하세요.
 #
-# 문제는 `### BEGIN SOLUTION` ~ `### END SOLUTION` 부분입니다. 각 문제 아래의 확인 cell이 `assert`로 검사하고 한국어로 결과를 알려 줍니다.
+# <font color='red'>문제</font> cell에서는 `raise NotImplementedError()` 자리를 지우고 코드를 채우세요. 각 문제 아래의 확인 cell이 `assert`로 검사하고 한국어로 결과를 알려 줍니다.
 
 # %%
 import json
@@ -244,10 +244,10 @@ print(f"MLP test accuracy: {mlp_test_acc:.4f}")
 # ### 예측 (prediction)과 정확도
 #
 # 학습이 끝나면 처음 보는 테스트 데이터로 모델을 평가합니다. `model.loss(X)`가 돌려주는 점수 중 가장 큰 class가 예측입니다. 10개 중 몇 개를 맞혔는지가 정확도(accuracy)입니다.
-# 기준: MNIST 0.95 이상, Fashion-MNIST 0.86 이상. **FAST MODE에서는 데이터가 1,000장, 1 epoch(10 iteration)뿐이라 기준을 0.5로 완화합니다** (찍기는 0.1).
+# 기준: MNIST 0.94 이상, Fashion-MNIST 0.86 이상. (원래 실습은 MNIST 60,000장으로 0.96을 넘었지만, 이 수업의 MNIST 사본은 학습 8,000장뿐이라 이 MLP는 약 0.945~0.95에서 더 오르지 않습니다. 학습 데이터의 양이 정확도를 제한하는 것입니다. 실습 3의 data augmentation을 참고하세요.) **FAST MODE에서는 데이터가 1,000장, 1 epoch(10 iteration)뿐이라 기준을 0.5로 완화합니다** (찍기는 0.1).
 
 # %% check="lab1_mlp_accuracy" points=1
-MLP_TARGET = {"mnist": 0.95, "fashion-mnist": 0.86}[DATASET]
+MLP_TARGET = {"mnist": 0.94, "fashion-mnist": 0.86}[DATASET]
 _target = 0.5 if FAST else MLP_TARGET  # FAST MODE: relaxed
 _pred = predict(mlp, x_test)
 assert _pred.shape == y_test.shape
