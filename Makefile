@@ -64,5 +64,27 @@ release-check: $(BIN)/.installed  ## leak-check an existing assignments/release/
 hw5-notebook: $(BIN)/.installed  ## regenerate assignments/source/hw5/hw5.ipynb from assignments/tools/build_hw5_notebook.py
 	$(PY) assignments/tools/build_hw5_notebook.py
 
+# Grading (nbgrader bookkeeping + trusted grader; see README "Grading"). JOBS=N workers,
+# FORCE=1 regrades submissions graded already, ZIP=LMS bulk download for `make collect`.
+.PHONY: demo autograde feedback export collect
+GRADE = $(PY) -m autograder.pipeline
+
+demo: $(BIN)/.installed  ## the kit's main job: release HW5, grade the sample submissions, feedback, CSV, table + histogram
+	$(MAKE) --no-print-directory release
+	$(GRADE) demo --jobs $(JOBS) $(if $(filter 1 yes true,$(FORCE)),--force)
+
+autograde: $(BIN)/.installed  ## nbgrader autograde + trusted grader for assignments/submitted/*/hw5 [JOBS=N] [FORCE=1]
+	$(GRADE) autograde --jobs $(JOBS) $(if $(filter 1 yes true,$(FORCE)),--force)
+
+feedback: $(BIN)/.installed  ## one Korean HTML feedback page per student under assignments/feedback/
+	$(GRADE) feedback
+
+export: $(BIN)/.installed  ## grades CSV: assignments/exports/hw5_grades.csv
+	$(GRADE) export
+
+collect: $(BIN)/.installed  ## LMS zip download -> assignments/submitted/ (nbgrader zip_collect): make collect ZIP=file.zip
+	@test -n "$(ZIP)" || { echo "usage: make collect ZIP=path/to/lms_download.zip"; exit 2; }
+	$(GRADE) collect "$(ZIP)"
+
 clean:  ## remove build outputs (keeps .venv and data)
 	rm -rf build intro2ai/*.c intro2ai/*.so intro2ai/*.html *.egg-info
