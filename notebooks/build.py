@@ -19,10 +19,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
-import jupytext
 import nbformat
 
 HERE = Path(__file__).resolve().parent
@@ -47,16 +47,56 @@ def _nbgrader(grade_id: str, *, solution: bool, points: int | None = None) -> di
     return meta
 
 
+_OPTION = re.compile(r'(\w+)=("[^"]*"|\d+)')
+
+
+def parse_percent(text: str, name: str = "<source>") -> list[tuple[str, dict, str]]:
+    """Split a percent script into ``(cell_type, options, source)`` triples.
+
+    A cell starts at a line ``# %%`` (code) or ``# %% [markdown]``; options follow as
+    ``key="text"`` or ``key=123``. Markdown lines lose their leading ``# ``. Blank lines around
+    a cell are dropped. (The subset of jupytext's percent format the lab sources use.)
+    """
+    cells: list[tuple[str, dict, list[str]]] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("# %%"):
+            header = line[4:].strip()
+            kind = "code"
+            if header.startswith("[markdown]"):
+                kind, header = "markdown", header[len("[markdown]"):].strip()
+            options = {}
+            for key, value in _OPTION.findall(header):
+                options[key] = value[1:-1] if value.startswith('"') else int(value)
+            leftover = _OPTION.sub("", header).strip()
+            if leftover:
+                raise ValueError(f"{name}:{lineno}: cannot parse cell options {leftover!r}")
+            cells.append((kind, options, []))
+        elif not cells:
+            if line.strip():
+                raise ValueError(f"{name}:{lineno}: text before the first '# %%' line")
+        else:
+            kind = cells[-1][0]
+            if kind == "markdown":
+                if line == "#":
+                    line = ""
+                elif line.startswith("# "):
+                    line = line[2:]
+                elif line.strip():
+                    raise ValueError(f"{name}:{lineno}: markdown lines must start with '# '")
+            cells[-1][2].append(line)
+    return [(kind, opts, "\n".join(lines).strip("\n")) for kind, opts, lines in cells]
+
+
 def build_notebook(src: Path) -> nbformat.NotebookNode:
     """Return the notebook built from one percent-format source file."""
-    nb = jupytext.read(src, fmt="py:percent")
     out = nbformat.v4.new_notebook()
     out.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}
     seen: set[str] = set()
-    for i, cell in enumerate(nb.cells):
-        meta = dict(cell.metadata)
+    parsed = parse_percent(src.read_text(encoding="utf-8"), src.name)
+    for i, (cell_type, meta, source) in enumerate(parsed):
         cid = f"{src.stem}-{i:03d}"
-        if cell.cell_type == "markdown":
+        cell = nbformat.NotebookNode(source=source)
+        if cell_type == "markdown":
             new = nbformat.v4.new_markdown_cell(cell.source, id=cid)
         else:
             new = nbformat.v4.new_code_cell(cell.source, id=cid)

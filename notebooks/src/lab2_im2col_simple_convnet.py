@@ -395,8 +395,8 @@ print("통과: SimpleConvNet의 gradient가 수치 미분과 일치합니다.")
 # ## 5. MNIST로 학습하기
 #
 # 시간이 오래 걸리지 않도록 학습 5,000장, 테스트 1,000장만 씁니다 (FAST MODE: 800 / 500장, 1 epoch). Optimizer는 **Adam** (learning rate 0.001), batch 100, 20 epoch.
-
-`Solver`는 epoch마다 **validation** 정확도를 재고, 끝나면 validation 정확도가 가장 좋았던 parameter를 모델에 남깁니다. 이 선택에 테스트 데이터를 쓰면 테스트 점수가 실제보다 좋게 나오므로, 학습 데이터에서 따로 떼어 낸 1,000장을 validation으로 쓰고 테스트 데이터는 마지막에 한 번만 씁니다.
+#
+# `Solver`는 epoch마다 **validation** 정확도를 재고, 끝나면 validation 정확도가 가장 좋았던 parameter를 모델에 남깁니다. 이 선택에 테스트 데이터를 쓰면 테스트 점수가 실제보다 좋게 나오므로, 학습 데이터에서 따로 떼어 낸 1,000장을 validation으로 쓰고 테스트 데이터는 마지막에 한 번만 씁니다.
 
 # %%
 def load_lab_data(dataset: str):
