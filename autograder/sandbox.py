@@ -59,7 +59,8 @@ KIT_ROOT = Path(__file__).resolve().parent.parent
 CHILD_SCRIPT = Path(__file__).resolve().parent / "_sandbox_child.py"
 SUBMISSION_FILES = ("intro2ai/layers.py", "intro2ai/classifiers/cnn.py")
 MAX_SUBMISSION_FILE_BYTES = 1 << 20
-#: Set to "0" to force the partial (unprivileged) sandbox, e.g. to test that path.
+#: "0": behave as without root (partial sandbox); "nons": root without namespaces (what
+#: happens where unshare is forbidden, e.g. a default Docker seccomp profile). For tests.
 ISOLATION_ENV = "INTRO2AI_SANDBOX_ISOLATION"
 #: Extra folders to hide from student code (os.pathsep-separated).
 HIDE_ENV = "INTRO2AI_SANDBOX_HIDE"
@@ -293,6 +294,8 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
     t0 = time.monotonic()
     uid, gid, why_partial = _sandbox_ids()
     parent = tempfile.mkdtemp(prefix="intro2ai-grade-")
+    # Traversable, not listable: without namespaces the sandbox uid must reach box/ by path.
+    os.chmod(parent, 0o711)
     try:
         box = os.path.join(parent, "box")
         os.mkdir(box)
@@ -330,6 +333,7 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
             "limits": limits, "site": _site_dirs(), "student_files": list(SUBMISSION_FILES),
             "needed": [box, os.path.realpath(sys.base_prefix), *_site_dirs()],
             "hide": _hide_list(kit_root),
+            "no_namespaces": os.environ.get(ISOLATION_ENV, "").strip() == "nons",
         }
         out_path = os.path.join(parent, "output")
         with open(out_path, "wb") as out_fh:

@@ -117,3 +117,24 @@ def test_student_output_is_capped_and_never_parsed(tmp_path):
     run = sandbox.run_task("hw5_conv_forward", [case], {"intro2ai/layers.py": text.encode()},
                            limits)
     assert run.cases[0].done and run.output_bytes <= limits["output_kb"] * 1024
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root")
+def test_without_namespaces_root_still_drops_privileges_and_kills_stragglers(tmp_path, monkeypatch):
+    """Where unshare is forbidden (e.g. Docker's default seccomp) student code never runs as root."""
+    monkeypatch.setenv(sandbox.ISOLATION_ENV, "nons")
+    p = _probe(tmp_path, tmp_path / "probe_write")
+    assert p["_isolation"]["level"] == "partial" and "uid" in p["_isolation"]["problem"]
+    assert p["uid"] >= sandbox._UID_BASE and p["gid"] == sandbox.SANDBOX_GID
+    assert p["nproc_limit"] == p["_limits"]["processes"]
+    samples.build_samples(tmp_path, names=["adv_fork_bomb"])
+    rec = grader.grade_submission(tmp_path / "adv_fork_bomb", seed=5,
+                                  limits={"wall_seconds": 3, "cpu_seconds": 2},
+                                  tasks=("hw5_conv_forward", "hw5_conv_backward"))
+    assert rec["tasks"]["hw5_conv_forward"]["points"] == 20
+    assert rec["tasks"]["hw5_conv_backward"]["status"] == "timeout"
+    import subprocess
+    mine = sandbox.own_uid_range()
+    ps = subprocess.run(["ps", "-eo", "uid=,stat="], capture_output=True, text=True).stdout
+    alive = [ln for ln in ps.splitlines() if int(ln.split()[0]) in mine and "Z" not in ln.split()[1]]
+    assert alive == []
