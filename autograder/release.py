@@ -396,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="nbgrader generate_assignment + student edition + leak check")
     b.add_argument("assignment", nargs="?", default="hw5")
     b.add_argument("--course-dir", default=None, help="nbgrader course folder (default: assignments/)")
+    b.add_argument("--no-nbgrader", action="store_true",
+                   help="keep the nbgrader output already in release/<hw>; only rewrite the package and re-check")
     c = sub.add_parser("check", help="leak-check an existing release folder")
     c.add_argument("release_dir")
     s = sub.add_parser("student-edition", help="print the student edition of one file")
@@ -411,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(student_edition(path.read_text(encoding="utf-8"), rel))
         return 0
     if args.command == "build":
-        release, problems = build_release(args.assignment, course_dir=args.course_dir)
+        release, problems = build_release(args.assignment, course_dir=args.course_dir,
+                                          run_nbgrader=not args.no_nbgrader)
     else:
         release, problems = Path(args.release_dir), leak_check(args.release_dir)
     if problems:

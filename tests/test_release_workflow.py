@@ -110,19 +110,34 @@ def test_student_edition_is_byte_identical_outside_regions(built):
 
 
 def test_release_refuses_a_planted_leak(built, tmp_path):
-    # 1. A solution line smuggled into a student-side file of the course source: build refuses.
-    course = _course_copy(tmp_path)
+    # 1. A solution line smuggled into a student-side file of the release: `build` refuses.
+    #    (--no-nbgrader reuses the notebook nbgrader already generated; the leak sits where a
+    #    file copied from source/hw5 would.)
+    course = tmp_path / "course"
+    shutil.copytree(built, course / "release" / "hw5")
     layers_src = (REPO / "intro2ai" / "layers.py").read_text(encoding="utf-8")
     region = release.find_regions(layers_src, "intro2ai/layers.py")[0]
     secret = release.secret_lines(REPO)
     line = next(l for l in layers_src.splitlines()[region.begin + 1:region.end]
                 if " ".join(l.split()) in secret)
-    (course / "source" / "hw5" / "checks" / "helpers.py").write_text(f"def helper():\n{line}\n")
-    proc = subprocess.run([PY, "-m", "autograder.release", "build", "hw5", "--course-dir", str(course)],
-                          cwd=REPO, env=_env(), capture_output=True, text=True)
+    (course / "release" / "hw5" / "checks" / "helpers.py").write_text(f"def helper():\n{line}\n")
+    cmd = [PY, "-m", "autograder.release", "build", "hw5", "--course-dir", str(course), "--no-nbgrader"]
+    proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "RELEASE REFUSED" in proc.stderr and "helpers.py" in proc.stderr
-    # 2. An instructor-only module copied into a finished release: the check refuses.
+    (course / "release" / "hw5" / "checks" / "helpers.py").unlink()
+    proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # 2. A hidden test pasted back into the released notebook: refused.
+    nb = nbformat.read(course / "release" / "hw5" / "hw5.ipynb", as_version=4)
+    src_nb = nbformat.read(REPO / "assignments" / "source" / "hw5" / "hw5.ipynb", as_version=4)
+    hidden = next(c.source for c in src_nb.cells if "### BEGIN HIDDEN TESTS" in c.source)
+    body = hidden.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
+    nb.cells[-1].source += "\n" + body
+    nbformat.write(nb, course / "release" / "hw5" / "hw5.ipynb")
+    problems = release.leak_check(course / "release")
+    assert any("hw5.ipynb" in p and "hidden test" in p for p in problems), problems
+    # 3. An instructor-only module copied into a finished release: the check refuses.
     leaky = tmp_path / "leaky"
     shutil.copytree(built, leaky / "hw5")
     shutil.copytree(REPO / "autograder", leaky / "hw5" / "autograder",
