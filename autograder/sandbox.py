@@ -65,7 +65,7 @@ ISOLATION_ENV = "INTRO2AI_SANDBOX_ISOLATION"
 #: Extra folders to hide from student code (os.pathsep-separated).
 HIDE_ENV = "INTRO2AI_SANDBOX_HIDE"
 SANDBOX_GID = 65534  # nogroup
-_UID_BASE = 200000   # sandbox uids: _UID_BASE + (pid % 1000) * 100 + counter % 100
+_UID_BASE = 200000   # sandbox uids: _UID_BASE + grader pid * 100 + counter % 100 (unique)
 _uid_counter = itertools.count()
 _uid_lock = threading.Lock()
 WALL_TIMEOUT_EXIT = 124
@@ -142,7 +142,7 @@ def read_submission(submission_dir: str | os.PathLike) -> tuple[dict[str, bytes]
 
 def own_uid_range() -> range:
     """The sandbox uids this grader process hands out (for "nothing left running" checks)."""
-    start = _UID_BASE + (os.getpid() % 1000) * 100
+    start = _UID_BASE + os.getpid() * 100
     return range(start, start + 100)
 
 
@@ -154,14 +154,7 @@ def _sandbox_ids() -> tuple[int | None, int | None, str | None]:
         return None, None, "grader not running as root"
     with _uid_lock:
         n = next(_uid_counter)
-    return _UID_BASE + (os.getpid() % 1000) * 100 + n % 100, SANDBOX_GID, None
-
-
-def _chown_tree(path: str, uid: int, gid: int) -> None:
-    for dirpath, dirnames, filenames in os.walk(path):
-        os.chown(dirpath, uid, gid)
-        for name in filenames:
-            os.chown(os.path.join(dirpath, name), uid, gid)
+    return _UID_BASE + os.getpid() * 100 + n % 100, SANDBOX_GID, None
 
 
 def _hide_list(kit_root: Path) -> list[str]:
@@ -323,8 +316,8 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
         with open(os.path.join(box, "job.json"), "w", encoding="utf-8") as fh:
             json.dump(job, fh)
         np.savez(os.path.join(box, "job.npz"), **npz)
-        if uid is not None:
-            _chown_tree(box, uid, gid)
+        # The box stays root-owned and read-only to the sandbox uid: student code cannot change
+        # its inputs or fill the disk through it (with namespaces it may write to a 16 MB /tmp).
         os.chmod(box, 0o755)
 
         r, w = os.pipe()

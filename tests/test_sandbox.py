@@ -52,15 +52,18 @@ out = np.array([
     float(sys.path[0] == os.getcwd()), float("numpy.py" in os.listdir(".")),
     float(len(os.environ)),
     float(os.path.dirname(np.__file__).startswith("{KIT}/intro2ai")),
+    _can_write("job.npz"), _can_write("{WRITE_TMP}"),
 ], dtype=np.float64)
 """
 FIELDS = ("uid", "gid", "nproc_visible", "read_layers", "read_rubric", "read_git", "write_kit",
           "interfaces", "internet", "as_mb", "nproc_limit", "cpu_limit", "box_first",
-          "numpy_py", "env", "numpy_from_kit")
+          "numpy_py", "env", "numpy_from_kit", "write_box", "write_tmp")
 
 
-def _probe(tmp_path, write_target: Path) -> dict:
-    body = PROBE.replace("{KIT}", str(REPO)).replace("{WRITE}", str(write_target))
+def _probe(tmp_path, write_target: Path, tmp_target: Path | None = None) -> dict:
+    tmp_target = tmp_target or tmp_path / "probe_tmp"
+    body = (PROBE.replace("{KIT}", str(REPO)).replace("{WRITE}", str(write_target))
+            .replace("{WRITE_TMP}", str(tmp_target)))
     text = samples.build_file("intro2ai/layers.py", {"regions": {
         "conv_forward_naive": ("body", body)}})
     case = cases.Case("hw5_conv_forward", "visible_basic",
@@ -81,7 +84,8 @@ def _probe(tmp_path, write_target: Path) -> dict:
 
 @pytest.mark.skipif(not IS_ROOT, reason="full isolation needs root (as in CI)")
 def test_student_code_sees_nothing_of_the_kit(tmp_path):
-    p = _probe(tmp_path, REPO / "probe_write")
+    tmp_target = Path(f"/tmp/intro2ai_probe_{os.getpid()}")
+    p = _probe(tmp_path, REPO / "probe_write", tmp_target)
     lim = p["_limits"]
     assert p["_isolation"]["level"] == "full", p["_isolation"]
     assert p["uid"] >= sandbox._UID_BASE and p["gid"] == sandbox.SANDBOX_GID
@@ -93,6 +97,8 @@ def test_student_code_sees_nothing_of_the_kit(tmp_path):
     assert p["cpu_limit"] == lim["cpu_seconds"]
     assert p["box_first"] == 1 and p["numpy_py"] == 0 and p["numpy_from_kit"] == 0
     assert p["env"] <= 8
+    assert p["write_box"] == 0  # inputs are read-only
+    assert p["write_tmp"] == 1 and not tmp_target.exists()  # a private /tmp
 
 
 def test_partial_isolation_still_grades_and_says_so(tmp_path, monkeypatch):
