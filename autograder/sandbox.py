@@ -167,9 +167,16 @@ def _hide_list(kit_root: Path) -> list[str]:
         if os.environ.get(var):
             hide.append(os.path.realpath(os.environ[var]))
     hide += [os.path.realpath(p) for p in os.environ.get(HIDE_ENV, "").split(os.pathsep) if p]
+    # A non-editable install (pip install .) puts the reference solutions in site-packages.
+    for site in _site_dirs():
+        hide += [os.path.join(site, n) for n in ("intro2ai", "autograder")
+                 if os.path.isdir(os.path.join(site, n))]
     out: list[str] = []
-    for path in hide:  # skip paths already below a hidden one
-        if not any(path == h or path.startswith(h.rstrip("/") + "/") for h in out):
+    needed = _site_dirs()
+    for path in hide:  # skip paths already below a hidden one (unless bound back: site-packages)
+        inside = [h for h in out if path == h or path.startswith(h.rstrip("/") + "/")]
+        rebound = any(path.startswith(n.rstrip("/") + "/") for n in needed)
+        if not inside or (rebound and path not in out):
             out.append(path)
     return out
 

@@ -144,3 +144,18 @@ def test_without_namespaces_root_still_drops_privileges_and_kills_stragglers(tmp
     ps = subprocess.run(["ps", "-eo", "uid=,stat="], capture_output=True, text=True).stdout
     alive = [ln for ln in ps.splitlines() if int(ln.split()[0]) in mine and "Z" not in ln.split()[1]]
     assert alive == []
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="full isolation needs root (as in CI)")
+def test_folders_inside_site_packages_can_be_hidden(tmp_path, monkeypatch):
+    """How a non-editable install's site-packages/intro2ai is hidden (here: another package)."""
+    site = sandbox._site_dirs()[0]
+    monkeypatch.setenv(sandbox.HIDE_ENV, os.path.join(site, "nbgrader"))
+    body = (f"import os\nout = np.array([float(len(os.listdir({site + '/nbgrader'!r}))), "
+            f"float(os.path.isdir({site + '/numpy'!r}))])")
+    text = samples.build_file("intro2ai/layers.py", {"regions": {
+        "conv_forward_naive": ("body", body)}})
+    case = cases.make_cases("hw5_conv_forward", "s")[0]
+    run = sandbox.run_task("hw5_conv_forward", [case], {"intro2ai/layers.py": text.encode()},
+                           grader.load_rubric()["limits"])
+    assert run.cases[0].arrays["out"].tolist() == [0.0, 1.0]
