@@ -52,6 +52,9 @@ KERNEL_MEMORY_BYTES = 4 * 1024**3  # address space per process and memory cgroup
 KERNEL_MAX_TASKS = 128  # processes + threads (pids cgroup); stops fork bombs
 KERNEL_FILE_BYTES = 256 * 1024**2  # largest file the kernel may write
 KERNEL_NAME = "intro2ai-sandbox"
+#: Cell timeout of the demo (the course config allows 10 minutes for slow laptops; the demo's
+#: samples include infinite loops, and the reference's slowest cell takes seconds).
+DEMO_CELL_TIMEOUT_S = 60
 
 
 # --------------------------------------------------------------------------- paths, hashes, records
@@ -182,13 +185,102 @@ for ctrl, files in (("pids", {"pids.max": limits.get("tasks")}),
             os.rmdir(d)
         except OSError:
             pass
+
+def protect_filesystem(writable):
+    """Private mount namespace: everything read-only except ``writable``; drop the capabilities
+    that could undo it (root only; raises OSError where the system does not allow it)."""
+    import ctypes
+    CLONE_NEWNS = 0x00020000
+    MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+    MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+    MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+
+    def mount(src, dst, flags):
+        if libc.mount(src.encode() if src else None, dst.encode(), None, flags, None) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), dst)
+
+    if libc.unshare(CLONE_NEWNS) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), "unshare(CLONE_NEWNS)")
+    mount(None, "/", MS_REC | MS_PRIVATE)
+    keep = []
+    for d in writable:
+        d = os.path.realpath(d)
+        mount(d, d, MS_BIND | MS_REC)
+        keep.append(d)
+    os.chdir(os.path.realpath(os.getcwd()))  # onto the writable bind mount
+    with open("/proc/self/mountinfo") as f:
+        entries = [line.split() for line in f]
+    for e in entries:
+        mp = e[4].replace("\\040", " ")
+        if mp.startswith(("/proc", "/dev")) or any(mp == k or mp.startswith(k + "/") for k in keep):
+            continue
+        opts = e[5].split(",")
+        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+        for name, bit in (("nosuid", MS_NOSUID), ("nodev", MS_NODEV), ("noexec", MS_NOEXEC),
+                          ("noatime", MS_NOATIME), ("nodiratime", MS_NODIRATIME), ("relatime", MS_RELATIME)):
+            if name in opts:
+                flags |= bit
+        try:
+            mount(None, mp, flags)
+        except OSError:
+            if mp == "/":
+                raise
+    # SYS_ADMIN (mount, unshare, setns), SYS_MODULE, SYS_RAWIO, SYS_PTRACE, SYS_RESOURCE (raise
+    # limits), SETPCAP, SYS_TIME, SYS_BOOT, MKNOD, DAC_READ_SEARCH (open_by_handle), BPF.
+    for cap in (21, 16, 17, 19, 24, 8, 25, 22, 27, 2, 39):
+        libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP: gone after exec
+
+
+isolation = "rlimits"
+if in_cgroup:
+    isolation += "+cgroup"
+ktmp = limits.get("tmp")
+if ktmp:
+    os.makedirs(ktmp, exist_ok=True)
+    for var in ("TMPDIR", "HOME", "MPLCONFIGDIR", "IPYTHONDIR"):
+        os.environ[var] = ktmp
+if limits.get("protect") and os.geteuid() == 0 and ktmp:
+    try:
+        protect_filesystem([os.getcwd(), ktmp] + ([jobdir] if jobdir else []))
+        isolation += "+readonly-fs"
+    except OSError as exc:
+        isolation += "(no readonly-fs: %s)" % exc
+
 if jobdir:
     # The kernel's own stderr (startup warnings, crashes) goes to a file, not the batch's terminal.
     fd = os.open(os.path.join(jobdir, "kernel-stderr.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 2)
     os.close(fd)
     with open(os.path.join(jobdir, "kernels.txt"), "a") as f:
-        f.write(json.dumps({"pid": pid, "cgroups": list(in_cgroup.values())}) + "\n")
+        f.write(json.dumps({"pid": pid, "cgroups": list(in_cgroup.values()), "isolation": isolation}) + "\n")
+
+# Provided files: like nbgrader does for source files, every file of the released folder except
+# notebooks and the files students edit is (re)placed with the release version, so the notebook
+# runs on the provided package even when the hand-in holds only the student files.
+provided = json.loads(os.environ.get("INTRO2AI_KERNEL_PROVIDED", "null") or "null")
+if provided and os.path.realpath(os.getcwd()) == os.path.realpath(provided["dest"]):
+    import shutil
+    keep = set(provided.get("keep", []))
+    for dirpath, dirnames, filenames in os.walk(provided["release"]):
+        dirnames[:] = [d for d in dirnames if d not in ("__pycache__", ".ipynb_checkpoints")]
+        for name in filenames:
+            src = os.path.join(dirpath, name)
+            rel = os.path.relpath(src, provided["release"]).replace(os.sep, "/")
+            if rel.endswith(".ipynb") or rel in keep:
+                continue
+            dst = os.path.join(os.getcwd(), rel)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            if os.path.lexists(dst):
+                os.remove(dst) if not os.path.isdir(dst) or os.path.islink(dst) else shutil.rmtree(dst)
+            shutil.copyfile(src, dst)
+    for src, rel in provided.get("extra", []):
+        dst = os.path.join(os.getcwd(), rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copyfile(src, dst)
 
 def cap(which, value):
     if not value:
@@ -215,7 +307,7 @@ if "pids" not in in_cgroup and os.geteuid() != 0:
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = "1"
 os.environ["MPLBACKEND"] = "Agg"
-for var in ("INTRO2AI_KERNEL_LIMITS", "INTRO2AI_KERNEL_JOBDIR"):
+for var in ("INTRO2AI_KERNEL_LIMITS", "INTRO2AI_KERNEL_JOBDIR", "INTRO2AI_KERNEL_PROVIDED"):
     os.environ.pop(var, None)
 os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher"] + sys.argv[1:])
 '''
@@ -236,16 +328,21 @@ def write_kernelspec(root: Path) -> Path:
     return root
 
 
-def _kill_kernels(jobdir: Path) -> None:
-    """Kill whatever the kernels of one autograde run left behind and remove their cgroups."""
+def _kill_kernels(jobdir: Path) -> list[str]:
+    """Kill whatever the kernels of one autograde run left behind and remove their cgroups.
+
+    Returns the isolation level each kernel reported.
+    """
     listing = jobdir / "kernels.txt"
     if not listing.exists():
-        return
+        return []
+    levels = []
     for line in listing.read_text().splitlines():
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue
+        levels.append(entry.get("isolation", "?"))
         for _ in range(50):
             pids = set()
             for d in entry.get("cgroups", []):
@@ -267,6 +364,7 @@ def _kill_kernels(jobdir: Path) -> None:
                 os.rmdir(d)
             except OSError:
                 pass
+    return levels
 
 
 def _session_members(sid: int) -> set[int]:
@@ -318,24 +416,49 @@ def _nbgrader_api(course: Path, kernel_name: str | None, cell_timeout: int | Non
     return _APIS[key]
 
 
+def _built_extensions(release: Path) -> list[list[str]]:
+    """The kit's compiled im2col extension, when the release ships the same ``.pyx``.
+
+    Students build it with ``make compile-cython``; the autograded copy gets the kit's
+    build instead of running the notebook's training cells on the slow NumPy fallback.
+    """
+    pyx = Path("intro2ai") / "_im2col_cython.pyx"
+    kit_pyx, rel_pyx = REPO / pyx, release / pyx
+    if not (kit_pyx.exists() and rel_pyx.exists() and kit_pyx.read_bytes() == rel_pyx.read_bytes()):
+        return []
+    return [[str(so), (Path("intro2ai") / so.name).as_posix()]
+            for so in sorted((REPO / "intro2ai").glob("_im2col_cython*.so"))]
+
+
 def run_nbgrader_autograde(course: Path, assignment: str, student: str, db_file: Path,
                            kernel_root: Path | None, jobdir: Path,
-                           cell_timeout: int | None = None) -> tuple[int, str]:
+                           cell_timeout: int | None = None,
+                           fast_notebook: bool = False) -> tuple[int, str, list[str]]:
     """Run nbgrader's autograde for one student against the gradebook ``db_file``.
 
     nbgrader runs in this process (its API, as the formgrader uses it); the
     notebook runs in a kernel subprocess, the sandbox kernel when ``kernel_root``
-    is given.  Returns ``(0 or 1, log tail)``; never raises for a failing notebook.
+    is given.  Returns ``(0 or 1, log tail, kernel isolation levels)``; never raises for a
+    failing notebook.
     """
     from autograder import gradebook as gbmod
 
     api = _nbgrader_api(course, KERNEL_NAME if kernel_root is not None else None, cell_timeout)
     env = {"JUPYTER_RUNTIME_DIR": str(jobdir / "runtime"), "MPLBACKEND": "Agg"}
+    if fast_notebook:
+        env["INTRO2AI_FAST"] = "1"  # the notebook's documented fast mode (small synthetic data)
     if kernel_root is not None:
         env["JUPYTER_PATH"] = str(kernel_root) + os.pathsep + os.environ.get("JUPYTER_PATH", "")
         env["INTRO2AI_KERNEL_JOBDIR"] = str(jobdir)
         env["INTRO2AI_KERNEL_LIMITS"] = json.dumps(
-            {"memory": KERNEL_MEMORY_BYTES, "tasks": KERNEL_MAX_TASKS, "file": KERNEL_FILE_BYTES})
+            {"memory": KERNEL_MEMORY_BYTES, "tasks": KERNEL_MAX_TASKS, "file": KERNEL_FILE_BYTES,
+             "tmp": str(jobdir / "kernel-tmp"), "protect": True})
+        release = course / "release" / assignment
+        if release.is_dir():
+            keep = dict(api.config.get("Autograde", {}).get("exclude_overwriting", {}) or {}).get(assignment, [])
+            env["INTRO2AI_KERNEL_PROVIDED"] = json.dumps({
+                "release": str(release), "keep": list(keep), "extra": _built_extensions(release),
+                "dest": str(course / "autograded" / student / assignment)})
     saved_env = {k: os.environ.get(k) for k in env}
     saved_db = api.coursedir.db_url
     os.environ.update(env)
@@ -353,9 +476,9 @@ def run_nbgrader_autograde(course: Path, assignment: str, student: str, db_file:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        _kill_kernels(jobdir)
+        levels = _kill_kernels(jobdir)
     text = (result.get("log") or "") + (result.get("error") or "")
-    return (0 if result.get("success") else 1), text[-4000:]
+    return (0 if result.get("success") else 1), text[-4000:], levels
 
 
 def load_grader(spec: str) -> Callable[..., dict]:
@@ -377,7 +500,7 @@ def grade_one(job: dict) -> dict:
     assignment, student = job["assignment"], job["student"]
     sub = submission_path(course, assignment, student)
     t0 = time.perf_counter()
-    notebook_rc, notebook_log, autograde_data = None, "", {}
+    notebook_rc, notebook_log, autograde_data, isolation = None, "", {}, []
     if not job.get("skip_notebook"):
         with tempfile.TemporaryDirectory(prefix="intro2ai-autograde-") as tmp:
             tmp = Path(tmp)
@@ -385,8 +508,9 @@ def grade_one(job: dict) -> dict:
             shutil.copyfile(job["template_db"], db_file)
             (tmp / "runtime").mkdir()
             kernel_root = Path(job["kernel_root"]) if job.get("kernel_root") else None
-            notebook_rc, notebook_log = run_nbgrader_autograde(course, assignment, student, db_file,
-                                                               kernel_root, tmp, job.get("cell_timeout"))
+            notebook_rc, notebook_log, isolation = run_nbgrader_autograde(course, assignment, student, db_file,
+                                                               kernel_root, tmp, job.get("cell_timeout"),
+                                                               bool(job.get("fast_notebook")))
             try:
                 autograde_data = gbmod.read_autograde(gbmod.db_url(db_file), assignment, student)
             except Exception as exc:  # a broken temp gradebook is a notebook failure, not a crash
@@ -418,6 +542,7 @@ def grade_one(job: dict) -> dict:
         "trusted": trusted,
         "autograde": autograde_data,
         "notebook_returncode": notebook_rc,
+        "notebook_isolation": sorted(set(isolation)),
         "notebook_log_tail": notebook_log if notebook_rc not in (0, None) else "",
         "flags": flags,
         "timings": {"nbgrader": round(t1 - t0, 3), "trusted": round(t2 - t1, 3), "total": round(t2 - t0, 3)},
@@ -434,7 +559,8 @@ def _gradebook_file(course: Path) -> Path:
 def autograde(course: Path = DEFAULT_COURSE, assignment: str = DEFAULT_ASSIGNMENT, *, jobs: int = 1,
               force: bool = False, students: Iterable[str] | None = None, grader: str = DEFAULT_GRADER,
               seed: int | None = None, sandbox_kernel: bool = True, progress: bool = True,
-              skip_notebook: bool = False, cell_timeout: int | None = None) -> dict[str, Any]:
+              skip_notebook: bool = False, cell_timeout: int | None = None,
+              fast_notebook: bool = False) -> dict[str, Any]:
     """Autograde every submission; returns a summary ``{"graded", "skipped", "records", "wall"}``."""
     from autograder import gradebook as gbmod
 
@@ -465,6 +591,7 @@ def autograde(course: Path = DEFAULT_COURSE, assignment: str = DEFAULT_ASSIGNMEN
             "course": str(course), "assignment": assignment, "student": s, "digest": dg,
             "template_db": str(template), "kernel_root": str(kernel_root) if kernel_root else None,
             "grader": grader, "seed": seed, "skip_notebook": skip_notebook, "cell_timeout": cell_timeout,
+            "fast_notebook": fast_notebook,
         } for s, dg in todo]
         bar = _progress(len(jobs_list), f"autograde {assignment}", progress)
 
@@ -649,12 +776,36 @@ def histogram(records: dict[str, dict], out: Path, assignment: str = DEFAULT_ASS
 # --------------------------------------------------------------------------- collect
 
 
-def collect(zip_file: Path, course: Path = DEFAULT_COURSE, assignment: str = DEFAULT_ASSIGNMENT) -> int:
-    """Bring an LMS zip download into ``submitted/`` through ``nbgrader zip_collect``."""
+def collect(source: Path, course: Path = DEFAULT_COURSE, assignment: str = DEFAULT_ASSIGNMENT) -> int:
+    """Bring LMS downloads into ``submitted/`` through ``nbgrader zip_collect``.
+
+    ``source`` is one student's zip (``<student_id>_<anything>.zip``, as ``make submit``
+    writes it), a bulk download holding such zips, or a folder of them.  They go to
+    ``downloaded/<assignment>/archive/``; nbgrader extracts them and collects the notebook
+    and the two ``.py`` files (the ZipCollect settings of ``nbgrader_config.py``).
+    """
+    import zipfile
+
     course = Path(course).resolve()
+    source = Path(source)
     archive = course / "downloaded" / assignment / "archive"
     archive.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(zip_file, archive / Path(zip_file).name)
+    zips = sorted(source.glob("*.zip")) if source.is_dir() else [source]
+    if not zips:
+        raise SystemExit(f"no .zip files in {source}")
+    n = 0
+    for z in zips:
+        with zipfile.ZipFile(z) as zf:
+            inner = [m for m in zf.namelist() if m.lower().endswith(".zip") and not m.endswith("/")]
+            if inner:  # a bulk download: one zip per student inside
+                for member in inner:
+                    target = archive / Path(member).name
+                    atomic_write(target, zf.read(member))
+                    n += 1
+                continue
+        shutil.copy2(z, archive / z.name)
+        n += 1
+    print(f"{n} archive(s) in {archive}")
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     cmd = [sys.executable, "-m", "nbgrader", "zip_collect", assignment, "--force",
@@ -665,81 +816,159 @@ def collect(zip_file: Path, course: Path = DEFAULT_COURSE, assignment: str = DEF
 # --------------------------------------------------------------------------- demo
 
 
-def place_samples(course: Path, assignment: str, samples: dict[str, Path], release: Path) -> list[str]:
-    """Copy each sample into ``submitted/<name>/<assignment>/`` (release folder + sample files).
+#: Notebook-level samples (the trusted grader's samples change only .py files). Each starts from
+#: the untouched release and adds one student cell right after the notebook's setup cell.
+NOTEBOOK_SAMPLES: dict[str, dict] = {
+    "nb_exec_instructor": {
+        "doc": "a notebook cell loads the instructor's layers.py by absolute path and rebinds the "
+               "layer names, so the notebook's tests pass in the kernel (flagged: possible tampering)",
+        "cell": (
+            "import importlib.util as _u\n"
+            "_s = _u.spec_from_file_location('kit_layers', '{KIT}/intro2ai/layers.py')\n"
+            "_m = _u.module_from_spec(_s)\n"
+            "_s.loader.exec_module(_m)\n"
+            "conv_forward_naive, conv_backward_naive = _m.conv_forward_naive, _m.conv_backward_naive\n"
+            "max_pool_forward_naive = _m.max_pool_forward_naive\n"
+            "max_pool_backward_naive = _m.max_pool_backward_naive\n"),
+        "tampered": ["hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward", "hw5_max_pool_backward"],
+    },
+    "nb_custom_exc": {
+        "doc": "a notebook cell installs an IPython custom exception handler that hides every error "
+               "(nbgrader still records the failing cells: no points, nothing to flag)",
+        "cell": ("get_ipython().set_custom_exc((BaseException,),\n"
+                 "                              lambda shell, etype, value, tb, tb_offset=None: None)\n"),
+        "tampered": [],
+    },
+}
 
-    A sample holds the files a student hands in (``intro2ai/...py``, maybe
-    ``hw5.ipynb``); the rest comes from the released folder, as in a real hand-in.
-    An existing folder is replaced only when its content differs, so a re-run resumes.
+
+def _notebook_with_cell(release_nb: Path, code: str) -> str:
+    import nbformat
+    from nbformat.v4 import new_code_cell
+
+    nb = nbformat.read(str(release_nb), as_version=4)
+    at = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "import" in c.source), 0)
+    nb.cells.insert(at + 1, new_code_cell(code))
+    return nbformat.writes(nb)
+
+
+def sample_names() -> list[str]:
+    """The trusted grader's samples, then the notebook-level ones."""
+    from autograder import samples as smod
+
+    return list(smod.SAMPLES) + list(NOTEBOOK_SAMPLES)
+
+
+def expected_points(name: str) -> dict[str, float] | None:
+    """Expected trusted points per task of a sample (``expected_scores.toml``), if known."""
+    from autograder import samples as smod
+
+    exp = smod.expected_scores()["samples"]
+    if name in exp:
+        return {k: float(v) for k, v in exp[name].items() if k != "total"}
+    if name in NOTEBOOK_SAMPLES and "release" in exp:
+        return {k: float(v) for k, v in exp["release"].items() if k != "total"}
+    return None
+
+
+def place_samples(course: Path, assignment: str, names: Iterable[str] | None = None) -> list[str]:
+    """Write sample submissions into ``submitted/<name>/<assignment>/``.
+
+    A submission is the released folder with the sample's files on top (the
+    trusted grader's recipes in ``autograder.samples`` for the ``.py`` files, or
+    a notebook with an extra student cell).  An existing folder is replaced only
+    when its content differs, so a re-run of the demo resumes.
     """
+    from autograder import samples as smod
+
+    course = Path(course).resolve()
+    release = course / "release" / assignment
     placed = []
-    for name, src in sorted(samples.items()):
+    for name in names or sample_names():
+        dest = submission_path(course, assignment, name)
+        subs = {"{KIT}": str(REPO), "{SUBMISSION}": str(dest), "{TMP_MARKER}": "/tmp/intro2ai_ESCAPED_FROM_SANDBOX"}
+        files: dict[str, str] = {}
+        if name in NOTEBOOK_SAMPLES:
+            recipe = {"base": "release"}
+            files[f"{assignment}.ipynb"] = _notebook_with_cell(release / f"{assignment}.ipynb",
+                                                               NOTEBOOK_SAMPLES[name]["cell"])
+        else:
+            recipe = smod.SAMPLES[name]
+        for rel in smod.FILES:
+            files[rel] = smod.build_file(rel, recipe)
+        for rel, text in recipe.get("extra", {}).items():
+            import textwrap
+
+            files[rel] = textwrap.dedent(text)
         with tempfile.TemporaryDirectory(prefix="intro2ai-sample-") as tmp:
             staged = Path(tmp) / assignment
-            shutil.copytree(release, staged)
-            for path in sorted(Path(src).rglob("*")):
-                if path.is_file() and "__pycache__" not in path.parts:
-                    dst = staged / path.relative_to(src)
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(path, dst)
-            dest = submission_path(course, assignment, name)
-            if dest.exists() and digest(dest) == digest(staged):
-                placed.append(name)
-                continue
-            if dest.exists():
-                shutil.rmtree(dest)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(staged, dest)
+            shutil.copytree(release, staged, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+            for rel, text in files.items():
+                for k, v in subs.items():
+                    text = text.replace(k, v)
+                target = staged / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+            if not (dest.exists() and digest(dest) == digest(staged)):
+                if dest.exists():
+                    shutil.rmtree(dest)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(staged, dest)
         placed.append(name)
     return placed
 
 
-def sample_dirs() -> dict[str, Path]:
-    """The grader's sample submissions (``autograder.samples.sample_dirs()`` when provided)."""
-    try:
-        mod = importlib.import_module("autograder.samples")
-        if hasattr(mod, "sample_dirs"):
-            return {k: Path(v) for k, v in mod.sample_dirs().items()}
-    except ImportError:
-        pass
-    root = REPO / "autograder" / "samples"
-    return {p.name: p for p in sorted(root.iterdir())
-            if p.is_dir() and not p.name.startswith(("_", ".")) and (p / "intro2ai").is_dir()}
-
-
 def demo(course: Path = DEFAULT_COURSE, assignment: str = DEFAULT_ASSIGNMENT, *, jobs: int = 2,
-         force: bool = False) -> dict:
-    """Place the samples, autograde, write feedback, export, print the table, save the histogram."""
+         force: bool = False, cell_timeout: int | None = DEMO_CELL_TIMEOUT_S, fast_notebook: bool = True,
+         names: Iterable[str] | None = None) -> dict:
+    """Place the samples, autograde, write feedback, export, print the table, save the histogram.
+
+    The trusted grader uses the samples' seed (``expected_scores.toml``), so the
+    table can be checked against the expected scores: the last column says so.
+    """
     from autograder import feedback
+    from autograder import samples as smod
 
     course = Path(course).resolve()
     release = course / "release" / assignment
     if not release.is_dir():
         raise SystemExit(f"{release} not found: run `make release` first (make demo does)")
-    samples = sample_dirs()
-    names = place_samples(course, assignment, samples, release)
-    print(f"[demo] {len(names)} sample submissions in {submitted_dir(course, assignment)}")
-    summary = autograde(course, assignment, jobs=jobs, force=force, students=names)
+    names = place_samples(course, assignment, names)
+    print(f"[demo] {len(names)} sample submissions in {submitted_dir(course, assignment)}", flush=True)
+    seed = smod.expected_scores().get("seed")
+    summary = autograde(course, assignment, jobs=jobs, force=force, students=names, seed=seed,
+                        cell_timeout=cell_timeout, fast_notebook=fast_notebook)
     pages = feedback.write_all(course, assignment, students=names)
     csv_path = export(course, assignment)
     records = {s: r for s, r in load_records(course, assignment).items() if s in names}
     png = histogram(records, exports_dir(course) / f"{assignment}_histogram.png", assignment)
+    mismatches = []
+    for s, rec in records.items():
+        want = expected_points(s)
+        got = {t: float(v["points"]) for t, v in rec["trusted"].get("tasks", {}).items()}
+        if want is not None and got != want:
+            mismatches.append(s)
     print()
     print(format_table(records))
     print()
-    timed = [r["timings"] for r in summary["records"].values()]
-    stats = _timing_stats(timed)
+    stats = _timing_stats([r["timings"] for r in summary["records"].values()])
     if stats:
         print(f"[demo] graded {len(summary['graded'])} (skipped {len(summary['skipped'])} unchanged) "
-              f"in {summary['wall']:.1f} s with {jobs} jobs; per submission: "
-              f"nbgrader {stats['nbgrader']['mean']:.1f} s, trusted grader {stats['trusted']['mean']:.1f} s")
-    flagged = {s: flag_summary(r) for s, r in records.items() if r.get("flags")}
-    for s, f in sorted(flagged.items()):
+              f"in {summary['wall']:.0f} s with {jobs} jobs; per submission: nbgrader "
+              f"{stats['nbgrader']['mean']:.1f} s, trusted grader {stats['trusted']['mean']:.1f} s")
+    else:
+        print(f"[demo] nothing changed since the last run: {len(summary['skipped'])} submissions kept "
+              f"(FORCE=1 regrades)")
+    print(f"[demo] scores equal to autograder/samples/expected_scores.toml: "
+          f"{len(records) - len(mismatches)}/{len(records)}" + (f" (differ: {', '.join(sorted(mismatches))})"
+                                                                if mismatches else ""))
+    for s, f in sorted((s, flag_summary(r)) for s, r in records.items() if r.get("flags")):
         print(f"[demo] flag {s}: {f}")
-    print(f"[demo] feedback: {len(pages)} pages under {course / 'feedback'}")
-    print(f"[demo] grades:   {csv_path}")
+    print(f"[demo] feedback:  {len(pages)} pages under {course / 'feedback'}")
+    print(f"[demo] grades:    {csv_path}")
     print(f"[demo] histogram: {png}")
-    print(f"[demo] gradebook: {_gradebook_file(course)}")
+    print(f"[demo] gradebook: {_gradebook_file(course)} (nbgrader formgrader shows the same scores)")
+    summary["mismatches"] = mismatches
     return summary
 
 
@@ -761,6 +990,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-sandbox-kernel", action="store_true",
                    help="run the notebook in the plain python3 kernel (no resource limits)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--cell-timeout", type=int, default=None,
+                   help="seconds per notebook cell (default: Execute.timeout of nbgrader_config.py)")
+    p.add_argument("--fast-notebook", action="store_true",
+                   help="run the notebook in its fast mode (INTRO2AI_FAST=1: small synthetic data)")
 
     p = sub.add_parser("feedback", help="one Korean HTML feedback page per student")
     p.add_argument("--student", action="append")
@@ -769,18 +1002,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None)
 
     p = sub.add_parser("collect", help="LMS zip download -> submitted/ (nbgrader zip_collect)")
-    p.add_argument("zip", type=Path)
+    p.add_argument("zip", type=Path, help="a student's zip, a bulk download of them, or a folder of zips")
 
     p = sub.add_parser("demo", help="samples -> autograde -> feedback -> export -> table + histogram")
     p.add_argument("--jobs", "-j", type=int, default=int(os.environ.get("JOBS", "2") or 2))
     p.add_argument("--force", action="store_true")
+    p.add_argument("--cell-timeout", type=int, default=DEMO_CELL_TIMEOUT_S, help="seconds per notebook cell")
+    p.add_argument("--full-notebook", action="store_true", help="run the notebook on real CIFAR-10, not fast mode")
 
     args = parser.parse_args(argv)
     course = args.course_dir.resolve()
     if args.command == "autograde":
         summary = autograde(course, args.assignment, jobs=args.jobs, force=args.force, students=args.student,
                             grader=args.grader, seed=args.seed, sandbox_kernel=not args.no_sandbox_kernel,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, cell_timeout=args.cell_timeout,
+                            fast_notebook=args.fast_notebook)
         records = load_records(course, args.assignment)
         print(format_table(records))
         stats = _timing_stats([r["timings"] for r in summary["records"].values()])
@@ -800,7 +1036,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "collect":
         return collect(args.zip, course, args.assignment)
     elif args.command == "demo":
-        demo(course, args.assignment, jobs=args.jobs, force=args.force)
+        demo(course, args.assignment, jobs=args.jobs, force=args.force, cell_timeout=args.cell_timeout,
+             fast_notebook=not args.full_notebook)
     return 0
 
 

@@ -221,7 +221,7 @@ def test_tiny_course_pipeline_scores_flags_resume_jobs(tmp_path):
     before = _all_digests(course)
     grader = "test_pipeline:fake_grade"
 
-    first = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=10)
+    first = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5)
     assert sorted(first["graded"]) == sorted(VARIANTS) and first["skipped"] == []
     state = gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5")
     for student, (points, flagged) in EXPECTED.items():
@@ -240,22 +240,22 @@ def test_tiny_course_pipeline_scores_flags_resume_jobs(tmp_path):
     assert list(report["flags"]) and "tamper" in report["flags"]
 
     # Resume: nothing changed, nothing regraded.
-    second = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=10)
+    second = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5)
     assert second["graded"] == [] and sorted(second["skipped"]) == sorted(VARIANTS)
     # A changed submission is regraded, and only that one.
     mylib = pipeline.submission_path(course, "hw5", "stub") / "mylib.py"
     mylib.write_text(VARIANTS["ref"])
-    third = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=10)
+    third = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5)
     assert third["graded"] == ["stub"]
     assert gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5")["stub"]["score"] == 35.0
     mylib.write_text(STUBS)
-    pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=10,
+    pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5,
                        students=["stub"])
     serial = _gradebook_state(course)
 
     # FORCE with two workers regrades everything into the same gradebook.
     forced = pipeline.autograde(course, "hw5", jobs=2, force=True, grader=grader, progress=False,
-                                cell_timeout=10)
+                                cell_timeout=5)
     assert sorted(forced["graded"]) == sorted(VARIANTS)
     assert _gradebook_state(course) == serial
 

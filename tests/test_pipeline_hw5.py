@@ -1,0 +1,153 @@
+"""The whole HW5 grading pipeline on sample submissions, with real nbgrader and a real gradebook.
+
+A temporary copy of the course (``assignments/`` source and config) is released with the
+kit's release step, a subset of the samples covering every kind (reference, untouched
+release, two mistakes, adversarial ones including the notebook-level tampering samples) is
+placed in ``submitted/``, and the pipeline runs on them.  Every trusted score is asserted
+exactly against ``autograder/samples/expected_scores.toml`` (same seed), in the result
+records, in the gradebook and in the CSV; the tampering flag, resume, FORCE with two
+workers, unchanged submissions and leak-free feedback are checked too.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autograder import feedback, gradebook, pipeline
+
+pytestmark = pytest.mark.slow
+
+REPO = pipeline.REPO
+#: One of each kind; the loop and bomb samples cost a cell timeout each in the notebook and are
+#: run by `make demo` (the trusted grader's own tests cover them in its sandbox).
+SUBSET = ["reference", "release", "conv_no_pad", "poolb_all_max", "adv_write_outside",
+          "nb_exec_instructor", "nb_custom_exc"]
+#: Generous: the machine may be busy; no sample in SUBSET loops.
+CELL_TIMEOUT = 300
+
+
+def _release_course(tmp: Path) -> Path:
+    from autograder import release
+
+    course = tmp / "assignments"
+    course.mkdir()
+    shutil.copy2(REPO / "assignments" / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copytree(REPO / "assignments" / "source", course / "source",
+                    ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    folder, problems = release.build_release("hw5", REPO, course_dir=course)
+    assert problems == [], problems
+    return course
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """The course after one autograde run with two workers (shared by the tests below)."""
+    from autograder import samples as smod
+
+    course = _release_course(tmp_path_factory.mktemp("hw5course"))
+    names = pipeline.place_samples(course, "hw5", SUBSET)
+    assert names == SUBSET
+    digests = {s: pipeline.digest(pipeline.submission_path(course, "hw5", s)) for s in SUBSET}
+    seed = smod.expected_scores()["seed"]
+    first = pipeline.autograde(course, "hw5", jobs=2, students=SUBSET, seed=seed, progress=False,
+                               cell_timeout=CELL_TIMEOUT, fast_notebook=True)
+    return {"course": course, "digests": digests, "first": first, "seed": seed}
+
+
+def _state(course: Path) -> dict:
+    state = gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5")
+    return {s: {"flagged": v["flagged"],
+                "cells": {g: (c["score"], c["needs_manual_grade"]) for g, c in sorted(v["cells"].items())}}
+            for s, v in sorted(state.items())}
+
+
+def test_every_trusted_score_exactly_as_expected(graded):
+    course = graded["course"]
+    assert sorted(graded["first"]["graded"]) == sorted(SUBSET)
+    db = gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5")
+    rows = {r["student"]: r for r in csv.DictReader(pipeline.export(course, "hw5").open())}
+    for name in SUBSET:
+        want = pipeline.expected_points(name)
+        rec = pipeline.load_record(course, "hw5", name)
+        got = {t: v["points"] for t, v in rec["trusted"]["tasks"].items()}
+        assert got == want, name
+        for task, pts in want.items():
+            cell = db[name]["cells"][task]
+            # Each task's graded cell carries the trusted score, scaled to the cell's points.
+            max_pts = rec["trusted"]["tasks"][task]["max_points"]
+            assert cell["score"] == pytest.approx(pts * cell["max_score"] / max_pts, abs=1e-9), (name, task)
+            assert float(rows[name][task]) == pts, (name, task)
+        assert float(rows[name]["total"]) == sum(want.values())
+
+
+def test_tampering_flagged_only_where_the_kernel_was_fooled(graded):
+    course = graded["course"]
+    db = gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5")
+    for name in SUBSET:
+        rec = pipeline.load_record(course, "hw5", name)
+        flagged = sorted(f["task"] for f in rec["flags"] if f["kind"] == "possible_tampering")
+        want = sorted(pipeline.NOTEBOOK_SAMPLES.get(name, {}).get("tampered", []))
+        assert flagged == want, name
+        assert db[name]["flagged"] is bool(want), name
+        for task in want:
+            cell = db[name]["cells"][task]
+            assert cell["needs_manual_grade"] and cell["auto_score"] == cell["max_score"], (name, task)
+    # The untouched release and the reference pass or fail in both places: nothing to flag.
+    assert not pipeline.load_record(course, "hw5", "reference")["flags"]
+
+
+def test_submissions_unchanged_and_nothing_escaped(graded):
+    course = graded["course"]
+    for name, before in graded["digests"].items():
+        assert pipeline.digest(pipeline.submission_path(course, "hw5", name)) == before, name
+    assert not (REPO / "autograder" / "samples" / "ESCAPED_FROM_SANDBOX").exists()
+    assert not Path("/tmp/intro2ai_ESCAPED_FROM_SANDBOX").exists()
+
+
+def test_feedback_pages_leak_nothing(graded):
+    import nbformat
+
+    course = graded["course"]
+    pages = feedback.write_all(course, "hw5", students=SUBSET)
+    assert len(pages) == len(SUBSET)
+    # Hidden test code of the source notebook (long lines only: short ones are generic).
+    source_nb = nbformat.read(str(course / "source" / "hw5" / "hw5.ipynb"), as_version=4)
+    hidden = []
+    for cell in source_nb.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and len(line.strip()) >= 20:
+                hidden.append(line.strip())
+    assert hidden, "the notebook has hidden tests"
+    reference_lines = [s for s in feedback.forbidden_snippets() if s not in feedback.MARKERS]
+    assert reference_lines
+    for page in pages:
+        text = feedback.visible_text(page.read_text(encoding="utf-8"))
+        assert "hw5_conv_forward" in text and "허용 오차" in text
+        for bad in hidden + reference_lines + ["BEGIN HIDDEN", "BEGIN SOLUTION", "END SOLUTION"]:
+            assert bad not in text, (page.name, bad)
+    conv_no_pad = feedback.visible_text(feedback.page_path(course, "hw5", "conv_no_pad").read_text("utf-8"))
+    assert "10 / 20" in conv_no_pad and "hidden" in conv_no_pad
+
+
+def test_resume_then_force_with_other_jobs_gives_same_gradebook(graded):
+    course, seed = graded["course"], graded["seed"]
+    before = _state(course)
+    again = pipeline.autograde(course, "hw5", jobs=2, students=SUBSET, seed=seed, progress=False,
+                               cell_timeout=CELL_TIMEOUT, fast_notebook=True)
+    assert again["graded"] == [] and sorted(again["skipped"]) == sorted(SUBSET)
+    some = ["reference", "nb_exec_instructor"]
+    forced = pipeline.autograde(course, "hw5", jobs=1, force=True, students=some, seed=seed,
+                                progress=False, cell_timeout=CELL_TIMEOUT, fast_notebook=True)
+    assert sorted(forced["graded"]) == sorted(some)
+    assert _state(course) == before
+    report = json.loads((pipeline.record_dir(course, "hw5") / "report.json").read_text())
+    assert report["seconds_per_submission"]["total"]["mean"] > 0
