@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # the grader is instructor tooling, not part of the installed package
     sys.path.insert(0, str(REPO))
 
-from autograder import grade_submission, samples  # noqa: E402
+from autograder import grade_submission, mistakes, samples  # noqa: E402
 from autograder.sandbox import own_uid_range  # noqa: E402
 
 EXPECTED = samples.expected_scores()
@@ -36,6 +36,27 @@ STATUS = {
     "adv_os_exit": {"hw5_max_pool_backward": "partial"},
     "conv_float32": {"hw5_conv_forward": "fail"},
     "adv_uses_fast_layers": {"hw5_conv_forward": "error"},
+}
+
+# The Korean hint each common mistake must produce (autograder/mistakes.py names them).
+HINTS = {
+    "conv_no_pad": ("hw5_conv_forward", "pad_ignored"),
+    "conv_flipped": ("hw5_conv_forward", "kernel_flipped"),
+    "conv_no_bias": ("hw5_conv_forward", "bias_missing"),
+    "conv_no_stride": ("hw5_conv_forward", "stride_ignored"),
+    "conv_transposed": ("hw5_conv_forward", "filter_transposed"),
+    "convb_flipped": ("hw5_conv_backward", "kernel_flipped"),
+    "convb_overwrite": ("hw5_conv_backward", "overwrite"),
+    "convb_no_crop": ("hw5_conv_backward", "dx_not_cropped"),
+    "convb_db_batch_only": ("hw5_conv_backward", "db_batch_only"),
+    "pool_avg": ("hw5_max_pool_forward", "avg_pool"),
+    "pool_no_stride": ("hw5_max_pool_forward", "stride_ignored"),
+    "pool_hw_swapped": ("hw5_max_pool_forward", "pool_hw_swapped"),
+    "poolb_all_max": ("hw5_max_pool_backward", "all_maxima"),
+    "poolb_overwrite": ("hw5_max_pool_backward", "overwrite"),
+    "poolb_mutates_cache": ("hw5_max_pool_backward", "cache_mutated"),
+    "net_no_reg": ("hw5_three_layer_convnet", "reg_missing"),
+    "net_reg_no_half": ("hw5_three_layer_convnet", "reg_no_half"),
 }
 
 
@@ -93,5 +114,8 @@ def test_sample_scores_exactly(name, sample_root):
         assert record["isolation"] == "full"
     for task in record["tasks"].values():
         assert task["message"] and task["status"]
+    if name in HINTS:
+        task, hint = HINTS[name]
+        assert mistakes.MISTAKE_KO[hint] in record["tasks"][task]["message"]
     for task, status in STATUS.get(name, {}).items():
         assert record["tasks"][task]["status"] == status, record["tasks"][task]["message"]
