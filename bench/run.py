@@ -399,6 +399,7 @@ def main(argv=None) -> int:
                                                    "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
                          if v in os.environ},
         "repeat": k, "naive_batch": args.naive_batch,
+        "load_average_start": [round(v, 2) for v in os.getloadavg()],
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }
     print(f"intro2ai bench: {json.dumps(meta)}", flush=True)
@@ -410,6 +411,9 @@ def main(argv=None) -> int:
               "(see the machine notes before comparing numbers)", flush=True)
     if torch is None:
         print("note: torch not importable; PyTorch columns are empty", flush=True)
+    if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
+        print(f"warning: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: other "
+              "processes are running, so times are inflated and ratios unreliable", flush=True)
 
     gemm = {}
     for dt in DTYPES:
@@ -436,8 +440,10 @@ def main(argv=None) -> int:
         bench_step(dt, k, torch, rows)
         print(f"  done step {np.dtype(dt).name}", flush=True)
 
+    meta["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     print()
     print_table(rows)
+    print(f"\nload average at start {meta['load_average_start']}, at end {meta['load_average_end']}")
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     base = save(rows, meta, stamp)
     print(f"\nsaved {base}.txt/.csv/.json and {base}.png")

@@ -20,6 +20,9 @@ MISSING_MESSAGE = (
     "(or `python setup.py build_ext --inplace`) in the kit folder."
 )
 
+# Must equal KERNEL_API in _im2col_cython.pyx: a build from older sources is not used.
+KERNEL_API = 2
+
 _state: dict = {"loaded": False, "module": None, "error": None, "warned": False}
 
 
@@ -32,7 +35,14 @@ def _load() -> None:
         _state["module"] = None
         _state["error"] = exc
     else:
-        _state["module"] = module
+        found = getattr(module, "KERNEL_API", None)
+        if found == KERNEL_API:
+            _state["module"] = module
+        else:
+            _state["error"] = ImportError(
+                f"the build at {getattr(module, '__file__', '?')} is stale: kernel API "
+                f"{found}, this intro2ai needs {KERNEL_API}"
+            )
     _state["loaded"] = True
 
 

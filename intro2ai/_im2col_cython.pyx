@@ -20,6 +20,11 @@ otherwise).
 """
 
 from cython cimport floating
+
+# Bumped whenever a kernel's signature or the cols layout changes; intro2ai._extension treats
+# a build with another number as stale (built from older sources) and falls back to NumPy.
+KERNEL_API = 2
+
 from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
 

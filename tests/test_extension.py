@@ -113,3 +113,23 @@ def test_backend_warns_once(monkeypatch):
         warnings.simplefilter("error")
         assert _extension.backend() == ("numpy", None)  # second call: silent
     assert _extension.is_built() is False
+
+
+def test_stale_build_is_not_used(monkeypatch):
+    """A .so built from older sources (other kernel API) falls back instead of misbehaving."""
+    import types
+
+    import intro2ai
+
+    fake = types.ModuleType("intro2ai._im2col_cython")
+    fake.KERNEL_API = _extension.KERNEL_API - 1
+    fake.__file__ = "/somewhere/_im2col_cython.so"
+    monkeypatch.setitem(sys.modules, "intro2ai._im2col_cython", fake)
+    monkeypatch.setattr(intro2ai, "_im2col_cython", fake, raising=False)
+    for key in ("loaded", "module", "error", "warned"):
+        monkeypatch.setitem(_extension._state, key, _extension._state[key])
+    _extension._state.update(loaded=False, module=None, error=None, warned=False)
+    assert _extension.cython_module() is None
+    assert "stale" in str(_extension.import_error())
+    with pytest.warns(RuntimeWarning, match=r"stale.*make compile-cython"):
+        assert _extension.backend() == ("numpy", None)
