@@ -64,6 +64,15 @@ release-check: $(BIN)/.installed  ## leak-check an existing assignments/release/
 hw5-notebook: $(BIN)/.installed  ## regenerate assignments/source/hw5/hw5.ipynb from assignments/tools/build_hw5_notebook.py
 	$(PY) assignments/tools/build_hw5_notebook.py
 
+.PHONY: labs labs-run
+
+labs: $(BIN)/.installed  ## rebuild notebooks/lab*.ipynb from notebooks/src/ and run them in FAST MODE
+	$(PY) notebooks/build.py
+	$(PY) notebooks/run_labs.py --fast
+
+labs-run: $(BIN)/.installed  ## run the labs in full mode on real data: LABS="lab1 lab4" [LAB_DATASET=fashion-mnist] [DATA_DIR=dir]
+	$(if $(DATA_DIR),INTRO2AI_DATA_DIR="$(DATA_DIR)") $(PY) notebooks/run_labs.py $(LABS) $(if $(LAB_DATASET),--dataset $(LAB_DATASET)) --out notebooks/executed
+
 # Grading (nbgrader bookkeeping + trusted grader; see README "Grading"). JOBS=N workers,
 # FORCE=1 regrades submissions graded already, ZIP=LMS bulk download for `make collect`.
 .PHONY: demo autograde feedback export collect
