@@ -87,6 +87,31 @@ def gemm_rate(dtype, k: int, quick: bool) -> dict:
 # ----------------------------------------------------------------------------- torch peer
 
 
+def blas_info() -> str:
+    """OpenBLAS core type and config as NumPy's bundled OpenBLAS reports them (best effort)."""
+    import ctypes
+    import glob
+
+    libdir = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+    for lib in sorted(glob.glob(str(libdir / "*openblas*"))):
+        try:
+            handle = ctypes.CDLL(lib)
+        except OSError:
+            continue
+        parts = []
+        for prefix in ("scipy_openblas_get_", "openblas_get_"):
+            for what in ("corename", "config"):
+                for suffix in ("64_", ""):
+                    fn = getattr(handle, f"{prefix}{what}{suffix}", None)
+                    if fn is not None:
+                        fn.restype = ctypes.c_char_p
+                        parts.append(fn().decode())
+                        break
+        if parts:
+            return " | ".join(parts)
+    return "unknown (not NumPy's bundled OpenBLAS)"
+
+
 def load_torch():
     try:
         import torch  # noqa: F401  (benchmark peer only, never a dependency)
@@ -280,7 +305,7 @@ def bench_step(dtype, k, torch, rows):
 
         t_torch = best_of(tstep, k)
     per_epoch = EPOCH_IMAGES / STEP_BATCH
-    rows.append(Row(case, "step", dname, "intro2ai", t_ours, None, None,
+    rows.append(Row(case, "step", dname, "fast", t_ours, None, None,
                     t_ours / t_torch if t_torch else None,
                     f"epoch of {EPOCH_IMAGES} images ~ {t_ours * per_epoch / 1e3:.1f} s; "
                     f"loss alone {t_loss:.1f} ms",
@@ -391,7 +416,7 @@ def main(argv=None) -> int:
 
     meta = {
         "python": platform.python_version(), "numpy": np.__version__,
-        "cores": os.cpu_count(), "machine": platform.machine(),
+        "cores": os.cpu_count(), "machine": platform.machine(), "blas": blas_info(),
         "extension": "cython" if _extension.is_built() else "numpy fallback",
         "torch": getattr(torch, "__version__", None),
         "torch_threads": torch.get_num_threads() if torch is not None else None,
