@@ -228,6 +228,34 @@ def worker():
 
 H_NUMERIC = 1e-5
 MAX_ARRAY_BYTES = 8 << 20
+#: A backward task calls the student's forward only to get its cache: if that call hangs, the
+#: backward is graded with the standard cache instead (a loop in forward costs forward only).
+FORWARD_CALL_SECONDS = 1.0
+FORWARD_HUNG = []  # set after one timeout: later cases use the standard cache at once
+
+
+class ForwardTimeout(BaseException):
+    """The student's forward, called by a backward task, took too long."""
+
+
+class call_limit:
+    """Raise ForwardTimeout in the worker after ``seconds`` of wall time."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def _fire(self, signum, frame):
+        FORWARD_HUNG.append(1)
+        raise ForwardTimeout(f"forward call took more than {self.seconds:g} s")
+
+    def __enter__(self):
+        self.old = signal.signal(signal.SIGALRM, self._fire)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *exc):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self.old)
+        return False
 
 
 JOB = None
@@ -281,6 +309,8 @@ def run_cases():
             status = "exit"
         elif isinstance(exc, KeyboardInterrupt):
             status = "interrupt"
+        elif isinstance(exc, ForwardTimeout):
+            status = "timeout"
         else:
             status = "error"
         try:
@@ -366,7 +396,10 @@ def _conv_backward(i, L, A, params, num, np, send_array, report, pair, numeric):
     cp = dict(params["conv_param"])
     forward_ok = True
     try:
-        _, cache = pair(L.conv_forward_naive(x, w, b, cp), "conv_forward_naive")
+        if FORWARD_HUNG:
+            raise ForwardTimeout("forward call timed out in an earlier case")
+        with call_limit(FORWARD_CALL_SECONDS):
+            _, cache = pair(L.conv_forward_naive(x, w, b, cp), "conv_forward_naive")
     except BaseException as exc:  # noqa: BLE001
         report(i, "forward", exc)
         forward_ok = False
@@ -399,7 +432,10 @@ def _pool_backward(i, L, A, params, num, np, send_array, report, pair, numeric):
     pp = dict(params["pool_param"])
     forward_ok = True
     try:
-        _, cache = pair(L.max_pool_forward_naive(x, pp), "max_pool_forward_naive")
+        if FORWARD_HUNG:
+            raise ForwardTimeout("forward call timed out in an earlier case")
+        with call_limit(FORWARD_CALL_SECONDS):
+            _, cache = pair(L.max_pool_forward_naive(x, pp), "max_pool_forward_naive")
     except BaseException as exc:  # noqa: BLE001
         report(i, "forward", exc)
         forward_ok = False

@@ -211,6 +211,7 @@ _STATUS_KO = {
     "memory": "메모리 부족 (MemoryError)",
     "exit": "sys.exit() 로 종료하려 함 (SystemExit)",
     "interrupt": "KeyboardInterrupt",
+    "timeout": "시간 초과",
     "error": "실행 중 오류",
 }
 

@@ -32,6 +32,7 @@ STATUS = {
     "adv_keyboard_interrupt": {"hw5_conv_backward": "timeout"},
     "adv_fork_bomb": {"hw5_conv_backward": "timeout"},
     "adv_memory_bomb": {"hw5_max_pool_forward": "memory"},
+    "adv_forward_loop": {"hw5_conv_forward": "timeout", "hw5_conv_backward": "pass"},
     "adv_exec_instructor": {"hw5_conv_forward": "error", "hw5_max_pool_forward": "error"},
     "adv_os_exit": {"hw5_max_pool_backward": "partial"},
     "conv_float32": {"hw5_conv_forward": "fail"},

@@ -195,6 +195,13 @@ SAMPLES: dict[str, dict] = {
             while True:
                 k += 1
         """)}},
+    "adv_forward_loop": {
+        "doc": "conv forward never returns: only conv forward is lost (the backward task is "
+               "graded with the standard cache)",
+        "regions": {CONV_F: ("body", """
+            while True:
+                pass
+        """)}},
     "adv_memory_bomb": {
         "doc": "max-pool forward allocates until memory runs out",
         "regions": {POOL_F: ("body", """
