@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -18,17 +19,24 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--seed", default=None, help="secret seed of the hidden cases")
     s = sub.add_parser("samples", help="write the sample submissions into a folder")
     s.add_argument("dest")
+    s.add_argument("--notebooks", action="store_true",
+                   help="also the notebook-side samples (edited hw5.ipynb)")
     args = parser.parse_args(argv)
 
     if args.command == "samples":
         from autograder import samples
 
-        for name in samples.build_samples(args.dest):
+        names = list(samples.SAMPLES) + (list(samples.NOTEBOOK_SAMPLES) if args.notebooks else [])
+        for name in samples.build_samples(args.dest, names=names):
             print(name)
         return 0
 
     from autograder import grade_submission
 
+    if not os.path.isdir(args.submission_dir):
+        print(f"python -m autograder grade: {args.submission_dir} is not a folder; give the folder "
+              f"that holds intro2ai/layers.py and intro2ai/classifiers/cnn.py", file=sys.stderr)
+        return 2
     record = grade_submission(args.submission_dir, seed=args.seed)
     if args.json:
         if not args.full:

@@ -346,7 +346,7 @@ def _process_failure(run: sandbox.TaskRun, limits: dict) -> tuple[str, str]:
     if run.timed_out:
         return "timeout", _PROCESS_KO["timeout"].format(wall=limits["wall_seconds"],
                                                         cpu=limits["cpu_seconds"])
-    if code in (128 + 24, 128 + 9) or code == -24:
+    if code in (128 + 24, 128 + 9, -24, -9):  # SIGXCPU, or SIGKILL at the hard CPU limit
         return "timeout", _PROCESS_KO["cpu"].format(cpu=limits["cpu_seconds"])
     if run.stream_problem:
         return "lost", _PROCESS_KO["lost"].format(detail=run.stream_problem)
