@@ -240,3 +240,19 @@ def test_diagnostic_records_may_follow_done():
               + _record({"kind": "diag", "case": 0, "key": "dx"}, _npy(np.ones(3))))
     _, res, problem = sandbox.parse_stream(stream, 1)
     assert problem is None and set(res[0].arrays) == {"num_dx"}
+
+
+def test_rubric_file_drives_points_and_tolerances(tmp_path):
+    text = grader.RUBRIC_PATH.read_text(encoding="utf-8")
+    text = text.replace("visible_basic = 4,", "visible_basic = 10,", 1)
+    text = text.replace("forward = 1e-7", "forward = 1e-30", 1)  # nothing can pass now
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text(text, encoding="utf-8")
+    samples.build_samples(tmp_path, names=["reference"])
+    rec = grader.grade_submission(tmp_path / "reference", seed=2, rubric_path=rubric,
+                                  tasks=("hw5_conv_forward",))
+    task = rec["tasks"]["hw5_conv_forward"]
+    assert task["max_points"] == 26
+    assert task["cases"][0]["max_points"] == 10
+    # Exact-equal outputs still pass (error 0); the others fail at this absurd tolerance.
+    assert all(c["points"] in (0, c["max_points"]) for c in task["cases"])
