@@ -55,14 +55,18 @@ class Row:
     extra: dict = field(default_factory=dict)
 
 
+CLOCK = {"fn": time.perf_counter}
+
+
 def best_of(fn: Callable[[], object], k: int) -> float:
-    """Best wall time in ms of ``k`` calls after one warm-up call."""
+    """Best time in ms of ``k`` calls after one warm-up call (wall clock unless --single-thread)."""
+    clock = CLOCK["fn"]
     fn()
     best = float("inf")
     for _ in range(k):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return best * 1e3
 
 
@@ -409,10 +413,17 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="k=2, smaller GEMM probe, one dtype")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     ap.add_argument("--cases", default="ABCD", help="conv cases to run (default ABCD)")
+    ap.add_argument("--single-thread", action="store_true",
+                    help="one BLAS/torch thread, timed by process CPU time: a comparison that "
+                         "survives a busy machine (not the 2-core numbers)")
     args = ap.parse_args(argv)
+    if args.single_thread:
+        CLOCK["fn"] = time.process_time
     k = 2 if args.quick else args.repeat
     dtypes = DTYPES[:1] if args.quick else DTYPES
     torch = None if args.no_torch else load_torch()
+    if torch is not None and args.single_thread:
+        torch.set_num_threads(1)
 
     meta = {
         "python": platform.python_version(), "numpy": np.__version__,
@@ -424,6 +435,7 @@ def main(argv=None) -> int:
                                                    "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
                          if v in os.environ},
         "repeat": k, "naive_batch": args.naive_batch,
+        "clock": "process CPU time, 1 thread" if args.single_thread else "wall (perf_counter)",
         "load_average_start": [round(v, 2) for v in os.getloadavg()],
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }
