@@ -9,7 +9,9 @@
   ``numpy.lib.stride_tricks.as_strided`` (no compiled code at all in the forward pass).
 - ``max_pool_forward_fast`` / ``max_pool_backward_fast``: a reshape path when the window
   tiles the input (``pool_height == pool_width == stride`` dividing H and W), an im2col path
-  otherwise. The forward pass records the index of each window's FIRST maximum in row-major
+  otherwise (``PoolCache.path`` says which). With the compiled core each path is one
+  single-pass kernel over the input (a specialised one for the common 2x2 stride-2 pool); the
+  NumPy fallback does the reshape or strided-window copy literally. The forward pass records the index of each window's FIRST maximum in row-major
   order (``np.argmax`` order); the backward pass sends the window's gradient there, and
   overlapping windows accumulate. The naive layers in ``intro2ai.layers`` follow the same rule.
 
