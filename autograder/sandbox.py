@@ -219,6 +219,29 @@ class TaskRun:
     seconds: float
 
 
+def load_npy(payload: bytes) -> np.ndarray:
+    """``np.load`` of one untrusted .npy payload, after checking that its header's size claim
+    matches the bytes present (no pickles, no huge allocation from a forged header)."""
+    from numpy.lib import format as npformat
+
+    fp = io.BytesIO(payload)
+    version = npformat.read_magic(fp)
+    if version == (1, 0):
+        shape, _fortran, dtype = npformat.read_array_header_1_0(fp)
+    elif version == (2, 0):
+        shape, _fortran, dtype = npformat.read_array_header_2_0(fp)
+    else:
+        raise ValueError(f"unsupported .npy version {version}")
+    if dtype.hasobject:
+        raise ValueError("object arrays are not accepted")
+    count = 1
+    for n in shape:
+        count *= int(n)
+    if count * dtype.itemsize != len(payload) - fp.tell():
+        raise ValueError("array size does not match its header")
+    return np.load(io.BytesIO(payload), allow_pickle=False)
+
+
 def parse_stream(buf: bytes, n_cases: int) -> tuple[dict[str, Any], dict[int, CaseResult], str | None]:
     """Strictly parse the child's records. Returns (isolation, cases, problem)."""
     cases = {i: CaseResult() for i in range(n_cases)}
@@ -258,7 +281,7 @@ def parse_stream(buf: bytes, n_cases: int) -> tuple[dict[str, Any], dict[int, Ca
             key = header.get("key")
             if isinstance(key, str) and key.startswith("num_") and key not in res.arrays:
                 try:
-                    res.arrays[key] = np.load(io.BytesIO(payload), allow_pickle=False)
+                    res.arrays[key] = load_npy(payload)
                 except Exception:  # noqa: BLE001
                     pass
             continue
@@ -269,7 +292,7 @@ def parse_stream(buf: bytes, n_cases: int) -> tuple[dict[str, Any], dict[int, Ca
             if not isinstance(key, str) or key in res.arrays:
                 continue
             try:
-                arr = np.load(io.BytesIO(payload), allow_pickle=False)
+                arr = load_npy(payload)
             except Exception:  # noqa: BLE001
                 res.bad.append({"key": key, "why": "unreadable array"})
                 continue

@@ -256,3 +256,17 @@ def test_rubric_file_drives_points_and_tolerances(tmp_path):
     assert task["cases"][0]["max_points"] == 10
     # Exact-equal outputs still pass (error 0); the others fail at this absurd tolerance.
     assert all(c["points"] in (0, c["max_points"]) for c in task["cases"])
+
+
+def test_forged_npy_headers_are_rejected_before_allocation():
+    good = _npy(np.arange(4.0))
+    assert np.array_equal(sandbox.load_npy(good), np.arange(4.0))
+    claim = b"(9999999999999,), }"  # same header length, a 80 TB size claim
+    huge = good.replace(b"(4,), }" + b" " * (len(claim) - 7), claim)
+    assert huge != good and len(huge) == len(good)
+    with pytest.raises(ValueError):
+        sandbox.load_npy(good.replace(b"(4,)", b"(5,)"))
+    with pytest.raises(ValueError):
+        sandbox.load_npy(huge)
+    with pytest.raises(ValueError):
+        sandbox.load_npy(_npy(np.array([object()], dtype=object), allow_pickle=True))
