@@ -219,6 +219,12 @@ SAMPLES: dict[str, dict] = {
                 except OSError:
                     pass
         """)}},
+    "adv_sys_exit": {
+        "doc": "conv forward calls sys.exit(0) (every call: each case fails, the task goes on)",
+        "regions": {CONV_F: ("body", """
+            import sys
+            sys.exit(0)
+        """)}},
     "adv_os_exit": {
         "doc": "max-pool backward calls os._exit(0) on its second call (mid-task)",
         "regions": {POOL_B: ("sub", "    N, C, H, W = x.shape",
