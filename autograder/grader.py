@@ -423,6 +423,8 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
             for c in checks:
                 if c["passed"] or not c["weight"]:
                     continue
+                if c["reason"] == "missing" and (blocking or not res.done):
+                    continue  # already explained by the error / the process failure
                 text = c["reason"] if c["name"] in ("params", "init_values") else _reason_ko(c)
                 hints = c.get("hints") or []
                 if hints:
@@ -430,14 +432,15 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
                 notes.append(text)
             numeric = [c for c in checks if c["name"].startswith("numerical_")]
             graded_bad = [c for c in checks if c["weight"] and not c["passed"]]
+            fwd = "loss" if task == "hw5_three_layer_convnet" else "forward"
             if graded_bad and numeric and all(c["passed"] for c in numeric):
-                notes.append("참고: 표본으로 고른 위치에서는 backward 가 여러분의 forward 의 수치 "
-                             "gradient(numerical gradient) 와 일치합니다 (forward 나 cache 도 "
-                             "확인하세요)")
+                notes.append(f"참고: 표본으로 고른 위치에서는 gradient 가 여러분의 {fwd} 의 수치 "
+                             f"gradient(numerical gradient) 와 일치합니다 ({fwd} 나 cache 도 "
+                             f"확인하세요)")
             elif graded_bad and any(not c["passed"] for c in numeric):
                 bad = ", ".join(c["name"].replace("numerical_", "") for c in numeric
                                 if not c["passed"])
-                notes.append(f"참고: {bad} 가 여러분의 forward 의 수치 gradient(numerical gradient)"
+                notes.append(f"참고: {bad} 가 여러분의 {fwd} 의 수치 gradient(numerical gradient)"
                              f" 와도 맞지 않습니다")
             if mutated:
                 notes.append(f"{mistakes.MISTAKE_KO['cache_mutated']}: {', '.join(mutated)} "
@@ -482,9 +485,13 @@ def _task_record(task, case_records, run, file_notes) -> dict:
         msg = head + f" 아직 구현하지 않았습니다 (NotImplementedError). {file} 의 {func} 을(를) " \
                      f"구현하세요."
     else:
-        lines = [f"[{c['name']}{' (hidden)' if c['hidden'] else ''}] {c['message']}"
-                 for c in case_records if c["status"] != "pass"]
-        msg = head + " " + " | ".join(lines)
+        groups: dict[str, list[str]] = {}  # the same message for several cases: said once
+        for c in case_records:
+            if c["status"] != "pass":
+                groups.setdefault(c["message"], []).append(
+                    c["name"] + (" (hidden)" if c["hidden"] else ""))
+        msg = head + " " + " | ".join(f"[{', '.join(names)}] {text}"
+                                      for text, names in groups.items())
     for note in file_notes:
         kind, rel = note.split(":", 1)
         if rel == file:
