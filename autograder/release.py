@@ -263,6 +263,63 @@ def secret_lines(kit_root: Path | str = KIT_ROOT) -> set[str]:
     return {s for s in secret - public if len(s.replace(" ", "")) >= MIN_LEAK_LINE_CHARS}
 
 
+#: Lines of instructor-only files must be at least this long (whitespace removed) to count:
+#: shorter code lines (``for name in sorted(grads):``) are too generic to prove a copy.
+MIN_INSTRUCTOR_LINE_CHARS = 30
+#: Instructor-only source trees (relative to the kit) whose lines must never be released.
+INSTRUCTOR_TREES = ("autograder", "tests")
+_TEXT_SUFFIXES = {".py", ".toml", ".md", ".txt", ".json", ".cfg", ".ini", ".yaml", ".yml"}
+
+
+def _public_lines(kit_root: Path) -> set[str]:
+    """Every line students may legitimately receive (outside solution and hidden regions)."""
+    public: set[str] = set()
+    texts = []
+    for path in sorted((kit_root / PACKAGE_DIR).rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        texts.append(text)
+        try:  # the stubs students receive are public too
+            texts.append(student_edition(text, path.relative_to(kit_root).as_posix()))
+        except ReleaseError:
+            pass
+    texts += [(kit_root / name).read_text(encoding="utf-8") for name in KIT_FILES
+              if (kit_root / name).is_file()]
+    source = kit_root / "assignments" / "source"
+    for path in sorted(source.rglob("*")) if source.is_dir() else []:
+        if not path.is_file() or "__pycache__" in path.parts or ".ipynb_checkpoints" in path.parts:
+            continue
+        if path.suffix == ".ipynb":
+            texts.extend(_notebook_sources(path))
+        elif path.suffix in _TEXT_SUFFIXES or path.name == "Makefile":
+            texts.append(path.read_text(encoding="utf-8", errors="replace"))
+    for text in texts:
+        _, out1 = _split_regions(text, SOLUTION_BEGIN, SOLUTION_END)
+        _, out2 = _split_regions("\n".join(out1), HIDDEN_BEGIN, HIDDEN_END)
+        public.update(_norm(line) for line in out2)
+    return public
+
+
+def instructor_lines(kit_root: Path | str = KIT_ROOT) -> dict[str, str]:
+    """Normalised lines of the instructor-only trees (the grader, its samples, the kit's tests)
+    mapped to the file they come from, minus public lines and lines shorter than
+    ``MIN_INSTRUCTOR_LINE_CHARS``."""
+    kit_root = Path(kit_root)
+    public = _public_lines(kit_root)
+    found: dict[str, str] = {}
+    for tree in INSTRUCTOR_TREES:
+        root = kit_root / tree
+        for path in sorted(root.rglob("*")) if root.is_dir() else []:
+            if not path.is_file() or path.suffix not in _TEXT_SUFFIXES or "__pycache__" in path.parts:
+                continue
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                norm = _norm(line)
+                if len(norm.replace(" ", "")) >= MIN_INSTRUCTOR_LINE_CHARS and norm not in public:
+                    found.setdefault(norm, path.relative_to(kit_root).as_posix())
+    return found
+
+
 def _path_problem(rel: Path) -> str | None:
     for part in rel.parts[:-1]:
         if part in FORBIDDEN_DIRS:
@@ -285,14 +342,16 @@ def leak_check(release_dir: str | os.PathLike, kit_root: str | os.PathLike = KIT
 
     Checks every file under ``release_dir``: its path (instructor-only folders and names,
     reference and build artefacts), marker lines (solution and hidden-test markers; in
-    notebooks and non-Python files any mention of them), and every line against the kit's
-    solution-region and hidden-test lines (:func:`secret_lines`). Notebooks are checked cell
+    notebooks and non-Python files any mention of them), every line against the kit's
+    solution-region and hidden-test lines (:func:`secret_lines`) and against the lines of the
+    instructor-only trees ``autograder/`` and ``tests/`` (:func:`instructor_lines`). Notebooks are checked cell
     by cell on their decoded source and outputs.
     """
     release_dir = Path(release_dir)
     if not release_dir.is_dir():
         return [f"{release_dir}: release folder does not exist"]
     secrets = secret_lines(kit_root)
+    instructor = instructor_lines(kit_root)
     problems: list[str] = []
     for path in sorted(p for p in release_dir.rglob("*")):
         rel = path.relative_to(release_dir)
@@ -308,11 +367,11 @@ def leak_check(release_dir: str | os.PathLike, kit_root: str | os.PathLike = KIT
             raw = path.read_bytes().decode("utf-8")
         except UnicodeDecodeError:
             continue  # images and other binary data (names checked above)
-        problems.extend(_text_problems(rel, raw, secrets))
+        problems.extend(_text_problems(rel, raw, secrets, instructor))
     return problems
 
 
-def _text_problems(rel: Path, raw: str, secrets: set[str]) -> list[str]:
+def _text_problems(rel: Path, raw: str, secrets: set[str], instructor: dict[str, str]) -> list[str]:
     problems = []
     chunks = [raw]
     strict = rel.suffix not in (".py", ".pyx")
@@ -334,6 +393,9 @@ def _text_problems(rel: Path, raw: str, secrets: set[str]) -> list[str]:
                 problems.append(f"{where}: solution/hidden-test marker: {line.strip()[:80]!r}")
             elif _norm(line) in secrets:
                 problems.append(f"{where}: line of a solution or hidden test: {line.strip()[:80]!r}")
+            elif _norm(line) in instructor:
+                problems.append(f"{where}: line of the instructor-only file {instructor[_norm(line)]}: "
+                                f"{line.strip()[:80]!r}")
     return problems
 
 

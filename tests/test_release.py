@@ -273,3 +273,16 @@ def test_zip_collect_regexp_maps_lms_archives_to_submission_files(path, student,
         assert match is None
     else:
         assert match and match.group("student_id") == student and match.group("file_id") == file_id
+
+
+def test_leak_check_finds_lines_of_instructor_only_files(tmp_path):
+    kit = _fake_kit(tmp_path / "kit")
+    (kit / "autograder").mkdir()
+    (kit / "autograder" / "cases.py").write_text(
+        "HIDDEN_SEED = 0x5EED  # the hidden cases' secret seed, never released\n"
+        "import numpy as np\n")
+    rel = _clean_release(tmp_path, kit)
+    assert release.leak_check(rel, kit) == []
+    (rel / "intro2ai" / "seed.py").write_text("import numpy as np\nHIDDEN_SEED = 0x5EED  # the hidden cases' secret seed, never released\n")
+    problems = release.leak_check(rel, kit)
+    assert len(problems) == 1 and "instructor-only file autograder/cases.py" in problems[0], problems
