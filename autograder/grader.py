@@ -492,6 +492,10 @@ def _task_record(task, case_records, run, file_notes) -> dict:
                     c["name"] + (" (hidden)" if c["hidden"] else ""))
         msg = head + " " + " | ".join(f"[{', '.join(names)}] {text}"
                                       for text, names in groups.items())
+    for note in run.notes:
+        if note.startswith("layers_syntax:"):
+            msg += (" (intro2ai/layers.py 에 문법 오류가 있어 이 과제는 제공된 layers.py 로 "
+                    "채점했습니다: " + note.split(":", 1)[1] + ")")
     for note in file_notes:
         kind, rel = note.split(":", 1)
         if rel == file:

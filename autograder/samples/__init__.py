@@ -126,6 +126,12 @@ SAMPLES: dict[str, dict] = {
         "regions": {POOL_B: ("sub", "dx[n, channels, top + r, left + s] += dout[n, :, i, j]",
                              "dx[n, channels, top + r, left + s] += dout[n, :, i, j]\n"
                              "x[n, channels, top + r, left + s] = -1e9")}},
+    "syntax_error": {
+        "doc": "a syntax error in conv forward: layers.py cannot be imported (the network task is "
+               "graded with the provided layers.py)",
+        "regions": {CONV_F: ("body", """
+            out = np.zeros((N, F, H_out, W_out)
+        """)}},
     "net_no_reg": {
         "doc": "ThreeLayerConvNet leaves the L2 regularisation out of loss and gradients",
         "regions": {NET_LOSS: ("sub", "reg_loss = 0.5 * self.reg * (", "reg_loss = 0.0 * (",
