@@ -452,7 +452,7 @@ ax2.legend(loc="lower right")
 plt.show()
 
 # %% [markdown]
-# 기준: test accuracy 0.95 이상 (5,000장, 20 epoch). **FAST MODE는 8 iteration뿐이라 기준 없이, loss가 처음 값보다 줄었는지만 확인합니다.**
+# 기준: test accuracy 0.93 이상 (학습 5,000장, 20 epoch; 이 설정에서 보통 0.95 안팎이 나옵니다). **FAST MODE는 8 iteration뿐이라 기준 없이, loss가 처음 값보다 줄었는지만 확인합니다.**
 
 # %% check="lab2_accuracy" points=1
 if FAST:  # FAST MODE: relaxed (8 iterations of Adam from a 0.01 initialisation)
@@ -460,8 +460,8 @@ if FAST:  # FAST MODE: relaxed (8 iterations of Adam from a 0.01 initialisation)
     assert _last < _first, f"loss가 줄지 않았습니다: {_first:.4f} → {_last:.4f}"
     print(f"통과 (FAST MODE): loss {_first:.4f} → {_last:.4f}, test accuracy {test_acc:.4f}")
 else:
-    assert test_acc >= 0.95, f"test accuracy {test_acc:.4f} < 0.95. 문제 2~4를 다시 확인하세요."
-    print(f"통과: test accuracy {test_acc:.4f} (기준 0.95).")
+    assert test_acc >= 0.93, f"test accuracy {test_acc:.4f} < 0.93. 문제 2~4를 다시 확인하세요."
+    print(f"통과: test accuracy {test_acc:.4f} (기준 0.93).")
 
 # %% [markdown]
 # ## 6. Parameter 저장과 불러오기
