@@ -270,3 +270,22 @@ def test_forged_npy_headers_are_rejected_before_allocation():
         sandbox.load_npy(huge)
     with pytest.raises(ValueError):
         sandbox.load_npy(_npy(np.array([object()], dtype=object), allow_pickle=True))
+
+
+def test_importing_fast_layers_costs_nothing_calling_them_in_a_naive_task_does(tmp_path):
+    ref = (REPO / "intro2ai" / "layers.py").read_text()
+    top_import = "from intro2ai import fast_layers  # compared in the notebook\n"
+    imported = ref.replace("import numpy as np\n", "import numpy as np\n" + top_import, 1)
+    assert imported != ref
+    rec = grader.grade_submission(_submission(tmp_path / "imp", imported, None), seed=5,
+                                  tasks=("hw5_conv_forward", "hw5_max_pool_forward"))
+    for task in ("hw5_conv_forward", "hw5_max_pool_forward"):
+        assert rec["tasks"][task]["status"] == "pass", rec["tasks"][task]
+    forwarded = samples.build_file("intro2ai/layers.py", {"regions": {"conv_forward_naive": (
+        "body", "out = fast_layers.conv_forward_fast(x, w, b, conv_param)[0]")}})
+    forwarded = forwarded.replace("import numpy as np\n", "import numpy as np\n" + top_import, 1)
+    rec = grader.grade_submission(_submission(tmp_path / "fwd", forwarded, None), seed=5,
+                                  tasks=("hw5_conv_forward",))
+    task = rec["tasks"]["hw5_conv_forward"]
+    assert task["points"] == 0 and task["status"] == "error"
+    assert "fast layer" in task["message"]
