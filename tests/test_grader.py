@@ -13,11 +13,8 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # the grader is instructor tooling, not part of the installed package
-    sys.path.insert(0, str(REPO))
-
-from autograder import cases, grader, mistakes, sandbox, samples  # noqa: E402
-from intro2ai import layers  # noqa: E402
+from autograder import cases, grader, mistakes, sandbox, samples
+from intro2ai import layers
 
 RUBRIC = grader.load_rubric()
 

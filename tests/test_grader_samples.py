@@ -9,17 +9,13 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # the grader is instructor tooling, not part of the installed package
-    sys.path.insert(0, str(REPO))
-
-from autograder import grade_submission, mistakes, samples  # noqa: E402
-from autograder.sandbox import own_uid_range  # noqa: E402
+from autograder import grade_submission, mistakes, samples
+from autograder.sandbox import own_uid_range
 
 EXPECTED = samples.expected_scores()
 ALL = list(samples.SAMPLES) + (list(samples.NOTEBOOK_SAMPLES) if samples.RELEASE_NOTEBOOK else [])

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # the grader is instructor tooling, not part of the installed package
-    sys.path.insert(0, str(REPO))
-
-from autograder import cases, grader, sandbox, samples  # noqa: E402
+from autograder import cases, grader, sandbox, samples
 
 IS_ROOT = os.geteuid() == 0
 
