@@ -127,6 +127,30 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         raise
 
 
+#: Files whose change changes grades: a record made before such a change is regraded.
+GRADING_FILES = ("autograder/rubric.toml", "intro2ai/layers.py", "intro2ai/classifiers/cnn.py")
+
+
+def grading_key(course: Path, assignment: str, grader: str, seed: int | str | None) -> str:
+    """Hash of what a grade depends on besides the submission: record layout, grader, seed
+    (hashed, never stored), rubric, reference solutions and the source notebooks."""
+    h = hashlib.sha256(json.dumps([RECORD_VERSION, grader]).encode())
+    try:
+        from autograder import cases
+
+        resolved = cases.secret_seed(seed)
+    except Exception:  # a stand-in grader or no seed helper: the given seed is all we know
+        resolved = seed
+    h.update(b"seed\0" + str(resolved).encode())
+    paths = [REPO / rel for rel in GRADING_FILES]
+    paths += sorted((Path(course) / "source" / assignment).glob("*.ipynb"))
+    for path in paths:
+        h.update(b"\0" + path.name.encode() + b"\0")
+        if path.exists():
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def load_record(course: Path, assignment: str, student: str) -> dict | None:
     path = record_path(course, assignment, student)
     try:
@@ -252,8 +276,13 @@ if limits.get("protect") and os.geteuid() == 0 and ktmp:
 
 if jobdir:
     # The kernel's own stderr (startup warnings, crashes) goes to a file, not the batch's terminal.
+    # Its fd 1 too: student code writing to raw fds (forged records, floods) never reaches it.
     fd = os.open(os.path.join(jobdir, "kernel-stderr.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
     os.dup2(fd, 2)
+    os.close(fd)
+    fd = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(fd, 0)
     os.close(fd)
     with open(os.path.join(jobdir, "kernels.txt"), "a") as f:
         f.write(json.dumps({"pid": pid, "cgroups": list(in_cgroup.values()), "isolation": isolation}) + "\n")
@@ -412,7 +441,17 @@ def _nbgrader_api(course: Path, kernel_name: str | None, cell_timeout: int | Non
             cfg.Execute.timeout = int(cell_timeout)
         cfg.NbGraderAPI.log_level = "WARN"
         coursedir = CourseDirectory(config=cfg)
-        _APIS[key] = NbGraderAPI(coursedir=coursedir, config=cfg)
+        api = NbGraderAPI(coursedir=coursedir, config=cfg)
+        # nbgrader's log of each run is kept in the record (capture_log); the terminal shows
+        # the batch's progress bar only, not tracebacks of failing student notebooks.
+        import logging
+
+        for handler in list(api.log.handlers):
+            if isinstance(handler, logging.StreamHandler):
+                api.log.removeHandler(handler)
+        api.log.propagate = False
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+        _APIS[key] = api
     return _APIS[key]
 
 
@@ -538,6 +577,7 @@ def grade_one(job: dict) -> dict:
         "assignment": assignment,
         "digest": job["digest"],
         "digest_after": after,
+        "grading_key": job.get("grading_key"),
         "graded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "trusted": trusted,
         "autograde": autograde_data,
@@ -570,11 +610,12 @@ def autograde(course: Path = DEFAULT_COURSE, assignment: str = DEFAULT_ASSIGNMEN
         raise SystemExit(f"{db_file} not found: release the assignment first (make release)")
     url = gbmod.db_url(db_file)
     names = discover(course, assignment, students)
+    key = grading_key(course, assignment, grader, seed)
     todo, skipped = [], []
     for student in names:
         dg = digest(submission_path(course, assignment, student))
         rec = load_record(course, assignment, student)
-        if (not force and rec and rec.get("digest") == dg and rec.get("version") == RECORD_VERSION):
+        if (not force and rec and rec.get("digest") == dg and rec.get("grading_key") == key):
             if not gbmod.has_submission(url, assignment, student):
                 gbmod.apply_record(url, assignment, rec)  # gradebook was reset: restore, no regrade
             skipped.append(student)
@@ -591,7 +632,7 @@ def autograde(course: Path = DEFAULT_COURSE, assignment: str = DEFAULT_ASSIGNMEN
             "course": str(course), "assignment": assignment, "student": s, "digest": dg,
             "template_db": str(template), "kernel_root": str(kernel_root) if kernel_root else None,
             "grader": grader, "seed": seed, "skip_notebook": skip_notebook, "cell_timeout": cell_timeout,
-            "fast_notebook": fast_notebook,
+            "fast_notebook": fast_notebook, "grading_key": key,
         } for s, dg in todo]
         bar = _progress(len(jobs_list), f"autograde {assignment}", progress)
 

@@ -70,6 +70,19 @@ def test_atomic_write_replaces_and_leaves_no_temp_files(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["r.json"]
 
 
+def test_grading_key_changes_with_seed_grader_and_source_notebook(tmp_path):
+    (tmp_path / "source" / "hw5").mkdir(parents=True)
+    nb = tmp_path / "source" / "hw5" / "hw5.ipynb"
+    nb.write_text("{}")
+    key = pipeline.grading_key(tmp_path, "hw5", "autograder:grade_submission", "s1")
+    assert pipeline.grading_key(tmp_path, "hw5", "autograder:grade_submission", "s1") == key
+    assert pipeline.grading_key(tmp_path, "hw5", "autograder:grade_submission", "s2") != key
+    assert pipeline.grading_key(tmp_path, "hw5", "other:grade", "s1") != key
+    nb.write_text('{"changed": 1}')
+    assert pipeline.grading_key(tmp_path, "hw5", "autograder:grade_submission", "s1") != key
+    assert "s1" not in key  # the seed is hashed, never stored
+
+
 def test_cell_tasks_maps_by_task_id_prefix():
     tasks = ["hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward"]
     got = gradebook.cell_tasks(["hw5_conv_forward", "hw5_conv_backward_extra", "written", "x_hw5_max_pool_forward"],
@@ -78,11 +91,16 @@ def test_cell_tasks_maps_by_task_id_prefix():
                    "x_hw5_max_pool_forward": "hw5_max_pool_forward"}
 
 
+def _check(ok, error=None):
+    return {"name": "out", "passed": ok, "error": (0.0 if ok else 0.5) if error is None else error,
+            "tolerance": 1e-7, "weight": 1}
+
+
 def _task(visible_ok, hidden_ok, max_pts=10.0):
     cases = [{"name": "visible_basic", "hidden": False, "points": 4.0 if visible_ok else 0.0, "max_points": 4.0,
-              "checks": [{"name": "out", "passed": visible_ok, "weight": 1}]},
+              "status": "pass" if visible_ok else "fail", "checks": [_check(visible_ok)]},
              {"name": "hidden_x", "hidden": True, "points": 6.0 if hidden_ok else 0.0, "max_points": 6.0,
-              "checks": [{"name": "out", "passed": hidden_ok, "weight": 1}]}]
+              "status": "pass" if hidden_ok else "fail", "checks": [_check(hidden_ok)]}]
     return {"points": sum(c["points"] for c in cases), "max_points": max_pts, "cases": cases}
 
 
@@ -102,8 +120,21 @@ def test_tampering_flag_only_when_kernel_passed_and_visible_case_failed():
 
 def test_tampering_ignores_diagnostic_checks():
     task = _task(True, True)
-    task["cases"][0]["checks"].append({"name": "numerical_dx", "passed": False, "weight": 0})
+    task["cases"][0]["checks"].append({"name": "numerical_dx", "passed": False, "error": 1.0,
+                                       "tolerance": 1e-5, "weight": 0})
     assert not gradebook.trusted_failed(task)
+
+
+def test_tampering_needs_a_contradiction_not_a_stricter_check():
+    # dtype or weight-scale failures (no value error) are checks the notebook does not make.
+    task = _task(True, True)
+    task["cases"][0].update(status="fail", points=0.0, checks=[_check(False, error=None)])
+    task["cases"][0]["checks"][0]["error"] = None
+    assert not gradebook.trusted_failed(task)
+    # Code that did not run through in the grader (a stub, an error) while the kernel passed: flagged.
+    for status in ("not_attempted", "error", "timeout"):
+        task["cases"][0]["status"] = status
+        assert gradebook.trusted_failed(task), status
 
 
 def test_feedback_page_shows_scalars_never_arrays_or_solution_lines():
