@@ -51,7 +51,7 @@ def results_of(nb: nbformat.NotebookNode) -> dict | None:
 
 
 def execute(path: Path, workdir: Path, env: dict[str, str] | None = None,
-            timeout: int = 1800, kernel_name: str = "python3") -> tuple[nbformat.NotebookNode, float]:
+            timeout: int = 7200, kernel_name: str = "python3") -> tuple[nbformat.NotebookNode, float]:
     """Run one notebook in ``workdir`` with extra environment variables; return (nb, seconds).
 
     The kernel inherits this process's environment plus ``env``. Raises
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", choices=["mnist", "fashion-mnist"],
                         help="set INTRO2AI_LAB_DATASET")
     parser.add_argument("--out", type=Path, help="folder for executed notebooks")
-    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--timeout", type=int, default=7200, help="seconds per cell")
     args = parser.parse_args(argv)
     env = {"INTRO2AI_FAST": "1" if args.fast else "0"}
     if args.dataset:
