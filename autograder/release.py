@@ -421,7 +421,13 @@ def write_student_package(kit_root: Path, dest_root: Path) -> list[Path]:
             shutil.copyfile(src, dest)
         written.append(dest)
     for name in KIT_FILES:
-        shutil.copyfile(kit_root / name, dest_root / name)
+        text = (kit_root / name).read_text(encoding="utf-8")
+        if name == "pyproject.toml":
+            # The release has the students' checks/, not the kit's tests/: plain `pytest` in
+            # the release folder then runs the self-checks instead of failing to find tests/.
+            text = text.replace('testpaths = ["tests"]', 'testpaths = ["checks"]')
+        with open(dest_root / name, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
         written.append(dest_root / name)
     return written
 

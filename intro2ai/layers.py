@@ -48,8 +48,8 @@ Student tasks
 -------------
 ``conv_forward_naive`` (``hw5_conv_forward``), ``conv_backward_naive`` (``hw5_conv_backward``),
 ``max_pool_forward_naive`` (``hw5_max_pool_forward``) and ``max_pool_backward_naive``
-(``hw5_max_pool_backward``). Their input checks and caches are provided; only the code between
-``### BEGIN SOLUTION`` and ``### END SOLUTION`` is the student's.
+(``hw5_max_pool_backward``). Their input checks and caches are provided; the computation in
+between is the student's (each task's ``Task id`` is named in its docstring).
 """
 
 from __future__ import annotations

@@ -97,6 +97,8 @@ def test_release_is_self_contained_and_clean(built):
     text = "\n".join(p.read_text(encoding="utf-8", errors="ignore") for p in built.rglob("*") if p.is_file())
     assert "BEGIN HIDDEN TESTS" not in text and "_hw5_rng" not in text
     assert not [l for l in text.splitlines() if release._MARKER_LINE.match(l)]
+    # plain `pytest` in the release runs the students' checks, not the kit's missing tests/
+    assert 'testpaths = ["checks"]' in (built / "pyproject.toml").read_text(encoding="utf-8")
 
 
 def test_student_edition_is_byte_identical_outside_regions(built):
