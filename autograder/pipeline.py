@@ -342,6 +342,23 @@ os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher"] + sys.argv
 '''
 
 
+def process_limit_available() -> bool:
+    """Can a notebook kernel's process count be capped here?
+
+    A pids cgroup works for everyone (when /sys/fs/cgroup/pids is writable); RLIMIT_NPROC
+    works for every user but root.
+    """
+    if os.geteuid() != 0:
+        return True
+    probe = Path("/sys/fs/cgroup/pids") / f"intro2ai-probe-{os.getpid()}"
+    try:
+        probe.mkdir()
+    except OSError:
+        return False
+    probe.rmdir()
+    return True
+
+
 def write_kernelspec(root: Path) -> Path:
     """Write the sandbox kernelspec under ``root/kernels/``; returns ``root`` (a JUPYTER_PATH entry)."""
     spec = root / "kernels" / KERNEL_NAME
@@ -974,6 +991,14 @@ def demo(course: Path = DEFAULT_COURSE, assignment: str = DEFAULT_ASSIGNMENT, *,
     release = course / "release" / assignment
     if not release.is_dir():
         raise SystemExit(f"{release} not found: run `make release` first (make demo does)")
+    names = list(names or sample_names())
+    if not process_limit_available():
+        # Root without a writable pids cgroup: nothing would stop a fork bomb in the notebook kernel.
+        skipped = [n for n in names if "fork" in n]
+        names = [n for n in names if n not in skipped]
+        if skipped:
+            print(f"[demo] skipping {', '.join(skipped)}: no pids cgroup to contain it in the notebook "
+                  f"kernel (run as a normal user, or where /sys/fs/cgroup/pids is writable)")
     names = place_samples(course, assignment, names)
     print(f"[demo] {len(names)} sample submissions in {submitted_dir(course, assignment)}", flush=True)
     seed = smod.expected_scores().get("seed")
