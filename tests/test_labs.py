@@ -122,7 +122,13 @@ def test_kernel_is_this_interpreter():
     assert argv0 in ("python", "python3", sys.executable), argv0
 
 
+# One BLAS thread per kernel: CI runs several jobs on 2 cores, and oversubscribed OpenBLAS
+# threads spin instead of working (a 10x slowdown measured on this machine under load).
+SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def _execute(lab: str, workdir: Path, env: dict[str, str]) -> dict:
+    env = {**SINGLE_THREAD, **env}
     run_labs = _load("run_labs")
     nb, _ = run_labs.execute(NOTEBOOKS / f"{lab}.ipynb", workdir, env, timeout=CELL_TIMEOUT)
     for cell in nb.cells:

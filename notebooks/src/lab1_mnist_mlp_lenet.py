@@ -109,8 +109,10 @@ def accuracy(model, X: np.ndarray, y: np.ndarray) -> float:
 
 
 def train(model, X, y, X_test, y_test, *, learning_rate=0.1, batch_size=100, epochs=10,
-          seed=0, name="model"):
-    """Plain mini-batch SGD with intro2ai.optim.sgd; records loss and batch accuracy per iteration."""
+          lr_decay=1.0, seed=0, name="model"):
+    """Mini-batch SGD with intro2ai.optim.sgd; records loss and batch accuracy per iteration.
+
+    After every epoch the learning rate is multiplied by lr_decay (1.0: constant)."""
     rng = np.random.default_rng(seed)
     configs = {p: {"learning_rate": learning_rate} for p in model.params}
     hist = {"loss": [], "batch_acc": [], "test_acc": [], "iters_per_epoch": 0}
@@ -125,6 +127,8 @@ def train(model, X, y, X_test, y_test, *, learning_rate=0.1, batch_size=100, epo
             hist["batch_acc"].append(float(np.mean(np.argmax(model.scores, axis=1) == y[idx])))
             n_iter += 1
         hist["iters_per_epoch"] = n_iter
+        for config in configs.values():
+            config["learning_rate"] *= lr_decay
         hist["test_acc"].append(accuracy(model, X_test, y_test))
         print(f"[{name}] epoch {epoch:2d}/{epochs}  loss {np.mean(hist['loss'][-n_iter:]):.4f}  "
               f"train(batch) acc {np.mean(hist['batch_acc'][-n_iter:]):.4f}  "
@@ -351,12 +355,12 @@ print(f"통과: LeNet의 forward/backward가 맞습니다 (최대 relative error
 # %% [markdown]
 # ### LeNet 학습
 #
-# MLP와 같은 hyper-parameter(SGD, learning rate 0.1, batch 100)로 학습합니다. CPU에서 NumPy로 계산하므로 MLP보다 훨씬 오래 걸립니다 (MNIST 8,000장 기준 몇 분).
+# MLP와 같은 hyper-parameter(SGD, learning rate 0.1, batch 100)로 시작하되, epoch마다 learning rate를 0.85배로 줄입니다 (**learning rate decay**). learning rate 0.1을 끝까지 유지하면 test 정확도가 epoch마다 1% 가까이 오르내리는데, 학습 후반에 걸음을 줄이면 최솟값 근처에 더 안정적으로 자리 잡습니다. CPU에서 NumPy로 계산하므로 MLP보다 훨씬 오래 걸립니다 (MNIST 8,000장 기준 몇 분).
 
 # %%
 lenet = LeNet(seed=0)
 lenet_hist = train(lenet, x_train, y_train, x_test, y_test, learning_rate=0.1, batch_size=100,
-                   epochs=EPOCHS_LENET, name="LeNet")
+                   epochs=EPOCHS_LENET, lr_decay=0.85, name="LeNet")
 lenet_test_acc = accuracy(lenet, x_test, y_test)
 RESULTS.update(lenet_test_acc=round(lenet_test_acc, 4),
                lenet_seconds=round(lenet_hist["seconds"], 1), lenet_epochs=EPOCHS_LENET)
@@ -382,7 +386,7 @@ for hist, name in ((mlp_hist, "MLP"), (lenet_hist, "LeNet")):
     ax.plot(epochs_x, hist["test_acc"], "o--", color=line.get_color(), label=f"{name} test")
 ax.set_xlabel("iterations")
 ax.set_ylabel("accuracy")
-ax.set_title("Learning rate = 0.1, batch 100")
+ax.set_title("SGD, learning rate 0.1 (LeNet: x0.85 per epoch), batch 100")
 ax.set_ylim(0, 1.0)
 ax.legend(loc="lower right")
 plt.show()
