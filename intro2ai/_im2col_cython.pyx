@@ -11,7 +11,10 @@ Layout shared with the NumPy fallback (``intro2ai._im2col_numpy``):
   ``np.matmul(w.reshape(F, -1), cols)`` is already the output in ``(N, F, H_out * W_out)``
   order: no transpose copies around the GEMMs);
 - ``cols[n, k, p]`` with ``k = (c * HH + i) * WW + j`` and ``p = h * W_out + w`` holds
-  ``x[n, c, h * stride + i - pad, w * stride + j - pad]`` (zero outside ``x``).
+  ``x[n, c, h * stride + i - pad, w * stride + j - pad]`` (zero outside ``x``);
+- with ``k_major=True`` the buffer is C-contiguous ``(C * HH * WW, N, H_out * W_out)``
+  instead (entry ``cols[k, n, p]``), so that ``cols.reshape(K, N * P)`` is one GEMM operand
+  for the whole batch.
 
 Padding is never materialised: the valid column range of each row is computed once, so no
 kernel reads or writes outside its arrays for any filter size, stride or pad. Loops over
@@ -23,7 +26,7 @@ from cython cimport floating
 
 # Bumped whenever a kernel's signature or the cols layout changes; intro2ai._extension treats
 # a build with another number as stale (built from older sources) and falls back to NumPy.
-KERNEL_API = 2
+KERNEL_API = 3
 
 from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
@@ -47,15 +50,18 @@ cdef inline Py_ssize_t _hi(Py_ssize_t off, Py_ssize_t size, Py_ssize_t stride,
 
 
 def im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols,
-           Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad, Py_ssize_t stride):
-    """Fill ``cols`` (shape (N, C*HH*WW, H_out*W_out)) with the windows of ``x`` (N, C, H, W)."""
+           Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad, Py_ssize_t stride,
+           bint k_major=False):
+    """Fill ``cols`` (N, C*HH*WW, H_out*W_out) (or (C*HH*WW, N, H_out*W_out) if ``k_major``)
+    with the windows of ``x`` (N, C, H, W)."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t H_out = (H + 2 * pad - HH) // stride + 1
     cdef Py_ssize_t W_out = (W + 2 * pad - WW) // stride + 1
     cdef Py_ssize_t K = C * HH * WW
-    if cols.shape[0] != N or cols.shape[1] != K or cols.shape[2] != H_out * W_out:
+    cdef Py_ssize_t d0 = K if k_major else N, d1 = N if k_major else K
+    if cols.shape[0] != d0 or cols.shape[1] != d1 or cols.shape[2] != H_out * W_out:
         raise ValueError(
-            f"im2col: cols must have shape ({N}, {K}, {H_out * W_out}), "
+            f"im2col: cols must have shape ({d0}, {d1}, {H_out * W_out}), "
             f"got ({cols.shape[0]}, {cols.shape[1]}, {cols.shape[2]})")
     cdef Py_ssize_t nk, k, c, i, j, n, h, w, y, xo, w_lo, w_hi
     cdef floating* dst
@@ -72,7 +78,10 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols,
         if w_lo > w_hi:
             w_lo = w_hi
         for h in range(H_out):
-            dst = &cols[n, k, h * W_out]
+            if k_major:
+                dst = &cols[k, n, h * W_out]
+            else:
+                dst = &cols[n, k, h * W_out]
             y = h * stride + i - pad
             if y < 0 or y >= H or w_hi == 0:
                 memset(dst, 0, W_out * sizeof(floating))
@@ -90,7 +99,8 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols,
 
 
 def col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] dx,
-           Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad, Py_ssize_t stride):
+           Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad, Py_ssize_t stride,
+           bint k_major=False):
     """Add every entry of ``cols`` into ``dx`` (N, C, H, W) where :func:`im2col` read it.
 
     ``dx`` is accumulated into (the caller zeroes it); entries that fall in the padding are
@@ -99,9 +109,11 @@ def col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] dx,
     cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
     cdef Py_ssize_t H_out = (H + 2 * pad - HH) // stride + 1
     cdef Py_ssize_t W_out = (W + 2 * pad - WW) // stride + 1
-    if cols.shape[0] != N or cols.shape[1] != C * HH * WW or cols.shape[2] != H_out * W_out:
+    cdef Py_ssize_t K = C * HH * WW
+    cdef Py_ssize_t d0 = K if k_major else N, d1 = N if k_major else K
+    if cols.shape[0] != d0 or cols.shape[1] != d1 or cols.shape[2] != H_out * W_out:
         raise ValueError(
-            f"col2im: cols must have shape ({N}, {C * HH * WW}, {H_out * W_out}), "
+            f"col2im: cols must have shape ({d0}, {d1}, {H_out * W_out}), "
             f"got ({cols.shape[0]}, {cols.shape[1]}, {cols.shape[2]})")
     cdef Py_ssize_t nc, n, c, i, j, h, w, y, xo, w_lo, w_hi
     cdef floating* drow
@@ -118,7 +130,10 @@ def col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] dx,
                     y = h * stride + i - pad
                     if y < 0 or y >= H:
                         continue
-                    src = &cols[n, (c * HH + i) * WW + j, h * W_out]
+                    if k_major:
+                        src = &cols[(c * HH + i) * WW + j, n, h * W_out]
+                    else:
+                        src = &cols[n, (c * HH + i) * WW + j, h * W_out]
                     drow = &dx[n, c, y, 0]
                     if stride == 1:
                         for w in range(w_lo, w_hi):

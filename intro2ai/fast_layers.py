@@ -1,10 +1,11 @@
 """Fast convolution and max-pool layers (cs231n-compatible API).
 
-- ``conv_forward_fast`` / ``conv_backward_fast``: im2col into a C-contiguous batch-major
-  ``(N, C*HH*WW, H_out*W_out)`` array, then batched GEMMs (``np.matmul``, which NumPy hands
-  to BLAS) for the output, ``dw`` and the column gradient, and col2im for ``dx``. The
-  batch-major layout makes the GEMM results land in ``(N, F, H_out, W_out)`` order with no
-  transpose copies.
+- ``conv_forward_fast`` / ``conv_backward_fast``: im2col into an ``(N, C*HH*WW, H_out*W_out)``
+  array, GEMMs through NumPy/BLAS for the output, ``dw`` and the column gradient, and col2im
+  for ``dx``. Small per-image GEMMs run batched over a batch-major array (``np.matmul``; the
+  results land in ``(N, F, H_out, W_out)`` order with no transpose copies); per-image GEMMs
+  big enough for BLAS to thread are merged into one GEMM per operation over a K-major buffer
+  (fewer thread synchronisations, which matters on a busy machine).
 - ``conv_forward_strides`` / ``conv_backward_strides``: the same GEMMs over windows taken with
   ``numpy.lib.stride_tricks.as_strided`` (no compiled code at all in the forward pass).
 - ``max_pool_forward_fast`` / ``max_pool_backward_fast``: a reshape path when the window
@@ -57,7 +58,7 @@ class ConvCache(NamedTuple):
     w: np.ndarray
     b: np.ndarray
     conv_param: dict
-    cols: np.ndarray  # (N, C*HH*WW, H_out*W_out) in the compute dtype
+    cols: np.ndarray  # (N, C*HH*WW, H_out*W_out) in the compute dtype (maybe a K-major view)
 
 
 class PoolCache(NamedTuple):
@@ -100,26 +101,58 @@ def _check_cache(who: str, cache: Any, cls: type) -> None:
         )
 
 
-def _im2col(x: np.ndarray, HH: int, WW: int, pad: int, stride: int) -> np.ndarray:
-    """im2col with the compiled kernel when available (x is C-contiguous)."""
+# Per-image GEMMs at least this big (F * K * P multiply-adds) are merged into one GEMM per
+# operation over a K-major cols buffer. OpenBLAS threads a GEMM of this size (its threshold is
+# m*n*k >= 65536*4), and every threaded call is a synchronisation point of its threads: a batch
+# of them is slow on a busy machine. Smaller per-image GEMMs stay batched (no transposes).
+_MERGE_GEMMS_MIN = 65536 * 4
+
+
+def _im2col(x: np.ndarray, F: int, HH: int, WW: int, pad: int, stride: int) -> np.ndarray:
+    """im2col into an (N, K, P) array (x is C-contiguous).
+
+    The result is C-contiguous (batched GEMMs), or, for big per-image GEMMs, a transposed
+    view of a C-contiguous (K, N, P) buffer, so that ``buffer.reshape(K, N * P)`` feeds one
+    GEMM per operation.
+    """
     _, mod = _backend()
     if mod is None or x.dtype not in _KERNEL_DTYPES:
         return _im2col_numpy.im2col(x, HH, WW, pad, stride)
     N, C, H, W = x.shape
     H_out = _im2col_numpy.out_size(H, HH, pad, stride)
     W_out = _im2col_numpy.out_size(W, WW, pad, stride)
-    cols = np.empty((N, C * HH * WW, H_out * W_out), dtype=x.dtype)
-    mod.im2col(x, cols, HH, WW, pad, stride)
+    K, P = C * HH * WW, H_out * W_out
+    if F * K * P >= _MERGE_GEMMS_MIN and N > 1:
+        buf = np.empty((K, N, P), dtype=x.dtype)
+        mod.im2col(x, buf, HH, WW, pad, stride, True)
+        return buf.transpose(1, 0, 2)
+    cols = np.empty((N, K, P), dtype=x.dtype)
+    mod.im2col(x, cols, HH, WW, pad, stride, False)
     return cols
+
+
+def _k_major(cols: np.ndarray) -> np.ndarray | None:
+    """The (K, N*P) matrix behind a K-major cols view, or None for a C-contiguous (N, K, P)."""
+    if cols.flags.c_contiguous:
+        return None
+    base = cols.transpose(1, 0, 2)
+    if not base.flags.c_contiguous:
+        return None
+    return base.reshape(base.shape[0], -1)
 
 
 def _col2im(dcols: np.ndarray, x_shape: tuple, HH: int, WW: int, pad: int,
             stride: int) -> np.ndarray:
+    """col2im of an (N, K, P) array whose last axis is contiguous (any layout of N and K)."""
     _, mod = _backend()
     if mod is None or dcols.dtype not in _KERNEL_DTYPES:
         return _im2col_numpy.col2im(dcols, x_shape, HH, WW, pad, stride)
     dx = np.zeros(x_shape, dtype=dcols.dtype)
-    mod.col2im(np.ascontiguousarray(dcols), dx, HH, WW, pad, stride)
+    if dcols.flags.c_contiguous:
+        mod.col2im(dcols, dx, HH, WW, pad, stride, False)
+    else:
+        kmaj = np.ascontiguousarray(dcols.transpose(1, 0, 2))  # a view when K-major
+        mod.col2im(kmaj, dx, HH, WW, pad, stride, True)
     return dx
 
 
@@ -128,9 +161,16 @@ def _conv_gemm_forward(cols: np.ndarray, w: np.ndarray, b: np.ndarray, N: int, H
     """out[n] = w.reshape(F, -1) @ cols[n] + b, written straight into (N, F, H_out, W_out)."""
     F = w.shape[0]
     dtype = cols.dtype
+    wmat = w.reshape(F, -1).astype(dtype, copy=False)
+    bias = b.astype(dtype, copy=False)
     out = np.empty((N, F, H_out * W_out), dtype=dtype)
-    np.matmul(w.reshape(F, -1).astype(dtype, copy=False), cols, out=out)
-    out += b.astype(dtype, copy=False).reshape(1, F, 1)
+    merged = _k_major(cols)
+    if merged is None:
+        np.matmul(wmat, cols, out=out)  # one GEMM per image, results land in place
+        out += bias.reshape(1, F, 1)
+    else:
+        out2 = wmat @ merged  # one GEMM for the batch: (F, N*P)
+        np.add(out2.reshape(F, N, -1).transpose(1, 0, 2), bias.reshape(1, F, 1), out=out)
     return out.reshape(N, F, H_out, W_out)
 
 
@@ -144,11 +184,22 @@ def _conv_backward(who: str, dout: np.ndarray, cache: ConvCache):
     W_out = _im2col_numpy.out_size(W, WW, pad, stride)
     _check_dout(who, dout, (N, F, H_out, W_out))
     dtype = cols.dtype
-    dout3 = np.ascontiguousarray(dout, dtype=dtype).reshape(N, F, H_out * W_out)
-    db = dout3.sum(axis=(0, 2))
-    # dw = sum_n dout[n] @ cols[n].T: one (F, K) GEMM per image, then a small reduction.
-    dw = np.matmul(dout3, cols.transpose(0, 2, 1)).sum(axis=0)
-    dcols = np.matmul(w.reshape(F, -1).astype(dtype, copy=False).T, dout3)  # (N, K, P)
+    P = H_out * W_out
+    wmat = w.reshape(F, -1).astype(dtype, copy=False)
+    merged = _k_major(cols)
+    if merged is None:
+        dout3 = np.ascontiguousarray(dout, dtype=dtype).reshape(N, F, P)
+        db = dout3.sum(axis=(0, 2))
+        # dw = sum_n dout[n] @ cols[n].T: one (F, K) GEMM per image, then a small reduction.
+        dw = np.matmul(dout3, cols.transpose(0, 2, 1)).sum(axis=0)
+        dcols = np.matmul(wmat.T, dout3)  # (N, K, P)
+    else:
+        dout2 = np.empty((F, N, P), dtype=dtype)
+        dout2[...] = dout.reshape(N, F, P).transpose(1, 0, 2)
+        dout2 = dout2.reshape(F, N * P)
+        db = dout2.sum(axis=1)
+        dw = dout2 @ merged.T  # one GEMM: (F, N*P) @ (N*P, K)
+        dcols = (wmat.T @ dout2).reshape(-1, N, P).transpose(1, 0, 2)  # K-major (N, K, P) view
     dx = _col2im(dcols, x.shape, HH, WW, pad, stride)
     return (
         dx.astype(x.dtype, copy=False),
@@ -182,7 +233,7 @@ def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     stride, pad, H_out, W_out = _checks.conv_geometry(who, x, w, b, conv_param)
     dtype = np.result_type(x.dtype, w.dtype, b.dtype)
     xc = np.ascontiguousarray(x, dtype=dtype)
-    cols = _im2col(xc, w.shape[2], w.shape[3], pad, stride)
+    cols = _im2col(xc, w.shape[0], w.shape[2], w.shape[3], pad, stride)
     out = _conv_gemm_forward(cols, w, b, x.shape[0], H_out, W_out)
     return out, ConvCache(x, w, b, conv_param, cols)
 

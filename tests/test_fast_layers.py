@@ -130,33 +130,56 @@ def pool_oracle(x, ph, pw, stride, dout):
 # ----------------------------------------------------------------------------- convolution
 
 
+# Values of fast_layers._MERGE_GEMMS_MIN that force each GEMM layout: 0 = one merged GEMM
+# over a K-major cols buffer (when N > 1), huge = batched per-image GEMMs.
+LAYOUTS = {"merged": 0, "batched": 1 << 62}
+
+
+class _layout:
+    """Context manager forcing one GEMM layout (usable inside hypothesis tests)."""
+
+    def __init__(self, name):
+        self.value = LAYOUTS[name]
+
+    def __enter__(self):
+        self.saved = fast_layers._MERGE_GEMMS_MIN
+        fast_layers._MERGE_GEMMS_MIN = self.value
+
+    def __exit__(self, *exc):
+        fast_layers._MERGE_GEMMS_MIN = self.saved
+
+
 @HYP
-@given(case=conv_cases())
-def test_conv_fast_equals_naive(case):
+@given(case=conv_cases(), layout=st.sampled_from(sorted(LAYOUTS)))
+def test_conv_fast_equals_naive(case, layout):
     rng, x, w, b, cp = _conv_arrays(case)
     out_naive, cache_naive = layers.conv_forward_naive(x, w, b, cp)
     dout = rng.standard_normal(out_naive.shape).astype(case["dtype"])
     grads_naive = layers.conv_backward_naive(dout, cache_naive)
     for fwd, bwd in [(fast_layers.conv_forward_fast, fast_layers.conv_backward_fast),
                      (fast_layers.conv_forward_strides, fast_layers.conv_backward_strides)]:
-        out, cache = fwd(x, w, b, cp)
+        with _layout(layout):
+            out, cache = fwd(x, w, b, cp)
         assert out.dtype == x.dtype and out.shape == out_naive.shape
         assert out.flags.c_contiguous
-        _close(out, out_naive, case["dtype"], f"{fwd.__name__} out, case {case}")
+        _close(out, out_naive, case["dtype"], f"{fwd.__name__} out, {layout}, case {case}")
         grads = bwd(dout, cache)
         for name, g, g_ref, inp in zip(("dx", "dw", "db"), grads, grads_naive, (x, w, b)):
             assert g.dtype == inp.dtype and g.shape == inp.shape, (name, g.dtype, g.shape)
-            _close(g, g_ref, case["dtype"], f"{bwd.__name__} {name}, case {case}")
+            _close(g, g_ref, case["dtype"], f"{bwd.__name__} {name}, {layout}, case {case}")
 
 
 @HYP
-@given(case=conv_cases())
-def test_conv_backends_agree(case):
-    """The compiled kernels and the NumPy fallback give the same numbers."""
+@given(case=conv_cases(), layout=st.sampled_from(sorted(LAYOUTS)))
+def test_conv_backends_agree(case, layout):
+    """The compiled kernels (either GEMM layout) and the NumPy fallback give the same numbers."""
     if not HAS_CYTHON:
         pytest.skip("Cython extension not built")
     rng, x, w, b, cp = _conv_arrays(case)
-    out_c, cache_c = fast_layers.conv_forward_fast(x, w, b, cp)
+    with _layout(layout):
+        out_c, cache_c = fast_layers.conv_forward_fast(x, w, b, cp)
+    if layout == "merged" and case["N"] > 1:
+        assert not cache_c.cols.flags.c_contiguous  # really the K-major buffer
     dout = rng.standard_normal(out_c.shape).astype(case["dtype"])
     grads_c = fast_layers.conv_backward_fast(dout, cache_c)
     cols_np = _im2col_numpy.im2col(x, case["HH"], case["WW"], case["pad"], case["stride"])
@@ -168,7 +191,7 @@ def test_conv_backends_agree(case):
         grads_n = fast_layers.conv_backward_fast(dout, cache_n)
     finally:
         fast_layers._backend = orig
-    np.testing.assert_array_equal(out_c, out_n)
+    _close(out_c, out_n, case["dtype"], f"out cython ({layout}) vs numpy")
     for name, gc, gn in zip(("dx", "dw", "db"), grads_c, grads_n):
         _close(gc, gn, case["dtype"], f"{name} cython vs numpy, case {case}")
 
@@ -185,7 +208,9 @@ def test_conv_backends_agree(case):
         ((2, 3, 31, 31), (5, 3, 3, 3), 2, 1),      # the seed's (H + 2*pad - HH) / stride case
     ],
 )
-def test_conv_fixed_geometries(backend, xs, ws, stride, pad):
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_conv_fixed_geometries(backend, layout, xs, ws, stride, pad, monkeypatch):
+    monkeypatch.setattr(fast_layers, "_MERGE_GEMMS_MIN", LAYOUTS[layout])
     rng = np.random.default_rng(0)
     for dt in (np.float32, np.float64):
         x = rng.standard_normal(xs).astype(dt)
