@@ -195,7 +195,8 @@ def bench_conv(label, xs, ws, stride, pad, dtype, k, gemm, torch, naive_n, rows)
         assert xt.dtype == tdt
         t_torch["fwd"] = best_of(t_f, k)
         t_torch["fwd+bwd"] = best_of(t_fb_, k)
-        t_torch["bwd"] = max(t_torch["fwd+bwd"] - t_torch["fwd"], 1e-9)
+        if t_torch["fwd+bwd"] > t_torch["fwd"]:  # else noise: no meaningful inferred bwd
+            t_torch["bwd"] = t_torch["fwd+bwd"] - t_torch["fwd"]
 
     def row(what, impl, ms, flops, torch_key=None, note=""):
         g = flops / (ms * 1e-3) / 1e9 if flops else None
@@ -252,7 +253,8 @@ def bench_pool(label, x, pp, k, torch, naive_n, rows):
 
         t_torch["fwd"] = best_of(t_f, k)
         t_torch["fwd+bwd"] = best_of(t_fb_, k)
-        t_torch["bwd"] = max(t_torch["fwd+bwd"] - t_torch["fwd"], 1e-9)
+        if t_torch["fwd+bwd"] > t_torch["fwd"]:  # else noise: no meaningful inferred bwd
+            t_torch["bwd"] = t_torch["fwd+bwd"] - t_torch["fwd"]
 
     def row(what, impl, ms, key=None, note=""):
         rows.append(Row(case, what, dname, impl, ms, None, None,
