@@ -174,7 +174,7 @@ def _conv_gemm_forward(cols: np.ndarray, w: np.ndarray, b: np.ndarray, N: int, H
     return out.reshape(N, F, H_out, W_out)
 
 
-def _conv_backward(who: str, dout: np.ndarray, cache: ConvCache):
+def _conv_backward(who: str, dout: np.ndarray, cache: ConvCache, need_dx: bool = True):
     _check_cache(who, cache, ConvCache)
     x, w, b, conv_param, cols = cache
     N, C, H, W = x.shape
@@ -192,17 +192,21 @@ def _conv_backward(who: str, dout: np.ndarray, cache: ConvCache):
         db = dout3.sum(axis=(0, 2))
         # dw = sum_n dout[n] @ cols[n].T: one (F, K) GEMM per image, then a small reduction.
         dw = np.matmul(dout3, cols.transpose(0, 2, 1)).sum(axis=0)
-        dcols = np.matmul(wmat.T, dout3)  # (N, K, P)
+        dcols = np.matmul(wmat.T, dout3) if need_dx else None  # (N, K, P)
     else:
         dout2 = np.empty((F, N, P), dtype=dtype)
         dout2[...] = dout.reshape(N, F, P).transpose(1, 0, 2)
         dout2 = dout2.reshape(F, N * P)
         db = dout2.sum(axis=1)
         dw = dout2 @ merged.T  # one GEMM: (F, N*P) @ (N*P, K)
-        dcols = (wmat.T @ dout2).reshape(-1, N, P).transpose(1, 0, 2)  # K-major (N, K, P) view
-    dx = _col2im(dcols, x.shape, HH, WW, pad, stride)
+        dcols = None
+        if need_dx:
+            dcols = (wmat.T @ dout2).reshape(-1, N, P).transpose(1, 0, 2)  # K-major view
+    dx = None
+    if need_dx:  # the GEMM for dcols and col2im: about half the work of the backward pass
+        dx = _col2im(dcols, x.shape, HH, WW, pad, stride).astype(x.dtype, copy=False)
     return (
-        dx.astype(x.dtype, copy=False),
+        dx,
         dw.reshape(w.shape).astype(w.dtype, copy=False),
         db.astype(b.dtype, copy=False),
     )
@@ -238,21 +242,24 @@ def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     return out, ConvCache(x, w, b, conv_param, cols)
 
 
-def conv_backward_fast(dout: np.ndarray, cache: ConvCache):
+def conv_backward_fast(dout: np.ndarray, cache: ConvCache, need_dx: bool = True):
     """Backward pass of :func:`conv_forward_fast`.
 
     Parameters
     ----------
     dout : ndarray of shape (N, F, H_out, W_out)
     cache : ConvCache
+    need_dx : bool, default True
+        False skips the input gradient (returned as None), e.g. for a network's first layer,
+        whose input is the data: that saves one GEMM and the col2im.
 
     Returns
     -------
-    dx : ndarray of shape (N, C, H, W)
+    dx : ndarray of shape (N, C, H, W), or None if ``need_dx`` is False
     dw : ndarray of shape (F, C, HH, WW)
     db : ndarray of shape (F,)
     """
-    return _conv_backward("conv_backward_fast", dout, cache)
+    return _conv_backward("conv_backward_fast", dout, cache, need_dx)
 
 
 def conv_forward_strides(x: np.ndarray, w: np.ndarray, b: np.ndarray,
@@ -270,9 +277,9 @@ def conv_forward_strides(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     return out, ConvCache(x, w, b, conv_param, cols)
 
 
-def conv_backward_strides(dout: np.ndarray, cache: ConvCache):
+def conv_backward_strides(dout: np.ndarray, cache: ConvCache, need_dx: bool = True):
     """Backward pass of :func:`conv_forward_strides` (same as :func:`conv_backward_fast`)."""
-    return _conv_backward("conv_backward_strides", dout, cache)
+    return _conv_backward("conv_backward_strides", dout, cache, need_dx)
 
 
 # ----------------------------------------------------------------------------- max pooling

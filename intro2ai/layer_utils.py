@@ -117,20 +117,22 @@ def conv_relu_forward(
 
 
 def conv_relu_backward(
-    dout: np.ndarray, cache: ConvReluCache
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    dout: np.ndarray, cache: ConvReluCache, need_dx: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Backward pass of ``conv_relu_forward``.
+
+    ``need_dx=False`` skips the input gradient (dx is None): cheaper for a first layer.
 
     Returns
     -------
-    dx : ndarray of shape (N, C, H, W)
+    dx : ndarray of shape (N, C, H, W), or None if ``need_dx`` is False
     dw : ndarray of shape (F, C, HH, WW)
     db : ndarray of shape (F,)
     """
     _check_cache("conv_relu_backward", cache, ConvReluCache)
     conv_cache, relu_cache = cache
     da = layers.relu_backward(dout, relu_cache)
-    return fast_layers.conv_backward_fast(da, conv_cache)
+    return fast_layers.conv_backward_fast(da, conv_cache, need_dx=need_dx)
 
 
 def conv_relu_pool_forward(
@@ -161,13 +163,15 @@ def conv_relu_pool_forward(
 
 
 def conv_relu_pool_backward(
-    dout: np.ndarray, cache: ConvReluPoolCache
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    dout: np.ndarray, cache: ConvReluPoolCache, need_dx: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Backward pass of ``conv_relu_pool_forward``.
+
+    ``need_dx=False`` skips the input gradient (dx is None): cheaper for a first layer.
 
     Returns
     -------
-    dx : ndarray of shape (N, C, H, W)
+    dx : ndarray of shape (N, C, H, W), or None if ``need_dx`` is False
     dw : ndarray of shape (F, C, HH, WW)
     db : ndarray of shape (F,)
     """
@@ -175,4 +179,4 @@ def conv_relu_pool_backward(
     conv_cache, relu_cache, pool_cache = cache
     ds = fast_layers.max_pool_backward_fast(dout, pool_cache)
     da = layers.relu_backward(ds, relu_cache)
-    return fast_layers.conv_backward_fast(da, conv_cache)
+    return fast_layers.conv_backward_fast(da, conv_cache, need_dx=need_dx)

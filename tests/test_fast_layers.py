@@ -167,6 +167,10 @@ def test_conv_fast_equals_naive(case, layout):
         for name, g, g_ref, inp in zip(("dx", "dw", "db"), grads, grads_naive, (x, w, b)):
             assert g.dtype == inp.dtype and g.shape == inp.shape, (name, g.dtype, g.shape)
             _close(g, g_ref, case["dtype"], f"{bwd.__name__} {name}, {layout}, case {case}")
+        dx_none, dw_only, db_only = bwd(dout, cache, need_dx=False)  # first-layer shortcut
+        assert dx_none is None
+        np.testing.assert_array_equal(dw_only, grads[1])
+        np.testing.assert_array_equal(db_only, grads[2])
 
 
 @HYP

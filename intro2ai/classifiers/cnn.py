@@ -192,7 +192,10 @@ class ThreeLayerConvNet:
         grads = {}
         dhidden, grads["W3"], grads["b3"] = layers.affine_backward(dscores, cache3)
         dpooled, grads["W2"], grads["b2"] = layer_utils.affine_relu_backward(dhidden, cache2)
-        _, grads["W1"], grads["b1"] = layer_utils.conv_relu_pool_backward(dpooled, cache1)
+        # The first layer's input is the data: no need for its gradient.
+        _, grads["W1"], grads["b1"] = layer_utils.conv_relu_pool_backward(
+            dpooled, cache1, need_dx=False
+        )
         for name in ("W1", "W2", "W3"):
             grads[name] = grads[name] + self.reg * self.params[name]
         ### END SOLUTION
