@@ -163,18 +163,32 @@ def adam(w: np.ndarray, dw: np.ndarray, config: dict | None = None) -> tuple[np.
     config = _prepare("adam", w, dw, config,
                       {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
                       ("m", "v", "t"))
-    m = config.get("m")
-    v = config.get("v")
-    if m is None:
-        m = np.zeros_like(w)
-    if v is None:
-        v = np.zeros_like(w)
+    dw = np.asarray(dw)
+    m_old = config.get("m")
+    v_old = config.get("v")
+    if m_old is None:
+        m_old = np.zeros_like(w)
+    if v_old is None:
+        v_old = np.zeros_like(w)
     t = int(config.get("t", 0)) + 1
     beta1, beta2 = config["beta1"], config["beta2"]
-    m = beta1 * m + (1 - beta1) * dw
-    v = beta2 * v + (1 - beta2) * dw**2
-    m_hat = m / (1 - beta1**t)
-    v_hat = v / (1 - beta2**t)
-    next_w = w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"])
+    # The formulas above, with in-place operations on new arrays (fewer full-size
+    # temporaries; the old m and v are not modified, a caller may still hold them).
+    dtype = np.result_type(w.dtype, dw.dtype, np.asarray(m_old).dtype, np.asarray(v_old).dtype)
+    tmp = np.multiply(m_old, beta1, dtype=dtype)
+    m = np.multiply(dw, 1 - beta1, dtype=dtype)
+    m += tmp
+    np.multiply(v_old, beta2, out=tmp)
+    v = np.square(dw, dtype=dtype)
+    v *= 1 - beta2
+    v += tmp
+    # sqrt(v_hat) + epsilon, with v_hat = v / (1 - beta2**t)
+    np.divide(v, 1 - beta2**t, out=tmp)
+    np.sqrt(tmp, out=tmp)
+    tmp += config["epsilon"]
+    # learning_rate * m_hat / (sqrt(v_hat) + epsilon), with m_hat = m / (1 - beta1**t)
+    step = np.multiply(m, config["learning_rate"] / (1 - beta1**t))
+    step /= tmp
+    next_w = np.subtract(w, step, out=step)
     config["m"], config["v"], config["t"] = m, v, t
     return next_w.astype(w.dtype, copy=False), config
