@@ -175,20 +175,20 @@ def adam(w: np.ndarray, dw: np.ndarray, config: dict | None = None) -> tuple[np.
     # The formulas above, with in-place operations on new arrays (fewer full-size
     # temporaries; the old m and v are not modified, a caller may still hold them).
     dtype = np.result_type(w.dtype, dw.dtype, np.asarray(m_old).dtype, np.asarray(v_old).dtype)
-    tmp = np.multiply(m_old, beta1, dtype=dtype)
+    buf = np.multiply(m_old, beta1, dtype=dtype)  # scratch, finally next_w
     m = np.multiply(dw, 1 - beta1, dtype=dtype)
-    m += tmp
-    np.multiply(v_old, beta2, out=tmp)
+    m += buf
+    np.multiply(v_old, beta2, out=buf)
     v = np.square(dw, dtype=dtype)
     v *= 1 - beta2
-    v += tmp
+    v += buf
     # sqrt(v_hat) + epsilon, with v_hat = v / (1 - beta2**t)
-    np.divide(v, 1 - beta2**t, out=tmp)
-    np.sqrt(tmp, out=tmp)
-    tmp += config["epsilon"]
+    np.divide(v, 1 - beta2**t, out=buf)
+    np.sqrt(buf, out=buf)
+    buf += config["epsilon"]
     # learning_rate * m_hat / (sqrt(v_hat) + epsilon), with m_hat = m / (1 - beta1**t)
-    step = np.multiply(m, config["learning_rate"] / (1 - beta1**t))
-    step /= tmp
-    next_w = np.subtract(w, step, out=step)
+    np.divide(m, buf, out=buf)
+    buf *= config["learning_rate"] / (1 - beta1**t)
+    next_w = np.subtract(w, buf, out=buf)
     config["m"], config["v"], config["t"] = m, v, t
     return next_w.astype(w.dtype, copy=False), config
