@@ -197,6 +197,6 @@ class ThreeLayerConvNet:
             dpooled, cache1, need_dx=False
         )
         for name in ("W1", "W2", "W3"):
-            grads[name] = grads[name] + self.reg * self.params[name]
+            grads[name] += self.reg * self.params[name]
         ### END SOLUTION
         return loss, grads
