@@ -8,7 +8,6 @@ hidden), the pure-NumPy fallback ``intro2ai._im2col_numpy`` is returned instead 
 
 from __future__ import annotations
 
-import os
 import types
 import warnings
 
@@ -27,32 +26,11 @@ KERNEL_API = 3
 _state: dict = {"loaded": False, "module": None, "error": None, "warned": False}
 
 
-def _import_passive_openmp():
-    """Import the compiled module with OpenMP's idle threads sleeping, not spinning.
-
-    OpenMP reads ``OMP_WAIT_POLICY`` once, when its runtime loads (with this module, when
-    built with OpenMP). By default idle OpenMP threads spin for a while after each parallel
-    loop and steal the cores from the BLAS threads of the next GEMM: on 2 cores that made a
-    training step slower than no OpenMP at all. PASSIVE is set only for this import (a value
-    the user set is kept), so other libraries loaded later read the environment unchanged.
-    """
-    key = "OMP_WAIT_POLICY"
-    had = key in os.environ
-    if not had:
-        os.environ[key] = "PASSIVE"
-    try:
-        from intro2ai import _im2col_cython as module
-    finally:
-        if not had:
-            os.environ.pop(key, None)
-    return module
-
-
 def _load() -> None:
     if _state["loaded"]:
         return
     try:
-        module = _import_passive_openmp()
+        from intro2ai import _im2col_cython as module
     except ImportError as exc:  # not built, built for another Python, or hidden
         _state["module"] = None
         _state["error"] = exc
