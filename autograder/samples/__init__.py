@@ -135,12 +135,13 @@ SAMPLES: dict[str, dict] = {
     "net_no_reg": {
         "doc": "ThreeLayerConvNet leaves the L2 regularisation out of loss and gradients",
         "regions": {NET_LOSS: ("sub", "reg_loss = 0.5 * self.reg * (", "reg_loss = 0.0 * (",
-                               "grads[name] + self.reg * self.params[name]", "grads[name]")}},
+                               "grads[name] += self.reg * self.params[name]",
+                               "grads[name] += 0.0 * self.params[name]")}},
     "net_reg_no_half": {
         "doc": "ThreeLayerConvNet uses reg * sum(W**2) (no 0.5) and 2 * reg * W",
         "regions": {NET_LOSS: ("sub", "reg_loss = 0.5 * self.reg * (", "reg_loss = self.reg * (",
-                               "grads[name] + self.reg * self.params[name]",
-                               "grads[name] + 2 * self.reg * self.params[name]")}},
+                               "grads[name] += self.reg * self.params[name]",
+                               "grads[name] += 2 * self.reg * self.params[name]")}},
     "net_no_weight_scale": {
         "doc": "ThreeLayerConvNet.__init__ forgets weight_scale (weights ~ N(0, 1))",
         "regions": {NET_INIT: ("sub", "weight_scale * np.random.randn", "np.random.randn")}},
