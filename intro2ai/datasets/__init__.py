@@ -27,6 +27,7 @@ from intro2ai.datasets.mnist import (
     load_fashion_mnist,
     load_mnist,
 )
+from intro2ai.datasets import lab  # the lab notebooks' helpers: load_lab_data, deskew
 
 __all__ = [
     "CIFAR10_CLASSES",
