@@ -216,6 +216,10 @@ def page_context(record: dict) -> dict:
     if "notebook_autograde_failed" in kinds:
         notes.append("노트북을 처음부터 끝까지 실행하지 못했습니다 (오류 또는 시간 초과). "
                      "점수는 .py 파일의 채점 결과로 매겨졌습니다. 제출 전에 노트북을 재시작 후 전체 실행해 보세요.")
+    if "notebook_timeout" in kinds:
+        seconds = next(f.get("seconds") for f in record["flags"] if f.get("kind") == "notebook_timeout")
+        notes.append(f"노트북 전체 실행이 제한 시간({_scalar(seconds)}초)을 넘어 중단되었습니다. "
+                     "무한 루프나 너무 오래 걸리는 셀이 없는지 확인하세요.")
     if "trusted_grader_error" in kinds:
         notes.append("채점기 오류로 점수가 확정되지 않았습니다. 조교가 확인합니다.")
     return {

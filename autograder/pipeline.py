@@ -55,6 +55,11 @@ KERNEL_NAME = "intro2ai-sandbox"
 #: Cell timeout of the demo (the course config allows 10 minutes for slow laptops; the demo's
 #: samples include infinite loops, and the reference's slowest cell takes seconds).
 DEMO_CELL_TIMEOUT_S = 60
+#: Wall-clock limit of one submission's whole nbgrader step (notebook run and bookkeeping). The
+#: per-cell timeout alone does not bound it: a notebook of many slow cells, or student code that
+#: wedges the kernel's connection, could hold a worker for hours.
+NOTEBOOK_TIME_LIMIT_S = 1800
+DEMO_NOTEBOOK_TIME_LIMIT_S = 300
 #: Samples the demo leaves out, with the reason (known open problems).
 DEMO_SKIP = {
     "adv_forged_records": "its notebook run (student code writing to every open fd of the kernel) "
@@ -281,9 +286,14 @@ if limits.get("protect") and os.geteuid() == 0 and ktmp:
         isolation += "(no readonly-fs: %s)" % exc
 
 if jobdir:
-    # The kernel's own stderr (startup warnings, crashes) goes to a file, not the batch's terminal.
-    fd = os.open(os.path.join(jobdir, "kernel-stderr.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    # The kernel's own stdout and stderr (startup warnings, crashes, raw writes to fd 1 or 2 that
+    # ipykernel does not capture) go to a log file of the job, never to the batch's terminal.
+    fd = os.open(os.path.join(jobdir, "kernel-output.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
     os.dup2(fd, 2)
+    os.close(fd)
+    fd = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(fd, 0)
     os.close(fd)
     with open(os.path.join(jobdir, "kernels.txt"), "a") as f:
         f.write(json.dumps({"pid": pid, "cgroups": list(in_cgroup.values()), "isolation": isolation}) + "\n")
@@ -339,6 +349,9 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ["MPLBACKEND"] = "Agg"
 for var in ("INTRO2AI_KERNEL_LIMITS", "INTRO2AI_KERNEL_JOBDIR", "INTRO2AI_KERNEL_PROVIDED"):
     os.environ.pop(var, None)
+# jupyter_client starts kernels with close_fds=False: without this the kernel would inherit the
+# grading worker's descriptors (its result pipes among them) and student code could write to them.
+os.closerange(3, 1 << 20)
 os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher"] + sys.argv[1:])
 '''
 
@@ -538,6 +551,53 @@ def run_nbgrader_autograde(course: Path, assignment: str, student: str, db_file:
     return (0 if result.get("success") else 1), text[-4000:], levels
 
 
+def run_notebook_step(course: Path, assignment: str, student: str, db_file: Path,
+                      kernel_root: Path | None, jobdir: Path, cell_timeout: int | None = None,
+                      fast_notebook: bool = False,
+                      time_limit: float = NOTEBOOK_TIME_LIMIT_S) -> tuple[int, str, list[str], bool]:
+    """:func:`run_nbgrader_autograde` in a forked child with a wall-clock limit.
+
+    The child reports through a JSON file in ``jobdir`` (nothing is unpickled); when it
+    overruns it is killed, and so is every kernel it started.  Returns ``(returncode, log tail,
+    kernel isolation levels, timed_out)``.
+    """
+    # Import nbgrader and read the course config here, once per worker, not once per child.
+    _nbgrader_api(course, KERNEL_NAME if kernel_root is not None else None, cell_timeout)
+    result_file = jobdir / "notebook-step.json"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # child: never returns
+        code = 1
+        try:
+            rc, log, levels = run_nbgrader_autograde(course, assignment, student, db_file, kernel_root,
+                                                     jobdir, cell_timeout, fast_notebook)
+            atomic_write(result_file, json.dumps({"returncode": rc, "log": log, "levels": levels}))
+            code = 0
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + time_limit
+    status = None
+    while status is None:
+        done, st = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status = st
+        elif time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            break
+        else:
+            time.sleep(0.05)
+    levels = _kill_kernels(jobdir)  # whatever an overrun left behind
+    if status is None:
+        return 1, f"[notebook step stopped after its time limit of {time_limit:g} s]", levels, True
+    try:
+        data = json.loads(result_file.read_text())
+    except (OSError, ValueError):
+        return 1, f"[notebook step died: wait status {status}]", levels, False
+    return int(data["returncode"]), str(data["log"]), list(data["levels"]) or levels, False
+
+
 def load_grader(spec: str) -> Callable[..., dict]:
     """``"module:function"`` -> the function."""
     module, _, name = spec.partition(":")
@@ -557,7 +617,7 @@ def grade_one(job: dict) -> dict:
     assignment, student = job["assignment"], job["student"]
     sub = submission_path(course, assignment, student)
     t0 = time.perf_counter()
-    notebook_rc, notebook_log, autograde_data, isolation = None, "", {}, []
+    notebook_rc, notebook_log, autograde_data, isolation, timed_out = None, "", {}, [], False
     if not job.get("skip_notebook"):
         with tempfile.TemporaryDirectory(prefix="intro2ai-autograde-") as tmp:
             tmp = Path(tmp)
@@ -565,9 +625,10 @@ def grade_one(job: dict) -> dict:
             shutil.copyfile(job["template_db"], db_file)
             (tmp / "runtime").mkdir()
             kernel_root = Path(job["kernel_root"]) if job.get("kernel_root") else None
-            notebook_rc, notebook_log, isolation = run_nbgrader_autograde(course, assignment, student, db_file,
-                                                               kernel_root, tmp, job.get("cell_timeout"),
-                                                               bool(job.get("fast_notebook")))
+            limit = job.get("notebook_time_limit") or NOTEBOOK_TIME_LIMIT_S
+            notebook_rc, notebook_log, isolation, timed_out = run_notebook_step(
+                course, assignment, student, db_file, kernel_root, tmp, job.get("cell_timeout"),
+                bool(job.get("fast_notebook")), limit)
             try:
                 autograde_data = gbmod.read_autograde(gbmod.db_url(db_file), assignment, student)
             except Exception as exc:  # a broken temp gradebook is a notebook failure, not a crash
@@ -584,6 +645,8 @@ def grade_one(job: dict) -> dict:
     flags = gbmod.tampering_flags(autograde_data, trusted)
     if not job.get("skip_notebook") and (notebook_rc != 0 or not autograde_data):
         flags.append({"kind": "notebook_autograde_failed", "returncode": notebook_rc})
+    if timed_out:
+        flags.append({"kind": "notebook_timeout", "seconds": job.get("notebook_time_limit") or NOTEBOOK_TIME_LIMIT_S})
     if error:
         flags.append({"kind": "trusted_grader_error", "message": error})
     after = digest(sub)
@@ -618,7 +681,8 @@ def autograde(course: Path = DEFAULT_COURSE, assignment: str = DEFAULT_ASSIGNMEN
               force: bool = False, students: Iterable[str] | None = None, grader: str = DEFAULT_GRADER,
               seed: int | None = None, sandbox_kernel: bool = True, progress: bool = True,
               skip_notebook: bool = False, cell_timeout: int | None = None,
-              fast_notebook: bool = False) -> dict[str, Any]:
+              fast_notebook: bool = False,
+              notebook_time_limit: float = NOTEBOOK_TIME_LIMIT_S) -> dict[str, Any]:
     """Autograde every submission; returns a summary ``{"graded", "skipped", "records", "wall"}``."""
     from autograder import gradebook as gbmod
 
@@ -650,7 +714,7 @@ def autograde(course: Path = DEFAULT_COURSE, assignment: str = DEFAULT_ASSIGNMEN
             "course": str(course), "assignment": assignment, "student": s, "digest": dg,
             "template_db": str(template), "kernel_root": str(kernel_root) if kernel_root else None,
             "grader": grader, "seed": seed, "skip_notebook": skip_notebook, "cell_timeout": cell_timeout,
-            "fast_notebook": fast_notebook, "grading_key": key,
+            "fast_notebook": fast_notebook, "notebook_time_limit": notebook_time_limit, "grading_key": key,
         } for s, dg in todo]
         bar = _progress(len(jobs_list), f"autograde {assignment}", progress)
 
@@ -979,7 +1043,7 @@ def place_samples(course: Path, assignment: str, names: Iterable[str] | None = N
 
 def demo(course: Path = DEFAULT_COURSE, assignment: str = DEFAULT_ASSIGNMENT, *, jobs: int = 2,
          force: bool = False, cell_timeout: int | None = DEMO_CELL_TIMEOUT_S, fast_notebook: bool = True,
-         names: Iterable[str] | None = None) -> dict:
+         notebook_time_limit: float = DEMO_NOTEBOOK_TIME_LIMIT_S, names: Iterable[str] | None = None) -> dict:
     """Place the samples, autograde, write feedback, export, print the table, save the histogram.
 
     The trusted grader uses the samples' seed (``expected_scores.toml``), so the
@@ -1008,7 +1072,8 @@ def demo(course: Path = DEFAULT_COURSE, assignment: str = DEFAULT_ASSIGNMENT, *,
     print(f"[demo] {len(names)} sample submissions in {submitted_dir(course, assignment)}", flush=True)
     seed = smod.expected_scores().get("seed")
     summary = autograde(course, assignment, jobs=jobs, force=force, students=names, seed=seed,
-                        cell_timeout=cell_timeout, fast_notebook=fast_notebook)
+                        cell_timeout=cell_timeout, fast_notebook=fast_notebook,
+                        notebook_time_limit=notebook_time_limit)
     pages = feedback.write_all(course, assignment, students=names)
     csv_path = export(course, assignment)
     records = {s: r for s, r in load_records(course, assignment).items() if s in names}
@@ -1065,6 +1130,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds per notebook cell (default: Execute.timeout of nbgrader_config.py)")
     p.add_argument("--fast-notebook", action="store_true",
                    help="run the notebook in its fast mode (INTRO2AI_FAST=1: small synthetic data)")
+    p.add_argument("--notebook-time-limit", type=float, default=NOTEBOOK_TIME_LIMIT_S,
+                   help="seconds for one submission's whole nbgrader step (default: %(default)s)")
 
     p = sub.add_parser("feedback", help="one Korean HTML feedback page per student")
     p.add_argument("--student", action="append")
@@ -1079,6 +1146,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", "-j", type=int, default=int(os.environ.get("JOBS", "2") or 2))
     p.add_argument("--force", action="store_true")
     p.add_argument("--cell-timeout", type=int, default=DEMO_CELL_TIMEOUT_S, help="seconds per notebook cell")
+    p.add_argument("--notebook-time-limit", type=float, default=DEMO_NOTEBOOK_TIME_LIMIT_S,
+                   help="seconds for one submission's whole nbgrader step (default: %(default)s)")
     p.add_argument("--full-notebook", action="store_true", help="run the notebook on real CIFAR-10, not fast mode")
 
     args = parser.parse_args(argv)
@@ -1087,7 +1156,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = autograde(course, args.assignment, jobs=args.jobs, force=args.force, students=args.student,
                             grader=args.grader, seed=args.seed, sandbox_kernel=not args.no_sandbox_kernel,
                             progress=not args.no_progress, cell_timeout=args.cell_timeout,
-                            fast_notebook=args.fast_notebook)
+                            fast_notebook=args.fast_notebook, notebook_time_limit=args.notebook_time_limit)
         records = load_records(course, args.assignment)
         print(format_table(records))
         stats = _timing_stats([r["timings"] for r in summary["records"].values()])
@@ -1108,7 +1177,7 @@ def main(argv: list[str] | None = None) -> int:
         return collect(args.zip, course, args.assignment)
     elif args.command == "demo":
         demo(course, args.assignment, jobs=args.jobs, force=args.force, cell_timeout=args.cell_timeout,
-             fast_notebook=not args.full_notebook)
+             fast_notebook=not args.full_notebook, notebook_time_limit=args.notebook_time_limit)
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -184,6 +185,13 @@ VARIANTS = {
     # Contained by the kernel sandbox (pids cgroup / RLIMIT_NPROC, RLIMIT_AS).
     "forkbomb": "import os\ndef conv():\n    while True:\n        os.fork()\n\ndef pool():\n    return 2\n",
     "memhog": "def conv():\n    x = bytearray(64 * 1024**3)\n    return 1\n\ndef pool():\n    return 2\n",
+    # Floods fd 1 and writes forged bytes to every other descriptor it might have inherited:
+    # none reaches the batch (its terminal, result pipes); it breaks only its own kernel.
+    "fdwriter": ("import os\ndef conv():\n    os.write(1, b'FLOOD' * 400000)\n"
+                 "    for fd in range(3, 1024):\n        try:\n"
+                 "            os.write(fd, b'R' + bytes(12) + b'FORGED' * 100)\n"
+                 "        except OSError:\n            pass\n    return 1\n\n"
+                 "def pool():\n    return 2\n"),
 }
 EXPECTED = {  # trusted points per task, tampering flag
     "ref": ({"hw5_conv_forward": 20, "hw5_max_pool_forward": 15}, False),
@@ -191,6 +199,7 @@ EXPECTED = {  # trusted points per task, tampering flag
     "tamper": ({"hw5_conv_forward": 0, "hw5_max_pool_forward": 0}, True),
     "forkbomb": ({"hw5_conv_forward": 0, "hw5_max_pool_forward": 15}, False),
     "memhog": ({"hw5_conv_forward": 20, "hw5_max_pool_forward": 15}, False),
+    "fdwriter": ({"hw5_conv_forward": 20, "hw5_max_pool_forward": 15}, False),
 }
 
 
@@ -252,12 +261,15 @@ def _gradebook_state(course: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_tiny_course_pipeline_scores_flags_resume_jobs(tmp_path):
+def test_tiny_course_pipeline_scores_flags_resume_jobs(tmp_path, capfd):
     course = _tiny_course(tmp_path / "course")
     before = _all_digests(course)
     grader = "test_pipeline:fake_grade"
 
     first = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5)
+    out, err = capfd.readouterr()
+    for stream in (out, err):  # nothing the kernels wrote reaches the instructor's terminal
+        assert "FLOOD" not in stream and "FORGED" not in stream and len(stream) < 10_000
     assert sorted(first["graded"]) == sorted(VARIANTS) and first["skipped"] == []
     state = gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5")
     for student, (points, flagged) in EXPECTED.items():
@@ -321,3 +333,36 @@ def test_tiny_course_pipeline_scores_flags_resume_jobs(tmp_path):
         for task, pts in points.items():
             assert float(rows[student][task]) == pts
         assert ("possible_tampering" in rows[student]["flags"]) is flagged
+
+
+@pytest.mark.slow
+def test_notebook_step_time_limit_stops_a_hanging_submission(tmp_path):
+    """A notebook that overruns the per-submission limit is stopped with its kernel, flagged, and
+    still gets its trusted grade; the batch goes on."""
+    course = _tiny_course(tmp_path / "course")
+    slow = pipeline.submission_path(course, "hw5", "ref") / "mylib.py"
+    slow.write_text("import time\ndef conv():\n    time.sleep(600)\n    return 1\n\n"
+                    "def pool():\n    return 2\n")
+    summary = pipeline.autograde(course, "hw5", jobs=1, grader="test_pipeline:fake_grade", progress=False,
+                                 students=["ref", "stub"], cell_timeout=600, notebook_time_limit=15)
+    assert summary["wall"] < 120
+    rec = summary["records"]["ref"]
+    kinds = {f["kind"] for f in rec["flags"]}
+    assert {"notebook_timeout", "notebook_autograde_failed"} <= kinds
+    assert rec["timings"]["nbgrader"] < 60
+    assert rec["trusted"]["total"] == 35.0  # the grade comes from the trusted grader regardless
+    assert "notebook_timeout" not in {f["kind"] for f in summary["records"]["stub"]["flags"]}
+    # Nothing of the stopped kernel is left running.
+    autograded = str((course / "autograded").resolve())
+    leftover = [p.name for p in Path("/proc").iterdir() if p.name.isdigit()
+                and _cwd_or_empty(p).startswith(autograded)]
+    assert leftover == []
+    page = feedback.write_all(course, "hw5", students=["ref"])[0]
+    assert "제한 시간" in feedback.visible_text(page.read_text(encoding="utf-8"))
+
+
+def _cwd_or_empty(proc: Path) -> str:
+    try:
+        return os.readlink(proc / "cwd")
+    except OSError:
+        return ""
