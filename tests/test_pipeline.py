@@ -366,3 +366,58 @@ def _cwd_or_empty(proc: Path) -> str:
         return os.readlink(proc / "cwd")
     except OSError:
         return ""
+
+
+@pytest.mark.slow
+def test_sandbox_kernel_inherits_no_descriptors_and_can_be_denied_processes(tmp_path, monkeypatch):
+    """The launcher closes every inherited descriptor, sends stdout/stderr to the job's log, and
+    (forced here; automatic for root without a pids cgroup) lets the kernel start threads but
+    no processes."""
+    import jupyter_client
+
+    root = pipeline.write_kernelspec(tmp_path / "jupyter")
+    jobdir = tmp_path / "job"
+    jobdir.mkdir()
+    r, w = os.pipe()
+    os.set_inheritable(w, True)  # what a worker's result pipe would look like to a child
+    monkeypatch.setenv("JUPYTER_PATH", str(root))
+    monkeypatch.setenv("INTRO2AI_KERNEL_JOBDIR", str(jobdir))
+    monkeypatch.setenv("INTRO2AI_KERNEL_LIMITS", json.dumps(
+        {"memory": pipeline.KERNEL_MEMORY_BYTES, "tmp": str(tmp_path / "ktmp"), "forbid_processes": True}))
+    km = jupyter_client.KernelManager(kernel_name=pipeline.KERNEL_NAME)
+    km.start_kernel(cwd=str(tmp_path))
+    try:
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        code = f"""
+import os, subprocess, threading
+print("FD", os.readlink("/proc/self/fd/{w}") if os.path.exists("/proc/self/fd/{w}") else "closed")
+t = threading.Thread(target=lambda: None); t.start(); t.join(); print("THREAD ok")
+try:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    print("FORK allowed")
+except OSError as e:
+    print("FORK", e.errno)
+try:
+    subprocess.run(["true"]); print("SUBPROCESS allowed")
+except OSError as e:
+    print("SUBPROCESS", e.errno)
+os.write(1, b"RAW-FD1-WRITE")
+"""
+        out = []
+        kc.execute_interactive(code, timeout=60, output_hook=lambda m: out.append(m["content"].get("text", "")))
+        text = "".join(out)
+        kc.stop_channels()
+    finally:
+        km.shutdown_kernel(now=True)
+        pipeline._kill_kernels(jobdir)
+        os.close(r)
+        os.close(w)
+    assert f"FD pipe:" not in text  # the test's inheritable pipe did not reach the kernel
+    assert "THREAD ok" in text
+    assert "FORK 11" in text and "SUBPROCESS" in text and "SUBPROCESS allowed" not in text
+    listing = [json.loads(line) for line in (jobdir / "kernels.txt").read_text().splitlines()]
+    assert listing and "+no-fork" in listing[0]["isolation"]
