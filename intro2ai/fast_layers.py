@@ -2,10 +2,17 @@
 
 - ``conv_forward_fast`` / ``conv_backward_fast``: im2col into an ``(N, C*HH*WW, H_out*W_out)``
   array, GEMMs through NumPy/BLAS for the output, ``dw`` and the column gradient, and col2im
-  for ``dx``. Small per-image GEMMs run batched over a batch-major array (``np.matmul``; the
-  results land in ``(N, F, H_out, W_out)`` order with no transpose copies); per-image GEMMs
-  big enough for BLAS to thread are merged into one GEMM per operation over a K-major buffer
-  (fewer thread synchronisations, which matters on a busy machine).
+  for ``dx``. With the compiled core, when one image's columns are small (up to 2 MB) the
+  batch is processed in chunks of a few images whose columns stay in the L2 cache: im2col of
+  the chunk, GEMM straight into the output, and in the backward pass the same columns
+  recomputed (cheaper than keeping a big array), ``dw`` accumulated and col2im of the chunk.
+  When the per-image GEMMs are too small for BLAS to thread them, the chunks are shared among
+  two threads (NumPy's GEMMs and the kernels release the GIL; ``INTRO2AI_NUM_THREADS=1``
+  turns that off); when BLAS threads them, one GEMM per chunk of several images runs over a
+  K-major buffer (fewer thread synchronisations, which matters on a busy machine). Bigger
+  images are done in one piece: per-image GEMMs batched over a batch-major array
+  (``np.matmul``; results land in ``(N, F, H_out, W_out)`` order with no transpose copies) or
+  one merged GEMM per operation over a K-major buffer.
 - ``conv_forward_strides`` / ``conv_backward_strides``: the same GEMMs over windows taken with
   ``numpy.lib.stride_tricks.as_strided`` (no compiled code at all in the forward pass).
 - ``max_pool_forward_fast`` / ``max_pool_backward_fast``: a reshape path when the window
@@ -26,6 +33,9 @@ caches are interchangeable.
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
+import os
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -58,7 +68,9 @@ class ConvCache(NamedTuple):
     w: np.ndarray
     b: np.ndarray
     conv_param: dict
-    cols: np.ndarray  # (N, C*HH*WW, H_out*W_out) in the compute dtype (maybe a K-major view)
+    # (N, C*HH*WW, H_out*W_out) in the compute dtype (maybe a K-major view), or None when the
+    # forward pass took the chunked layout (the backward pass recomputes it chunk by chunk).
+    cols: np.ndarray | None
 
 
 class PoolCache(NamedTuple):
@@ -101,19 +113,147 @@ def _check_cache(who: str, cache: Any, cls: type) -> None:
         )
 
 
-# Per-image GEMMs at least this big (F * K * P multiply-adds) are merged into one GEMM per
-# operation over a K-major cols buffer. OpenBLAS threads a GEMM of this size (its threshold is
-# m*n*k >= 65536*4), and every threaded call is a synchronisation point of its threads: a batch
-# of them is slow on a busy machine. Smaller per-image GEMMs stay batched (no transposes).
+# Per-image GEMMs at least this big (F * K * P multiply-adds) are threaded by OpenBLAS (its
+# threshold is m*n*k >= 65536*4), and every threaded call is a synchronisation point of its
+# threads: a batch of them is slow on a busy machine. Without chunks they are merged into one
+# GEMM per operation over a K-major cols buffer; smaller per-image GEMMs stay batched.
 _MERGE_GEMMS_MIN = 65536 * 4
 
+# OpenBLAS gives a GEMM t threads only when m*n*k >= t * 65536 * 4 (interface/gemm.c), so
+# with two or more cores it threads the GEMMs from this size on.
+_BLAS_THREADED_MIN = 2 * 65536 * 4
 
-def _im2col(x: np.ndarray, F: int, HH: int, WW: int, pad: int, stride: int) -> np.ndarray:
+# Chunked layout: the cols of a chunk of images (at most this many bytes, at least one image)
+# are made, used by the GEMMs and dropped while they are still in the L2 cache (2 MB per core
+# here), instead of materialising the whole (N, K, P) array (30 MB for the training step's
+# first layer). Used when one image's cols fit in twice this size.
+_CHUNK_BYTES = 1 << 20
+
+# The chunked layout shares the batch among this many threads (NumPy's GEMMs and the kernels
+# release the GIL) when the layer has at least _PARALLEL_MIN_MACS multiply-adds. Each thread
+# keeps its GEMMs below _BLAS_THREADED_MIN, splitting the H_out*W_out axis into blocks of at
+# least _MIN_BLOCK columns if needed, so OpenBLAS never threads them: threads of ours and of
+# OpenBLAS would fight for the cores, and every threaded GEMM is a synchronisation point,
+# which is slow on a busy machine. None = decide on first use (see _workers); tests set it.
+_WORKERS: int | None = None
+_PARALLEL_MIN_MACS = 1 << 21
+_MIN_BLOCK = 32
+_P_BLOCK: int | None = None  # tests force a block size
+
+# Tests force a layout: "chunked", "merged" or "batched"; None = choose by size.
+_LAYOUT: str | None = None
+
+_pool_state: dict = {"pool": None, "size": 0, "pid": None}
+
+
+def _workers() -> int:
+    """Threads for the chunked layout: INTRO2AI_NUM_THREADS, else OMP_/OPENBLAS_NUM_THREADS,
+    else the usable cores (at most 4)."""
+    if _WORKERS is not None:
+        return max(1, int(_WORKERS))
+    for var in ("INTRO2AI_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) >= 1:
+            return min(int(value), 4)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
+def _run_parallel(tasks: list) -> list:
+    """Run the callables concurrently (the first in this thread) and return their results."""
+    if len(tasks) == 1:
+        return [tasks[0]()]
+    # A new pool when it is too small, or after a fork (the parent's threads are not ours).
+    if _pool_state["size"] < len(tasks) - 1 or _pool_state["pid"] != os.getpid():
+        if _pool_state["pool"] is not None and _pool_state["pid"] == os.getpid():
+            _pool_state["pool"].shutdown(wait=False)
+        _pool_state["pool"] = concurrent.futures.ThreadPoolExecutor(
+            max_workers=len(tasks) - 1, thread_name_prefix="intro2ai-conv")
+        _pool_state["size"] = len(tasks) - 1
+        _pool_state["pid"] = os.getpid()
+    futures = [_pool_state["pool"].submit(task) for task in tasks[1:]]
+    try:
+        first = tasks[0]()
+    finally:
+        concurrent.futures.wait(futures)  # never leave a thread writing into our arrays
+    return [first] + [f.result() for f in futures]
+
+
+class _Plan(NamedTuple):
+    layout: str   # "chunked", "merged" or "batched"
+    chunk: int    # images per chunk (chunked layout)
+    workers: int  # threads (chunked layout)
+    block: int    # columns (of H_out*W_out) per GEMM (chunked layout)
+
+
+def _plan(N: int, F: int, K: int, P: int, itemsize: int, layout: str | None = None) -> _Plan:
+    """How the compiled-core convolution lays out its GEMMs for this size (or this layout)."""
+    per_image = K * P * itemsize
+    layout = layout or _LAYOUT
+    if layout is None:
+        if per_image <= 2 * _CHUNK_BYTES:
+            layout = "chunked"
+        elif F * K * P >= _MERGE_GEMMS_MIN and N > 1:
+            layout = "merged"
+        else:
+            layout = "batched"
+    workers, block = 1, P
+    if layout == "chunked" and N > 1 and (_WORKERS is not None
+                                          or N * F * K * P >= _PARALLEL_MIN_MACS):
+        block = max(1, (_BLAS_THREADED_MIN - 1) // max(1, F * K))
+        if _P_BLOCK is not None:
+            block = _P_BLOCK
+        if block >= _MIN_BLOCK or block >= P or _P_BLOCK is not None:
+            workers = min(_workers(), N)
+        if workers == 1:  # OpenBLAS may thread whole-image GEMMs itself
+            block = P
+    chunk = max(1, min(_CHUNK_BYTES // per_image, -(-N // workers)))
+    return _Plan(layout, chunk, workers, min(block, P))
+
+
+def _chunks(N: int, chunk: int, workers: int) -> list:
+    """Per worker, a list of (n0, n1) image ranges: contiguous shares of the batch."""
+    if N == 0:
+        return [[]]
+    share = -(-N // workers)
+    return [[(a, min(s + share, N, a + chunk)) for a in range(s, min(s + share, N), chunk)]
+            for s in range(0, N, share)]
+
+
+def _blocks(a: np.ndarray, block: int) -> list:
+    """A (k, R, P) array as column blocks for stacked GEMMs (views, no copies).
+
+    Returns the whole blocks as one array of shape ``(k, P // block, R, block)`` and, if
+    ``block`` does not divide P, the remaining columns ``(k, R, P % block)``.
+    """
+    k, R, P = a.shape
+    whole = (P // block) * block
+    s0, s1, s2 = a.strides
+    parts = [np.lib.stride_tricks.as_strided(
+        a, shape=(k, P // block, R, block), strides=(s0, block * s2, s1, s2))]
+    if whole < P:
+        parts.append(a[:, :, whole:])
+    return parts
+
+
+def _gemm_into(lhs: np.ndarray, rhs: np.ndarray, out: np.ndarray, block: int) -> None:
+    """out[n] = lhs @ rhs[n] for (k, R, P) arrays, in GEMMs of at most ``block`` columns."""
+    if block >= rhs.shape[2]:
+        np.matmul(lhs, rhs, out=out)
+        return
+    for r, o in zip(_blocks(rhs, block), _blocks(out, block)):
+        np.matmul(lhs, r, out=o)
+
+
+def _im2col(x: np.ndarray, F: int, HH: int, WW: int, pad: int, stride: int,
+            layout: str = "batched") -> np.ndarray:
     """im2col into an (N, K, P) array (x is C-contiguous).
 
-    The result is C-contiguous (batched GEMMs), or, for big per-image GEMMs, a transposed
-    view of a C-contiguous (K, N, P) buffer, so that ``buffer.reshape(K, N * P)`` feeds one
-    GEMM per operation.
+    The result is C-contiguous ("batched"), or ("merged") a transposed view of a C-contiguous
+    (K, N, P) buffer, so that ``buffer.reshape(K, N * P)`` feeds one GEMM per operation.
     """
     _, mod = _backend()
     if mod is None or x.dtype not in _KERNEL_DTYPES:
@@ -122,7 +262,7 @@ def _im2col(x: np.ndarray, F: int, HH: int, WW: int, pad: int, stride: int) -> n
     H_out = _im2col_numpy.out_size(H, HH, pad, stride)
     W_out = _im2col_numpy.out_size(W, WW, pad, stride)
     K, P = C * HH * WW, H_out * W_out
-    if F * K * P >= _MERGE_GEMMS_MIN and N > 1:
+    if layout == "merged" and N > 1:
         buf = np.empty((K, N, P), dtype=x.dtype)
         mod.im2col(x, buf, HH, WW, pad, stride, True)
         return buf.transpose(1, 0, 2)
@@ -174,6 +314,71 @@ def _conv_gemm_forward(cols: np.ndarray, w: np.ndarray, b: np.ndarray, N: int, H
     return out.reshape(N, F, H_out, W_out)
 
 
+def _conv_chunked_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray,
+                          HH: int, WW: int, pad: int, stride: int, H_out: int, W_out: int,
+                          plan: _Plan) -> np.ndarray:
+    """Chunked layout: per chunk of images, im2col into a small buffer and GEMM into ``out``."""
+    N, dtype = xc.shape[0], xc.dtype
+    F = w.shape[0]
+    wmat = np.ascontiguousarray(w.reshape(F, -1), dtype=dtype)
+    bias = b.astype(dtype, copy=False).reshape(F, 1)
+    K, P = wmat.shape[1], H_out * W_out
+    out = np.empty((N, F, P), dtype=dtype)
+
+    def work(chunks):
+        buf = np.empty((plan.chunk, K, P), dtype=dtype)
+        for n0, n1 in chunks:
+            cols = buf[: n1 - n0]
+            mod.im2col(xc[n0:n1], cols, HH, WW, pad, stride, False)
+            o = out[n0:n1]
+            _gemm_into(wmat, cols, o, plan.block)
+            o += bias
+
+    _run_parallel([functools.partial(work, c) for c in _chunks(N, plan.chunk, plan.workers)])
+    return out.reshape(N, F, H_out, W_out)
+
+
+def _conv_chunked_backward(mod: Any, xc: np.ndarray, w: np.ndarray, dout3: np.ndarray,
+                           HH: int, WW: int, pad: int, stride: int, plan: _Plan,
+                           need_dx: bool):
+    """Chunked layout backward: im2col is recomputed per chunk (cheap, stays in cache)."""
+    N, dtype = xc.shape[0], xc.dtype
+    F, P = dout3.shape[1], dout3.shape[2]
+    wmat_t = np.ascontiguousarray(w.reshape(F, -1).T, dtype=dtype)
+    K = wmat_t.shape[0]
+    dx = np.zeros(xc.shape, dtype=dtype) if need_dx else None
+    block = plan.block
+
+    def work(chunks):
+        buf = np.empty((plan.chunk, K, P), dtype=dtype)
+        dbuf = np.empty((plan.chunk, K, P), dtype=dtype) if need_dx else None
+        dw_t = np.zeros((K, F), dtype=dtype)
+        for n0, n1 in chunks:
+            k = n1 - n0
+            cols = buf[:k]
+            mod.im2col(xc[n0:n1], cols, HH, WW, pad, stride, False)
+            d = dout3[n0:n1]
+            # dw.T += cols[n] @ dout[n].T, the long P axis as the inner dimension (in blocks
+            # of it when the GEMMs must stay small, summed afterwards).
+            if block >= P:
+                dw_t += np.matmul(cols, d.transpose(0, 2, 1)).sum(axis=0)
+            else:
+                for c, dd in zip(_blocks(cols, block), _blocks(d, block)):
+                    dw_t += np.matmul(c, np.swapaxes(dd, -1, -2)).reshape(-1, K, F).sum(axis=0)
+            if need_dx:
+                dcols = dbuf[:k]
+                _gemm_into(wmat_t, d, dcols, block)
+                mod.col2im(dcols, dx[n0:n1], HH, WW, pad, stride, False)
+        return dw_t
+
+    parts = _run_parallel([functools.partial(work, c)
+                           for c in _chunks(N, plan.chunk, plan.workers)])
+    dw_t = parts[0]
+    for part in parts[1:]:
+        dw_t += part
+    return dx, dw_t.T
+
+
 def _conv_backward(who: str, dout: np.ndarray, cache: ConvCache, need_dx: bool = True):
     _check_cache(who, cache, ConvCache)
     x, w, b, conv_param, cols = cache
@@ -183,9 +388,31 @@ def _conv_backward(who: str, dout: np.ndarray, cache: ConvCache, need_dx: bool =
     H_out = _im2col_numpy.out_size(H, HH, pad, stride)
     W_out = _im2col_numpy.out_size(W, WW, pad, stride)
     _check_dout(who, dout, (N, F, H_out, W_out))
-    dtype = cols.dtype
+    dtype = np.result_type(x.dtype, w.dtype, b.dtype) if cols is None else cols.dtype
     P = H_out * W_out
     wmat = w.reshape(F, -1).astype(dtype, copy=False)
+    dx = None
+    if cols is None:  # chunked forward: recompute the columns chunk by chunk
+        xc = np.ascontiguousarray(x, dtype=dtype)
+        dout3 = np.ascontiguousarray(dout, dtype=dtype).reshape(N, F, P)
+        db = dout3.sum(axis=(0, 2))
+        _, mod = _backend()
+        if mod is not None and dtype in _KERNEL_DTYPES:
+            plan = _plan(N, F, C * HH * WW, P, dtype.itemsize, "chunked")
+            dx, dw = _conv_chunked_backward(mod, xc, w, dout3, HH, WW, pad, stride, plan,
+                                            need_dx)
+        else:  # the backend changed since the forward pass: do it in one piece
+            cols = _im2col_numpy.im2col(xc, HH, WW, pad, stride)
+            dw = np.matmul(dout3, cols.transpose(0, 2, 1)).sum(axis=0)
+            if need_dx:
+                dx = _col2im(np.matmul(wmat.T, dout3), x.shape, HH, WW, pad, stride)
+        if need_dx:
+            dx = dx.astype(x.dtype, copy=False)
+        return (
+            dx,
+            dw.reshape(w.shape).astype(w.dtype, copy=False),
+            db.astype(b.dtype, copy=False),
+        )
     merged = _k_major(cols)
     if merged is None:
         dout3 = np.ascontiguousarray(dout, dtype=dtype).reshape(N, F, P)
@@ -204,7 +431,6 @@ def _conv_backward(who: str, dout: np.ndarray, cache: ConvCache, need_dx: bool =
         dcols = None
         if need_dx:
             dcols = (wmat.T @ dout2).reshape(-1, N, P).transpose(1, 0, 2)  # K-major view
-    dx = None
     if need_dx:  # the GEMM for dcols and col2im: about half the work of the backward pass
         dx = _col2im(dcols, x.shape, HH, WW, pad, stride).astype(x.dtype, copy=False)
     return (
@@ -239,8 +465,18 @@ def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     stride, pad, H_out, W_out = _checks.conv_geometry(who, x, w, b, conv_param)
     dtype = np.result_type(x.dtype, w.dtype, b.dtype)
     xc = np.ascontiguousarray(x, dtype=dtype)
-    cols = _im2col(xc, w.shape[0], w.shape[2], w.shape[3], pad, stride)
-    out = _conv_gemm_forward(cols, w, b, x.shape[0], H_out, W_out)
+    N, C = x.shape[:2]
+    F, _, HH, WW = w.shape
+    _, mod = _backend()
+    if mod is not None and dtype in _KERNEL_DTYPES:
+        plan = _plan(N, F, C * HH * WW, H_out * W_out, dtype.itemsize)
+        if plan.layout == "chunked":
+            out = _conv_chunked_forward(mod, xc, w, b, HH, WW, pad, stride, H_out, W_out, plan)
+            return out, ConvCache(x, w, b, conv_param, None)
+        cols = _im2col(xc, F, HH, WW, pad, stride, plan.layout)
+    else:
+        cols = _im2col(xc, F, HH, WW, pad, stride)
+    out = _conv_gemm_forward(cols, w, b, N, H_out, W_out)
     return out, ConvCache(x, w, b, conv_param, cols)
 
 

@@ -130,23 +130,37 @@ def pool_oracle(x, ph, pw, stride, dout):
 # ----------------------------------------------------------------------------- convolution
 
 
-# Values of fast_layers._MERGE_GEMMS_MIN that force each GEMM layout: 0 = one merged GEMM
-# over a K-major cols buffer (when N > 1), huge = batched per-image GEMMs.
-LAYOUTS = {"merged": 0, "batched": 1 << 62}
+# Settings of fast_layers that force each GEMM layout of the compiled core: one merged GEMM
+# over a K-major cols buffer (when N > 1), batched per-image GEMMs over the whole cols array,
+# and the chunked layout (cols made a few images at a time and recomputed in the backward
+# pass) on one thread or shared by two or three threads, one image per chunk or several,
+# GEMMs over whole images or over blocks of columns (with a remainder when the block does
+# not divide H_out*W_out).
+LAYOUTS = {
+    "merged": dict(_LAYOUT="merged"),
+    "batched": dict(_LAYOUT="batched"),
+    "chunked": dict(_LAYOUT="chunked", _WORKERS=1),
+    "chunked-1img-2threads": dict(_LAYOUT="chunked", _WORKERS=2, _CHUNK_BYTES=1),
+    "chunked-2threads-blocks": dict(_LAYOUT="chunked", _WORKERS=2, _P_BLOCK=2),
+    "chunked-1img-3threads-blocks": dict(_LAYOUT="chunked", _WORKERS=3, _CHUNK_BYTES=1,
+                                         _P_BLOCK=3),
+}
 
 
 class _layout:
     """Context manager forcing one GEMM layout (usable inside hypothesis tests)."""
 
     def __init__(self, name):
-        self.value = LAYOUTS[name]
+        self.values = LAYOUTS[name]
 
     def __enter__(self):
-        self.saved = fast_layers._MERGE_GEMMS_MIN
-        fast_layers._MERGE_GEMMS_MIN = self.value
+        self.saved = {k: getattr(fast_layers, k) for k in self.values}
+        for k, v in self.values.items():
+            setattr(fast_layers, k, v)
 
     def __exit__(self, *exc):
-        fast_layers._MERGE_GEMMS_MIN = self.saved
+        for k, v in self.saved.items():
+            setattr(fast_layers, k, v)
 
 
 @HYP
@@ -160,14 +174,14 @@ def test_conv_fast_equals_naive(case, layout):
                      (fast_layers.conv_forward_strides, fast_layers.conv_backward_strides)]:
         with _layout(layout):
             out, cache = fwd(x, w, b, cp)
+            grads = bwd(dout, cache)
+            dx_none, dw_only, db_only = bwd(dout, cache, need_dx=False)  # first-layer shortcut
         assert out.dtype == x.dtype and out.shape == out_naive.shape
         assert out.flags.c_contiguous
         _close(out, out_naive, case["dtype"], f"{fwd.__name__} out, {layout}, case {case}")
-        grads = bwd(dout, cache)
         for name, g, g_ref, inp in zip(("dx", "dw", "db"), grads, grads_naive, (x, w, b)):
             assert g.dtype == inp.dtype and g.shape == inp.shape, (name, g.dtype, g.shape)
             _close(g, g_ref, case["dtype"], f"{bwd.__name__} {name}, {layout}, case {case}")
-        dx_none, dw_only, db_only = bwd(dout, cache, need_dx=False)  # first-layer shortcut
         assert dx_none is None
         np.testing.assert_array_equal(dw_only, grads[1])
         np.testing.assert_array_equal(db_only, grads[2])
@@ -180,14 +194,18 @@ def test_conv_backends_agree(case, layout):
     if not HAS_CYTHON:
         pytest.skip("Cython extension not built")
     rng, x, w, b, cp = _conv_arrays(case)
+    dout = rng.standard_normal(
+        layers.conv_forward_naive(x, w, b, cp)[0].shape).astype(case["dtype"])
     with _layout(layout):
         out_c, cache_c = fast_layers.conv_forward_fast(x, w, b, cp)
+        grads_c = fast_layers.conv_backward_fast(dout, cache_c)
     if layout == "merged" and case["N"] > 1:
         assert not cache_c.cols.flags.c_contiguous  # really the K-major buffer
-    dout = rng.standard_normal(out_c.shape).astype(case["dtype"])
-    grads_c = fast_layers.conv_backward_fast(dout, cache_c)
-    cols_np = _im2col_numpy.im2col(x, case["HH"], case["WW"], case["pad"], case["stride"])
-    np.testing.assert_array_equal(cache_c.cols, cols_np)  # im2col is a pure copy
+    if layout.startswith("chunked"):
+        assert cache_c.cols is None  # the backward pass recomputes the columns
+    else:
+        cols_np = _im2col_numpy.im2col(x, case["HH"], case["WW"], case["pad"], case["stride"])
+        np.testing.assert_array_equal(cache_c.cols, cols_np)  # im2col is a pure copy
     orig = fast_layers._backend
     fast_layers._backend = lambda: ("numpy", None)
     try:
@@ -210,11 +228,13 @@ def test_conv_backends_agree(case, layout):
         ((2, 1, 3, 4), (2, 1, 2, 2), 1, 3),        # pad larger than the filter
         ((1, 1, 1, 1), (1, 1, 3, 3), 1, 1),        # 1x1 input, everything from the padding
         ((2, 3, 31, 31), (5, 3, 3, 3), 2, 1),      # the seed's (H + 2*pad - HH) / stride case
+        ((9, 2, 11, 6), (3, 2, 3, 4), 3, 2),       # odd batch: uneven chunks and thread shares
     ],
 )
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_conv_fixed_geometries(backend, layout, xs, ws, stride, pad, monkeypatch):
-    monkeypatch.setattr(fast_layers, "_MERGE_GEMMS_MIN", LAYOUTS[layout])
+    for name, value in LAYOUTS[layout].items():
+        monkeypatch.setattr(fast_layers, name, value)
     rng = np.random.default_rng(0)
     for dt in (np.float32, np.float64):
         x = rng.standard_normal(xs).astype(dt)
@@ -229,6 +249,57 @@ def test_conv_fixed_geometries(backend, layout, xs, ws, stride, pad, monkeypatch
                               layers.conv_backward_naive(dout, ref_cache)):
             assert g.dtype == dt
             _close(g, r, dt, f"{name} {xs} {ws} {cp}")
+
+
+def test_conv_plan_for_benchmark_shapes(monkeypatch):
+    """The layouts the benchmark shapes take (and so the ones timed by ``make bench``)."""
+    monkeypatch.setenv("INTRO2AI_NUM_THREADS", "2")
+    plan = fast_layers._plan
+    # Small images (cases A, C, and B, the training step's conv): chunks that stay in L2,
+    # shared by two threads, GEMMs kept below the size OpenBLAS would thread.
+    for N, F, K, P, size in [(100, 25, 27, 256, 8), (100, 20, 25, 576, 8),
+                             (50, 32, 147, 1024, 4), (50, 32, 147, 1024, 8)]:
+        p = plan(N, F, K, P, size)
+        assert (p.layout, p.workers) == ("chunked", 2), p
+        assert p.chunk * K * P * size <= max(fast_layers._CHUNK_BYTES, K * P * size), p
+        assert F * K * p.block < fast_layers._BLAS_THREADED_MIN, p
+        assert p.block == P or p.block >= fast_layers._MIN_BLOCK, p
+    assert plan(100, 25, 27, 256, 8).block == 256  # small enough whole
+    # One image's columns bigger than the cache budget (case D): in one piece.
+    assert plan(64, 64, 576, 1024, 8).layout == "merged"
+    assert plan(1, 64, 576, 1024, 8).layout == "batched"
+    # A single image or a small layer: no threads, whole-image GEMMs.
+    assert plan(1, 25, 27, 256, 8)[2:] == (1, 256)
+    assert plan(2, 2, 9, 16, 8)[2:] == (1, 16)
+    # Blocks would be too narrow to be efficient: one thread, OpenBLAS may thread.
+    assert plan(8, 256, 64, 64, 4)[2:] == (1, 64)
+    monkeypatch.setenv("INTRO2AI_NUM_THREADS", "1")
+    assert plan(50, 32, 147, 1024, 4)[2:] == (1, 1024)
+
+
+def _conv_in_child(seed):
+    """Run in a forked child: the chunked layout on two threads, checked against naive."""
+    rng = np.random.default_rng(seed)
+    x, w, b = rng.standard_normal((6, 2, 9, 9)), rng.standard_normal((3, 2, 3, 3)), np.zeros(3)
+    cp = {"stride": 2, "pad": 1}
+    with _layout("chunked-1img-2threads"):
+        out, cache = fast_layers.conv_forward_fast(x, w, b, cp)
+        dx = fast_layers.conv_backward_fast(np.ones_like(out), cache)[0]
+    ref, ref_cache = layers.conv_forward_naive(x, w, b, cp)
+    dx_ref = layers.conv_backward_naive(np.ones_like(ref), ref_cache)[0]
+    return float(np.abs(out - ref).max() + np.abs(dx - dx_ref).max())
+
+
+def test_conv_threads_work_after_fork():
+    """A forked child (multiprocessing's default on Linux) gets its own worker threads."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    assert _conv_in_child(0) < 1e-9  # the parent's pool exists before the fork
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        err = pool.apply_async(_conv_in_child, (1,)).get(timeout=120)
+    assert err < 1e-9
 
 
 def test_conv_forward_matches_scipy_correlate(backend):
