@@ -6,22 +6,23 @@
   batch is processed in chunks of a few images whose columns stay in the L2 cache: im2col of
   the chunk, GEMM straight into the output, and in the backward pass the same columns
   recomputed (cheaper than keeping a big array), ``dw`` accumulated and col2im of the chunk.
-  When the per-image GEMMs are too small for BLAS to thread them, the chunks are shared among
-  two threads (NumPy's GEMMs and the kernels release the GIL; ``INTRO2AI_NUM_THREADS=1``
-  turns that off); when BLAS threads them, one GEMM per chunk of several images runs over a
-  K-major buffer (fewer thread synchronisations, which matters on a busy machine). Bigger
-  images are done in one piece: per-image GEMMs batched over a batch-major array
-  (``np.matmul``; results land in ``(N, F, H_out, W_out)`` order with no transpose copies) or
-  one merged GEMM per operation over a K-major buffer.
+  The chunks are shared among two threads (NumPy's GEMMs and the kernels release the GIL;
+  ``INTRO2AI_NUM_THREADS=1`` turns that off), each GEMM kept below the size at which OpenBLAS
+  would start threads of its own (blocks of columns if needed): no thread synchronisation
+  inside a layer, which matters on a busy machine. Bigger images are done in one piece:
+  per-image GEMMs batched over a batch-major array (``np.matmul``; results land in
+  ``(N, F, H_out, W_out)`` order with no transpose copies) or one merged GEMM per operation
+  over a K-major buffer.
 - ``conv_forward_strides`` / ``conv_backward_strides``: the same GEMMs over windows taken with
   ``numpy.lib.stride_tricks.as_strided`` (no compiled code at all in the forward pass).
 - ``max_pool_forward_fast`` / ``max_pool_backward_fast``: a reshape path when the window
   tiles the input (``pool_height == pool_width == stride`` dividing H and W), an im2col path
   otherwise (``PoolCache.path`` says which). With the compiled core each path is one
-  single-pass kernel over the input (a specialised one for the common 2x2 stride-2 pool); the
-  NumPy fallback does the reshape or strided-window copy literally. The forward pass records the index of each window's FIRST maximum in row-major
-  order (``np.argmax`` order); the backward pass sends the window's gradient there, and
-  overlapping windows accumulate. The naive layers in ``intro2ai.layers`` follow the same rule.
+  single-pass kernel over the input (a specialised one for the common 2x2 stride-2 pool;
+  big batches are shared by the same threads as the convolution); the NumPy fallback does
+  the reshape or strided-window copy literally. The forward pass records the index of each
+  window's FIRST maximum in row-major order (``np.argmax`` order); the backward pass sends
+  the window's gradient there, and overlapping windows accumulate. The naive layers in ``intro2ai.layers`` follow the same rule.
 
 The loops live in the Cython core ``intro2ai._im2col_cython`` (float32 and float64). When it
 is not built, ``intro2ai._extension`` warns once and the pure-NumPy twins in
@@ -522,6 +523,19 @@ def conv_backward_strides(dout: np.ndarray, cache: ConvCache, need_dx: bool = Tr
 
 # ----------------------------------------------------------------------------- max pooling
 
+# Max pooling with the compiled core shares the batch among the _workers() threads from this
+# many input elements on (smaller inputs are not worth a thread hand-off).
+_POOL_PARALLEL_MIN = 1 << 18
+
+
+def _pool_shares(x: np.ndarray) -> list:
+    """(n0, n1) image ranges, one per thread, for a max-pool kernel over ``x``."""
+    N = x.shape[0]
+    workers = 1
+    if N > 1 and (_WORKERS is not None or x.size >= _POOL_PARALLEL_MIN):
+        workers = min(_workers(), N)
+    return [c[0] for c in _chunks(N, N, workers) if c] or [(0, 0)]
+
 
 def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, PoolCache]:
     """Max-pool forward pass.
@@ -549,10 +563,14 @@ def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, 
         xc = np.ascontiguousarray(x)
         out = np.empty((N, C, H_out, W_out), dtype=x.dtype)
         idx = np.empty((N, C, H_out, W_out), dtype=np.intc)
-        if tiles and ph == 2:
-            mod.maxpool_forward_2x2(xc, out, idx)
-        else:
-            mod.maxpool_forward(xc, out, idx, ph, pw, stride)
+
+        def work(n0, n1):
+            if tiles and ph == 2:
+                mod.maxpool_forward_2x2(xc[n0:n1], out[n0:n1], idx[n0:n1])
+            else:
+                mod.maxpool_forward(xc[n0:n1], out[n0:n1], idx[n0:n1], ph, pw, stride)
+
+        _run_parallel([functools.partial(work, n0, n1) for n0, n1 in _pool_shares(x)])
         backend = "cython"
     else:
         out, idx = _im2col_numpy.maxpool_forward(x, ph, pw, stride)
@@ -583,8 +601,14 @@ def max_pool_backward_fast(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
         _, mod = _backend()
         if mod is None:  # cache from a process state where the extension was loaded
             mod = _extension.cython_module()
-        dx = np.zeros(cache.x_shape, dtype=dtype)
-        mod.maxpool_backward(np.ascontiguousarray(dout, dtype=dtype), cache.idx, dx)
+        dx = np.empty(cache.x_shape, dtype=dtype)
+        doutc = np.ascontiguousarray(dout, dtype=dtype)
+
+        def work(n0, n1):
+            dx[n0:n1] = 0
+            mod.maxpool_backward(doutc[n0:n1], cache.idx[n0:n1], dx[n0:n1])
+
+        _run_parallel([functools.partial(work, n0, n1) for n0, n1 in _pool_shares(dx)])
         return dx
     return _im2col_numpy.maxpool_backward(dout.astype(dtype, copy=False), cache.idx,
                                           cache.x_shape)

@@ -419,8 +419,9 @@ def test_cython_kernels_reject_wrong_shapes():
 
 
 @HYP
-@given(case=pool_cases())
-def test_pool_fast_equals_naive_and_oracle(case):
+@given(case=pool_cases(), threads=st.sampled_from([None, 2, 3]))
+def test_pool_fast_equals_naive_and_oracle(case, threads):
+    """``threads``: the batch shared by that many threads (None: by size, here one)."""
     rng, x, pp = _pool_arrays(case)
     out_naive, cache_naive = layers.max_pool_forward_naive(x, pp)
     dout = rng.standard_normal(out_naive.shape).astype(case["dtype"])
@@ -428,7 +429,8 @@ def test_pool_fast_equals_naive_and_oracle(case):
     out_o, dx_o = pool_oracle(x, case["ph"], case["pw"], case["stride"], dout)
     np.testing.assert_array_equal(out_naive, out_o)
     _close(dx_naive, dx_o, case["dtype"], f"naive dx vs oracle, case {case}")
-    orig = fast_layers._backend
+    orig, orig_workers = fast_layers._backend, fast_layers._WORKERS
+    fast_layers._WORKERS = threads
     try:
         for name in BACKENDS:
             if name == "numpy":
@@ -442,7 +444,7 @@ def test_pool_fast_equals_naive_and_oracle(case):
             assert dx.dtype == x.dtype and dx.shape == x.shape
             _close(dx, dx_naive, case["dtype"], f"{name} dx, case {case}")
     finally:
-        fast_layers._backend = orig
+        fast_layers._backend, fast_layers._WORKERS = orig, orig_workers
 
 
 @pytest.mark.parametrize("ph, pw, stride", [(2, 2, 2), (3, 3, 1), (2, 3, 1), (3, 3, 3)])
@@ -472,18 +474,24 @@ def test_pool_overlapping_windows_accumulate(backend):
     np.testing.assert_array_equal(dx, expected)
 
 
-def test_pool_training_shape_both_dtypes(backend):
-    """The ThreeLayerConvNet pool: (N, F, 32, 32) -> 2x2 stride 2, float32 and float64."""
+@pytest.mark.parametrize("pp", [{"pool_height": 2, "pool_width": 2, "stride": 2},
+                                {"pool_height": 3, "pool_width": 3, "stride": 1}])
+@pytest.mark.parametrize("shape", [(2, 4, 32, 32), (9, 32, 32, 32)])  # the second: threaded
+def test_pool_training_shape_both_dtypes(backend, pp, shape):
+    """The ThreeLayerConvNet pool: (N, F, 32, 32) -> 2x2 stride 2 (and an overlapping pool),
+    float32 and float64; big enough to be shared by threads when there are two cores."""
     rng = np.random.default_rng(4)
-    pp = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    if pp["stride"] == 1:
+        shape = shape[:2] + (31, 31)
     for dt in (np.float32, np.float64):
-        x = rng.standard_normal((2, 4, 32, 32)).astype(dt)
+        x = rng.standard_normal(shape).astype(dt)
         out, cache = fast_layers.max_pool_forward_fast(x, pp)
         ref, ref_cache = layers.max_pool_forward_naive(x, pp)
         np.testing.assert_array_equal(out, ref)
         dout = rng.standard_normal(out.shape).astype(dt)
-        np.testing.assert_array_equal(fast_layers.max_pool_backward_fast(dout, cache),
-                                      layers.max_pool_backward_naive(dout, ref_cache))
+        # Overlapping windows add up in another order than in the naive loops.
+        _close(fast_layers.max_pool_backward_fast(dout, cache),
+               layers.max_pool_backward_naive(dout, ref_cache), dt, f"dx {shape} {pp}")
 
 
 def test_pool_checks_inputs():
