@@ -62,8 +62,10 @@ def test_real_files_are_read_whole(idx_root, dataset, n_train, n_test, fast):
     data = lab.load_lab_data(dataset, fast=fast, data_dir=idx_root)
     (x_train, y_train), (x_test, y_test) = (
         datasets.load_mnist(idx_root) if dataset == "mnist" else datasets.load_fashion_mnist(idx_root))
-    assert data.source == "real"
+    assert data.source == "real" and data.dataset == dataset
     assert data.data_dir == idx_root
+    assert data.summary().splitlines()[0].startswith(f"{dataset} (real): x_train ({n_train}, 1, 28, 28)")
+    assert "FAST MODE" not in data.summary()
     assert data.x_train.shape == (n_train, 1, 28, 28) and data.x_train.dtype == np.float32
     assert data.x_test.shape == (n_test, 1, 28, 28) and data.y_test.dtype == np.int64
     np.testing.assert_array_equal(data.x_train, x_train)
@@ -105,6 +107,8 @@ def test_fast_mode_falls_back_to_synthetic(tmp_path):
     assert data.x_train.shape == (120, 1, 28, 28) and data.x_test.shape == (50, 1, 28, 28)
     assert data.x_train.dtype == np.float32 and 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
     assert set(np.unique(data.y_train)) == set(range(10))  # balanced classes
+    assert "[FAST MODE]" in data.summary() and "합성(synthetic)" in data.summary()
+    assert "x_test  (50, 1, 28, 28) float32" in data.summary()
     # the same bytes as write_idx_set with the same seed, and nothing left in the data dir
     synthetic.write_idx_set(tmp_path / "ref" / "mnist", n_train=120, n_test=50, seed=3)
     (x_ref, y_ref), _ = datasets.load_mnist(tmp_path / "ref")

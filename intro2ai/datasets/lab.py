@@ -46,15 +46,31 @@ DEFAULT_SYNTHETIC_TEST = 500
 
 class LabData(NamedTuple):
     """The lab's data: arrays as returned by :func:`~intro2ai.datasets.load_mnist`, plus
-    ``source`` (``"real"`` or ``"synthetic"``), the class names and the folder read."""
+    the data set's name, ``source`` (``"real"`` or ``"synthetic"``), the class names and the
+    folder read."""
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    dataset: str
     source: str
     classes: tuple[str, ...]
     data_dir: Path | None
+
+    def summary(self) -> str:
+        """A few lines for the notebook: where the data came from and the array shapes."""
+        lines = []
+        if self.source == "synthetic":
+            lines.append(f"[FAST MODE] {self.dataset} 데이터가 없어 임시 합성(synthetic) 데이터를 "
+                         f"사용합니다 (정확도는 의미가 없습니다).")
+        lines.append(f"{self.dataset} ({self.source}): "
+                     f"x_train {self.x_train.shape} {self.x_train.dtype}, "
+                     f"y_train {self.y_train.shape} {self.y_train.dtype}")
+        lines.append(f"{' ' * len(self.dataset)} ({self.source}): "
+                     f"x_test  {self.x_test.shape} {self.x_test.dtype}, "
+                     f"y_test  {self.y_test.shape} {self.y_test.dtype}")
+        return "\n".join(lines)
 
 
 def fast_mode(environ: Mapping[str, str] | None = None) -> bool:
@@ -172,7 +188,7 @@ def load_lab_data(
             (x_train, y_train), (x_test, y_test) = loader(data_dir=tmp, normalize=normalize)
         source, read_from = "synthetic", None
     return LabData(x_train[:n_train], y_train[:n_train], x_test[:n_test], y_test[:n_test],
-                   source, classes, read_from)
+                   dataset, source, classes, read_from)
 
 
 def deskew(images: np.ndarray) -> np.ndarray:

@@ -21,22 +21,19 @@
 
 # %%
 import json
-import os
-import tempfile
 import time
 from collections import OrderedDict
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from intro2ai import datasets, fast_layers, layers
+from intro2ai import fast_layers, layers
+from intro2ai.datasets import lab
 from intro2ai.gradient_check import eval_numerical_gradient, rel_error
 from intro2ai.solver import Solver
 
-FAST = os.environ.get("INTRO2AI_FAST", "").strip() not in ("", "0")
-DATASET = os.environ.get("INTRO2AI_LAB_DATASET", "mnist").strip() or "mnist"
-assert DATASET in ("mnist", "fashion-mnist"), "INTRO2AI_LAB_DATASET는 mnist 또는 fashion-mnist"
+FAST = lab.fast_mode()  # INTRO2AI_FAST
+DATASET = lab.lab_dataset()  # INTRO2AI_LAB_DATASET: "mnist" or "fashion-mnist"
 print(f"FAST MODE: {FAST}, dataset: {DATASET}")
 RESULTS = {"lab": "lab2", "dataset": DATASET, "fast": FAST}
 LAB_START = time.perf_counter()
@@ -399,28 +396,14 @@ print("통과: SimpleConvNet의 gradient가 수치 미분과 일치합니다.")
 # `Solver`는 epoch마다 **validation** 정확도를 재고, 끝나면 validation 정확도가 가장 좋았던 parameter를 모델에 남깁니다. 이 선택에 테스트 데이터를 쓰면 테스트 점수가 실제보다 좋게 나오므로, 학습 데이터에서 따로 떼어 낸 1,000장을 validation으로 쓰고 테스트 데이터는 마지막에 한 번만 씁니다.
 
 # %%
-def load_lab_data(dataset: str):
-    """Load the lab's data set; in FAST MODE fall back to a tiny synthetic IDX set."""
-    loader = datasets.load_mnist if dataset == "mnist" else datasets.load_fashion_mnist
-    try:
-        return loader(), "real"
-    except FileNotFoundError:
-        if not FAST:
-            raise
-    from intro2ai.datasets import synthetic
-
-    tmp = Path(tempfile.mkdtemp(prefix="intro2ai-lab2-"))
-    synthetic.write_idx_set(tmp, n_train=1000, n_test=500, seed=0)
-    print(f"[FAST MODE] {dataset} 데이터가 없어 임시 합성(synthetic) 데이터를 사용합니다: {tmp}")
-    return loader(data_dir=tmp), "synthetic"
-
-
-((x_all, y_all), (x_test, y_test)), DATA_SOURCE = load_lab_data(DATASET)
 N_TRAIN, N_VAL, N_TEST, EPOCHS = (800, 200, 500, 1) if FAST else (5000, 1000, 1000, 20)
-x_train, y_train = x_all[:N_TRAIN], y_all[:N_TRAIN]
-x_val, y_val = x_all[N_TRAIN:N_TRAIN + N_VAL], y_all[N_TRAIN:N_TRAIN + N_VAL]
-x_test, y_test = x_test[:N_TEST], y_test[:N_TEST]
-RESULTS.update(data=DATA_SOURCE, n_train=len(x_train), n_test=len(x_test), epochs=EPOCHS)
+# the first N_TRAIN + N_VAL training images (intro2ai.datasets.lab; FAST MODE: synthetic if missing)
+data = lab.load_lab_data(DATASET, fast=FAST, n_train=N_TRAIN + N_VAL, n_test=N_TEST)
+print(data.summary())  # shapes; in FAST MODE also says when the data is synthetic
+x_train, y_train = data.x_train[:N_TRAIN], data.y_train[:N_TRAIN]
+x_val, y_val = data.x_train[N_TRAIN:], data.y_train[N_TRAIN:]
+x_test, y_test = data.x_test, data.y_test
+RESULTS.update(data=data.source, n_train=len(x_train), n_test=len(x_test), epochs=EPOCHS)
 print("train:", x_train.shape, x_train.dtype, " validation:", x_val.shape, " test:", x_test.shape)
 
 # %%

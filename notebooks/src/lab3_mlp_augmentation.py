@@ -19,21 +19,18 @@
 
 # %%
 import json
-import os
-import tempfile
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 from scipy import ndimage
 
-from intro2ai import datasets, initializers, layers, optim
+from intro2ai import initializers, layers, optim
+from intro2ai.datasets import lab
 from intro2ai.gradient_check import eval_numerical_gradient
 
-FAST = os.environ.get("INTRO2AI_FAST", "").strip() not in ("", "0")
-DATASET = os.environ.get("INTRO2AI_LAB_DATASET", "mnist").strip() or "mnist"
-assert DATASET in ("mnist", "fashion-mnist"), "INTRO2AI_LAB_DATASET는 mnist 또는 fashion-mnist"
+FAST = lab.fast_mode()  # INTRO2AI_FAST
+DATASET = lab.lab_dataset()  # INTRO2AI_LAB_DATASET: "mnist" or "fashion-mnist"
 print(f"FAST MODE: {FAST}, dataset: {DATASET}")
 RESULTS = {"lab": "lab3", "dataset": DATASET, "fast": FAST}
 LAB_START = time.perf_counter()
@@ -44,29 +41,12 @@ LAB_START = time.perf_counter()
 # 분류를 시작하기 전에 데이터가 제대로 불러와졌는지, 어떤 모양인지 먼저 살펴봅니다. 이미지는 `(N, 1, 28, 28)` float32 (0~1로 정규화), label은 0~9 정수입니다.
 
 # %%
-def load_lab_data(dataset: str):
-    """Load the lab's data set; in FAST MODE fall back to a tiny synthetic IDX set."""
-    loader = datasets.load_mnist if dataset == "mnist" else datasets.load_fashion_mnist
-    try:
-        return loader(), "real"
-    except FileNotFoundError:
-        if not FAST:
-            raise
-    from intro2ai.datasets import synthetic
-
-    tmp = Path(tempfile.mkdtemp(prefix="intro2ai-lab3-"))
-    synthetic.write_idx_set(tmp, n_train=1000, n_test=500, seed=0)
-    print(f"[FAST MODE] {dataset} 데이터가 없어 임시 합성(synthetic) 데이터를 사용합니다: {tmp}")
-    return loader(data_dir=tmp), "synthetic"
-
-
-((x_train, y_train), (x_test, y_test)), DATA_SOURCE = load_lab_data(DATASET)
-CLASSES = datasets.MNIST_CLASSES if DATASET == "mnist" else datasets.FASHION_MNIST_CLASSES
-if FAST:
-    x_train, y_train = x_train[:1000], y_train[:1000]
-    x_test, y_test = x_test[:500], y_test[:500]
-RESULTS["data"] = DATA_SOURCE
-print("x_train:", x_train.shape, x_train.dtype, " x_test:", x_test.shape)
+N_TRAIN, N_TEST = (1000, 500) if FAST else (None, None)  # None: every image
+data = lab.load_lab_data(DATASET, fast=FAST, n_train=N_TRAIN, n_test=N_TEST)  # intro2ai.datasets.lab
+x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
+CLASSES = data.classes
+print(data.summary())  # shapes; in FAST MODE also says when the data is synthetic
+RESULTS["data"] = data.source
 print("train 데이터의 class별 개수:", np.bincount(y_train, minlength=10))
 
 # %%

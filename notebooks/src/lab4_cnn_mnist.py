@@ -25,21 +25,18 @@
 # %%
 import io
 import json
-import os
-import tempfile
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Image, display
 
-from intro2ai import datasets, initializers, layer_utils, layers, optim
+from intro2ai import initializers, layer_utils, layers, optim
+from intro2ai.datasets import lab
 from intro2ai.gradient_check import eval_numerical_gradient
 
-FAST = os.environ.get("INTRO2AI_FAST", "").strip() not in ("", "0")
-DATASET = os.environ.get("INTRO2AI_LAB_DATASET", "mnist").strip() or "mnist"
-assert DATASET in ("mnist", "fashion-mnist"), "INTRO2AI_LAB_DATASET는 mnist 또는 fashion-mnist"
+FAST = lab.fast_mode()  # INTRO2AI_FAST
+DATASET = lab.lab_dataset()  # INTRO2AI_LAB_DATASET: "mnist" or "fashion-mnist"
 print(f"FAST MODE: {FAST}, dataset: {DATASET}")
 RESULTS = {"lab": "lab4", "dataset": DATASET, "fast": FAST}
 LAB_START = time.perf_counter()
@@ -50,28 +47,13 @@ LAB_START = time.perf_counter()
 # 학습용/테스트용 이미지와 label을 불러옵니다. 이번에는 전처리를 직접 해 보기 위해 `normalize=False`로 **원래 값(0~255의 uint8)** 그대로 가져옵니다.
 
 # %%
-def load_lab_data(dataset: str):
-    """Raw uint8 images; in FAST MODE fall back to a tiny synthetic IDX set."""
-    loader = datasets.load_mnist if dataset == "mnist" else datasets.load_fashion_mnist
-    try:
-        return loader(normalize=False), "real"
-    except FileNotFoundError:
-        if not FAST:
-            raise
-    from intro2ai.datasets import synthetic
-
-    tmp = Path(tempfile.mkdtemp(prefix="intro2ai-lab4-"))
-    synthetic.write_idx_set(tmp, n_train=3000, n_test=500, seed=0)
-    print(f"[FAST MODE] {dataset} 데이터가 없어 임시 합성(synthetic) 데이터를 사용합니다: {tmp}")
-    return loader(data_dir=tmp, normalize=False), "synthetic"
-
-
-((x_train, y_train), (x_test, y_test)), DATA_SOURCE = load_lab_data(DATASET)
-CLASSES = datasets.MNIST_CLASSES if DATASET == "mnist" else datasets.FASHION_MNIST_CLASSES
-if FAST:
-    x_train, y_train = x_train[:3000], y_train[:3000]
-    x_test, y_test = x_test[:500], y_test[:500]
-RESULTS["data"] = DATA_SOURCE
+N_TRAIN, N_TEST = (3000, 500) if FAST else (None, None)  # None: every image
+# raw uint8 images (normalize=False); intro2ai.datasets.lab, FAST MODE: synthetic if missing
+data = lab.load_lab_data(DATASET, fast=FAST, n_train=N_TRAIN, n_test=N_TEST, normalize=False)
+x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
+CLASSES = data.classes
+print(data.summary())  # shapes; in FAST MODE also says when the data is synthetic
+RESULTS["data"] = data.source
 img_test = x_test.copy()  # the raw test images, for plots at the end
 
 # %%
