@@ -23,20 +23,17 @@
 
 # %%
 import json
-import os
-import tempfile
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from intro2ai import datasets, fast_layers, initializers, layers, optim
+from intro2ai import fast_layers, initializers, layers, optim
+from intro2ai.datasets import lab
 from intro2ai.gradient_check import eval_numerical_gradient, rel_error
 
-FAST = os.environ.get("INTRO2AI_FAST", "").strip() not in ("", "0")
-DATASET = os.environ.get("INTRO2AI_LAB_DATASET", "mnist").strip() or "mnist"
-assert DATASET in ("mnist", "fashion-mnist"), "INTRO2AI_LAB_DATASET는 mnist 또는 fashion-mnist"
+FAST = lab.fast_mode()  # INTRO2AI_FAST
+DATASET = lab.lab_dataset()  # INTRO2AI_LAB_DATASET: "mnist" or "fashion-mnist"
 print(f"FAST MODE: {FAST}, dataset: {DATASET}")
 RESULTS = {"lab": "lab1", "dataset": DATASET, "fast": FAST}
 LAB_START = time.perf_counter()
@@ -44,34 +41,17 @@ LAB_START = time.perf_counter()
 # %% [markdown]
 # ## 1. 데이터 불러오기
 #
-# `datasets.load_mnist()`는 `((x_train, y_train), (x_test, y_test))`를 돌려줍니다. 이미지는 `(N, 1, 28, 28)` 모양의 float32 배열(0~1로 정규화)이고, label은 0~9의 정수입니다.
+# 네 실습이 함께 쓰는 `intro2ai.datasets.lab.load_lab_data()`가 데이터를 불러옵니다 (안에서 `datasets.load_mnist()` / `load_fashion_mnist()`를 부르고, 앞의 `n_train`장 / `n_test`장만 남깁니다). 이미지는 `(N, 1, 28, 28)` 모양의 float32 배열(0~1로 정규화)이고, label은 0~9의 정수입니다.
+# 데이터가 없을 때: FAST MODE이면 작은 합성 데이터를 임시 폴더에 만들어 쓰고, 전체 실행이면 데이터를 받는 방법을 알려 주는 오류(`FileNotFoundError`)를 냅니다.
 # 이미지 묶음(batch)은 보통 `(batch_size, num_channels, height, width)` 모양의 4차원 배열로 다룹니다. MNIST는 흑백이라 channel이 1개입니다.
 
 # %%
-def load_lab_data(dataset: str):
-    """Load the lab's data set; in FAST MODE fall back to a tiny synthetic IDX set."""
-    loader = datasets.load_mnist if dataset == "mnist" else datasets.load_fashion_mnist
-    try:
-        return loader(), "real"
-    except FileNotFoundError:
-        if not FAST:
-            raise
-    from intro2ai.datasets import synthetic
-
-    tmp = Path(tempfile.mkdtemp(prefix="intro2ai-lab1-"))
-    synthetic.write_idx_set(tmp, n_train=1000, n_test=500, seed=0)
-    print(f"[FAST MODE] {dataset} 데이터가 없어 임시 합성(synthetic) 데이터를 사용합니다: {tmp}")
-    return loader(data_dir=tmp), "synthetic"
-
-
-((x_train, y_train), (x_test, y_test)), DATA_SOURCE = load_lab_data(DATASET)
-CLASSES = datasets.MNIST_CLASSES if DATASET == "mnist" else datasets.FASHION_MNIST_CLASSES
-if FAST:
-    x_train, y_train = x_train[:1000], y_train[:1000]
-    x_test, y_test = x_test[:500], y_test[:500]
-RESULTS["data"] = DATA_SOURCE
-print("x_train:", x_train.shape, x_train.dtype, " y_train:", y_train.shape, y_train.dtype)
-print("x_test: ", x_test.shape, x_test.dtype, " y_test: ", y_test.shape)
+N_TRAIN, N_TEST = (1000, 500) if FAST else (None, None)  # None: every image
+data = lab.load_lab_data(DATASET, fast=FAST, n_train=N_TRAIN, n_test=N_TEST)
+x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
+CLASSES = data.classes
+print(data.summary())  # shapes; in FAST MODE also says when the data is synthetic
+RESULTS["data"] = data.source
 
 # %%
 fig, axes = plt.subplots(2, 10, figsize=(12, 2.8))
@@ -81,6 +61,56 @@ for ax, i in zip(axes.ravel(), range(20)):
     ax.axis("off")
 plt.tight_layout()
 plt.show()
+
+# %% [markdown]
+# ### 입력 정규화 (input normalisation)
+#
+# 모델에 넣기 전에 입력을 "고르게" 만들어 두면, 같은 모델과 같은 optimizer로도 더 빨리, 더 정확하게 학습합니다. 두 단계를 씁니다.
+#
+# **1. 기울어진 숫자 바로 세우기 (deskewing, MNIST만)**
+#
+# MNIST 이미지는 이미 한 번 정규화되어 있습니다: 숫자의 크기를 20x20 상자에 맞추고, 밝기의 무게중심을 28x28 이미지의 가운데로 옮겼습니다. 하지만 사람마다 다른 **기울기(slant)**는 그대로 남아 있습니다. 학습 데이터가 8,000장뿐이면 모델이 여러 기울기로 쓴 같은 숫자를 모두 보고 배우기 어렵습니다.
+# Deskewing은 기울기까지 정규화합니다. 이미지의 밝기를 확률분포처럼 보고 moment를 계산합니다: 행(row)의 분산 $\mathrm{var}(r)$와 행-열 공분산 $\mathrm{cov}(r, c)$로 기울기 $\alpha = \mathrm{cov}(r, c) / \mathrm{var}(r)$ (한 행 내려갈 때 글씨가 옆으로 움직이는 pixel 수)를 구하고, 각 행을 그만큼 가로로 밀어(shear) 숫자를 똑바로 세웁니다 (`intro2ai.datasets.lab.deskew`). Fashion-MNIST의 옷 사진은 기울여 쓴 글씨가 아니므로 적용하지 않습니다.
+#
+# **2. 표준화 (standardisation)**: 모든 pixel에서 학습 데이터의 평균을 빼고 표준편차로 나눠, 입력이 0을 중심으로 크기 1 정도가 되게 합니다. 0~1 값 그대로면 입력이 모두 양수라 첫 layer의 weight가 한쪽으로 함께 움직이기 쉽고, tanh 같은 activation이 0 근처의 잘 변하는 구간을 덜 씁니다. **테스트 데이터에도 학습 데이터의 평균과 표준편차를 씁니다** (테스트 데이터는 "아직 못 본" 데이터여야 하므로 그 통계도 쓰지 않습니다).
+#
+# 두 단계 모두 이미지 한 장(과 학습 데이터의 평균/표준편차)만 보고 label은 쓰지 않으므로, 새로 들어온 이미지에도 그대로 적용할 수 있습니다.
+#
+# 측정 (이 수업의 MNIST 학습 8,000장 / 테스트 2,000장, MLP는 learning rate 0.1로 30 epoch, seed 0/1/2):
+#
+# | 입력 | MLP test 정확도 |
+# |---|---|
+# | 0~1 그대로 | 0.9465 / 0.947 / - |
+# | 표준화만 | 0.9455 / 0.943 / - |
+# | deskewing | 0.965 / 0.967 / 0.9685 |
+# | deskewing + 표준화 | 0.964 / 0.9675 / 0.9715 |
+#
+# 이 MLP는 deskewing 없이는 약 0.945에서 더 오르지 않았습니다 (learning rate decay, weight decay로도 0.95를 넘지 못했습니다). Fashion-MNIST에서는 표준화로 MLP가 0.871 → 0.884 (15 epoch), LeNet이 0.891 → 0.900 (cosine decay, 6 epoch)이 되었습니다.
+
+# %%
+DESKEW = DATASET == "mnist"  # handwriting only
+if DESKEW:
+    x_train_raw = x_train
+    x_train, x_test = lab.deskew(x_train), lab.deskew(x_test)
+    fig, axes = plt.subplots(2, 10, figsize=(12, 2.8))
+    for j in range(10):
+        axes[0, j].imshow(x_train_raw[j, 0], cmap="gray")
+        axes[1, j].imshow(x_train[j, 0], cmap="gray")
+        axes[0, j].axis("off")
+        axes[1, j].axis("off")
+    axes[0, 0].set_title("original", fontsize=8, loc="left")
+    axes[1, 0].set_title("deskewed", fontsize=8, loc="left")
+    plt.tight_layout()
+    plt.show()
+
+# standardisation with the TRAINING set's statistics (for the test set too)
+PIXEL_MEAN, PIXEL_STD = x_train.mean(), x_train.std()
+x_train = (x_train - PIXEL_MEAN) / PIXEL_STD
+x_test = (x_test - PIXEL_MEAN) / PIXEL_STD
+print(f"deskew: {DESKEW}, 학습 데이터 평균 {PIXEL_MEAN:.4f}, 표준편차 {PIXEL_STD:.4f}")
+print(f"표준화 후: train 평균 {x_train.mean():.3f} 표준편차 {x_train.std():.3f}, "
+      f"test 평균 {x_test.mean():.3f} 표준편차 {x_test.std():.3f}, dtype {x_train.dtype}")
+RESULTS.update(deskew=DESKEW, standardise=True)
 
 # %% [markdown]
 # ### Mini-batch
@@ -108,18 +138,35 @@ def accuracy(model, X: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(predict(model, X) == y))
 
 
+def constant_lr(progress: float) -> float:
+    """Learning-rate factor 1 throughout."""
+    return 1.0
+
+
+def cosine_lr(progress: float) -> float:
+    """Cosine decay: factor 1 at the start (progress 0), 0.5 halfway, near 0 at the end (1)."""
+    return 0.5 * (1.0 + np.cos(np.pi * progress))
+
+
 def train(model, X, y, X_test, y_test, *, learning_rate=0.1, batch_size=100, epochs=10,
-          lr_decay=1.0, seed=0, name="model"):
+          lr_schedule=constant_lr, seed=0, name="model"):
     """Mini-batch SGD with intro2ai.optim.sgd; records loss and batch accuracy per iteration.
 
-    After every epoch the learning rate is multiplied by lr_decay (1.0: constant)."""
+    The learning rate of an iteration is learning_rate * lr_schedule(progress), progress being
+    the fraction of all iterations done before it (0 at the first one)."""
     rng = np.random.default_rng(seed)
     configs = {p: {"learning_rate": learning_rate} for p in model.params}
-    hist = {"loss": [], "batch_acc": [], "test_acc": [], "iters_per_epoch": 0}
+    hist = {"loss": [], "batch_acc": [], "test_acc": [], "lr": [], "iters_per_epoch": 0}
+    iters_per_epoch = -(-len(X) // batch_size)  # ceil
+    total_iters = epochs * iters_per_epoch
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         n_iter = 0
         for idx in minibatches(len(X), batch_size, rng):
+            lr = learning_rate * lr_schedule(len(hist["lr"]) / total_iters)
+            for config in configs.values():
+                config["learning_rate"] = lr
+            hist["lr"].append(lr)
             loss, grads = model.loss(X[idx], y[idx])
             for p in model.params:
                 model.params[p], configs[p] = optim.sgd(model.params[p], grads[p], configs[p])
@@ -127,12 +174,10 @@ def train(model, X, y, X_test, y_test, *, learning_rate=0.1, batch_size=100, epo
             hist["batch_acc"].append(float(np.mean(np.argmax(model.scores, axis=1) == y[idx])))
             n_iter += 1
         hist["iters_per_epoch"] = n_iter
-        for config in configs.values():
-            config["learning_rate"] *= lr_decay
         hist["test_acc"].append(accuracy(model, X_test, y_test))
         print(f"[{name}] epoch {epoch:2d}/{epochs}  loss {np.mean(hist['loss'][-n_iter:]):.4f}  "
               f"train(batch) acc {np.mean(hist['batch_acc'][-n_iter:]):.4f}  "
-              f"test acc {hist['test_acc'][-1]:.4f}  ({time.perf_counter() - start:.0f}s)")
+              f"test acc {hist['test_acc'][-1]:.4f}  lr {lr:.4f}  ({time.perf_counter() - start:.0f}s)")
     hist["seconds"] = time.perf_counter() - start
     return hist
 
@@ -229,17 +274,18 @@ print(f"통과: MLP의 forward/backward가 맞습니다 (최대 relative error {
 # %% [markdown]
 # ### MLP 학습
 #
-# Hyper-parameter: optimizer **SGD**, learning rate **0.1**, batch size **100**. Epoch 수는 데이터 크기에 맞춰 정했습니다: MNIST(학습 8,000장)는 MLP 30, LeNet 15 epoch, Fashion-MNIST(60,000장)는 MLP 15, LeNet 6 epoch (FAST MODE에서는 1).
+# Hyper-parameter: optimizer **SGD**, learning rate **0.1**, batch size **100**, 매 epoch마다 학습 데이터를 섞습니다 (`train`의 `seed`). Epoch 수는 데이터 크기에 맞춰 정했습니다: MNIST(학습 8,000장)는 MLP 30, LeNet 15 epoch, Fashion-MNIST(60,000장)는 MLP 15, LeNet 6 epoch (FAST MODE에서는 1).
 # 학습은 최적의 weight와 bias를 찾을 때까지 학습 데이터를 여러 번 반복해서 사용합니다. 정확도가 더 이상 오르지 않는지(수렴)를 보고 멈출 때를 정합니다.
+#
+# MLP는 learning rate 0.1을 끝까지 유지합니다 (`constant_lr`). 이 MLP에서는 learning rate를 줄여 가면(decay) 오히려 test 정확도가 조금 낮았습니다 (MNIST deskewing, 30 epoch, seed 0/1: 일정 0.965/0.967, cosine decay 0.961/0.962).
 
 # %%
 EPOCHS = {"mnist": (30, 15), "fashion-mnist": (15, 6)}[DATASET]
-LENET_LR_DECAY = {"mnist": 1.0, "fashion-mnist": 0.9}[DATASET]
 EPOCHS_MLP, EPOCHS_LENET = (1, 1) if FAST else EPOCHS
 
 mlp = MLP(seed=0)
 mlp_hist = train(mlp, x_train, y_train, x_test, y_test, learning_rate=0.1, batch_size=100,
-                 epochs=EPOCHS_MLP, name="MLP")
+                 epochs=EPOCHS_MLP, lr_schedule=constant_lr, name="MLP")
 mlp_test_acc = accuracy(mlp, x_test, y_test)
 RESULTS.update(mlp_test_acc=round(mlp_test_acc, 4), mlp_seconds=round(mlp_hist["seconds"], 1),
                mlp_epochs=EPOCHS_MLP)
@@ -249,10 +295,10 @@ print(f"MLP test accuracy: {mlp_test_acc:.4f}")
 # ### 예측 (prediction)과 정확도
 #
 # 학습이 끝나면 처음 보는 테스트 데이터로 모델을 평가합니다. `model.loss(X)`가 돌려주는 점수 중 가장 큰 class가 예측입니다. 10개 중 몇 개를 맞혔는지가 정확도(accuracy)입니다.
-# 기준: MNIST 0.94 이상, Fashion-MNIST 0.86 이상. (원래 실습은 MNIST 60,000장으로 0.96을 넘었지만, 이 수업의 MNIST 사본은 학습 8,000장뿐이라 이 MLP는 약 0.945~0.95에서 더 오르지 않습니다. 학습 데이터의 양이 정확도를 제한하는 것입니다. 실습 3의 data augmentation을 참고하세요.) **FAST MODE에서는 데이터가 1,000장, 1 epoch(10 iteration)뿐이라 기준을 0.5로 완화합니다** (찍기는 0.1).
+# 기준: MNIST 0.95 이상, Fashion-MNIST 0.86 이상. (원래 실습은 MNIST 60,000장으로 0.96을 넘었습니다. 이 수업의 MNIST 사본은 학습 8,000장뿐이라, deskewing 없이는 이 MLP가 약 0.945에서 더 오르지 않습니다. 데이터가 적을 때 입력 정규화가 얼마나 중요한지 보여 줍니다. 실습 3의 data augmentation도 참고하세요.) **FAST MODE에서는 데이터가 1,000장, 1 epoch(10 iteration)뿐이라 기준을 0.5로 완화합니다** (찍기는 0.1).
 
 # %% check="lab1_mlp_accuracy" points=1
-MLP_TARGET = {"mnist": 0.94, "fashion-mnist": 0.86}[DATASET]
+MLP_TARGET = {"mnist": 0.95, "fashion-mnist": 0.86}[DATASET]
 _target = 0.5 if FAST else MLP_TARGET  # FAST MODE: relaxed
 _pred = predict(mlp, x_test)
 assert _pred.shape == y_test.shape
@@ -356,12 +402,16 @@ print(f"통과: LeNet의 forward/backward가 맞습니다 (최대 relative error
 # %% [markdown]
 # ### LeNet 학습
 #
-# MLP와 같은 hyper-parameter(SGD, learning rate 0.1, batch 100)로 학습합니다. Fashion-MNIST에서는 epoch마다 learning rate를 0.9배로 줄입니다 (**learning rate decay**): learning rate 0.1을 끝까지 유지하면 test 정확도가 epoch마다 1~2%씩 오르내리는데, 걸음을 줄이면 최솟값 근처에 더 안정적으로 자리 잡습니다. CPU에서 NumPy로 계산하므로 MLP보다 훨씬 오래 걸립니다 (MNIST 8,000장 기준 몇 분).
+# MLP와 같은 hyper-parameter(SGD, learning rate 0.1, batch 100)로 시작하되, learning rate를 점점 줄입니다 (**learning rate decay**). learning rate 0.1을 끝까지 유지하면 LeNet의 test 정확도가 epoch마다 0.5~1%씩 오르내립니다 (MNIST에서 12 epoch 이후 0.971~0.976): 걸음이 커서 최솟값 근처를 계속 뛰어넘기 때문입니다. 걸음을 줄이면 최솟값 근처에 안정적으로 자리 잡습니다.
+#
+# 여기서는 **cosine decay** (`cosine_lr`)를 씁니다: iteration마다 learning rate를 $0.1 \cdot \frac{1}{2}\left(1 + \cos(\pi \cdot \text{진행률})\right)$로 정합니다. 처음에는 0.1 근처로 크게 움직이고, 절반 지점에서 0.05, 마지막에는 0에 가까워집니다. epoch마다 일정 비율로 줄이는 방법(예: 0.85배)은 비율을 잘못 고르면 너무 일찍 작아져 학습이 덜 됩니다 (MNIST 15 epoch에서 0.85배: 0.964). cosine decay는 정해 둔 epoch 수 안에서 "크게 탐색 → 작게 다듬기"를 자동으로 나눠 줍니다 (MNIST, 입력 정규화 후 15 epoch: seed 0/1에서 0.979/0.9795). 아래 학습 곡선 옆에 learning rate도 그립니다.
+#
+# CPU에서 NumPy로 계산하므로 MLP보다 훨씬 오래 걸립니다 (MNIST 8,000장 기준 몇 분).
 
 # %%
 lenet = LeNet(seed=0)
 lenet_hist = train(lenet, x_train, y_train, x_test, y_test, learning_rate=0.1, batch_size=100,
-                   epochs=EPOCHS_LENET, lr_decay=LENET_LR_DECAY, name="LeNet")
+                   epochs=EPOCHS_LENET, lr_schedule=cosine_lr, name="LeNet")
 lenet_test_acc = accuracy(lenet, x_test, y_test)
 RESULTS.update(lenet_test_acc=round(lenet_test_acc, 4),
                lenet_seconds=round(lenet_hist["seconds"], 1), lenet_epochs=EPOCHS_LENET)
@@ -370,7 +420,7 @@ print(f"LeNet test accuracy: {lenet_test_acc:.4f}")
 # %% [markdown]
 # ### 학습 곡선 (accuracy curve)
 #
-# iteration마다 기록한 mini-batch 정확도(이동 평균)와 epoch마다 잰 test 정확도를 그립니다.
+# iteration마다 기록한 mini-batch 정확도(이동 평균)와 epoch마다 잰 test 정확도를 그립니다. 오른쪽은 iteration마다 쓴 learning rate입니다 (MLP: 일정, LeNet: cosine decay).
 
 # %%
 def smooth(values, k=20):
@@ -379,30 +429,37 @@ def smooth(values, k=20):
     return np.convolve(values, np.ones(k) / k, mode="valid")
 
 
-fig, ax = plt.subplots(figsize=(8, 4))
+fig, (ax, ax_lr) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [2, 1]})
 for hist, name in ((mlp_hist, "MLP"), (lenet_hist, "LeNet")):
     curve = smooth(hist["batch_acc"])
     line, = ax.plot(np.arange(len(curve)) + 1, curve, label=f"{name} train (batch, moving avg)")
     epochs_x = hist["iters_per_epoch"] * np.arange(1, len(hist["test_acc"]) + 1)
     ax.plot(epochs_x, hist["test_acc"], "o--", color=line.get_color(), label=f"{name} test")
+    ax_lr.plot(np.arange(1, len(hist["lr"]) + 1), hist["lr"], color=line.get_color(), label=name)
 ax.set_xlabel("iterations")
 ax.set_ylabel("accuracy")
-ax.set_title(f"SGD, learning rate 0.1 (LeNet decay x{LENET_LR_DECAY} per epoch), batch 100")
-ax.set_ylim(0, 1.0)
+ax.set_title("SGD, learning rate 0.1, batch 100")
+ax.set_ylim(0.0 if FAST else 0.8, 1.0)  # full runs: zoom in on the last few percent
 ax.legend(loc="lower right")
+ax_lr.set_xlabel("iterations")
+ax_lr.set_ylabel("learning rate")
+ax_lr.set_title("MLP: constant, LeNet: cosine decay")
+ax_lr.legend()
+plt.tight_layout()
 plt.show()
 
 # %% [markdown]
 # ### LeNet의 정확도
 #
-# 기준: MNIST 0.965 이상, Fashion-MNIST 0.88 이상. (목표는 0.975 / 0.89입니다. 학습 8,000장의 MNIST에서 이 LeNet의 test 정확도는 12 epoch 이후 약 0.971~0.976 사이를 오르내립니다. test 이미지 2,000장에서 0.005는 10장 차이입니다.) **FAST MODE에서는 기준을 0.5로 완화합니다.** LeNet이 MLP보다 정확한지도 비교해 보세요.
+# 기준: MNIST 0.975 이상, Fashion-MNIST 0.89 이상. (test 이미지 2,000장에서 0.005는 10장 차이입니다. 입력 정규화와 cosine decay 없이 learning rate 0.1로 15 epoch 학습하면 MNIST에서 약 0.972였습니다.) **FAST MODE에서는 기준을 0.5로 완화합니다.** LeNet이 MLP보다 정확한지도 비교해 보세요.
 
 # %% check="lab1_lenet_accuracy" points=1
-LENET_TARGET = {"mnist": 0.965, "fashion-mnist": 0.88}[DATASET]
+LENET_TARGET = {"mnist": 0.975, "fashion-mnist": 0.89}[DATASET]
 _target = 0.5 if FAST else LENET_TARGET  # FAST MODE: relaxed
 assert 0.0 <= lenet_test_acc <= 1.0
 assert lenet_test_acc >= _target, (
-    f"LeNet test accuracy {lenet_test_acc:.4f} < 기준 {_target}. 문제 2의 backward를 확인하세요.")
+    f"LeNet test accuracy {lenet_test_acc:.4f} < 기준 {_target}. 문제 2의 backward와 learning rate "
+    f"schedule을 확인하세요.")
 print(f"통과: LeNet test accuracy {lenet_test_acc:.4f} (기준 {_target}{', FAST MODE' if FAST else ''}); "
       f"MLP {mlp_test_acc:.4f}보다 {'높습니다' if lenet_test_acc > mlp_test_acc else '높지 않습니다'}.")
 
@@ -411,7 +468,8 @@ print(f"통과: LeNet test accuracy {lenet_test_acc:.4f} (기준 {_target}{', FA
 #
 # - MLP는 이미지를 펼쳐 fully connected layer로 분류하고, LeNet은 convolution과 pooling으로 공간 구조를 이용합니다.
 # - 같은 SGD 설정에서도 LeNet이 보통 더 높은 test 정확도를 보입니다 (대신 계산이 훨씬 많습니다).
-# - 더 해 볼 것: `INTRO2AI_LAB_DATASET=fashion-mnist`로 같은 실습을 해 보거나, learning rate를 0.01, 0.5로 바꿔 학습 곡선이 어떻게 달라지는지 보세요.
+# - 데이터가 적을 때는 입력 정규화(deskewing, 표준화)와 learning rate schedule(cosine decay) 같은 "작은" 선택이 정확도를 크게 바꿉니다.
+# - 더 해 볼 것: `INTRO2AI_LAB_DATASET=fashion-mnist`로 같은 실습을 해 보거나, `DESKEW = False`로 바꿔 MNIST 정확도가 얼마나 떨어지는지, learning rate를 0.01, 0.5로 바꾸거나 LeNet을 `constant_lr`로 학습해 학습 곡선이 어떻게 달라지는지 보세요.
 
 # %%
 RESULTS["total_seconds"] = round(time.perf_counter() - LAB_START, 1)
