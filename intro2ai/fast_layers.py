@@ -35,7 +35,6 @@ caches are interchangeable.
 from __future__ import annotations
 
 import concurrent.futures
-import functools
 import os
 from typing import Any, NamedTuple
 
@@ -163,24 +162,30 @@ def _workers() -> int:
     return max(1, min(cores, 4))
 
 
-def _run_parallel(tasks: list) -> list:
-    """Run the callables concurrently (the first in this thread) and return their results."""
-    if len(tasks) == 1:
-        return [tasks[0]()]
+def _run_parallel(work: Any, items: list, workers: int) -> None:
+    """Call ``work(it)`` in ``workers`` threads (one of them this one) over one shared
+    iterator ``it`` of ``items``: each thread takes the next item when it is done with one,
+    so a thread slowed down by other processes simply takes fewer items."""
+    workers = max(1, min(workers, len(items)))
+    it = iter(items)  # next() on a list iterator is atomic under the GIL
+    if workers == 1:
+        work(it)
+        return
     # A new pool when it is too small, or after a fork (the parent's threads are not ours).
-    if _pool_state["size"] < len(tasks) - 1 or _pool_state["pid"] != os.getpid():
+    if _pool_state["size"] < workers - 1 or _pool_state["pid"] != os.getpid():
         if _pool_state["pool"] is not None and _pool_state["pid"] == os.getpid():
             _pool_state["pool"].shutdown(wait=False)
         _pool_state["pool"] = concurrent.futures.ThreadPoolExecutor(
-            max_workers=len(tasks) - 1, thread_name_prefix="intro2ai-conv")
-        _pool_state["size"] = len(tasks) - 1
+            max_workers=workers - 1, thread_name_prefix="intro2ai-conv")
+        _pool_state["size"] = workers - 1
         _pool_state["pid"] = os.getpid()
-    futures = [_pool_state["pool"].submit(task) for task in tasks[1:]]
+    futures = [_pool_state["pool"].submit(work, it) for _ in range(workers - 1)]
     try:
-        first = tasks[0]()
+        work(it)
     finally:
         concurrent.futures.wait(futures)  # never leave a thread writing into our arrays
-    return [first] + [f.result() for f in futures]
+    for f in futures:
+        f.result()  # re-raise a worker's exception
 
 
 class _Plan(NamedTuple):
@@ -202,26 +207,24 @@ def _plan(N: int, F: int, K: int, P: int, itemsize: int, layout: str | None = No
         else:
             layout = "batched"
     workers, block = 1, P
-    if layout == "chunked" and N > 1 and (_WORKERS is not None
-                                          or N * F * K * P >= _PARALLEL_MIN_MACS):
-        block = max(1, (_BLAS_THREADED_MIN - 1) // max(1, F * K))
+    if layout == "chunked" and N > 1:
+        small = max(1, (_BLAS_THREADED_MIN - 1) // max(1, F * K))
         if _P_BLOCK is not None:
-            block = _P_BLOCK
-        if block >= _MIN_BLOCK or block >= P or _P_BLOCK is not None:
-            workers = min(_workers(), N)
-        if workers == 1:  # OpenBLAS may thread whole-image GEMMs itself
-            block = P
-    chunk = max(1, min(_CHUNK_BYTES // per_image, -(-N // workers)))
+            small = _P_BLOCK
+        # Blocks too narrow for an efficient GEMM: whole images, which OpenBLAS may thread.
+        if small >= P or small >= _MIN_BLOCK or _P_BLOCK is not None:
+            block = small
+            if _WORKERS is not None or N * F * K * P >= _PARALLEL_MIN_MACS:
+                workers = min(_workers(), N)
+    chunk = max(1, _CHUNK_BYTES // per_image)
+    if workers > 1:  # enough chunks for the threads to balance their loads
+        chunk = min(chunk, -(-N // (4 * workers)))
     return _Plan(layout, chunk, workers, min(block, P))
 
 
-def _chunks(N: int, chunk: int, workers: int) -> list:
-    """Per worker, a list of (n0, n1) image ranges: contiguous shares of the batch."""
-    if N == 0:
-        return [[]]
-    share = -(-N // workers)
-    return [[(a, min(s + share, N, a + chunk)) for a in range(s, min(s + share, N), chunk)]
-            for s in range(0, N, share)]
+def _chunks(N: int, chunk: int) -> list:
+    """(n0, n1) image ranges of at most ``chunk`` images covering the batch."""
+    return [(a, min(a + chunk, N)) for a in range(0, N, chunk)]
 
 
 def _blocks(a: np.ndarray, block: int) -> list:
@@ -335,7 +338,7 @@ def _conv_chunked_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray
             _gemm_into(wmat, cols, o, plan.block)
             o += bias
 
-    _run_parallel([functools.partial(work, c) for c in _chunks(N, plan.chunk, plan.workers)])
+    _run_parallel(work, _chunks(N, plan.chunk), plan.workers)
     return out.reshape(N, F, H_out, W_out)
 
 
@@ -350,11 +353,16 @@ def _conv_chunked_backward(mod: Any, xc: np.ndarray, w: np.ndarray, dout3: np.nd
     dx = np.zeros(xc.shape, dtype=dtype) if need_dx else None
     block = plan.block
 
-    def work(chunks):
+    chunks = _chunks(N, plan.chunk)
+    # One partial dw per chunk, added up in chunk order afterwards: the same numbers whichever
+    # thread did which chunk.
+    partial_dw_t = np.zeros((max(1, len(chunks)), K, F), dtype=dtype)
+
+    def work(items):
         buf = np.empty((plan.chunk, K, P), dtype=dtype)
         dbuf = np.empty((plan.chunk, K, P), dtype=dtype) if need_dx else None
-        dw_t = np.zeros((K, F), dtype=dtype)
-        for n0, n1 in chunks:
+        for i, (n0, n1) in items:
+            dw_t = partial_dw_t[i]
             k = n1 - n0
             cols = buf[:k]
             mod.im2col(xc[n0:n1], cols, HH, WW, pad, stride, False)
@@ -370,12 +378,10 @@ def _conv_chunked_backward(mod: Any, xc: np.ndarray, w: np.ndarray, dout3: np.nd
                 dcols = dbuf[:k]
                 _gemm_into(wmat_t, d, dcols, block)
                 mod.col2im(dcols, dx[n0:n1], HH, WW, pad, stride, False)
-        return dw_t
 
-    parts = _run_parallel([functools.partial(work, c)
-                           for c in _chunks(N, plan.chunk, plan.workers)])
-    dw_t = parts[0]
-    for part in parts[1:]:
+    _run_parallel(work, list(enumerate(chunks)), plan.workers)
+    dw_t = partial_dw_t[0]
+    for part in partial_dw_t[1:]:
         dw_t += part
     return dx, dw_t.T
 
@@ -528,13 +534,15 @@ def conv_backward_strides(dout: np.ndarray, cache: ConvCache, need_dx: bool = Tr
 _POOL_PARALLEL_MIN = 1 << 18
 
 
-def _pool_shares(x: np.ndarray) -> list:
-    """(n0, n1) image ranges, one per thread, for a max-pool kernel over ``x``."""
+def _pool_plan(x: np.ndarray) -> tuple[list, int]:
+    """(image ranges, threads) for a max-pool kernel over ``x``."""
     N = x.shape[0]
     workers = 1
     if N > 1 and (_WORKERS is not None or x.size >= _POOL_PARALLEL_MIN):
         workers = min(_workers(), N)
-    return [c[0] for c in _chunks(N, N, workers) if c] or [(0, 0)]
+    if workers == 1:
+        return [(0, N)], 1
+    return _chunks(N, -(-N // (4 * workers))), workers
 
 
 def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, PoolCache]:
@@ -564,13 +572,14 @@ def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, 
         out = np.empty((N, C, H_out, W_out), dtype=x.dtype)
         idx = np.empty((N, C, H_out, W_out), dtype=np.intc)
 
-        def work(n0, n1):
-            if tiles and ph == 2:
-                mod.maxpool_forward_2x2(xc[n0:n1], out[n0:n1], idx[n0:n1])
-            else:
-                mod.maxpool_forward(xc[n0:n1], out[n0:n1], idx[n0:n1], ph, pw, stride)
+        def work(ranges):
+            for n0, n1 in ranges:
+                if tiles and ph == 2:
+                    mod.maxpool_forward_2x2(xc[n0:n1], out[n0:n1], idx[n0:n1])
+                else:
+                    mod.maxpool_forward(xc[n0:n1], out[n0:n1], idx[n0:n1], ph, pw, stride)
 
-        _run_parallel([functools.partial(work, n0, n1) for n0, n1 in _pool_shares(x)])
+        _run_parallel(work, *_pool_plan(x))
         backend = "cython"
     else:
         out, idx = _im2col_numpy.maxpool_forward(x, ph, pw, stride)
@@ -604,11 +613,12 @@ def max_pool_backward_fast(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
         dx = np.empty(cache.x_shape, dtype=dtype)
         doutc = np.ascontiguousarray(dout, dtype=dtype)
 
-        def work(n0, n1):
-            dx[n0:n1] = 0
-            mod.maxpool_backward(doutc[n0:n1], cache.idx[n0:n1], dx[n0:n1])
+        def work(ranges):
+            for n0, n1 in ranges:
+                dx[n0:n1] = 0
+                mod.maxpool_backward(doutc[n0:n1], cache.idx[n0:n1], dx[n0:n1])
 
-        _run_parallel([functools.partial(work, n0, n1) for n0, n1 in _pool_shares(dx)])
+        _run_parallel(work, *_pool_plan(dx))
         return dx
     return _im2col_numpy.maxpool_backward(dout.astype(dtype, copy=False), cache.idx,
                                           cache.x_shape)
