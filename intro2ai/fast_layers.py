@@ -230,10 +230,13 @@ def _chunks(N: int, chunk: int) -> list:
 def _blocks(a: np.ndarray, block: int) -> list:
     """A (k, R, P) array as column blocks for stacked GEMMs (views, no copies).
 
-    Returns the whole blocks as one array of shape ``(k, P // block, R, block)`` and, if
-    ``block`` does not divide P, the remaining columns ``(k, R, P % block)``.
+    Returns ``[a]`` if ``block >= P``; else the whole blocks as one array of shape
+    ``(k, P // block, R, block)`` and, if ``block`` does not divide P, the remaining columns
+    ``(k, R, P % block)``. Slicing a view along its first axis slices ``a`` the same way.
     """
     k, R, P = a.shape
+    if block >= P:
+        return [a]
     whole = (P // block) * block
     s0, s1, s2 = a.strides
     parts = [np.lib.stride_tricks.as_strided(
@@ -241,15 +244,6 @@ def _blocks(a: np.ndarray, block: int) -> list:
     if whole < P:
         parts.append(a[:, :, whole:])
     return parts
-
-
-def _gemm_into(lhs: np.ndarray, rhs: np.ndarray, out: np.ndarray, block: int) -> None:
-    """out[n] = lhs @ rhs[n] for (k, R, P) arrays, in GEMMs of at most ``block`` columns."""
-    if block >= rhs.shape[2]:
-        np.matmul(lhs, rhs, out=out)
-        return
-    for r, o in zip(_blocks(rhs, block), _blocks(out, block)):
-        np.matmul(lhs, r, out=o)
 
 
 def _im2col(x: np.ndarray, F: int, HH: int, WW: int, pad: int, stride: int,
@@ -329,13 +323,17 @@ def _conv_chunked_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray
     K, P = wmat.shape[1], H_out * W_out
     out = np.empty((N, F, P), dtype=dtype)
 
+    out_blocks = _blocks(out, plan.block)  # views made once: little Python per chunk
+
     def work(chunks):
         buf = np.empty((plan.chunk, K, P), dtype=dtype)
+        buf_blocks = _blocks(buf, plan.block)
         for n0, n1 in chunks:
-            cols = buf[: n1 - n0]
-            mod.im2col(xc[n0:n1], cols, HH, WW, pad, stride, False)
+            k = n1 - n0
+            mod.im2col(xc[n0:n1], buf[:k], HH, WW, pad, stride, False)
+            for c, o in zip(buf_blocks, out_blocks):
+                np.matmul(wmat, c[:k], out=o[n0:n1])
             o = out[n0:n1]
-            _gemm_into(wmat, cols, o, plan.block)
             o += bias
 
     _run_parallel(work, _chunks(N, plan.chunk), plan.workers)
@@ -358,26 +356,27 @@ def _conv_chunked_backward(mod: Any, xc: np.ndarray, w: np.ndarray, dout3: np.nd
     # thread did which chunk.
     partial_dw_t = np.zeros((max(1, len(chunks)), K, F), dtype=dtype)
 
+    dout_blocks = _blocks(dout3, block)  # views made once: little Python per chunk
+
     def work(items):
         buf = np.empty((plan.chunk, K, P), dtype=dtype)
-        dbuf = np.empty((plan.chunk, K, P), dtype=dtype) if need_dx else None
+        buf_blocks = _blocks(buf, block)
+        if need_dx:
+            dbuf = np.empty((plan.chunk, K, P), dtype=dtype)
+            dbuf_blocks = _blocks(dbuf, block)
         for i, (n0, n1) in items:
             dw_t = partial_dw_t[i]
             k = n1 - n0
-            cols = buf[:k]
-            mod.im2col(xc[n0:n1], cols, HH, WW, pad, stride, False)
-            d = dout3[n0:n1]
+            mod.im2col(xc[n0:n1], buf[:k], HH, WW, pad, stride, False)
             # dw.T += cols[n] @ dout[n].T, the long P axis as the inner dimension (in blocks
             # of it when the GEMMs must stay small, summed afterwards).
-            if block >= P:
-                dw_t += np.matmul(cols, d.transpose(0, 2, 1)).sum(axis=0)
-            else:
-                for c, dd in zip(_blocks(cols, block), _blocks(d, block)):
-                    dw_t += np.matmul(c, np.swapaxes(dd, -1, -2)).reshape(-1, K, F).sum(axis=0)
+            for c, d in zip(buf_blocks, dout_blocks):
+                prod = np.matmul(c[:k], np.swapaxes(d[n0:n1], -1, -2))
+                dw_t += prod.reshape(-1, K, F).sum(axis=0)
             if need_dx:
-                dcols = dbuf[:k]
-                _gemm_into(wmat_t, d, dcols, block)
-                mod.col2im(dcols, dx[n0:n1], HH, WW, pad, stride, False)
+                for d, dc in zip(dout_blocks, dbuf_blocks):
+                    np.matmul(wmat_t, d[n0:n1], out=dc[:k])
+                mod.col2im(dbuf[:k], dx[n0:n1], HH, WW, pad, stride, False)
 
     _run_parallel(work, list(enumerate(chunks)), plan.workers)
     dw_t = partial_dw_t[0]
