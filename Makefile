@@ -74,7 +74,8 @@ labs-run: $(BIN)/.installed  ## run the labs in full mode on real data: LABS="la
 	$(if $(DATA_DIR),INTRO2AI_DATA_DIR="$(DATA_DIR)") $(PY) notebooks/run_labs.py $(LABS) $(if $(LAB_DATASET),--dataset $(LAB_DATASET)) --out notebooks/executed
 
 # Grading (nbgrader bookkeeping + trusted grader; see README "Grading"). JOBS=N workers,
-# FORCE=1 regrades submissions graded already, ZIP=LMS bulk download for `make collect`.
+# FORCE=1 regrades submissions graded already, TIME_LIMIT=seconds for one submission's notebook
+# run (default 1800), ZIP=LMS bulk download for `make collect`.
 .PHONY: demo autograde feedback export collect
 GRADE = $(PY) -m autograder.pipeline
 
@@ -82,8 +83,8 @@ demo: $(BIN)/.installed  ## the kit's main job: release HW5, grade the sample su
 	$(MAKE) --no-print-directory release
 	$(GRADE) demo --jobs $(JOBS) $(if $(filter 1 yes true,$(FORCE)),--force)
 
-autograde: $(BIN)/.installed  ## nbgrader autograde + trusted grader for assignments/submitted/*/hw5 [JOBS=N] [FORCE=1]
-	$(GRADE) autograde --jobs $(JOBS) $(if $(filter 1 yes true,$(FORCE)),--force)
+autograde: $(BIN)/.installed  ## nbgrader autograde + trusted grader for assignments/submitted/*/hw5 [JOBS=N] [FORCE=1] [TIME_LIMIT=s]
+	$(GRADE) autograde --jobs $(JOBS) $(if $(filter 1 yes true,$(FORCE)),--force) $(if $(TIME_LIMIT),--notebook-time-limit $(TIME_LIMIT))
 
 feedback: $(BIN)/.installed  ## one Korean HTML feedback page per student under assignments/feedback/
 	$(GRADE) feedback

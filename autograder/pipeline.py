@@ -62,7 +62,7 @@ DEMO_CELL_TIMEOUT_S = 30
 #: per-cell timeout alone does not bound it: a notebook of many slow cells, or student code that
 #: wedges the kernel's connection, could hold a worker for hours.
 NOTEBOOK_TIME_LIMIT_S = 1800
-DEMO_NOTEBOOK_TIME_LIMIT_S = 300
+DEMO_NOTEBOOK_TIME_LIMIT_S = 150
 
 
 # --------------------------------------------------------------------------- paths, hashes, records
@@ -275,16 +275,12 @@ if ktmp:
     os.makedirs(ktmp, exist_ok=True)
     for var in ("TMPDIR", "HOME", "MPLCONFIGDIR", "IPYTHONDIR"):
         os.environ[var] = ktmp
-if limits.get("protect") and os.geteuid() == 0 and ktmp:
-    try:
-        protect_filesystem([os.getcwd(), ktmp] + ([jobdir] if jobdir else []))
-        isolation += "+readonly-fs"
-    except OSError as exc:
-        isolation += "(no readonly-fs: %s)" % exc
-
+listing = None
 if jobdir:
     # The kernel's own stdout and stderr (startup warnings, crashes, raw writes to fd 1 or 2 that
     # ipykernel does not capture) go to a log file of the job, never to the batch's terminal.
+    # Both files are opened before the file system turns read-only: the job folder (which holds
+    # the worker's own files) stays out of the kernel's reach.
     fd = os.open(os.path.join(jobdir, "kernel-output.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -292,6 +288,13 @@ if jobdir:
     fd = os.open(os.devnull, os.O_RDONLY)
     os.dup2(fd, 0)
     os.close(fd)
+    listing = os.open(os.path.join(jobdir, "kernels.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+if limits.get("protect") and os.geteuid() == 0 and ktmp:
+    try:
+        protect_filesystem([os.getcwd(), ktmp])
+        isolation += "+readonly-fs"
+    except OSError as exc:
+        isolation += "(no readonly-fs: %s)" % exc
 
 # Provided files: like nbgrader does for source files, every file of the released folder except
 # notebooks and the files students edit is (re)placed with the release version, so the notebook
@@ -389,9 +392,10 @@ if limits.get("forbid_processes") or ("pids" not in in_cgroup and os.geteuid() =
             isolation += "+no-fork"
     except (OSError, ValueError, struct.error) as exc:
         isolation += "(no process limit: %s)" % exc
-if jobdir:
-    with open(os.path.join(jobdir, "kernels.txt"), "a") as f:
-        f.write(json.dumps({"pid": pid, "cgroups": list(in_cgroup.values()), "isolation": isolation}) + "\n")
+if listing is not None:
+    entry = {"pid": pid, "cgroups": list(in_cgroup.values()), "isolation": isolation}
+    os.write(listing, (json.dumps(entry) + "\n").encode())
+    os.close(listing)
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = "1"
 os.environ["MPLBACKEND"] = "Agg"
@@ -834,6 +838,7 @@ def _progress(total: int, desc: str, enabled: bool):
         return _NoBar()
     from tqdm import tqdm
 
+    tqdm.monitor_interval = 0  # no monitor thread: the batch forks once per submission
     return tqdm(total=total, desc=desc, unit="sub", file=sys.stderr)
 
 

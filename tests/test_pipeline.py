@@ -383,9 +383,11 @@ def test_sandbox_kernel_inherits_no_descriptors_and_can_be_denied_processes(tmp_
     monkeypatch.setenv("JUPYTER_PATH", str(root))
     monkeypatch.setenv("INTRO2AI_KERNEL_JOBDIR", str(jobdir))
     monkeypatch.setenv("INTRO2AI_KERNEL_LIMITS", json.dumps(
-        {"memory": pipeline.KERNEL_MEMORY_BYTES, "tmp": str(tmp_path / "ktmp"), "forbid_processes": True}))
+        {"memory": pipeline.KERNEL_MEMORY_BYTES, "tmp": str(tmp_path / "ktmp"), "forbid_processes": True,
+         "protect": True}))
     km = jupyter_client.KernelManager(kernel_name=pipeline.KERNEL_NAME)
-    km.start_kernel(cwd=str(tmp_path))
+    (tmp_path / "notebook").mkdir()
+    km.start_kernel(cwd=str(tmp_path / "notebook"))
     try:
         kc = km.client()
         kc.start_channels()
@@ -406,6 +408,11 @@ try:
 except OSError as e:
     print("SUBPROCESS", e.errno)
 os.write(1, b"RAW-FD1-WRITE")
+try:
+    open({str(jobdir / "notebook-step.json")!r}, "w").write("forged")
+    print("JOBDIR writable")
+except OSError as e:
+    print("JOBDIR", e.errno)
 """
         out = []
         kc.execute_interactive(code, timeout=60, output_hook=lambda m: out.append(m["content"].get("text", "")))
@@ -421,3 +428,6 @@ os.write(1, b"RAW-FD1-WRITE")
     assert "FORK 11" in text and "SUBPROCESS" in text and "SUBPROCESS allowed" not in text
     listing = [json.loads(line) for line in (jobdir / "kernels.txt").read_text().splitlines()]
     assert listing and "+no-fork" in listing[0]["isolation"]
+    if os.geteuid() == 0:  # read-only file system but for the notebook's folder and its temp folder
+        assert "+readonly-fs" in listing[0]["isolation"]
+        assert "JOBDIR writable" not in text and not (jobdir / "notebook-step.json").exists()

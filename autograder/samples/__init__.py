@@ -9,7 +9,8 @@ untouched student edition (``base="release"``) of ``intro2ai/layers.py`` and
 * ``("body", text)``: the region's body replaced by ``text`` (indented automatically);
 * ``"stub"``: the student-edition stub.
 
-``append`` adds module-level code at the end of a file (it runs at import time), and
+``tampered`` lists the tasks whose notebook tests pass in the kernel while the trusted grader
+fails them (the pipeline flags them as possible tampering). ``append`` adds module-level code at the end of a file (it runs at import time), and
 ``extra`` adds other files to the submission folder (they must be ignored by the grader).
 ``{KIT}``, ``{SUBMISSION}`` and ``{TMP_MARKER}`` in the texts are replaced when building.
 
@@ -177,7 +178,9 @@ SAMPLES: dict[str, dict] = {
                 SECRET = open("{KIT}/autograder/.grader_seed").read()
             except OSError:
                 SECRET = None
-        """}},
+        """},
+        # The notebook kernel can read the kit, so the notebook's tests pass there: flagged.
+        "tampered": ["hw5_conv_forward", "hw5_max_pool_forward"]},
     "adv_numpy_py": {
         "doc": "reference code plus a numpy.py / sitecustomize.py that would break any import",
         "extra": {"numpy.py": "raise ImportError('fake numpy from the submission was imported')\n",
@@ -279,7 +282,9 @@ SAMPLES: dict[str, dict] = {
         "regions": {CONV_F: ("body", """
             from intro2ai import fast_layers
             out = fast_layers.conv_forward_fast(x, w, b, conv_param)[0]
-        """)}},
+        """)},
+        # The fast layers work in the notebook kernel, not in the trusted grader's naive tasks.
+        "tampered": ["hw5_conv_forward"]},
     "adv_output_flood": {
         "doc": "correct code that prints 2 MB per call and writes 8 MB to fd 1 once "
                "(output is capped, the grade is unaffected)",
