@@ -426,6 +426,8 @@ def main(argv=None) -> int:
     torch = None if args.no_torch else load_torch()
     if torch is not None and args.single_thread:
         torch.set_num_threads(1)
+    if args.single_thread:
+        fast_layers._WORKERS = 1  # our conv and pool threads too
 
     meta = {
         "python": platform.python_version(), "numpy": np.__version__,
@@ -434,8 +436,10 @@ def main(argv=None) -> int:
         "torch": getattr(torch, "__version__", None),
         "torch_threads": torch.get_num_threads() if torch is not None else None,
         "openblas_env": {v: os.environ[v] for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
-                                                   "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+                                                   "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                   "INTRO2AI_NUM_THREADS")
                          if v in os.environ},
+        "conv_threads": fast_layers._workers(),
         "repeat": k, "naive_batch": args.naive_batch,
         "clock": "process CPU time, 1 thread" if args.single_thread else "wall (perf_counter)",
         "load_average_start": [round(v, 2) for v in os.getloadavg()],
