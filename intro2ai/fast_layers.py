@@ -361,6 +361,8 @@ def _conv_chunked_backward(mod: Any, xc: np.ndarray, w: np.ndarray, dout3: np.nd
     def work(items):
         buf = np.empty((plan.chunk, K, P), dtype=dtype)
         buf_blocks = _blocks(buf, block)
+        # The GEMM results per block (allocated once: they can be big enough for mmap).
+        prods = [np.empty(c.shape[:-2] + (K, F), dtype=dtype) for c in buf_blocks]
         if need_dx:
             dbuf = np.empty((plan.chunk, K, P), dtype=dtype)
             dbuf_blocks = _blocks(dbuf, block)
@@ -370,9 +372,9 @@ def _conv_chunked_backward(mod: Any, xc: np.ndarray, w: np.ndarray, dout3: np.nd
             mod.im2col(xc[n0:n1], buf[:k], HH, WW, pad, stride, False)
             # dw.T += cols[n] @ dout[n].T, the long P axis as the inner dimension (in blocks
             # of it when the GEMMs must stay small, summed afterwards).
-            for c, d in zip(buf_blocks, dout_blocks):
-                prod = np.matmul(c[:k], np.swapaxes(d[n0:n1], -1, -2))
-                dw_t += prod.reshape(-1, K, F).sum(axis=0)
+            for c, d, prod in zip(buf_blocks, dout_blocks, prods):
+                p = np.matmul(c[:k], np.swapaxes(d[n0:n1], -1, -2), out=prod[:k])
+                dw_t += p.reshape(-1, K, F).sum(axis=0)
             if need_dx:
                 for d, dc in zip(dout_blocks, dbuf_blocks):
                     np.matmul(wmat_t, d[n0:n1], out=dc[:k])
