@@ -2,27 +2,27 @@
 
 - ``conv_forward_fast`` / ``conv_backward_fast``: im2col into an ``(N, C*HH*WW, H_out*W_out)``
   array, GEMMs through NumPy/BLAS for the output, ``dw`` and the column gradient, and col2im
-  for ``dx``. With the compiled core, when one image's columns are small (up to 2 MB) the
-  batch is processed in chunks of a few images whose columns stay in the L2 cache: im2col of
-  the chunk, GEMM straight into the output, and in the backward pass the same columns
-  recomputed (cheaper than keeping a big array), ``dw`` accumulated and col2im of the chunk.
-  The chunks are shared among two threads (NumPy's GEMMs and the kernels release the GIL;
-  ``INTRO2AI_NUM_THREADS=1`` turns that off), each GEMM kept below the size at which OpenBLAS
-  would start threads of its own (blocks of columns if needed): no thread synchronisation
-  inside a layer, which matters on a busy machine. Bigger images are done in one piece:
-  per-image GEMMs batched over a batch-major array (``np.matmul``; results land in
-  ``(N, F, H_out, W_out)`` order with no transpose copies) or one merged GEMM per operation
-  over a K-major buffer.
+  for ``dx``. With the compiled core, when the per-image GEMMs are too small for OpenBLAS to
+  thread them (and one image's columns fit in 2 MB), the batch is processed in chunks of a
+  few images whose columns stay in the L2 cache: im2col of the chunk, GEMM straight into the
+  output, and in the backward pass the same columns recomputed (cheaper than keeping a big
+  array), ``dw`` accumulated and col2im of the chunk. The chunks are shared among two threads
+  taking them from one queue (NumPy's GEMMs and the kernels release the GIL;
+  ``INTRO2AI_NUM_THREADS=1`` turns that off). Bigger GEMMs are done in one piece and threaded
+  by OpenBLAS: per-image GEMMs batched over a batch-major array (``np.matmul``; results land
+  in ``(N, F, H_out, W_out)`` order with no transpose copies) or, when BLAS would thread each
+  of them, one merged GEMM per operation over a K-major buffer (fewer thread
+  synchronisations, which matters on a busy machine).
 - ``conv_forward_strides`` / ``conv_backward_strides``: the same GEMMs over windows taken with
   ``numpy.lib.stride_tricks.as_strided`` (no compiled code at all in the forward pass).
 - ``max_pool_forward_fast`` / ``max_pool_backward_fast``: a reshape path when the window
   tiles the input (``pool_height == pool_width == stride`` dividing H and W), an im2col path
   otherwise (``PoolCache.path`` says which). With the compiled core each path is one
-  single-pass kernel over the input (a specialised one for the common 2x2 stride-2 pool;
-  big batches are shared by the same threads as the convolution); the NumPy fallback does
-  the reshape or strided-window copy literally. The forward pass records the index of each
-  window's FIRST maximum in row-major order (``np.argmax`` order); the backward pass sends
-  the window's gradient there, and overlapping windows accumulate. The naive layers in ``intro2ai.layers`` follow the same rule.
+  single-pass kernel over the input (a specialised one for the common 2x2 stride-2 pool);
+  the NumPy fallback does the reshape or strided-window copy literally. The forward pass
+  records the index of each window's FIRST maximum in row-major order (``np.argmax`` order);
+  the backward pass sends the window's gradient there, and overlapping windows accumulate.
+  The naive layers in ``intro2ai.layers`` follow the same rule.
 
 The loops live in the Cython core ``intro2ai._im2col_cython`` (float32 and float64). When it
 is not built, ``intro2ai._extension`` warns once and the pure-NumPy twins in
@@ -120,7 +120,12 @@ def _check_cache(who: str, cache: Any, cls: type) -> None:
 _MERGE_GEMMS_MIN = 65536 * 4
 
 # OpenBLAS gives a GEMM t threads only when m*n*k >= t * 65536 * 4 (interface/gemm.c), so
-# with two or more cores it threads the GEMMs from this size on.
+# with two or more cores it threads the GEMMs from this size on. Layers whose per-image GEMMs
+# are that big keep the merged layout: OpenBLAS threads them itself. (Our own threads lose
+# against OpenBLAS's: after a threaded call its idle threads keep spinning for a while, so in
+# a network whose affine layers run threaded GEMMs our second thread finds its core busy;
+# measured on the training step's first layer, conv fwd + dw 26 vs 20 ms right after an
+# affine-sized GEMM, 15 vs 20 ms after a pause.)
 _BLAS_THREADED_MIN = 2 * 65536 * 4
 
 # Chunked layout: the cols of a chunk of images (at most this many bytes, at least one image)
@@ -131,10 +136,10 @@ _CHUNK_BYTES = 1 << 20
 
 # The chunked layout shares the batch among this many threads (NumPy's GEMMs and the kernels
 # release the GIL) when the layer has at least _PARALLEL_MIN_MACS multiply-adds. Each thread
-# keeps its GEMMs below _BLAS_THREADED_MIN, splitting the H_out*W_out axis into blocks of at
-# least _MIN_BLOCK columns if needed, so OpenBLAS never threads them: threads of ours and of
-# OpenBLAS would fight for the cores, and every threaded GEMM is a synchronisation point,
-# which is slow on a busy machine. None = decide on first use (see _workers); tests set it.
+# keeps its GEMMs below _BLAS_THREADED_MIN, so OpenBLAS never threads them (threads of ours
+# and of OpenBLAS would fight for the cores): the layouts chosen by size already are; a
+# chunked layout forced on bigger GEMMs splits the H_out*W_out axis into blocks of at least
+# _MIN_BLOCK columns. None = decide on first use (see _workers); tests set it.
 _WORKERS: int | None = None
 _PARALLEL_MIN_MACS = 1 << 21
 _MIN_BLOCK = 32
@@ -200,7 +205,7 @@ def _plan(N: int, F: int, K: int, P: int, itemsize: int, layout: str | None = No
     per_image = K * P * itemsize
     layout = layout or _LAYOUT
     if layout is None:
-        if per_image <= 2 * _CHUNK_BYTES:
+        if per_image <= 2 * _CHUNK_BYTES and F * K * P < _BLAS_THREADED_MIN:
             layout = "chunked"
         elif F * K * P >= _MERGE_GEMMS_MIN and N > 1:
             layout = "merged"
@@ -530,22 +535,6 @@ def conv_backward_strides(dout: np.ndarray, cache: ConvCache, need_dx: bool = Tr
 
 # ----------------------------------------------------------------------------- max pooling
 
-# Max pooling with the compiled core shares the batch among the _workers() threads from this
-# many input elements on (smaller inputs are not worth a thread hand-off).
-_POOL_PARALLEL_MIN = 1 << 18
-
-
-def _pool_plan(x: np.ndarray) -> tuple[list, int]:
-    """(image ranges, threads) for a max-pool kernel over ``x``."""
-    N = x.shape[0]
-    workers = 1
-    if N > 1 and (_WORKERS is not None or x.size >= _POOL_PARALLEL_MIN):
-        workers = min(_workers(), N)
-    if workers == 1:
-        return [(0, N)], 1
-    return _chunks(N, -(-N // (4 * workers))), workers
-
-
 def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, PoolCache]:
     """Max-pool forward pass.
 
@@ -573,14 +562,10 @@ def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, 
         out = np.empty((N, C, H_out, W_out), dtype=x.dtype)
         idx = np.empty((N, C, H_out, W_out), dtype=np.intc)
 
-        def work(ranges):
-            for n0, n1 in ranges:
-                if tiles and ph == 2:
-                    mod.maxpool_forward_2x2(xc[n0:n1], out[n0:n1], idx[n0:n1])
-                else:
-                    mod.maxpool_forward(xc[n0:n1], out[n0:n1], idx[n0:n1], ph, pw, stride)
-
-        _run_parallel(work, *_pool_plan(x))
+        if tiles and ph == 2:
+            mod.maxpool_forward_2x2(xc, out, idx)
+        else:
+            mod.maxpool_forward(xc, out, idx, ph, pw, stride)
         backend = "cython"
     else:
         out, idx = _im2col_numpy.maxpool_forward(x, ph, pw, stride)
@@ -611,15 +596,8 @@ def max_pool_backward_fast(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
         _, mod = _backend()
         if mod is None:  # cache from a process state where the extension was loaded
             mod = _extension.cython_module()
-        dx = np.empty(cache.x_shape, dtype=dtype)
-        doutc = np.ascontiguousarray(dout, dtype=dtype)
-
-        def work(ranges):
-            for n0, n1 in ranges:
-                dx[n0:n1] = 0
-                mod.maxpool_backward(doutc[n0:n1], cache.idx[n0:n1], dx[n0:n1])
-
-        _run_parallel(work, *_pool_plan(dx))
+        dx = np.zeros(cache.x_shape, dtype=dtype)
+        mod.maxpool_backward(np.ascontiguousarray(dout, dtype=dtype), cache.idx, dx)
         return dx
     return _im2col_numpy.maxpool_backward(dout.astype(dtype, copy=False), cache.idx,
                                           cache.x_shape)

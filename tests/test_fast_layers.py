@@ -255,26 +255,30 @@ def test_conv_plan_for_benchmark_shapes(monkeypatch):
     """The layouts the benchmark shapes take (and so the ones timed by ``make bench``)."""
     monkeypatch.setenv("INTRO2AI_NUM_THREADS", "2")
     plan = fast_layers._plan
-    # Small images (cases A, C, and B, the training step's conv): chunks that stay in L2,
-    # shared by two threads, GEMMs kept below the size OpenBLAS would thread.
-    for N, F, K, P, size in [(100, 25, 27, 256, 8), (100, 20, 25, 576, 8),
-                             (50, 32, 147, 1024, 4), (50, 32, 147, 1024, 8)]:
-        p = plan(N, F, K, P, size)
-        assert (p.layout, p.workers) == ("chunked", 2), p
-        assert p.chunk * K * P * size <= max(fast_layers._CHUNK_BYTES, K * P * size), p
-        assert F * K * p.block < fast_layers._BLAS_THREADED_MIN, p
-        assert p.block == P or p.block >= fast_layers._MIN_BLOCK, p
-    assert plan(100, 25, 27, 256, 8).block == 256  # small enough whole
-    # One image's columns bigger than the cache budget (case D): in one piece.
+    # Per-image GEMMs too small for OpenBLAS to thread (cases A and C): chunks that stay in
+    # L2, shared by two threads, whole-image GEMMs.
+    for N, F, K, P in [(100, 25, 27, 256), (100, 20, 25, 576)]:
+        for size in (4, 8):
+            p = plan(N, F, K, P, size)
+            assert (p.layout, p.workers, p.block) == ("chunked", 2, P), p
+            assert 1 <= p.chunk and p.chunk * K * P * size <= fast_layers._CHUNK_BYTES, p
+            assert F * K * P < fast_layers._BLAS_THREADED_MIN
+    # GEMMs OpenBLAS threads itself (case B, the training step's conv; case D): one merged
+    # GEMM per operation; a single image: batched.
+    assert plan(50, 32, 147, 1024, 4).layout == "merged"
     assert plan(64, 64, 576, 1024, 8).layout == "merged"
     assert plan(1, 64, 576, 1024, 8).layout == "batched"
-    # A single image or a small layer: no threads, whole-image GEMMs.
+    # A single image or a small layer: no threads.
     assert plan(1, 25, 27, 256, 8)[2:] == (1, 256)
     assert plan(2, 2, 9, 16, 8)[2:] == (1, 16)
-    # Blocks would be too narrow to be efficient: one thread, OpenBLAS may thread.
+    monkeypatch.setenv("INTRO2AI_NUM_THREADS", "1")
+    assert plan(100, 25, 27, 256, 8).workers == 1
+    # A chunked layout forced on GEMMs OpenBLAS would thread: column blocks below its size,
+    # unless they would be too narrow to be efficient.
+    monkeypatch.setattr(fast_layers, "_LAYOUT", "chunked")
+    p = plan(50, 32, 147, 1024, 4)
+    assert 32 * 147 * p.block < fast_layers._BLAS_THREADED_MIN and p.block >= 32, p
     assert plan(8, 256, 64, 64, 4)[2:] == (1, 64)
-    monkeypatch.setenv("INTRO2AI_NUM_THREADS", "1")  # one thread: still no OpenBLAS threads
-    assert plan(50, 32, 147, 1024, 4)[2:] == (1, (fast_layers._BLAS_THREADED_MIN - 1) // 4704)
 
 
 def _conv_in_child(seed):
@@ -419,9 +423,8 @@ def test_cython_kernels_reject_wrong_shapes():
 
 
 @HYP
-@given(case=pool_cases(), threads=st.sampled_from([None, 2, 3]))
-def test_pool_fast_equals_naive_and_oracle(case, threads):
-    """``threads``: the batch shared by that many threads (None: by size, here one)."""
+@given(case=pool_cases())
+def test_pool_fast_equals_naive_and_oracle(case):
     rng, x, pp = _pool_arrays(case)
     out_naive, cache_naive = layers.max_pool_forward_naive(x, pp)
     dout = rng.standard_normal(out_naive.shape).astype(case["dtype"])
@@ -429,8 +432,7 @@ def test_pool_fast_equals_naive_and_oracle(case, threads):
     out_o, dx_o = pool_oracle(x, case["ph"], case["pw"], case["stride"], dout)
     np.testing.assert_array_equal(out_naive, out_o)
     _close(dx_naive, dx_o, case["dtype"], f"naive dx vs oracle, case {case}")
-    orig, orig_workers = fast_layers._backend, fast_layers._WORKERS
-    fast_layers._WORKERS = threads
+    orig = fast_layers._backend
     try:
         for name in BACKENDS:
             if name == "numpy":
@@ -444,7 +446,7 @@ def test_pool_fast_equals_naive_and_oracle(case, threads):
             assert dx.dtype == x.dtype and dx.shape == x.shape
             _close(dx, dx_naive, case["dtype"], f"{name} dx, case {case}")
     finally:
-        fast_layers._backend, fast_layers._WORKERS = orig, orig_workers
+        fast_layers._backend = orig
 
 
 @pytest.mark.parametrize("ph, pw, stride", [(2, 2, 2), (3, 3, 1), (2, 3, 1), (3, 3, 3)])
@@ -476,10 +478,10 @@ def test_pool_overlapping_windows_accumulate(backend):
 
 @pytest.mark.parametrize("pp", [{"pool_height": 2, "pool_width": 2, "stride": 2},
                                 {"pool_height": 3, "pool_width": 3, "stride": 1}])
-@pytest.mark.parametrize("shape", [(2, 4, 32, 32), (9, 32, 32, 32)])  # the second: threaded
+@pytest.mark.parametrize("shape", [(2, 4, 32, 32), (9, 32, 32, 32)])
 def test_pool_training_shape_both_dtypes(backend, pp, shape):
     """The ThreeLayerConvNet pool: (N, F, 32, 32) -> 2x2 stride 2 (and an overlapping pool),
-    float32 and float64; big enough to be shared by threads when there are two cores."""
+    float32 and float64."""
     rng = np.random.default_rng(4)
     if pp["stride"] == 1:
         shape = shape[:2] + (31, 31)
