@@ -176,15 +176,20 @@ def _run_parallel(work: Any, items: list, workers: int) -> None:
     if workers == 1:
         work(it)
         return
-    # A new pool when it is too small, or after a fork (the parent's threads are not ours).
-    if _pool_state["size"] < workers - 1 or _pool_state["pid"] != os.getpid():
-        if _pool_state["pool"] is not None and _pool_state["pid"] == os.getpid():
-            _pool_state["pool"].shutdown(wait=False)
-        _pool_state["pool"] = concurrent.futures.ThreadPoolExecutor(
-            max_workers=workers - 1, thread_name_prefix="intro2ai-conv")
-        _pool_state["size"] = workers - 1
-        _pool_state["pid"] = os.getpid()
-    futures = [_pool_state["pool"].submit(work, it) for _ in range(workers - 1)]
+    futures = []
+    try:
+        # A new pool when it is too small, or after a fork (the parent's threads are not ours).
+        if _pool_state["size"] < workers - 1 or _pool_state["pid"] != os.getpid():
+            if _pool_state["pool"] is not None and _pool_state["pid"] == os.getpid():
+                _pool_state["pool"].shutdown(wait=False)
+            _pool_state["pool"] = concurrent.futures.ThreadPoolExecutor(
+                max_workers=workers - 1, thread_name_prefix="intro2ai-conv")
+            _pool_state["size"] = workers - 1
+            _pool_state["pid"] = os.getpid()
+        for _ in range(workers - 1):
+            futures.append(_pool_state["pool"].submit(work, it))
+    except RuntimeError:  # no thread can be started (e.g. a sandbox's process limit)
+        _pool_state.update(pool=None, size=0, pid=None)  # this thread does what is left
     try:
         work(it)
     finally:

@@ -286,11 +286,12 @@ def _conv_in_child(seed):
     rng = np.random.default_rng(seed)
     x, w, b = rng.standard_normal((6, 2, 9, 9)), rng.standard_normal((3, 2, 3, 3)), np.zeros(3)
     cp = {"stride": 2, "pad": 1}
+    dout = rng.standard_normal((6, 3, 5, 5))
     with _layout("chunked-1img-2threads"):
         out, cache = fast_layers.conv_forward_fast(x, w, b, cp)
-        dx = fast_layers.conv_backward_fast(np.ones_like(out), cache)[0]
+        dx = fast_layers.conv_backward_fast(dout, cache)[0]
     ref, ref_cache = layers.conv_forward_naive(x, w, b, cp)
-    dx_ref = layers.conv_backward_naive(np.ones_like(ref), ref_cache)[0]
+    dx_ref = layers.conv_backward_naive(dout, ref_cache)[0]
     return float(np.abs(out - ref).max() + np.abs(dx - dx_ref).max())
 
 
@@ -304,6 +305,30 @@ def test_conv_threads_work_after_fork():
     with multiprocessing.get_context("fork").Pool(1) as pool:
         err = pool.apply_async(_conv_in_child, (1,)).get(timeout=120)
     assert err < 1e-9
+
+
+def test_conv_threads_unavailable_falls_back_to_one_thread(monkeypatch):
+    """Where no thread can be started (a sandbox's process limit), this thread does it all."""
+    if not HAS_CYTHON:
+        pytest.skip("Cython extension not built")
+    import concurrent.futures
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(fast_layers, "_pool_state", {"pool": None, "size": 0, "pid": None})
+    monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "submit", refuse)
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((6, 2, 9, 9)), rng.standard_normal((3, 2, 3, 3)), np.zeros(3)
+    cp = {"stride": 2, "pad": 1}
+    dout = rng.standard_normal((6, 3, 5, 5))
+    with _layout("chunked-1img-2threads"):
+        out, cache = fast_layers.conv_forward_fast(x, w, b, cp)
+        grads = fast_layers.conv_backward_fast(dout, cache)
+    ref, ref_cache = layers.conv_forward_naive(x, w, b, cp)
+    _close(out, ref, np.float64, "out without threads")
+    for g, r in zip(grads, layers.conv_backward_naive(dout, ref_cache)):
+        _close(g, r, np.float64, "grads without threads")
 
 
 def test_conv_forward_matches_scipy_correlate(backend):
