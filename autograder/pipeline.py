@@ -559,6 +559,31 @@ def _built_extensions(release: Path) -> list[list[str]]:
             for so in sorted((REPO / "intro2ai").glob("_im2col_cython*.so"))]
 
 
+def _bounded_heartbeat_stop() -> None:
+    """Make jupyter_client's ``HBChannel.stop`` wait at most 5 s for its thread.
+
+    When a kernel dies (killed for a limit, ``os._exit``) the heartbeat thread reconnects and
+    blocks in ``send`` on a REQ socket that has no peer, so ``stop()`` -> ``join()`` never
+    returns and nbclient's cleanup hangs (seen with jupyter_client 8.10). The thread is a
+    daemon thread of a child process that exits right after, so it is left behind, with its
+    socket (a zmq socket must not be closed from another thread while in use).
+    """
+    from jupyter_client.channels import HBChannel
+
+    if getattr(HBChannel.stop, "_intro2ai_bounded", False):
+        return
+
+    def stop(self) -> None:
+        self._running = False
+        self._exit.set()
+        self.join(timeout=5)
+        if not self.is_alive():
+            self.close()
+
+    stop._intro2ai_bounded = True
+    HBChannel.stop = stop
+
+
 def run_nbgrader_autograde(course: Path, assignment: str, student: str, db_file: Path,
                            kernel_root: Path | None, jobdir: Path,
                            cell_timeout: int | None = None,
@@ -572,6 +597,7 @@ def run_nbgrader_autograde(course: Path, assignment: str, student: str, db_file:
     """
     from autograder import gradebook as gbmod
 
+    _bounded_heartbeat_stop()
     api = _nbgrader_api(course, KERNEL_NAME if kernel_root is not None else None, cell_timeout)
     env = {"JUPYTER_RUNTIME_DIR": str(jobdir / "runtime"), "MPLBACKEND": "Agg"}
     if fast_notebook:

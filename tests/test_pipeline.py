@@ -176,6 +176,8 @@ def test_grade_rows_and_export(tmp_path):
 
 # --------------------------------------------------------------------------- slow: tiny real course
 
+#: Bounds a hung notebook run in these tests (each takes seconds).
+TINY_TIME_LIMIT = 120
 STUBS = "def conv():\n    raise NotImplementedError\n\ndef pool():\n    raise NotImplementedError\n"
 VARIANTS = {
     "ref": "def conv():\n    return 1\n\ndef pool():\n    return 2\n",
@@ -266,7 +268,8 @@ def test_tiny_course_pipeline_scores_flags_resume_jobs(tmp_path, capfd):
     before = _all_digests(course)
     grader = "test_pipeline:fake_grade"
 
-    first = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5)
+    first = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5,
+                                notebook_time_limit=TINY_TIME_LIMIT)
     out, err = capfd.readouterr()
     for stream in (out, err):  # nothing the kernels wrote reaches the instructor's terminal
         assert "FLOOD" not in stream and "FORGED" not in stream and len(stream) < 10_000
@@ -288,12 +291,14 @@ def test_tiny_course_pipeline_scores_flags_resume_jobs(tmp_path, capfd):
     assert list(report["flags"]) and "tamper" in report["flags"]
 
     # Resume: nothing changed, nothing regraded.
-    second = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5)
+    second = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5,
+                                notebook_time_limit=TINY_TIME_LIMIT)
     assert second["graded"] == [] and sorted(second["skipped"]) == sorted(VARIANTS)
     # A changed submission is regraded, and only that one.
     mylib = pipeline.submission_path(course, "hw5", "stub") / "mylib.py"
     mylib.write_text(VARIANTS["ref"])
-    third = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5)
+    third = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5,
+                                notebook_time_limit=TINY_TIME_LIMIT)
     assert third["graded"] == ["stub"]
     assert gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5")["stub"]["score"] == 35.0
     mylib.write_text(STUBS)
@@ -303,7 +308,8 @@ def test_tiny_course_pipeline_scores_flags_resume_jobs(tmp_path, capfd):
 
     # FORCE with two workers regrades everything into the same gradebook.
     forced = pipeline.autograde(course, "hw5", jobs=2, force=True, grader=grader, progress=False,
-                                cell_timeout=5)
+                                cell_timeout=5,
+                                notebook_time_limit=TINY_TIME_LIMIT)
     assert sorted(forced["graded"]) == sorted(VARIANTS)
     assert _gradebook_state(course) == serial
 
@@ -431,3 +437,29 @@ except OSError as e:
     if os.geteuid() == 0:  # read-only file system but for the notebook's folder and its temp folder
         assert "+readonly-fs" in listing[0]["isolation"]
         assert "JOBDIR writable" not in text and not (jobdir / "notebook-step.json").exists()
+
+
+def test_heartbeat_stop_returns_when_its_thread_is_stuck():
+    """jupyter_client's heartbeat thread can block inside its event loop once its kernel is gone;
+    nbclient's cleanup then waited in HBChannel.stop() -> join() forever (a hung grading
+    worker, seen in CI). The pipeline bounds stop(): here the thread is stuck on purpose."""
+    import threading
+    import time
+
+    import zmq
+    from jupyter_client.channels import HBChannel
+
+    pipeline._bounded_heartbeat_stop()
+    release = threading.Event()
+    hb = HBChannel(context=zmq.Context.instance(), address=("127.0.0.1", 9))
+    hb.run = lambda: release.wait(60)  # ignores the stop request, like the stuck send()
+    hb.start()
+    stopper = threading.Thread(target=hb.stop, daemon=True)
+    t0 = time.monotonic()
+    stopper.start()
+    stopper.join(timeout=30)
+    try:
+        assert not stopper.is_alive(), "HBChannel.stop() did not return"
+        assert time.monotonic() - t0 < 10
+    finally:
+        release.set()
