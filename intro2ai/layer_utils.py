@@ -40,7 +40,7 @@ class ConvReluCache(NamedTuple):
 
 
 class ConvReluPoolCache(NamedTuple):
-    """Caches of the convolution, ReLU and max-pool pieces."""
+    """Caches of the convolution, max-pool and ReLU pieces (the ReLU runs after the pool)."""
 
     conv_cache: Any
     relu_cache: Any
@@ -156,9 +156,13 @@ def conv_relu_pool_forward(
         The pooled output of the ReLU'd convolution.
     cache : ConvReluPoolCache
     """
+    # max(relu(a)) == relu(max(a)), so the ReLU runs on the pooled output (a quarter of the
+    # elements for a 2x2 pool). The gradients are the same too: where a window's maximum is
+    # positive both orders pick its first maximum, and where it is not, the ReLU zeroes the
+    # window's gradient whichever element the pool chose.
     a, conv_cache = fast_layers.conv_forward_fast(x, w, b, conv_param)
-    s, relu_cache = layers.relu_forward(a)
-    out, pool_cache = fast_layers.max_pool_forward_fast(s, pool_param)
+    pooled, pool_cache = fast_layers.max_pool_forward_fast(a, pool_param)
+    out, relu_cache = layers.relu_forward(pooled)
     return out, ConvReluPoolCache(conv_cache, relu_cache, pool_cache)
 
 
@@ -177,6 +181,6 @@ def conv_relu_pool_backward(
     """
     _check_cache("conv_relu_pool_backward", cache, ConvReluPoolCache)
     conv_cache, relu_cache, pool_cache = cache
-    ds = fast_layers.max_pool_backward_fast(dout, pool_cache)
-    da = layers.relu_backward(ds, relu_cache)
+    dpooled = layers.relu_backward(dout, relu_cache)
+    da = fast_layers.max_pool_backward_fast(dpooled, pool_cache)
     return fast_layers.conv_backward_fast(da, conv_cache, need_dx=need_dx)

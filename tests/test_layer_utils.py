@@ -119,3 +119,32 @@ def test_conv_relu_pool_gradients(x_shape, w_shape, conv_param, pool_param):
 def test_sandwich_backward_rejects_foreign_cache():
     with pytest.raises(TypeError, match=r"conv_relu_pool_backward: cache must be the ConvReluPoolCache"):
         layer_utils.conv_relu_pool_backward(np.zeros((1, 1, 1, 1)), (None, None))
+
+
+@pytest.mark.parametrize("bias_shift", [-2.0, 0.0, 2.0])
+@pytest.mark.parametrize("pool_param", [{"pool_height": 2, "pool_width": 2, "stride": 2},
+                                        {"pool_height": 3, "pool_width": 2, "stride": 1}],
+                         ids=["2x2", "3x2s1"])
+def test_conv_relu_pool_equals_relu_before_pool(bias_shift, pool_param):
+    """The sandwich pools before its ReLU; forward and gradients equal conv -> relu -> pool's,
+    with ties (integer data, many exact zeros after the ReLU) and all-negative windows."""
+    from intro2ai import fast_layers
+
+    rng = np.random.default_rng(7)
+    x = rng.integers(-2, 3, (3, 2, 8, 8)).astype(np.float64)
+    w = rng.integers(-1, 2, (4, 2, 3, 3)).astype(np.float64)
+    b = np.full(4, bias_shift)
+    conv_param = {"stride": 1, "pad": 1}
+    out, cache = layer_utils.conv_relu_pool_forward(x, w, b, conv_param, pool_param)
+    a, conv_cache = fast_layers.conv_forward_fast(x, w, b, conv_param)
+    s, relu_cache = layers.relu_forward(a)
+    ref, pool_cache = fast_layers.max_pool_forward_fast(s, pool_param)
+    np.testing.assert_array_equal(out, ref)
+    assert (a == 0).any() and (out == 0).any() and (out > 0).any()
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = layer_utils.conv_relu_pool_backward(dout, cache)
+    da = layers.relu_backward(fast_layers.max_pool_backward_fast(dout, pool_cache), relu_cache)
+    rdx, rdw, rdb = fast_layers.conv_backward_fast(da, conv_cache)
+    np.testing.assert_allclose(dx, rdx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dw, rdw, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(db, rdb, rtol=1e-12, atol=1e-12)
