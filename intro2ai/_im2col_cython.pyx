@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Cython core of the fast layers: im2col, col2im and max-pool kernels.
+"""Cython core of the fast layers: im2col, col2im and max-pool kernels (and a fused Adam step).
 
 Typed memoryviews with the ``floating`` fused type (float32 and float64; no NumPy C headers
 at build time). Every kernel writes into arrays the caller allocates, so the Python wrapper
@@ -26,9 +26,10 @@ from cython cimport floating
 
 # Bumped whenever a kernel's signature or the cols layout changes; intro2ai._extension treats
 # a build with another number as stale (built from older sources) and falls back to NumPy.
-KERNEL_API = 3
+KERNEL_API = 4
 
 from cython.parallel cimport prange
+from libc.math cimport sqrt, sqrtf
 from libc.string cimport memcpy, memset
 
 
@@ -289,3 +290,28 @@ def maxpool_backward(const floating[:, :, :, ::1] dout, const int[:, :, :, ::1] 
                 o = idx[n, c, h, w]
                 if 0 <= o < HW:
                     plane[o] += dout[n, c, h, w]
+
+
+def adam_step(const floating[::1] w, const floating[::1] dw, const floating[::1] m_old,
+              const floating[::1] v_old, floating[::1] next_w, floating[::1] m, floating[::1] v,
+              double beta1, double beta2, double step_size, double v_scale, double epsilon):
+    """One Adam update in a single pass (``intro2ai.optim.adam`` owns the formulas' constants):
+
+    ``m = beta1 * m_old + (1 - beta1) * dw``, ``v = beta2 * v_old + (1 - beta2) * dw**2``,
+    ``next_w = w - step_size * m / (sqrt(v * v_scale) + epsilon)``, elementwise, in the
+    arrays' dtype. All arrays are flat, contiguous and of one length.
+    """
+    cdef Py_ssize_t i, n = w.shape[0]
+    cdef floating b1 = beta1, b2 = beta2, c1 = 1.0 - beta1, c2 = 1.0 - beta2
+    cdef floating lr = step_size, vs = v_scale, eps = epsilon, g, mi, vi
+    with nogil:
+        for i in range(n):
+            g = dw[i]
+            mi = b1 * m_old[i] + c1 * g
+            vi = b2 * v_old[i] + c2 * g * g
+            m[i] = mi
+            v[i] = vi
+            if floating is float:
+                next_w[i] = w[i] - lr * mi / (sqrtf(vi * vs) + eps)
+            else:
+                next_w[i] = w[i] - lr * mi / (sqrt(vi * vs) + eps)

@@ -172,6 +172,14 @@ def adam(w: np.ndarray, dw: np.ndarray, config: dict | None = None) -> tuple[np.
         v_old = np.zeros_like(w)
     t = int(config.get("t", 0)) + 1
     beta1, beta2 = config["beta1"], config["beta2"]
+    kernel = _fused_adam(w, dw, m_old, v_old)
+    if kernel is not None:  # one pass over the arrays instead of about ten
+        next_w, m, v = np.empty_like(w), np.empty_like(w), np.empty_like(w)
+        kernel(w.reshape(-1), dw.reshape(-1), m_old.reshape(-1), v_old.reshape(-1),
+               next_w.reshape(-1), m.reshape(-1), v.reshape(-1), beta1, beta2,
+               config["learning_rate"] / (1 - beta1**t), 1 / (1 - beta2**t), config["epsilon"])
+        config["m"], config["v"], config["t"] = m, v, t
+        return next_w, config
     # The formulas above, with in-place operations on new arrays (fewer full-size
     # temporaries; the old m and v are not modified, a caller may still hold them).
     dtype = np.result_type(w.dtype, dw.dtype, np.asarray(m_old).dtype, np.asarray(v_old).dtype)
@@ -192,3 +200,17 @@ def adam(w: np.ndarray, dw: np.ndarray, config: dict | None = None) -> tuple[np.
     next_w = np.subtract(w, buf, out=buf)
     config["m"], config["v"], config["t"] = m, v, t
     return next_w.astype(w.dtype, copy=False), config
+
+
+def _fused_adam(w: np.ndarray, dw: np.ndarray, m: Any, v: Any):
+    """The compiled one-pass Adam step when the arrays allow it (one float dtype, contiguous),
+    else None (NumPy path)."""
+    if not (w.dtype in (np.float32, np.float64) and isinstance(m, np.ndarray) and isinstance(v, np.ndarray)):
+        return None
+    arrays = (w, dw, m, v)
+    if any(a.dtype != w.dtype or a.shape != w.shape or not a.flags.c_contiguous for a in arrays):
+        return None
+    from intro2ai import _extension
+
+    module = _extension.cython_module()
+    return None if module is None else module.adam_step

@@ -90,3 +90,48 @@ def test_rules_reject_bad_input():
         optim.adam(W.copy(), DW, {"learning rate": 0.1})
     with pytest.raises(ValueError, match=r"adam: unknown config key\(s\) \['weight_decay'\]"):
         optim.adam(W.copy(), DW, {"weight_decay": 0.1})
+
+
+def _adam_formula(w, dw, m, v, t, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8):
+    """Adam written out in float64 (the oracle)."""
+    m = beta1 * m + (1 - beta1) * dw
+    v = beta2 * v + (1 - beta2) * dw * dw
+    return w - lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps), m, v
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
+@pytest.mark.parametrize("layout", ["contiguous", "fortran"])
+def test_adam_compiled_and_numpy_paths_follow_the_formula(dtype, tol, layout):
+    """Contiguous arrays of one dtype take the compiled one-pass step (when built), others the
+    NumPy path; both follow the formula over several steps and leave the old m, v untouched."""
+    from intro2ai import _extension
+
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((40, 30)).astype(dtype)
+    if layout == "fortran":
+        w = np.asfortranarray(w)
+    m_ref, v_ref, w_ref = np.zeros(w.shape), np.zeros(w.shape), w.astype(np.float64)
+    config = {"learning_rate": 1e-2}
+    expect_kernel = layout == "contiguous" and _extension.is_built()
+    assert (optim._fused_adam(w, w, np.zeros_like(w), np.zeros_like(w)) is not None) == expect_kernel
+    for t in range(1, 6):
+        dw = rng.standard_normal(w.shape).astype(dtype)
+        old_m = config.get("m")
+        old_m_copy = None if old_m is None else old_m.copy()
+        w, config = optim.adam(w, dw, config)
+        w_ref, m_ref, v_ref = _adam_formula(w_ref, dw.astype(np.float64), m_ref, v_ref, t)
+        assert w.dtype == dtype and config["m"].dtype == dtype and config["t"] == t
+        np.testing.assert_allclose(w, w_ref, rtol=tol, atol=tol)
+        np.testing.assert_allclose(config["m"], m_ref, rtol=tol, atol=tol)
+        np.testing.assert_allclose(config["v"], v_ref, rtol=tol, atol=tol)
+        if old_m is not None:
+            np.testing.assert_array_equal(old_m, old_m_copy)
+
+
+def test_adam_mixed_dtypes_take_the_numpy_path():
+    w = np.ones((3, 4), dtype=np.float32)
+    dw = np.full((3, 4), 0.5)  # float64 gradient for a float32 weight
+    assert optim._fused_adam(w, dw, np.zeros_like(w), np.zeros_like(w)) is None
+    next_w, config = optim.adam(w, dw, {"learning_rate": 0.1})
+    assert next_w.dtype == np.float32
+    np.testing.assert_allclose(next_w, 0.9, rtol=1e-6)
