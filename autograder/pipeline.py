@@ -52,9 +52,9 @@ KERNEL_MEMORY_BYTES = 4 * 1024**3  # address space per process and memory cgroup
 KERNEL_MAX_TASKS = 128  # processes + threads (pids cgroup); stops fork bombs
 KERNEL_FILE_BYTES = 256 * 1024**2  # largest file the kernel may write
 KERNEL_NAME = "intro2ai-sandbox"
-#: True: the kernel may start threads but no processes, even where a pids cgroup could cap them
-#: (the launcher does this by itself for root without a pids cgroup).
-KERNEL_FORBID_PROCESSES = False
+#: True (or INTRO2AI_KERNEL_NO_FORK=1): the kernel may start threads but no processes, even
+#: where a pids cgroup could cap them (the launcher does this by itself for root without one).
+KERNEL_FORBID_PROCESSES = os.environ.get("INTRO2AI_KERNEL_NO_FORK", "").strip() == "1"
 #: Cell timeout of the demo (the course config allows 10 minutes for slow laptops; the demo's
 #: samples include infinite loops, and the reference's slowest cell takes about 5 s).
 DEMO_CELL_TIMEOUT_S = 30
@@ -269,7 +269,7 @@ def protect_filesystem(writable):
 
 isolation = "rlimits"
 if in_cgroup:
-    isolation += "+cgroup"
+    isolation += "+cgroup:" + ",".join(sorted(in_cgroup))
 ktmp = limits.get("tmp")
 if ktmp:
     os.makedirs(ktmp, exist_ok=True)

@@ -104,6 +104,19 @@ def test_tampering_flagged_only_where_the_kernel_was_fooled(graded):
     assert not pipeline.load_record(course, "hw5", "reference")["flags"]
 
 
+def test_every_notebook_kernel_had_a_process_cap(graded):
+    """A pids cgroup, RLIMIT_NPROC (not root) or the no-fork seccomp filter (root, no cgroup)."""
+    import os
+
+    course = graded["course"]
+    for name in SUBSET:
+        levels = pipeline.load_record(course, "hw5", name)["notebook_isolation"]
+        assert levels, name
+        for level in levels:
+            capped = "pids" in level or "+no-fork" in level or os.geteuid() != 0
+            assert capped, (name, level)
+
+
 def test_submissions_unchanged_and_nothing_escaped(graded):
     course = graded["course"]
     for name, before in graded["digests"].items():
