@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-__all__ = ["visualize_grid", "vis_grid", "vis_nn"]
+__all__ = ["visualize_grid", "vis_grid", "vis_nn", "show_before_after"]
 
 
 def visualize_grid(Xs: np.ndarray, ubound: float = 255.0, padding: int = 1) -> np.ndarray:
@@ -93,3 +93,27 @@ def vis_nn(rows: list[list[np.ndarray]]) -> np.ndarray:
             G[y * H + y + 1:(y + 1) * H + y + 1, x * W + x + 1:(x + 1) * W + x + 1, :] = rows[y][x]
     maxg, ming = G.max(), G.min()
     return (G - ming) / (maxg - ming) if maxg > ming else np.zeros_like(G)
+
+
+def show_before_after(before: np.ndarray, after: np.ndarray, labels: tuple[str, str] = ("before", "after"),
+                      n: int = 10):
+    """Two rows of grayscale images, ``before[j]`` above ``after[j]`` for the first ``n``.
+
+    ``before`` and ``after`` have shape (N, 1, H, W) or (N, H, W) (e.g. digits before and after
+    deskewing or augmentation). Returns the matplotlib figure (shown by the notebook).
+    """
+    import matplotlib.pyplot as plt
+
+    before, after = np.asarray(before), np.asarray(after)
+    if before.shape != after.shape or before.ndim not in (3, 4):
+        raise ValueError(f"show_before_after: before and after must have one shape (N, 1, H, W) or "
+                         f"(N, H, W); got {before.shape} and {after.shape}")
+    n = min(n, before.shape[0])
+    fig, axes = plt.subplots(2, n, figsize=(1.2 * n, 2.8), squeeze=False)
+    for row, images in enumerate((before, after)):
+        for j in range(n):
+            axes[row, j].imshow(images[j].reshape(images.shape[-2:]), cmap="gray")
+            axes[row, j].axis("off")
+        axes[row, 0].set_title(labels[row], fontsize=8, loc="left")
+    fig.tight_layout()
+    return fig

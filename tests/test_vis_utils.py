@@ -39,3 +39,24 @@ def test_vis_grid_range():
     grid = vis_grid(np.random.default_rng(1).standard_normal((3, 2, 2, 3)))
     assert grid.shape == (2 * 2 + 3, 2 * 2 + 3, 3)
     assert grid.min() == 0.0 and grid.max() == 1.0
+
+
+def test_show_before_after_draws_pairs():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from intro2ai.vis_utils import show_before_after
+
+    rng = np.random.default_rng(1)
+    before = rng.random((12, 1, 5, 4))
+    after = before[:, :, ::-1]
+    fig = show_before_after(before, after, ("original", "flipped"), n=10)
+    axes = np.array(fig.axes).reshape(2, 10)
+    np.testing.assert_array_equal(axes[0, 3].images[0].get_array(), before[3, 0])
+    np.testing.assert_array_equal(axes[1, 9].images[0].get_array(), after[9, 0])
+    assert axes[0, 0].get_title(loc="left") == "original" and axes[1, 0].get_title(loc="left") == "flipped"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="one shape"):
+        show_before_after(before, after[:3])

@@ -31,6 +31,7 @@ import numpy as np
 from intro2ai import fast_layers, initializers, layers, optim
 from intro2ai.datasets import lab
 from intro2ai.gradient_check import eval_numerical_gradient, rel_error
+from intro2ai.vis_utils import show_before_after
 
 FAST = lab.fast_mode()  # INTRO2AI_FAST
 DATASET = lab.lab_dataset()  # INTRO2AI_LAB_DATASET: "mnist" or "fashion-mnist"
@@ -92,15 +93,7 @@ DESKEW = DATASET == "mnist"  # handwriting only
 if DESKEW:
     x_train_raw = x_train
     x_train, x_test = lab.deskew(x_train), lab.deskew(x_test)
-    fig, axes = plt.subplots(2, 10, figsize=(12, 2.8))
-    for j in range(10):
-        axes[0, j].imshow(x_train_raw[j, 0], cmap="gray")
-        axes[1, j].imshow(x_train[j, 0], cmap="gray")
-        axes[0, j].axis("off")
-        axes[1, j].axis("off")
-    axes[0, 0].set_title("original", fontsize=8, loc="left")
-    axes[1, 0].set_title("deskewed", fontsize=8, loc="left")
-    plt.tight_layout()
+    show_before_after(x_train_raw, x_train, ("original", "deskewed"))
     plt.show()
 
 # standardisation with the TRAINING set's statistics (for the test set too)

@@ -28,6 +28,7 @@ from scipy import ndimage
 from intro2ai import initializers, layers, optim
 from intro2ai.datasets import lab
 from intro2ai.gradient_check import eval_numerical_gradient
+from intro2ai.vis_utils import show_before_after
 
 FAST = lab.fast_mode()  # INTRO2AI_FAST
 DATASET = lab.lab_dataset()  # INTRO2AI_LAB_DATASET: "mnist" or "fashion-mnist"
@@ -367,14 +368,7 @@ print("통과: 회전, 이동, 확대가 모두 맞습니다 (np.rot90, 직접 �
 # %%
 aug_rng = np.random.default_rng(0)
 x_aug = augment(x_train, aug_rng)
-fig, axes = plt.subplots(2, 10, figsize=(12, 2.8))
-for j in range(10):
-    axes[0, j].imshow(x_train[j, 0], cmap="gray")
-    axes[1, j].imshow(x_aug[j, 0], cmap="gray")
-    axes[0, j].axis("off")
-    axes[1, j].axis("off")
-axes[0, 0].set_title("original", fontsize=8, loc="left")
-axes[1, 0].set_title("augmented", fontsize=8, loc="left")
+show_before_after(x_train, x_aug, ("original", "augmented"))
 plt.show()
 
 # %% [markdown]
