@@ -546,15 +546,21 @@ def _nbgrader_api(course: Path, kernel_name: str | None, cell_timeout: int | Non
 
 
 def _built_extensions(release: Path) -> list[list[str]]:
-    """The kit's compiled im2col extension, when the release ships the same ``.pyx``.
+    """The kit's compiled im2col extension, when the release ships the same sources.
 
     Students build it with ``make compile-cython``; the autograded copy gets the kit's
     build instead of running the notebook's training cells on the slow NumPy fallback.
+    The sources are the ``.pyx`` and the C headers it includes; any difference (or a missing
+    file) and the release builds nothing of the kit's.
     """
-    pyx = Path("intro2ai") / "_im2col_cython.pyx"
-    kit_pyx, rel_pyx = REPO / pyx, release / pyx
-    if not (kit_pyx.exists() and rel_pyx.exists() and kit_pyx.read_bytes() == rel_pyx.read_bytes()):
+    sources = sorted((REPO / "intro2ai").glob("_im2col_cython.pyx"))
+    sources += sorted((REPO / "intro2ai").glob("_direct_conv*.h"))
+    if not sources:
         return []
+    for kit_src in sources:
+        rel_src = release / "intro2ai" / kit_src.name
+        if not rel_src.exists() or rel_src.read_bytes() != kit_src.read_bytes():
+            return []
     return [[str(so), (Path("intro2ai") / so.name).as_posix()]
             for so in sorted((REPO / "intro2ai").glob("_im2col_cython*.so"))]
 

@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Cython core of the fast layers: im2col, col2im and max-pool kernels (and a fused Adam step).
+"""Cython core of the fast layers: im2col, col2im and max-pool kernels, the direct stride-1
+convolution (C kernels in ``_direct_conv.h``) and a fused Adam step.
 
 Typed memoryviews with the ``floating`` fused type (float32 and float64; no NumPy C headers
 at build time). Every kernel writes into arrays the caller allocates, so the Python wrapper
@@ -26,11 +27,34 @@ from cython cimport floating
 
 # Bumped whenever a kernel's signature or the cols layout changes; intro2ai._extension treats
 # a build with another number as stale (built from older sources) and falls back to NumPy.
-KERNEL_API = 4
+KERNEL_API = 5
 
 from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf
 from libc.string cimport memcpy, memset
+
+cdef extern from "_direct_conv.h" nogil:
+    int i2a_direct_simd_level()
+    int i2a_direct_forward_f32(const float* x, const float* w, const float* b, float* out,
+                               Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                               Py_ssize_t F, Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h,
+                               Py_ssize_t pad_w, int level)
+    int i2a_direct_forward_f64(const double* x, const double* w, const double* b, double* out,
+                               Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                               Py_ssize_t F, Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h,
+                               Py_ssize_t pad_w, int level)
+    int i2a_direct_dw_f32(const float* x, const float* dout, float* dw, Py_ssize_t N,
+                          Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F,
+                          Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h, Py_ssize_t pad_w,
+                          int level)
+    int i2a_direct_dw_f64(const double* x, const double* dout, double* dw, Py_ssize_t N,
+                          Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F,
+                          Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h, Py_ssize_t pad_w,
+                          int level)
+
+# SIMD kernels of the direct convolution on this CPU: 2 = AVX-512, 1 = AVX2 + FMA, 0 = only
+# the portable ones (correct, not faster than im2col), -1 = not compiled. See _direct_conv.h.
+DIRECT_SIMD_LEVEL = i2a_direct_simd_level()
 
 
 cdef inline Py_ssize_t _lo(Py_ssize_t off, Py_ssize_t stride) noexcept nogil:
@@ -315,3 +339,74 @@ def adam_step(const floating[::1] w, const floating[::1] dw, const floating[::1]
                 next_w[i] = w[i] - lr * mi / (sqrtf(vi * vs) + eps)
             else:
                 next_w[i] = w[i] - lr * mi / (sqrt(vi * vs) + eps)
+
+
+cdef _check_direct(str who, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                   Py_ssize_t F, Py_ssize_t wC, Py_ssize_t HH, Py_ssize_t WW,
+                   Py_ssize_t pad_h, Py_ssize_t pad_w, int level):
+    if min(N, C, H, W, F, HH, WW) < 1 or pad_h < 0 or pad_w < 0 or wC != C:
+        raise ValueError(f"{who}: bad geometry x ({N}, {C}, {H}, {W}), w ({F}, {wC}, {HH}, "
+                         f"{WW}), pad ({pad_h}, {pad_w})")
+    if H + 2 * pad_h < HH or W + 2 * pad_w < WW:
+        raise ValueError(f"{who}: the filter ({HH}, {WW}) does not fit the padded input")
+    if DIRECT_SIMD_LEVEL < 0:
+        raise RuntimeError(f"{who}: this build has no direct convolution kernels")
+    if level > DIRECT_SIMD_LEVEL:
+        raise ValueError(f"{who}: SIMD level {level} asked, this CPU has {DIRECT_SIMD_LEVEL}")
+
+
+def conv_direct_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
+                        const floating[::1] b, floating[:, :, :, ::1] out, Py_ssize_t pad_h,
+                        Py_ssize_t pad_w, int level=-1):
+    """``out`` (N, F, H_out, W_out) = ``x`` (N, C, H, W) cross-correlated with ``w``
+    (F, C, HH, WW) at stride 1 with zero padding ``pad_h`` / ``pad_w``, plus ``b`` (F,).
+
+    No im2col: register-blocked SIMD kernels read the padded image directly (see
+    ``_direct_conv.h``). ``level`` picks the kernels (-1: the best this CPU runs).
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t F = w.shape[0], HH = w.shape[2], WW = w.shape[3]
+    _check_direct("conv_direct_forward", N, C, H, W, F, w.shape[1], HH, WW, pad_h, pad_w,
+                  level)
+    if (b.shape[0] != F or out.shape[0] != N or out.shape[1] != F
+            or out.shape[2] != H + 2 * pad_h - HH + 1 or out.shape[3] != W + 2 * pad_w - WW + 1):
+        raise ValueError("conv_direct_forward: inconsistent shapes of b or out")
+    if level < 0:
+        level = DIRECT_SIMD_LEVEL
+    cdef int rc
+    with nogil:
+        if floating is float:
+            rc = i2a_direct_forward_f32(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &b[0],
+                                        &out[0, 0, 0, 0], N, C, H, W, F, HH, WW, pad_h,
+                                        pad_w, level)
+        else:
+            rc = i2a_direct_forward_f64(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &b[0],
+                                        &out[0, 0, 0, 0], N, C, H, W, F, HH, WW, pad_h,
+                                        pad_w, level)
+    if rc != 0:
+        raise MemoryError("conv_direct_forward: no memory for the scratch buffers")
+
+
+def conv_direct_dw(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dout,
+                   floating[:, :, :, ::1] dw, Py_ssize_t pad_h, Py_ssize_t pad_w,
+                   int level=-1):
+    """``dw`` (F, C, HH, WW) += the weight gradient of :func:`conv_direct_forward` for the
+    upstream gradient ``dout`` (N, F, H_out, W_out), summed over the images."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t F = dw.shape[0], HH = dw.shape[2], WW = dw.shape[3]
+    _check_direct("conv_direct_dw", N, C, H, W, F, dw.shape[1], HH, WW, pad_h, pad_w, level)
+    if (dout.shape[0] != N or dout.shape[1] != F or dout.shape[2] != H + 2 * pad_h - HH + 1
+            or dout.shape[3] != W + 2 * pad_w - WW + 1):
+        raise ValueError("conv_direct_dw: inconsistent shape of dout")
+    if level < 0:
+        level = DIRECT_SIMD_LEVEL
+    cdef int rc
+    with nogil:
+        if floating is float:
+            rc = i2a_direct_dw_f32(&x[0, 0, 0, 0], &dout[0, 0, 0, 0], &dw[0, 0, 0, 0], N, C,
+                                   H, W, F, HH, WW, pad_h, pad_w, level)
+        else:
+            rc = i2a_direct_dw_f64(&x[0, 0, 0, 0], &dout[0, 0, 0, 0], &dw[0, 0, 0, 0], N, C,
+                                   H, W, F, HH, WW, pad_h, pad_w, level)
+    if rc != 0:
+        raise MemoryError("conv_direct_dw: no memory for the scratch buffers")

@@ -135,8 +135,14 @@ def pool_oracle(x, ph, pw, stride, dout):
 # and the chunked layout (cols made a few images at a time and recomputed in the backward
 # pass) on one thread or shared by two or three threads, one image per chunk or several,
 # GEMMs over whole images or over blocks of columns (with a remainder when the block does
-# not divide H_out*W_out).
+# not divide H_out*W_out), and the direct layout (stride 1: the compiled direct kernels, no
+# im2col, at the best SIMD level this CPU runs; at other strides it is the chunked layout) on
+# one thread with dx by GEMM + col2im for these few channels, or on three with dx by the
+# direct kernels too (where pad < filter size; else GEMM + col2im, one image per chunk).
 LAYOUTS = {
+    "direct": dict(_LAYOUT="direct", _WORKERS=1),
+    "direct-3threads-dx": dict(_LAYOUT="direct", _WORKERS=3, _CHUNK_BYTES=1,
+                               _DIRECT_DX_MIN_C=1),
     "merged": dict(_LAYOUT="merged"),
     "batched": dict(_LAYOUT="batched"),
     "chunked": dict(_LAYOUT="chunked", _WORKERS=1),
@@ -201,7 +207,7 @@ def test_conv_backends_agree(case, layout):
         grads_c = fast_layers.conv_backward_fast(dout, cache_c)
     if layout == "merged" and case["N"] > 1:
         assert not cache_c.cols.flags.c_contiguous  # really the K-major buffer
-    if layout.startswith("chunked"):
+    if layout.startswith(("chunked", "direct")):
         assert cache_c.cols is None  # the backward pass recomputes the columns
     else:
         cols_np = _im2col_numpy.im2col(x, case["HH"], case["WW"], case["pad"], case["stride"])
@@ -255,6 +261,19 @@ def test_conv_plan_for_benchmark_shapes(monkeypatch):
     """The layouts the benchmark shapes take (and so the ones timed by ``make bench``)."""
     monkeypatch.setenv("INTRO2AI_NUM_THREADS", "2")
     plan = fast_layers._plan
+    # Stride 1 with SIMD direct kernels (cases B, C, D and the training step's conv): the
+    # direct layout on two threads, whatever the size.
+    for simd in (1, 2):
+        for N, F, K, P in [(50, 32, 147, 1024), (100, 20, 25, 576), (64, 64, 576, 1024)]:
+            p = plan(N, F, K, P, 4, stride=1, simd=simd)
+            assert (p.layout, p.workers) == ("direct", 2), p
+        p = plan(1, 25, 27, 256, 8, stride=1, simd=simd)
+        assert (p.layout, p.workers) == ("direct", 1), p
+        # Other strides (case A) never take it.
+        assert plan(100, 25, 27, 256, 8, stride=2, simd=simd).layout == "chunked"
+    # Only the portable kernels (level 0) or none (-1): by size, as below.
+    for simd in (-1, 0):
+        assert plan(50, 32, 147, 1024, 4, stride=1, simd=simd).layout == "merged"
     # Per-image GEMMs too small for OpenBLAS to thread (cases A and C): chunks that stay in
     # L2, shared by two threads, whole-image GEMMs.
     for N, F, K, P in [(100, 25, 27, 256), (100, 20, 25, 576)]:
@@ -273,12 +292,18 @@ def test_conv_plan_for_benchmark_shapes(monkeypatch):
     assert plan(2, 2, 9, 16, 8)[2:] == (1, 16)
     monkeypatch.setenv("INTRO2AI_NUM_THREADS", "1")
     assert plan(100, 25, 27, 256, 8).workers == 1
+    assert plan(50, 32, 147, 1024, 4, stride=1, simd=2).workers == 1
     # A chunked layout forced on GEMMs OpenBLAS would thread: column blocks below its size,
     # unless they would be too narrow to be efficient.
     monkeypatch.setattr(fast_layers, "_LAYOUT", "chunked")
     p = plan(50, 32, 147, 1024, 4)
     assert 32 * 147 * p.block < fast_layers._BLAS_THREADED_MIN and p.block >= 32, p
     assert plan(8, 256, 64, 64, 4)[2:] == (1, 64)
+    # A forced direct layout: taken with any compiled kernels, else the chunked one.
+    monkeypatch.setattr(fast_layers, "_LAYOUT", "direct")
+    assert plan(50, 32, 147, 1024, 4, stride=1, simd=0).layout == "direct"
+    assert plan(50, 32, 147, 1024, 4, stride=1, simd=-1).layout == "chunked"
+    assert plan(50, 32, 147, 1024, 4, stride=2, simd=2).layout == "chunked"
 
 
 def _conv_in_child(seed):
@@ -442,6 +467,84 @@ def test_cython_kernels_reject_wrong_shapes():
         mod.im2col(x, np.zeros((1, 9, 15)), 3, 3, 1, 1)
     with pytest.raises(ValueError, match=r"col2im: cols must have shape \(1, 9, 16\)"):
         mod.col2im(np.zeros((2, 9, 16)), x, 3, 3, 1, 1)
+
+
+# ----------------------------------------------------------------------------- direct kernels
+
+SIMD_LEVELS = list(range(_extension.cython_module().DIRECT_SIMD_LEVEL + 1)) if HAS_CYTHON else []
+
+
+def _correlate_oracle(x, w, b, pad_h, pad_w):
+    """Stride-1 convolution in float64 with scipy.signal.correlate (independent of our code)."""
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
+    N, C = x.shape[:2]
+    F = w.shape[0]
+    out = np.stack([
+        np.stack([sum(signal.correlate(xp[n, c], w[f, c].astype(np.float64), mode="valid")
+                      for c in range(C)) + b[f] for f in range(F)])
+        for n in range(N)])
+    # dw[f, c] = correlate(x_pad[n, c], dout[n, f], 'valid') summed over n: the same oracle.
+    return out, xp
+
+
+@pytest.mark.skipif(not SIMD_LEVELS, reason="Cython extension not built")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "xs, ws, pad_h, pad_w",
+    [
+        ((50, 3, 32, 32), (32, 3, 7, 7), 3, 3),   # the training step's first layer (part)
+        ((3, 1, 28, 28), (20, 1, 5, 5), 0, 0),    # case C: F not a multiple of any tile
+        ((2, 2, 5, 7), (3, 2, 3, 2), 1, 0),       # non-square filter, pads differ
+        ((1, 1, 1, 1), (1, 1, 1, 1), 0, 0),       # one pixel
+        ((2, 5, 9, 4), (13, 5, 1, 5), 0, 2),      # 1x5 filter, K not a multiple of any tile
+        ((1, 3, 3, 3), (9, 3, 3, 3), 3, 3),       # pad as big as the image
+        ((2, 7, 3, 40), (17, 7, 3, 1), 1, 0),     # wide image: several vector tiles a row
+        ((1, 64, 8, 8), (64, 64, 3, 3), 1, 1),    # many channels (case D's kind)
+    ],
+)
+def test_direct_kernels_every_simd_level(dtype, xs, ws, pad_h, pad_w):
+    """conv_direct_forward / conv_direct_dw at every SIMD level this CPU runs (the portable
+    16-byte kernels included) against scipy.signal.correlate, with a random dout."""
+    mod = _extension.cython_module()
+    rng = np.random.default_rng(sum(xs) + sum(ws))
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    ref, xp = _correlate_oracle(x, w, b, pad_h, pad_w)
+    dout = rng.standard_normal(ref.shape).astype(dtype)
+    dw_ref = np.stack([
+        np.stack([sum(signal.correlate(xp[n, c], dout[n, f].astype(np.float64), mode="valid")
+                      for n in range(xs[0])) for c in range(xs[1])])
+        for f in range(ws[0])])
+    for level in SIMD_LEVELS:
+        out = np.full(ref.shape, np.nan, dtype=dtype)
+        mod.conv_direct_forward(x, w, b, out, pad_h, pad_w, level)
+        _close(out, ref, dtype, f"direct forward, level {level}")
+        start = rng.standard_normal(ws).astype(dtype)
+        dw = start.copy()
+        mod.conv_direct_dw(x, dout, dw, pad_h, pad_w, level)  # accumulates into dw
+        _close(dw - start, dw_ref, dtype, f"direct dw, level {level}")
+
+
+@pytest.mark.skipif(not SIMD_LEVELS, reason="Cython extension not built")
+def test_direct_kernels_reject_bad_input():
+    mod = _extension.cython_module()
+    x, w, b = np.zeros((2, 3, 8, 8)), np.zeros((4, 3, 3, 3)), np.zeros(4)
+    out = np.zeros((2, 4, 8, 8))
+    with pytest.raises(ValueError, match=r"conv_direct_forward: inconsistent shapes of b or out"):
+        mod.conv_direct_forward(x, w, b, np.zeros((2, 4, 7, 8)), 1, 1)
+    with pytest.raises(ValueError, match=r"conv_direct_forward: bad geometry x \(2, 3, 8, 8\), w \(4, 2, 3, 3\)"):
+        mod.conv_direct_forward(x, np.zeros((4, 2, 3, 3)), b, out, 1, 1)
+    with pytest.raises(ValueError, match=r"conv_direct_forward: the filter \(3, 3\) does not fit"):
+        mod.conv_direct_forward(np.zeros((2, 3, 1, 8)), w, b, np.zeros((2, 4, 0, 8)), 0, 1)
+    with pytest.raises(ValueError, match=r"conv_direct_dw: bad geometry .* pad \(-1, 1\)"):
+        mod.conv_direct_dw(x, out, np.zeros((4, 3, 3, 3)), -1, 1)
+    with pytest.raises(ValueError, match=r"conv_direct_dw: inconsistent shape of dout"):
+        mod.conv_direct_dw(x, out[:1], np.zeros((4, 3, 3, 3)), 1, 1)
+    with pytest.raises(ValueError, match=r"SIMD level 3 asked, this CPU has"):
+        mod.conv_direct_forward(x, w, b, out, 1, 1, 3)
+    with pytest.raises((TypeError, ValueError)):  # mixed dtypes: no fused signature matches
+        mod.conv_direct_forward(x.astype(np.float32), w, b, out, 1, 1)
 
 
 # ----------------------------------------------------------------------------- max pooling

@@ -51,6 +51,26 @@ def fake_grade(submission_dir, seed=None):
 # --------------------------------------------------------------------------- fast: small steps
 
 
+def test_kit_extension_only_for_identical_sources(tmp_path):
+    """The kit's compiled extension goes to a release only when its .pyx and every C header
+    it includes are byte-identical there (else it is not the students' build)."""
+    kit = pipeline.REPO / "intro2ai"
+    sources = [kit / "_im2col_cython.pyx", *sorted(kit.glob("_direct_conv*.h"))]
+    assert len(sources) == 4
+    pkg = tmp_path / "intro2ai"
+    pkg.mkdir()
+    for src in sources:
+        shutil.copyfile(src, pkg / src.name)
+    built = sorted(kit.glob("_im2col_cython*.so"))
+    assert pipeline._built_extensions(tmp_path) == [
+        [str(so), f"intro2ai/{so.name}"] for so in built]
+    header = pkg / "_direct_conv_kernels.h"
+    header.write_bytes(header.read_bytes() + b"\n")
+    assert pipeline._built_extensions(tmp_path) == []
+    header.unlink()
+    assert pipeline._built_extensions(tmp_path) == []
+
+
 def test_digest_changes_with_content_and_names(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "x.py").write_text("1")

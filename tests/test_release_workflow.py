@@ -87,7 +87,9 @@ def _make(home: Path, *args: str) -> subprocess.CompletedProcess:
 def test_release_is_self_contained_and_clean(built):
     for rel in ("hw5.ipynb", "README.md", "Makefile", "setup.py", "pyproject.toml",
                 "intro2ai/__init__.py", "intro2ai/layers.py", "intro2ai/classifiers/cnn.py",
-                "intro2ai/_im2col_cython.pyx", "intro2ai/notebook_images/chelsea.jpg",
+                "intro2ai/_im2col_cython.pyx", "intro2ai/_direct_conv.h",
+                "intro2ai/_direct_conv_driver.h", "intro2ai/_direct_conv_kernels.h",
+                "intro2ai/notebook_images/chelsea.jpg",
                 "intro2ai/notebook_images/coffee.jpg", "checks/test_hw5.py", "checks/run_checks.py",
                 "checks/submit.py"):
         assert (built / rel).is_file(), rel

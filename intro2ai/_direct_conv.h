@@ -1,0 +1,168 @@
+/* Direct (no im2col) stride-1 convolution for the Cython core: the forward pass and the
+ * weight gradient, in float and double, with SIMD kernels chosen at run time.
+ *
+ * i2a_direct_simd_level() says which kernels this CPU runs: 2 = AVX-512, 1 = AVX2 + FMA,
+ * 0 = only the portable ones (16-byte vectors: correct everywhere, not faster than the
+ * im2col path), -1 = not compiled (a compiler without GCC vector extensions). Python only
+ * picks the direct path by itself at level 1 or 2.
+ *
+ * The instruction sets are enabled per function (target attributes), never for the whole
+ * extension, so one build runs on any x86-64 and uses AVX-512 where the CPU has it.
+ */
+#ifndef I2A_DIRECT_CONV_H
+#define I2A_DIRECT_CONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef ptrdiff_t i2a_ix; /* sizes and offsets (Py_ssize_t on the Cython side) */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define I2A_HAVE_VECTORS 1
+#else
+#define I2A_HAVE_VECTORS 0
+#endif
+
+#if I2A_HAVE_VECTORS && (defined(__x86_64__) || defined(__i386__))
+#define I2A_X86 1
+#else
+#define I2A_X86 0
+#endif
+
+#define I2A_CAT_(a, b) a##b
+#define I2A_CAT(a, b) I2A_CAT_(a, b) /* pastes after expanding a and b */
+
+static i2a_ix i2a_round_up(i2a_ix a, i2a_ix m) { return (a + m - 1) / m * m; }
+
+/* Zeroed scratch memory aligned to 64 bytes (a cache line: aligned vector loads never
+ * straddle two), released with i2a_free64. */
+static void *i2a_calloc64(i2a_ix count, size_t size)
+{
+    unsigned char *raw = calloc((size_t)count * size + 64 + sizeof(void *), 1);
+    if (!raw)
+        return NULL;
+    uintptr_t p = ((uintptr_t)(raw + sizeof(void *)) + 63) & ~(uintptr_t)63;
+    ((void **)p)[-1] = raw;
+    return (void *)p;
+}
+
+static void i2a_free64(void *p)
+{
+    if (p)
+        free(((void **)p)[-1]);
+}
+
+#if I2A_HAVE_VECTORS
+
+static int i2a_direct_simd_level(void)
+{
+#if I2A_X86
+    /* __builtin_cpu_supports also checks that the OS saves the wider registers. */
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+        return 0;
+    return __builtin_cpu_supports("avx512f") ? 2 : 1;
+#else
+    return 0;
+#endif
+}
+
+/* Tile sizes: the accumulators of a tile fill at most three quarters of the vector
+ * registers (16 xmm/ymm, 32 zmm), measured on the training step's first layer. */
+#define I2A_AVX2 __attribute__((target("avx2,fma")))
+#define I2A_AVX512 __attribute__((target("avx512f,avx2,fma")))
+
+typedef struct {
+    void (*fwd)(const float *, const float *, const i2a_ix *, i2a_ix, i2a_ix, i2a_ix, float *);
+    void (*dw)(const float *, const float *, const i2a_ix *, i2a_ix, i2a_ix, i2a_ix, float *);
+    i2a_ix fb, tq, kb, fbd, vl;
+} i2a_kernels_f32;
+
+typedef struct {
+    void (*fwd)(const double *, const double *, const i2a_ix *, i2a_ix, i2a_ix, i2a_ix, double *);
+    void (*dw)(const double *, const double *, const i2a_ix *, i2a_ix, i2a_ix, i2a_ix, double *);
+    i2a_ix fb, tq, kb, fbd, vl;
+} i2a_kernels_f64;
+
+#define I2A_T float
+#define I2A_KT i2a_kernels_f32
+#define I2A_TARGET
+#define I2A_NAME(x) i2a_##x##_f32_generic
+#define I2A_VB 16
+#define I2A_FB 4
+#define I2A_NV 2
+#define I2A_KB 3
+#define I2A_FBD 3
+#include "_direct_conv_kernels.h"
+#if I2A_X86
+#define I2A_TARGET I2A_AVX2
+#define I2A_NAME(x) i2a_##x##_f32_avx2
+#define I2A_VB 32
+#define I2A_FB 4
+#define I2A_NV 3
+#define I2A_KB 3
+#define I2A_FBD 4
+#include "_direct_conv_kernels.h"
+#define I2A_TARGET I2A_AVX512
+#define I2A_NAME(x) i2a_##x##_f32_avx512
+#define I2A_VB 64
+#define I2A_FB 8
+#define I2A_NV 2
+#define I2A_KB 4
+#define I2A_FBD 6
+#include "_direct_conv_kernels.h"
+#endif
+#define I2A_SUF(x) x##_f32
+#include "_direct_conv_driver.h"
+
+#define I2A_T double
+#define I2A_KT i2a_kernels_f64
+#define I2A_TARGET
+#define I2A_NAME(x) i2a_##x##_f64_generic
+#define I2A_VB 16
+#define I2A_FB 4
+#define I2A_NV 2
+#define I2A_KB 3
+#define I2A_FBD 3
+#include "_direct_conv_kernels.h"
+#if I2A_X86
+#define I2A_TARGET I2A_AVX2
+#define I2A_NAME(x) i2a_##x##_f64_avx2
+#define I2A_VB 32
+#define I2A_FB 4
+#define I2A_NV 3
+#define I2A_KB 3
+#define I2A_FBD 4
+#include "_direct_conv_kernels.h"
+#define I2A_TARGET I2A_AVX512
+#define I2A_NAME(x) i2a_##x##_f64_avx512
+#define I2A_VB 64
+#define I2A_FB 4
+#define I2A_NV 4
+#define I2A_KB 4
+#define I2A_FBD 6
+#include "_direct_conv_kernels.h"
+#endif
+#define I2A_SUF(x) x##_f64
+#include "_direct_conv_driver.h"
+
+#else /* no vector extensions: the direct path is never taken */
+
+static int i2a_direct_simd_level(void) { return -1; }
+static int i2a_direct_forward_f32(const float *x, const float *w, const float *b, float *out,
+                                  i2a_ix N, i2a_ix C, i2a_ix H, i2a_ix W, i2a_ix F, i2a_ix HH, i2a_ix WW,
+                                  i2a_ix pad_h, i2a_ix pad_w, int level) { return -2; }
+static int i2a_direct_forward_f64(const double *x, const double *w, const double *b,
+                                  double *out, i2a_ix N, i2a_ix C, i2a_ix H, i2a_ix W, i2a_ix F, i2a_ix HH,
+                                  i2a_ix WW, i2a_ix pad_h, i2a_ix pad_w, int level) { return -2; }
+static int i2a_direct_dw_f32(const float *x, const float *dout, float *dw, i2a_ix N, i2a_ix C,
+                             i2a_ix H, i2a_ix W, i2a_ix F, i2a_ix HH, i2a_ix WW, i2a_ix pad_h, i2a_ix pad_w,
+                             int level) { return -2; }
+static int i2a_direct_dw_f64(const double *x, const double *dout, double *dw, i2a_ix N, i2a_ix C,
+                             i2a_ix H, i2a_ix W, i2a_ix F, i2a_ix HH, i2a_ix WW, i2a_ix pad_h, i2a_ix pad_w,
+                             int level) { return -2; }
+
+#endif
+#endif
