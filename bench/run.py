@@ -136,6 +136,19 @@ def conv_flops(xs, ws, stride, pad) -> float:
     return 2.0 * N * F * C * HH * WW * H_out * W_out
 
 
+def conv_layout(xs, ws, stride, pad, dtype) -> str:
+    """Which layout ``conv_forward_fast`` takes for this case (direct, chunked, merged, ...)."""
+    _, mod = fast_layers._backend()
+    if mod is None:
+        return "numpy"
+    H_out = 1 + (xs[2] + 2 * pad - ws[2]) // stride
+    W_out = 1 + (xs[3] + 2 * pad - ws[3]) // stride
+    plan = fast_layers._plan(xs[0], ws[0], ws[1] * ws[2] * ws[3], H_out * W_out,
+                             np.dtype(dtype).itemsize, stride=stride,
+                             simd=fast_layers._simd_level(mod))
+    return plan.layout
+
+
 def bench_conv(label, xs, ws, stride, pad, dtype, k, gemm, torch, naive_n, rows):
     rng = np.random.default_rng(1)
     x = rng.standard_normal(xs).astype(dtype)
@@ -203,7 +216,7 @@ def bench_conv(label, xs, ws, stride, pad, dtype, k, gemm, torch, naive_n, rows)
         rows.append(Row(case, what, dname, impl, ms, g, g / gemm[dname] if g else None,
                         ms / t_torch[torch_key] if torch_key in t_torch else None, note))
 
-    row("fwd", "fast", t_fwd, fl, "fwd")
+    row("fwd", "fast", t_fwd, fl, "fwd", f"{conv_layout(xs, ws, stride, pad, dtype)} layout")
     row("bwd", "fast", t_bwd, 2 * fl, "bwd", "torch bwd = (fwd+bwd) - fwd")
     row("fwd+bwd", "fast", t_fb, 3 * fl, "fwd+bwd")
     row("fwd+bwd", "strides", t_sfb, 3 * fl, "fwd+bwd")
@@ -342,9 +355,10 @@ def print_table(rows, out=sys.stdout):
               file=out)
 
 
-def save(rows, meta, stamp):
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    base = RESULTS_DIR / f"bench-{stamp}"
+def save(rows, meta, stamp, results_dir=None):
+    results_dir = Path(results_dir) if results_dir else RESULTS_DIR
+    results_dir.mkdir(parents=True, exist_ok=True)
+    base = results_dir / f"bench-{stamp}"
     with open(base.with_suffix(".json"), "w") as f:
         json.dump({"meta": meta, "rows": [asdict(r) for r in rows]}, f, indent=1)
     with open(base.with_suffix(".csv"), "w", newline="") as f:
@@ -415,6 +429,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="k=2, smaller GEMM probe, one dtype")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     ap.add_argument("--cases", default="ABCD", help="conv cases to run (default ABCD)")
+    ap.add_argument("--out", default=None,
+                    help="folder for the .txt/.csv/.json/.png results (default bench/results)")
     ap.add_argument("--single-thread", action="store_true",
                     help="one BLAS/torch thread, timed by process CPU time: a comparison that "
                          "survives a busy machine (not the 2-core numbers)")
@@ -440,6 +456,8 @@ def main(argv=None) -> int:
                                                    "INTRO2AI_NUM_THREADS")
                          if v in os.environ},
         "conv_threads": fast_layers._workers(),
+        # SIMD kernels of the direct convolution: 2 AVX-512, 1 AVX2+FMA, 0 portable, -1 none.
+        "direct_simd_level": fast_layers._simd_level(_extension.cython_module()),
         "repeat": k, "naive_batch": args.naive_batch,
         "clock": "process CPU time, 1 thread" if args.single_thread else "wall (perf_counter)",
         "load_average_start": [round(v, 2) for v in os.getloadavg()],
@@ -488,6 +506,6 @@ def main(argv=None) -> int:
     print_table(rows)
     print(f"\nload average at start {meta['load_average_start']}, at end {meta['load_average_end']}")
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    base = save(rows, meta, stamp)
+    base = save(rows, meta, stamp, args.out)
     print(f"\nsaved {base}.txt/.csv/.json and {base}.png")
     return 0
