@@ -419,9 +419,10 @@ assert rel_error(max_pool_backward_naive(_hw5_dout, _hw5_cache), _hw5_num) < 1e-
 md("fast-md", """
 ## 셀 8: Fast layers (Cython 확장 모듈)
 
-naive 구현은 반복문이 많아 느리다. `intro2ai/fast_layers.py` 에는 **im2col** 방식의 빠른
-convolution 과 max-pooling 이 제공된다. im2col 의 핵심 부분은 Cython 확장 모듈로 되어 있어
-한 번 컴파일(compile)해야 한다. 과제 폴더의 터미널에서 다음을 실행한 뒤 **커널을 재시작**한다:
+naive 구현은 반복문이 많아 느리다. `intro2ai/fast_layers.py` 에는 빠른 convolution 과
+max-pooling 이 제공된다. convolution 은 보통 **im2col** 방식이고, stride 가 1 이면 CPU 의 SIMD
+명령(AVX2, AVX-512)으로 padding 된 이미지를 바로 읽는 direct convolution 을 쓴다. 핵심 부분은
+Cython 확장 모듈(과 그 안에 포함된 C 코드)로 되어 있어 한 번 컴파일(compile)해야 한다. 과제 폴더의 터미널에서 다음을 실행한 뒤 **커널을 재시작**한다:
 
 ```bash
 make compile-cython      # = python setup.py build_ext --inplace
@@ -435,7 +436,7 @@ code("extension-status", """
 from intro2ai import _extension
 
 if _extension.is_built():
-    print('Cython 확장 모듈이 준비되었습니다: fast layers 가 Cython im2col 을 씁니다.')
+    print('Cython 확장 모듈이 준비되었습니다: fast layers 가 컴파일된 kernel (im2col, direct convolution) 을 씁니다.')
 else:
     print('Cython 확장 모듈이 없습니다 (원인: %s).' % _extension.import_error())
     print('터미널에서 `make compile-cython` 을 실행한 뒤 커널을 재시작하세요. 지금은 NumPy 버전으로 계속합니다.')

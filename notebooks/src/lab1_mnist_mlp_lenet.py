@@ -6,7 +6,7 @@
 # 1. **Multilayer Perceptron (MLP)**: 이미지를 784개의 숫자로 펼쳐서 fully connected layer 세 개로 분류합니다.
 # 2. **Convolutional Neural Network (LeNet)**: 이미지의 2차원 모양을 유지한 채 convolution과 pooling으로 특징을 뽑습니다.
 #
-# 딥러닝 framework 없이, 이 수업의 라이브러리 `intro2ai`(NumPy로 만든 layer, im2col 기반 fast layer, optimizer, data loader)만 사용합니다.
+# 딥러닝 framework 없이, 이 수업의 라이브러리 `intro2ai`(NumPy로 만든 layer, 컴파일된 fast layer, optimizer, data loader)만 사용합니다.
 #
 # ## 실행 모드 (먼저 읽어 주세요)
 #
@@ -314,7 +314,7 @@ print(f"통과: MLP test accuracy {mlp_test_acc:.4f} (기준 {_target}{', FAST M
 #
 # 모양 변화: `(N,1,28,28) → (N,20,24,24) → (N,20,12,12) → (N,50,8,8) → (N,50,4,4) → (N,500) → (N,10)`
 #
-# Convolution과 pooling은 im2col 기반의 `fast_layers.conv_forward_fast` / `fast_layers.max_pool_forward_fast` (및 backward)를 씁니다. tanh에 맞는 Glorot 초기화는 gain 1입니다.
+# Convolution과 pooling은 컴파일된 fast layer인 `fast_layers.conv_forward_fast` / `fast_layers.max_pool_forward_fast` (및 backward)를 씁니다. tanh에 맞는 Glorot 초기화는 gain 1입니다.
 #
 # ### <font color='red'>문제 2</font>: LeNet의 forward와 backward
 #
