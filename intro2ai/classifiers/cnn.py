@@ -186,7 +186,10 @@ class ThreeLayerConvNet:
             return scores
 
         data_loss, dscores = layers.softmax_loss(scores, y)
-        reg_loss = 0.5 * self.reg * (np.sum(W1 * W1) + np.sum(W2 * W2) + np.sum(W3 * W3))
+        # L2 regularization of the weights (not the biases); nothing to add when reg is 0.
+        reg_loss = 0.0
+        if self.reg:
+            reg_loss = 0.5 * self.reg * (np.sum(W1 * W1) + np.sum(W2 * W2) + np.sum(W3 * W3))
         loss = float(data_loss + reg_loss)
 
         grads = {}
@@ -196,7 +199,8 @@ class ThreeLayerConvNet:
         _, grads["W1"], grads["b1"] = layer_utils.conv_relu_pool_backward(
             dpooled, cache1, need_dx=False
         )
-        for name in ("W1", "W2", "W3"):
-            grads[name] += self.reg * self.params[name]
+        if self.reg:
+            for name in ("W1", "W2", "W3"):
+                grads[name] += self.reg * self.params[name]
         ### END SOLUTION
         return loss, grads
