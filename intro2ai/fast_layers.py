@@ -2,22 +2,22 @@
 
 - ``conv_forward_fast`` / ``conv_backward_fast``: at stride 1, when the compiled core has
   SIMD kernels for this CPU (AVX2+FMA or AVX-512), the direct layout: the forward pass and
-  ``dw`` are computed by the core's direct convolution (``_direct_conv.h``: each padded image
-  is read in place, no im2col columns), chunks of images shared among our threads; so is
-  ``dx`` (a direct convolution of ``dout`` with the flipped filters) for layers with 4 or more
-  input channels, else it is the chunked layout's GEMM and col2im. Otherwise im2col into an
-  ``(N, C*HH*WW, H_out*W_out)`` array, GEMMs through NumPy/BLAS for the output, ``dw`` and the column gradient, and col2im
-  for ``dx``. With the compiled core, when the per-image GEMMs are too small for OpenBLAS to
-  thread them (and one image's columns fit in 2 MB), the batch is processed in chunks of a
-  few images whose columns stay in the L2 cache: im2col of the chunk, GEMM straight into the
-  output, and in the backward pass the same columns recomputed (cheaper than keeping a big
-  array), ``dw`` accumulated and col2im of the chunk. The chunks are shared among two threads
-  taking them from one queue (NumPy's GEMMs and the kernels release the GIL;
-  ``INTRO2AI_NUM_THREADS=1`` turns that off). Bigger GEMMs are done in one piece and threaded
-  by OpenBLAS: per-image GEMMs batched over a batch-major array (``np.matmul``; results land
-  in ``(N, F, H_out, W_out)`` order with no transpose copies) or, when BLAS would thread each
-  of them, one merged GEMM per operation over a K-major buffer (fewer thread
-  synchronisations, which matters on a busy machine).
+  ``dw`` are computed by the core's direct convolution (``_direct_conv.h``: each padded
+  image is read in place, no im2col columns), chunks of images shared among our threads; so
+  is ``dx`` (a direct convolution of ``dout`` with the flipped filters) for layers with 4 or
+  more input channels, else it is the chunked layout's GEMM and col2im. Otherwise im2col
+  into an ``(N, C*HH*WW, H_out*W_out)`` array, GEMMs through NumPy/BLAS for the output,
+  ``dw`` and the column gradient, and col2im for ``dx``. With the compiled core, when the
+  per-image GEMMs are too small for OpenBLAS to thread them (and one image's columns fit in
+  2 MB), the batch is processed in chunks of a few images whose columns stay in the L2
+  cache: im2col of the chunk, GEMM straight into the output, and in the backward pass the
+  same columns recomputed (cheaper than keeping a big array), ``dw`` accumulated and col2im
+  of the chunk. The chunks are shared among two threads taking them from one queue (NumPy's
+  GEMMs and the kernels release the GIL; ``INTRO2AI_NUM_THREADS=1`` turns that off). Bigger
+  GEMMs are done in one piece and threaded by OpenBLAS: per-image GEMMs batched over a
+  batch-major array (``np.matmul``; results land in ``(N, F, H_out, W_out)`` order with no
+  transpose copies) or, when BLAS would thread each of them, one merged GEMM per operation
+  over a K-major buffer (fewer thread synchronisations, which matters on a busy machine).
 - ``conv_forward_strides`` / ``conv_backward_strides``: the same GEMMs over windows taken with
   ``numpy.lib.stride_tricks.as_strided`` (no compiled code at all in the forward pass).
 - ``max_pool_forward_fast`` / ``max_pool_backward_fast``: a reshape path when the window
@@ -350,8 +350,8 @@ def _direct_chunks(N: int, plan: _Plan) -> list:
     return _chunks(N, -(-N // (4 * plan.workers)) if plan.workers > 1 else N)
 
 
-def _conv_direct_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int,
-                         H_out: int, W_out: int, plan: _Plan) -> np.ndarray:
+def _conv_direct_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray, pad_h: int,
+                         pad_w: int, H_out: int, W_out: int, plan: _Plan) -> np.ndarray:
     """Direct layout (stride 1): the compiled kernels convolve chunks of images, no im2col."""
     N, dtype = xc.shape[0], xc.dtype
     wc = np.ascontiguousarray(w, dtype=dtype)
@@ -360,7 +360,7 @@ def _conv_direct_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray,
 
     def work(chunks):
         for n0, n1 in chunks:
-            mod.conv_direct_forward(xc[n0:n1], wc, bc, out[n0:n1], pad, pad)
+            mod.conv_direct_forward(xc[n0:n1], wc, bc, out[n0:n1], pad_h, pad_w)
 
     _run_parallel(work, _direct_chunks(N, plan), plan.workers)
     return out
@@ -401,19 +401,11 @@ def _conv_direct_dx(mod: Any, dout4: np.ndarray, w: np.ndarray, pad: int, x_shap
                     plan: _Plan) -> np.ndarray:
     """dx of a stride-1 convolution as a direct convolution of dout:
     dx[n, c] = sum_f correlate(pad(dout[n, f], HH-1-pad, WW-1-pad), w[f, c] flipped)."""
-    N, dtype = dout4.shape[0], dout4.dtype
     HH, WW = w.shape[2], w.shape[3]
-    w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), dtype=dtype)
-    zero_bias = np.zeros(w.shape[1], dtype=dtype)
-    dx = np.empty(x_shape, dtype=dtype)
-
-    def work(chunks):
-        for n0, n1 in chunks:
-            mod.conv_direct_forward(dout4[n0:n1], w_flip, zero_bias, dx[n0:n1], HH - 1 - pad,
-                                    WW - 1 - pad)
-
-    _run_parallel(work, _direct_chunks(N, plan), plan.workers)
-    return dx
+    w_flip = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    zero_bias = np.zeros(w.shape[1], dtype=dout4.dtype)
+    return _conv_direct_forward(mod, dout4, w_flip, zero_bias, HH - 1 - pad, WW - 1 - pad,
+                                x_shape[2], x_shape[3], plan)
 
 
 def _conv_chunked_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray,
@@ -603,7 +595,7 @@ def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
         plan = _plan(N, F, C * HH * WW, H_out * W_out, dtype.itemsize, stride=stride,
                      simd=_simd_level(mod))
         if plan.layout == "direct":
-            out = _conv_direct_forward(mod, xc, w, b, pad, H_out, W_out, plan)
+            out = _conv_direct_forward(mod, xc, w, b, pad, pad, H_out, W_out, plan)
             return out, ConvCache(x, w, b, conv_param, None)
         if plan.layout == "chunked":
             out = _conv_chunked_forward(mod, xc, w, b, HH, WW, pad, stride, H_out, W_out, plan)
