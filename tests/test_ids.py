@@ -1,0 +1,24 @@
+"""The student-id validator that guards every place an id becomes a path or a record name."""
+
+import pytest
+
+from autograder import ids
+
+
+@pytest.mark.parametrize("student", ["2023123456", "kim-minji", "adv_fork_bomb", "A", "x" * 64])
+def test_valid_ids(student):
+    assert ids.validate(student) == student
+
+
+@pytest.mark.parametrize("student", [
+    "", ".", "..", "a/b", "../x", "a\\b", ".hidden", "a.json", "x" * 65, "김민지", "a b", "a\nb",
+    "report", "REPORT", "-lead", "_lead", "a\x00b", "é",
+])
+def test_invalid_ids(student):
+    assert not ids.is_valid(student)
+    with pytest.raises(ids.InvalidStudentId):
+        ids.validate(student)
+
+
+def test_non_string_is_invalid():
+    assert "string" in ids.problem(12)
