@@ -191,7 +191,8 @@ def _progress(total: int, desc: str, enabled: bool):
 
 def _write_report(course: Path, assignment: str, summary: dict) -> None:
     """Batch report: flags and timings of every stored record (JSON, atomic)."""
-    stored = records.load_records(course, assignment)
+    scanned = records.scan_records(course, assignment)
+    stored = {s: r for s, r, _ in scanned if r is not None}
     timed = [r["timings"] for s, r in summary["records"].items()]
     report = {
         "assignment": assignment,
@@ -200,6 +201,8 @@ def _write_report(course: Path, assignment: str, summary: dict) -> None:
         "wall_seconds": round(summary["wall"], 3),
         "seconds_per_submission": _timing_stats(timed),
         "flags": {s: r.get("flags", []) for s, r in sorted(stored.items()) if r.get("flags")},
+        # Files in the record folder that did not verify: never graded from, listed for review.
+        "untrusted_record_files": {s: p for s, _, p in scanned if p},
     }
     records.store_report(course, assignment, report)
 

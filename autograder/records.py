@@ -3,22 +3,32 @@
 Paths of a course (``submitted/``, ``.grading/``, ``exports/``), the submission digest, atomic
 writes, the grading key (what a grade depends on besides the submission), and loading and
 storing the per-submission records under ``<course>/.grading/<assignment>/``.
+
+Records are the grading parent's alone: only it writes them, in a folder no sandbox can see, and
+each is stored in an envelope ``{"mac", "record"}`` whose HMAC-SHA256 (key: :func:`record_key`)
+is checked when it is read. A file that fails the check (dropped there by anyone else, edited,
+copied from another student, a link) grades nothing: the submission is graded again.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
+import secrets
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterable
+
+from autograder import ids
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_COURSE = REPO / "assignments"
 DEFAULT_ASSIGNMENT = "hw5"
 DEFAULT_GRADER = "autograder:grade_submission"
 #: Bump when the record layout or the grading steps change: old records are then regraded.
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 
 
 def submitted_dir(course: Path, assignment: str) -> Path:
@@ -113,25 +123,125 @@ def grading_key(course: Path, assignment: str, grader: str, seed: int | str | No
 
 
 def load_record(course: Path, assignment: str, student: str) -> dict | None:
-    path = record_path(course, assignment, student)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    """The stored record of one student, or None when there is none or it fails verification."""
+    return _read_verified(record_path(course, assignment, student), student)
 
 
 def load_records(course: Path, assignment: str) -> dict[str, dict]:
-    """Every stored result record of the assignment, by student."""
-    out = {}
-    for path in sorted(record_dir(course, assignment).glob("*.json")):
-        try:
-            rec = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
+    """Every stored, verified result record of the assignment, by student."""
+    return {student: rec for student, rec, problem in scan_records(course, assignment)
+            if rec is not None}
+
+
+def scan_records(course: Path, assignment: str) -> list[tuple[str, dict | None, str | None]]:
+    """Every ``<id>.json`` under the record folder as ``(id, record or None, problem or None)``.
+
+    A file whose name is not a valid student id, that is not a regular file, that is too large,
+    that is not one of our envelopes, whose MAC does not verify, or whose record names another
+    student, is a problem: its record is None (so it grades nothing and the student is regraded).
+    """
+    out = []
+    folder = record_dir(course, assignment)
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.glob("*.json")):
+        student = path.stem
+        if student.lower() in ids.RESERVED:  # the kit's own files (report.json)
             continue
-        if isinstance(rec, dict) and "student" in rec:
-            out[rec["student"]] = rec
+        if not ids.is_valid(student):
+            out.append((student, None, "file name is not a valid student id"))
+            continue
+        try:
+            out.append((student, _read_verified(path, student, strict=True), None))
+        except RecordError as exc:
+            out.append((student, None, str(exc)))
     return out
 
+
+class RecordError(ValueError):
+    """A stored record that cannot be trusted (unreadable, forged, or not this student's)."""
+
+
+def _read_verified(path: Path, student: str, strict: bool = False) -> dict | None:
+    try:
+        data = _read_regular_file(path, MAX_RECORD_BYTES)
+        if data is None:
+            return None
+        envelope = json.loads(data.decode("utf-8"))
+        if not (isinstance(envelope, dict) and set(envelope) == {"mac", "record"}
+                and isinstance(envelope["mac"], str) and isinstance(envelope["record"], dict)):
+            raise RecordError("not a record envelope")
+        body = _canonical(envelope["record"])
+        if not hmac.compare_digest(envelope["mac"], _mac(body)):
+            raise RecordError("MAC does not verify (written by someone other than the grader)")
+        rec = envelope["record"]
+        if rec.get("student") != student:
+            raise RecordError(f"record names student {rec.get('student')!r}")
+        return rec
+    except RecordError:
+        if strict:
+            raise
+        return None
+    except (OSError, ValueError, RecursionError) as exc:
+        if strict:
+            raise RecordError(f"unreadable: {type(exc).__name__}") from None
+        return None
+
+
+def _read_regular_file(path: Path, cap: int) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file no larger than ``cap`` (never via a link)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # ELOOP: a symlink
+        raise RecordError(f"not a regular file ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise RecordError("not a regular file")
+        if st.st_size > cap:
+            raise RecordError(f"{st.st_size} bytes (at most {cap})")
+        return fh.read(cap + 1)
+
+
+#: A record holds scores, messages and flags: far below this.
+MAX_RECORD_BYTES = 16 << 20
+#: The key of the records' HMAC: this variable (hex or any text), else the instructor-only file
+#: ``autograder/.record_key`` (git-ignored, created with mode 0600 on first use).
+RECORD_KEY_ENV = "INTRO2AI_RECORD_KEY"
+RECORD_KEY_FILE = REPO / "autograder" / ".record_key"
+_key_cache: dict[str, bytes] = {}
+
+
+def record_key() -> bytes:
+    env = os.environ.get(RECORD_KEY_ENV, "").strip()
+    if env:
+        return env.encode()
+    if "file" not in _key_cache:
+        try:
+            _key_cache["file"] = RECORD_KEY_FILE.read_bytes().strip()
+        except FileNotFoundError:
+            value = secrets.token_hex(32).encode()
+            try:
+                fd = os.open(RECORD_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(value + b"\n")
+                _key_cache["file"] = value
+            except FileExistsError:
+                _key_cache["file"] = RECORD_KEY_FILE.read_bytes().strip()
+        if not _key_cache["file"]:
+            raise RuntimeError(f"{RECORD_KEY_FILE} is empty: delete it (records are then regraded)")
+    return _key_cache["file"]
+
+
+def _canonical(rec: dict) -> bytes:
+    return json.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      default=_json_default, allow_nan=True).encode("utf-8")
+
+
+def _mac(body: bytes) -> str:
+    return hmac.new(record_key(), body, hashlib.sha256).hexdigest()
 
 
 def _json_default(obj):
@@ -148,11 +258,14 @@ def _json_default(obj):
 
 
 def store_record(course: Path, assignment: str, rec: dict) -> Path:
-    """Write one result record atomically (the grading parent alone calls this)."""
-    path = record_path(course, assignment, rec["student"])
-    atomic_write(path, json.dumps(rec, ensure_ascii=False, indent=1, default=_json_default))
+    """Write one result record atomically, with its MAC (the grading parent alone calls this)."""
+    student = ids.validate(rec["student"])
+    rec = json.loads(_canonical(rec))  # plain JSON types, exactly what a reader will verify
+    body = _canonical(rec)
+    path = record_path(course, assignment, student)
+    envelope = {"mac": _mac(body), "record": rec}
+    atomic_write(path, json.dumps(envelope, ensure_ascii=False, indent=1))
     return path
-
 
 def store_report(course: Path, assignment: str, report: dict) -> Path:
     """Write the batch report beside the records (atomically)."""

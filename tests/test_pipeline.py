@@ -186,7 +186,7 @@ def test_grade_rows_and_export(tmp_path):
     for student, src in (("a", "return 1\nreturn 2"), ("b", "")):
         rec = {"version": records.RECORD_VERSION, "student": student, "assignment": "hw5",
                "trusted": fake_grade_from_text(src), "flags": []}
-        records.atomic_write(records.record_path(course, "hw5", student), json.dumps(rec))
+        records.store_record(course, "hw5", rec)
     out = export.export(course, "hw5")
     rows = list(csv.reader(out.open()))
     assert rows[0] == ["student", "hw5_conv_forward", "hw5_max_pool_forward", "total", "max_total", "flags"]
