@@ -92,7 +92,7 @@ feedback: $(BIN)/.installed  ## one Korean HTML feedback page per student under 
 export: $(BIN)/.installed  ## grades CSV: assignments/exports/hw5_grades.csv
 	$(GRADE) export
 
-collect: $(BIN)/.installed  ## LMS zip download -> assignments/submitted/ (nbgrader zip_collect): make collect ZIP=file.zip
+collect: $(BIN)/.installed  ## LMS download (bulk zip, folder or one archive) -> assignments/submitted/, safely: make collect ZIP=file.zip
 	@test -n "$(ZIP)" || { echo "usage: make collect ZIP=path/to/lms_download.zip"; exit 2; }
 	$(GRADE) collect "$(ZIP)"
 

@@ -1262,8 +1262,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(pages)} feedback pages under {course / 'feedback'}")
     elif args.command == "export":
         print(export(course, args.assignment, args.out))
-    elif args.command == "collect":
-        return collect(args.zip, course, args.assignment)
+    elif args.command == "collect":  # autograder.collect: safe extraction, ids from LMS names only
+        from autograder import collect as collect_mod
+
+        return collect_mod.collect(args.zip, course, args.assignment)
     elif args.command == "demo":
         demo(course, args.assignment, jobs=args.jobs, force=args.force, cell_timeout=args.cell_timeout,
              fast_notebook=not args.full_notebook, notebook_time_limit=args.notebook_time_limit)
