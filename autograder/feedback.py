@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 import jinja2
 
-from autograder import pipeline
+from autograder import records as store
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -54,7 +54,7 @@ STATUS_KO = {
 
 
 @lru_cache(maxsize=4)
-def forbidden_snippets(repo: str = str(pipeline.REPO)) -> tuple[str, ...]:
+def forbidden_snippets(repo: str = str(store.REPO)) -> tuple[str, ...]:
     """Solution lines of the reference (stripped, long enough to be specific) and markers."""
     lines: set[str] = set()
     for rel in REFERENCE_FILES:
@@ -252,7 +252,7 @@ def page_path(course: Path, assignment: str, student: str, notebook: str | None 
 
 def write_all(course: Path, assignment: str, students: Iterable[str] | None = None) -> list[Path]:
     """Write a page per graded student (atomically); returns the paths."""
-    records = pipeline.load_records(Path(course), assignment)
+    records = store.load_records(Path(course), assignment)
     if students:
         wanted = set(students)
         records = {s: r for s, r in records.items() if s in wanted}
@@ -262,7 +262,7 @@ def write_all(course: Path, assignment: str, students: Iterable[str] | None = No
         html = render(rec)
         for nb in notebooks:
             path = page_path(course, assignment, student, nb)
-            pipeline.atomic_write(path, html)
+            store.atomic_write(path, html)
             out.append(path)
     return out
 
