@@ -191,7 +191,7 @@ def _progress(total: int, desc: str, enabled: bool):
 
 def _write_report(course: Path, assignment: str, summary: dict) -> None:
     """Batch report: flags and timings of every stored record (JSON, atomic)."""
-    stored = records.load_records(course, assignment)
+    stored, stale = records.current_records(course, assignment)
     timed = [r["timings"] for s, r in summary["records"].items()]
     report = {
         "assignment": assignment,
@@ -200,6 +200,8 @@ def _write_report(course: Path, assignment: str, summary: dict) -> None:
         "wall_seconds": round(summary["wall"], 3),
         "seconds_per_submission": _timing_stats(timed),
         "flags": {s: r.get("flags", []) for s, r in sorted(stored.items()) if r.get("flags")},
+        "not_a_grade": dict(sorted(stale.items())),  # records whose submission is gone or changed
+        "skipped_folders": dict(records.scan_submitted(course, assignment)[1]),
     }
     records.store_report(course, assignment, report)
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterable
+
+from autograder import ids
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_COURSE = REPO / "assignments"
@@ -19,6 +22,9 @@ DEFAULT_ASSIGNMENT = "hw5"
 DEFAULT_GRADER = "autograder:grade_submission"
 #: Bump when the record layout or the grading steps change: old records are then regraded.
 RECORD_VERSION = 1
+#: The batch report beside the records. Its leading "_" is outside the id alphabet
+#: (autograder.ids), so no student's record can ever have this name.
+REPORT_NAME = "_report.json"
 
 
 def submitted_dir(course: Path, assignment: str) -> Path:
@@ -26,7 +32,7 @@ def submitted_dir(course: Path, assignment: str) -> Path:
 
 
 def submission_path(course: Path, assignment: str, student: str) -> Path:
-    return course / "submitted" / student / assignment
+    return course / "submitted" / ids.validate(student) / assignment
 
 
 def record_dir(course: Path, assignment: str) -> Path:
@@ -34,18 +40,56 @@ def record_dir(course: Path, assignment: str) -> Path:
 
 
 def record_path(course: Path, assignment: str, student: str) -> Path:
-    return record_dir(course, assignment) / f"{student}.json"
+    return record_dir(course, assignment) / f"{ids.validate(student)}.json"
+
+
+def report_path(course: Path, assignment: str) -> Path:
+    return record_dir(course, assignment) / REPORT_NAME
 
 
 def exports_dir(course: Path) -> Path:
     return course / "exports"
 
 
-def discover(course: Path, assignment: str, students: Iterable[str] | None = None) -> list[str]:
-    """Student ids with a folder ``submitted/<student>/<assignment>/``, sorted."""
+def scan_submitted(course: Path, assignment: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """Valid student ids with a folder ``submitted/<student>/<assignment>/``, sorted, and
+    ``(name, why)`` for every other entry of ``submitted/`` (an invalid id, a symlink, no
+    ``<assignment>`` folder). A skipped name is never joined into a path."""
     root = submitted_dir(course, assignment)
-    found = sorted(p.parent.name for p in root.glob(f"*/{assignment}") if p.is_dir()) if root.is_dir() else []
+    found, skipped = [], []
+    if not root.is_dir():
+        return found, skipped
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        why = ids.problem(entry.name)
+        if why is None:
+            sub = Path(entry.path) / assignment
+            if entry.is_symlink() or sub.is_symlink():
+                why = "a symlink, not a folder"
+            elif not entry.is_dir(follow_symlinks=False):
+                why = "not a folder"
+            elif not sub.is_dir():
+                why = f"no {assignment}/ folder inside"
+        if why is None:
+            found.append(entry.name)
+        else:
+            skipped.append((entry.name, why))
+    return found, skipped
+
+
+def discover(course: Path, assignment: str, students: Iterable[str] | None = None) -> list[str]:
+    """Student ids with a folder ``submitted/<student>/<assignment>/``, sorted.
+
+    Entries of ``submitted/`` that are not such a folder under a valid id are reported on stderr
+    and skipped; an invalid id in ``students`` stops with the validator's reason.
+    """
+    root = submitted_dir(course, assignment)
+    found, skipped = scan_submitted(course, assignment)
+    for name, why in skipped:
+        print(f"skipped {root.name}/{name!r}: {why}", file=sys.stderr)
     if students:
+        for s in students:
+            if ids.problem(s):
+                raise SystemExit(f"--student {s!r}: {ids.problem(s)}")
         wanted = set(students)
         missing = wanted - set(found)
         if missing:
@@ -121,16 +165,43 @@ def load_record(course: Path, assignment: str, student: str) -> dict | None:
 
 
 def load_records(course: Path, assignment: str) -> dict[str, dict]:
-    """Every stored result record of the assignment, by student."""
+    """Every stored result record of the assignment, by student.
+
+    A record counts only when its file is ``<id>.json`` for a valid id and the record names that
+    same student (the batch report and anything else in the folder are not records).
+    """
     out = {}
     for path in sorted(record_dir(course, assignment).glob("*.json")):
+        if not ids.is_valid(path.stem) or path.is_symlink():
+            continue
         try:
             rec = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             continue
-        if isinstance(rec, dict) and "student" in rec:
+        if isinstance(rec, dict) and rec.get("student") == path.stem:
             out[rec["student"]] = rec
     return out
+
+
+#: Why a stored record is not a grade (shown by ``make export`` and in the batch report).
+SUBMISSION_MISSING = "submission missing"
+SUBMISSION_CHANGED = "submission changed since grading (run make autograde)"
+
+
+def current_records(course: Path, assignment: str) -> tuple[dict[str, dict], dict[str, str]]:
+    """Records that are the grade of the submission now in ``submitted/``, and ``{student: why}``
+    for the others (:data:`SUBMISSION_MISSING`, :data:`SUBMISSION_CHANGED`): a record outlives a
+    deleted or replaced submission, and must then not be exported, fed back or shown as a grade."""
+    present, stale = {}, {}
+    for student, rec in load_records(course, assignment).items():
+        sub = submission_path(Path(course), assignment, student)
+        if not sub.is_dir() or sub.is_symlink() or sub.parent.is_symlink():
+            stale[student] = SUBMISSION_MISSING
+        elif rec.get("digest") and rec["digest"] != digest(sub):
+            stale[student] = SUBMISSION_CHANGED
+        else:
+            present[student] = rec
+    return present, stale
 
 
 
@@ -156,6 +227,6 @@ def store_record(course: Path, assignment: str, rec: dict) -> Path:
 
 def store_report(course: Path, assignment: str, report: dict) -> Path:
     """Write the batch report beside the records (atomically)."""
-    path = record_dir(course, assignment) / "report.json"
+    path = report_path(course, assignment)
     atomic_write(path, json.dumps(report, ensure_ascii=False, indent=1))
     return path
