@@ -67,11 +67,10 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
 
-from autograder import ids
+from autograder import ids, records
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_COURSE = REPO / "assignments"
-DEFAULT_ASSIGNMENT = "hw5"
+DEFAULT_COURSE = records.DEFAULT_COURSE
+DEFAULT_ASSIGNMENT = records.DEFAULT_ASSIGNMENT
 
 #: The files of a submission that are graded; nothing else is extracted. Paths are relative to
 #: the folder that holds them inside the archive (the archive root, or one folder such as hw5/).
@@ -433,7 +432,7 @@ def collect_archives(archives: Iterable[Archive], course: Path, assignment: str 
             by_id.setdefault(student_id(arch.name), []).append(arch)
         except Refused as exc:
             rows.append(Row(arch.name, "", "refused", str(exc)))
-    submitted = course / "submitted"
+    submitted = records.submitted_dir(course, assignment)
     submitted.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".collect-", dir=course))
     try:
@@ -463,7 +462,7 @@ def _collect_one(arch: Archive, sid: str, submitted: Path, staging: Path, assign
         built = _stage(arch, staging, assignment, limits)
     except Refused as exc:
         return Row(arch.name, sid, "refused", str(exc))
-    dest = submitted / ids.validate(sid) / assignment
+    dest = records.submission_path(submitted.parent, assignment, sid)  # validates the id again
     if dest.is_symlink() or dest.parent.is_symlink():
         return Row(arch.name, sid, "refused", f"{dest} is a symlink; not touched")
     if dest.exists():
