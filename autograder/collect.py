@@ -128,6 +128,9 @@ def student_id(archive_name: str) -> str:
     m = LMS_NAME.fullmatch(archive_name)
     if not m:
         raise Refused(f"name is not <student_id>_<anything>{'|'.join(ARCHIVE_SUFFIXES)}")
+    if "/" in m.group("rest"):  # e.g. "hw5_all/2026_x.zip": the id would be "hw5"
+        raise Refused("in a folder of the download, not at its top: unpack the download and "
+                      "collect the folder that holds the student archives")
     why = ids.problem(m.group("student_id"))
     if why:
         raise Refused(why)

@@ -146,6 +146,7 @@ def only_row(rows: list[collect.Row]) -> collect.Row:
     ("２０２６０００１_hw5.zip", "characters outside"),  # full-width digits
     ("_hw5.zip", "characters outside"),
     ("20260001.zip", "not <student_id>_"),
+    ("hw5_all/20260001_hw5.zip", "in a folder"),  # would read "hw5" as the id
 ])
 def test_bad_ids_are_refused_and_the_class_is_collected(tmp_path, name, why):
     course, rows = run_hostile(tmp_path, [(name, student_zip("intruder"), T1)])
