@@ -191,8 +191,7 @@ def _progress(total: int, desc: str, enabled: bool):
 
 def _write_report(course: Path, assignment: str, summary: dict) -> None:
     """Batch report: flags and timings of every stored record (JSON, atomic)."""
-    scanned = records.scan_records(course, assignment)
-    stored = {s: r for s, r, _ in scanned if r is not None}
+    stored, stale = records.current_records(course, assignment)
     timed = [r["timings"] for s, r in summary["records"].items()]
     report = {
         "assignment": assignment,
@@ -201,8 +200,10 @@ def _write_report(course: Path, assignment: str, summary: dict) -> None:
         "wall_seconds": round(summary["wall"], 3),
         "seconds_per_submission": _timing_stats(timed),
         "flags": {s: r.get("flags", []) for s, r in sorted(stored.items()) if r.get("flags")},
+        "not_a_grade": dict(sorted(stale.items())),  # records whose submission is gone or changed
+        "skipped_folders": dict(records.scan_submitted(course, assignment)[1]),
         # Files in the record folder that did not verify: never graded from, listed for review.
-        "untrusted_record_files": {s: p for s, _, p in scanned if p},
+        "untrusted_record_files": {s: p for s, _, p in records.scan_records(course, assignment) if p},
     }
     records.store_report(course, assignment, report)
 

@@ -1,5 +1,11 @@
 """``make demo``: the sample submissions graded by the whole pipeline, checked against their
-expected scores."""
+expected scores, in a course of their own.
+
+The demo never grades into the real course: it copies the real course's ``nbgrader_config.py``
+and ``source/<assignment>/`` into :data:`DEMO_COURSE` (git-ignored, under ``build/``), releases
+the assignment there, and keeps its own ``submitted/``, ``gradebook.db``, records, feedback and
+exports there. The real course is only read. ``make demo-clean`` removes the demo course.
+"""
 from __future__ import annotations
 
 import shutil
@@ -8,6 +14,11 @@ from pathlib import Path
 from typing import Iterable
 
 from autograder import batch, export, notebook_step, records
+
+#: The demo's own nbgrader course; ``make demo-clean`` (:func:`clean`) removes it.
+DEMO_COURSE = records.REPO / "build" / "demo-course"
+#: Written into a demo course; :func:`clean` removes only a folder that holds it.
+DEMO_MARKER = ".intro2ai-demo-course"
 
 #: Cell timeout of the demo (the course config allows 10 minutes for slow laptops; the demo's
 #: samples include infinite loops, and the reference's slowest cell takes about 5 s).
@@ -117,10 +128,52 @@ def place_samples(course: Path, assignment: str, names: Iterable[str] | None = N
     return placed
 
 
+def _inside(a: Path, b: Path) -> bool:
+    return a == b or b in a.parents
+
+
+def prepare_course(source_course: Path, assignment: str, demo_course: Path = DEMO_COURSE) -> Path:
+    """Make ``demo_course`` a released nbgrader course with the source of ``source_course``
+    (which is only read), and return it. Refuses a folder that overlaps the real course or that
+    holds something other than a demo course."""
+    from autograder import release
+
+    source_course, demo_course = Path(source_course).resolve(), Path(demo_course).resolve()
+    if _inside(demo_course, source_course) or _inside(source_course, demo_course):
+        raise SystemExit(f"the demo course {demo_course} must be outside the real course {source_course}")
+    if demo_course.exists() and any(demo_course.iterdir()) and not (demo_course / DEMO_MARKER).exists():
+        raise SystemExit(f"{demo_course} exists and is not a demo course (no {DEMO_MARKER}); choose another folder")
+    demo_course.mkdir(parents=True, exist_ok=True)
+    (demo_course / DEMO_MARKER).write_text(f"demo course of {source_course}; make demo-clean removes it\n")
+    shutil.copy2(source_course / "nbgrader_config.py", demo_course / "nbgrader_config.py")
+    src = demo_course / "source" / assignment
+    if src.exists():
+        shutil.rmtree(src)
+    shutil.copytree(source_course / "source" / assignment, src,
+                    ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    _, problems = release.build_release(assignment, records.REPO, course_dir=demo_course)
+    if problems:
+        raise SystemExit("the demo release failed its leak check:\n" + "\n".join(problems))
+    return demo_course
+
+
+def clean(demo_course: Path = DEMO_COURSE) -> bool:
+    """Remove a demo course (only a folder marked as one); True when something was removed."""
+    demo_course = Path(demo_course)
+    if not demo_course.exists():
+        return False
+    if not (demo_course / DEMO_MARKER).is_file():
+        raise SystemExit(f"{demo_course} is not a demo course (no {DEMO_MARKER}); not removed")
+    shutil.rmtree(demo_course)
+    return True
+
+
 def demo(course: Path = records.DEFAULT_COURSE, assignment: str = records.DEFAULT_ASSIGNMENT, *, jobs: int = 2,
          force: bool = False, cell_timeout: int | None = DEMO_CELL_TIMEOUT_S, fast_notebook: bool = True,
-         notebook_time_limit: float = DEMO_NOTEBOOK_TIME_LIMIT_S, names: Iterable[str] | None = None) -> dict:
-    """Place the samples, batch.autograde, write feedback, export.export, print the table, save the histogram.
+         notebook_time_limit: float = DEMO_NOTEBOOK_TIME_LIMIT_S, names: Iterable[str] | None = None,
+         demo_course: Path = DEMO_COURSE) -> dict:
+    """In the demo course (made from ``course``, which is only read): release, place the samples,
+    autograde, write feedback, export (CSV and histogram), print the table.
 
     The trusted grader uses the samples' seed (``expected_scores.toml``), so the
     table can be checked against the expected scores: the last column says so.
@@ -128,10 +181,8 @@ def demo(course: Path = records.DEFAULT_COURSE, assignment: str = records.DEFAUL
     from autograder import feedback
     from autograder import samples as smod
 
-    course = Path(course).resolve()
-    release = course / "release" / assignment
-    if not release.is_dir():
-        raise SystemExit(f"{release} not found: run `make release` first (make demo does)")
+    course = prepare_course(course, assignment, demo_course)
+    print(f"[demo] demo course {course} (the real course is not touched)", flush=True)
     names = list(names or sample_names())
     if not notebook_step.process_limit_available():
         # Root without a writable pids cgroup: nothing would stop a fork bomb in the notebook kernel.
@@ -148,8 +199,8 @@ def demo(course: Path = records.DEFAULT_COURSE, assignment: str = records.DEFAUL
                         notebook_time_limit=notebook_time_limit)
     pages = feedback.write_all(course, assignment, students=names)
     csv_path = export.export(course, assignment)
-    graded = {s: r for s, r in records.load_records(course, assignment).items() if s in names}
-    png = export.histogram(graded, records.exports_dir(course) / f"{assignment}_histogram.png", assignment)
+    graded = {s: r for s, r in records.current_records(course, assignment)[0].items() if s in names}
+    png = export.histogram_path(csv_path)
     mismatches = []
     for s, rec in graded.items():
         want = expected_points(s)

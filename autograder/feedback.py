@@ -24,6 +24,7 @@ from typing import Any, Iterable
 
 import jinja2
 
+from autograder import ids
 from autograder import records as store
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -247,12 +248,13 @@ def render(record: dict) -> str:
 
 
 def page_path(course: Path, assignment: str, student: str, notebook: str | None = None) -> Path:
-    return Path(course) / "feedback" / student / assignment / f"{notebook or assignment}.html"
+    return Path(course) / "feedback" / ids.validate(student) / assignment / f"{notebook or assignment}.html"
 
 
 def write_all(course: Path, assignment: str, students: Iterable[str] | None = None) -> list[Path]:
-    """Write a page per graded student (atomically); returns the paths."""
-    records = store.load_records(Path(course), assignment)
+    """Write a page per graded student (atomically); returns the paths. A record whose
+    submission is gone or changed since grading gets no page (``records.current_records``)."""
+    records, _ = store.current_records(Path(course), assignment)
     if students:
         wanted = set(students)
         records = {s: r for s, r in records.items() if s in wanted}

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("export", help="grades CSV")
     p.add_argument("--out", type=Path, default=None)
 
-    p = sub.add_parser("collect", help="LMS zip download -> submitted/ (nbgrader zip_collect)")
+    p = sub.add_parser("collect", help="LMS download -> submitted/ (safe extraction; ids from LMS archive names)")
     p.add_argument("zip", type=Path, help="a student's zip, a bulk download of them, or a folder of zips")
 
     p = sub.add_parser("demo", help="samples -> batch.autograde -> feedback -> export.export -> table + histogram")
@@ -67,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--notebook-time-limit", type=float, default=demo.DEMO_NOTEBOOK_TIME_LIMIT_S,
                    help="seconds for one submission's whole nbgrader step (default: %(default)s)")
     p.add_argument("--full-notebook", action="store_true", help="run the notebook on real CIFAR-10, not fast mode")
+    p.add_argument("--demo-dir", type=Path, default=demo.DEMO_COURSE,
+                   help="the demo's own course folder, outside --course-dir (default: %(default)s)")
+
+    p = sub.add_parser("demo-clean", help="remove the demo course")
+    p.add_argument("--demo-dir", type=Path, default=demo.DEMO_COURSE)
 
     args = parser.parse_args(argv)
     course = args.course_dir.resolve()
@@ -75,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                             grader=args.grader, seed=args.seed, sandbox_kernel=not args.no_sandbox_kernel,
                             progress=not args.no_progress, cell_timeout=args.cell_timeout,
                             fast_notebook=args.fast_notebook, notebook_time_limit=args.notebook_time_limit)
-        graded = records.load_records(course, args.assignment)
+        graded, stale = records.current_records(course, args.assignment)
         print(export.format_table(graded))
         stats = batch._timing_stats([r["timings"] for r in summary["records"].values()])
         print(f"graded {len(summary['graded'])}, skipped {len(summary['skipped'])} unchanged, "
@@ -83,19 +88,25 @@ def main(argv: list[str] | None = None) -> int:
         flagged = [(s, export.flag_summary(r)) for s, r in sorted(graded.items()) if r.get("flags")]
         for s, f in flagged:
             print(f"FLAG {s}: {f}")
-        print(f"report: {records.record_dir(course, args.assignment) / 'report.json'}")
+        for s, why in sorted(stale.items()):
+            print(f"NOT A GRADE {s}: {why}")
+        print(f"report: {records.report_path(course, args.assignment)}")
     elif args.command == "feedback":
         from autograder import feedback
 
         pages = feedback.write_all(course, args.assignment, students=args.student)
         print(f"{len(pages)} feedback pages under {course / 'feedback'}")
     elif args.command == "export":
-        print(export.export(course, args.assignment, args.out))
+        out = export.export(course, args.assignment, args.out)
+        print(f"grades:    {out}\nhistogram: {export.histogram_path(out)}")
     elif args.command == "collect":
         return collect.collect(args.zip, course, args.assignment)
     elif args.command == "demo":
         demo.demo(course, args.assignment, jobs=args.jobs, force=args.force, cell_timeout=args.cell_timeout,
-             fast_notebook=not args.full_notebook, notebook_time_limit=args.notebook_time_limit)
+             fast_notebook=not args.full_notebook, notebook_time_limit=args.notebook_time_limit,
+             demo_course=args.demo_dir)
+    elif args.command == "demo-clean":
+        print(f"removed {args.demo_dir}" if demo.clean(args.demo_dir) else f"no demo course at {args.demo_dir}")
     return 0
 
 

@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import stat
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterable
@@ -29,6 +30,9 @@ DEFAULT_ASSIGNMENT = "hw5"
 DEFAULT_GRADER = "autograder:grade_submission"
 #: Bump when the record layout or the grading steps change: old records are then regraded.
 RECORD_VERSION = 2
+#: The batch report beside the records. Its leading "_" is outside the id alphabet
+#: (autograder.ids), so no student's record can ever have this name.
+REPORT_NAME = "_report.json"
 
 
 def submitted_dir(course: Path, assignment: str) -> Path:
@@ -36,7 +40,7 @@ def submitted_dir(course: Path, assignment: str) -> Path:
 
 
 def submission_path(course: Path, assignment: str, student: str) -> Path:
-    return course / "submitted" / student / assignment
+    return course / "submitted" / ids.validate(student) / assignment
 
 
 def record_dir(course: Path, assignment: str) -> Path:
@@ -44,18 +48,56 @@ def record_dir(course: Path, assignment: str) -> Path:
 
 
 def record_path(course: Path, assignment: str, student: str) -> Path:
-    return record_dir(course, assignment) / f"{student}.json"
+    return record_dir(course, assignment) / f"{ids.validate(student)}.json"
+
+
+def report_path(course: Path, assignment: str) -> Path:
+    return record_dir(course, assignment) / REPORT_NAME
 
 
 def exports_dir(course: Path) -> Path:
     return course / "exports"
 
 
-def discover(course: Path, assignment: str, students: Iterable[str] | None = None) -> list[str]:
-    """Student ids with a folder ``submitted/<student>/<assignment>/``, sorted."""
+def scan_submitted(course: Path, assignment: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """Valid student ids with a folder ``submitted/<student>/<assignment>/``, sorted, and
+    ``(name, why)`` for every other entry of ``submitted/`` (an invalid id, a symlink, no
+    ``<assignment>`` folder). A skipped name is never joined into a path."""
     root = submitted_dir(course, assignment)
-    found = sorted(p.parent.name for p in root.glob(f"*/{assignment}") if p.is_dir()) if root.is_dir() else []
+    found, skipped = [], []
+    if not root.is_dir():
+        return found, skipped
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        why = ids.problem(entry.name)
+        if why is None:
+            sub = Path(entry.path) / assignment
+            if entry.is_symlink() or sub.is_symlink():
+                why = "a symlink, not a folder"
+            elif not entry.is_dir(follow_symlinks=False):
+                why = "not a folder"
+            elif not sub.is_dir():
+                why = f"no {assignment}/ folder inside"
+        if why is None:
+            found.append(entry.name)
+        else:
+            skipped.append((entry.name, why))
+    return found, skipped
+
+
+def discover(course: Path, assignment: str, students: Iterable[str] | None = None) -> list[str]:
+    """Student ids with a folder ``submitted/<student>/<assignment>/``, sorted.
+
+    Entries of ``submitted/`` that are not such a folder under a valid id are reported on stderr
+    and skipped; an invalid id in ``students`` stops with the validator's reason.
+    """
+    root = submitted_dir(course, assignment)
+    found, skipped = scan_submitted(course, assignment)
+    for name, why in skipped:
+        print(f"skipped {root.name}/{name!r}: {why}", file=sys.stderr)
     if students:
+        for s in students:
+            if ids.problem(s):
+                raise SystemExit(f"--student {s!r}: {ids.problem(s)}")
         wanted = set(students)
         missing = wanted - set(found)
         if missing:
@@ -146,7 +188,7 @@ def scan_records(course: Path, assignment: str) -> list[tuple[str, dict | None, 
         return out
     for path in sorted(folder.glob("*.json")):
         student = path.stem
-        if student.lower() in ids.RESERVED:  # the kit's own files (report.json)
+        if path.name == REPORT_NAME:
             continue
         if not ids.is_valid(student):
             out.append((student, None, "file name is not a valid student id"))
@@ -243,6 +285,27 @@ def _canonical(rec: dict) -> bytes:
 def _mac(body: bytes) -> str:
     return hmac.new(record_key(), body, hashlib.sha256).hexdigest()
 
+#: Why a stored record is not a grade (shown by ``make export`` and in the batch report).
+SUBMISSION_MISSING = "submission missing"
+SUBMISSION_CHANGED = "submission changed since grading (run make autograde)"
+
+
+def current_records(course: Path, assignment: str) -> tuple[dict[str, dict], dict[str, str]]:
+    """Records that are the grade of the submission now in ``submitted/``, and ``{student: why}``
+    for the others (:data:`SUBMISSION_MISSING`, :data:`SUBMISSION_CHANGED`): a record outlives a
+    deleted or replaced submission, and must then not be exported, fed back or shown as a grade."""
+    present, stale = {}, {}
+    for student, rec in load_records(course, assignment).items():
+        sub = submission_path(Path(course), assignment, student)
+        if not sub.is_dir() or sub.is_symlink() or sub.parent.is_symlink():
+            stale[student] = SUBMISSION_MISSING
+        elif rec.get("digest") and rec["digest"] != digest(sub):
+            stale[student] = SUBMISSION_CHANGED
+        else:
+            present[student] = rec
+    return present, stale
+
+
 
 def _json_default(obj):
     try:
@@ -267,8 +330,9 @@ def store_record(course: Path, assignment: str, rec: dict) -> Path:
     atomic_write(path, json.dumps(envelope, ensure_ascii=False, indent=1))
     return path
 
+
 def store_report(course: Path, assignment: str, report: dict) -> Path:
     """Write the batch report beside the records (atomically)."""
-    path = record_dir(course, assignment) / "report.json"
+    path = report_path(course, assignment)
     atomic_write(path, json.dumps(report, ensure_ascii=False, indent=1))
     return path

@@ -184,8 +184,11 @@ def fake_grade_from_text(src: str) -> dict:
 def test_grade_rows_and_export(tmp_path):
     course = tmp_path / "course"
     for student, src in (("a", "return 1\nreturn 2"), ("b", "")):
+        sub = records.submission_path(course, "hw5", student)
+        sub.mkdir(parents=True)
+        (sub / "mylib.py").write_text(src)
         rec = {"version": records.RECORD_VERSION, "student": student, "assignment": "hw5",
-               "trusted": fake_grade_from_text(src), "flags": []}
+               "digest": records.digest(sub), "trusted": fake_grade_from_text(src), "flags": []}
         records.store_record(course, "hw5", rec)
     out = export.export(course, "hw5")
     rows = list(csv.reader(out.open()))
@@ -307,7 +310,7 @@ def test_tiny_course_pipeline_scores_flags_resume_jobs(tmp_path, capfd):
     assert state["tamper"]["cells"]["hw5_conv_forward"]["auto_score"] == 20.0
     # The sandboxed kernel survived the bombs: the other cell of the same notebook still ran.
     assert state["memhog"]["cells"]["hw5_max_pool_forward"]["auto_score"] == 15.0
-    report = json.loads((records.record_dir(course, "hw5") / "report.json").read_text())
+    report = json.loads(records.report_path(course, "hw5").read_text())
     assert list(report["flags"]) and "tamper" in report["flags"]
 
     # Resume: nothing changed, nothing regraded.

@@ -170,5 +170,5 @@ def test_resume_then_force_with_other_jobs_gives_same_gradebook(graded):
                              notebook_time_limit=NOTEBOOK_TIME_LIMIT)
     assert sorted(forced["graded"]) == sorted(some)
     assert _state(course) == before
-    report = json.loads((records.record_dir(course, "hw5") / "report.json").read_text())
+    report = json.loads(records.report_path(course, "hw5").read_text())
     assert report["seconds_per_submission"]["total"]["mean"] > 0

@@ -104,7 +104,11 @@ def test_invalid_ids_are_never_written_or_loaded(course):
 
 
 def test_export_ignores_forged_records(course):
-    records.store_record(course, "hw5", _record("honest", 10.0))
+    for student in ("honest", "forger"):
+        records.submission_path(course, "hw5", student).mkdir(parents=True)
+    rec = _record("honest", 10.0)
+    rec["digest"] = records.digest(records.submission_path(course, "hw5", "honest"))
+    records.store_record(course, "hw5", rec)
     records.record_path(course, "hw5", "forger").write_text(json.dumps(_record("forger")))
     out = export.export(course, "hw5")
     assert "forger" not in out.read_text()
@@ -144,7 +148,7 @@ def test_batch_regrades_over_a_forged_record_and_reports_it(course, monkeypatch)
                               skip_notebook=True, progress=False, sandbox_kernel=False)
     assert summary["graded"] == ["kim"]
     assert records.load_record(course, "hw5", "kim")["trusted"]["total"] == 0.0
-    report = json.loads((records.record_dir(course, "hw5") / "report.json").read_text())
+    report = json.loads(records.report_path(course, "hw5").read_text())
     assert report["untrusted_record_files"] == {}
 
 
