@@ -109,6 +109,7 @@ def test_export_after_a_submission_is_deleted(tmp_path, capsys):
     changed = graded_student(course, "20260003", {"hw5_conv_forward": 0.0, "hw5_max_pool_forward": 0.0})
     assert sorted(csv_rows(export.export(course, "hw5"))) == ["20260001", "20260002", "20260003"]
     capsys.readouterr()
+    assert feedback.page_path(course, "hw5", "20260002") in feedback.write_all(course, "hw5")
 
     shutil.rmtree(gone.parent)
     (changed / "hw5.ipynb").write_text("a new upload, not graded yet")
