@@ -4,7 +4,10 @@ Every task id has a fixed list of case *slots* (their points are in ``rubric.tom
 named ``visible_*`` / ``*_visible`` is a fixed case of the kind students run in the notebook;
 the other slots are **hidden**: their geometry (batch, channels, non-square inputs and
 filters, stride, pad) and their data are drawn at grading time from the secret seed, so they
-are never shipped to students.
+are never shipped to students. Whatever the seed, the hidden cases hold the geometries that
+expose every known mistake of ``autograder.mistakes`` (conv pad > 0 and pad = 0, a non-square
+filter, stride > 1; a non-square pool window, overlapping pool windows with a stride different
+from the window, ties): tests/test_grading_coverage.py checks it over 2,000 seeds.
 
 The secret seed is, in order: the ``seed`` argument of ``grade_submission``, the environment
 variable ``INTRO2AI_GRADER_SEED``, or the instructor-only file ``autograder/.grader_seed``
