@@ -40,8 +40,10 @@ def _coverage(task: str, seed: str) -> dict[str, bool]:
         assert _points(task, case, ref, ref) == full, (seed, task, case.name)
         if all(lost.values()):
             continue
-        for name, outs in grader.mistaken_outputs(task, case, ref).items():
-            if name in lost and not lost[name]:
+        variants = grader.mistaken_outputs(task, case, ref)
+        assert set(variants) <= set(lost), (task, set(variants) - set(lost))  # none unlisted
+        for name, outs in variants.items():
+            if not lost[name]:
                 lost[name] = _points(task, case, ref, {**ref, **outs}) < full
     return lost
 
