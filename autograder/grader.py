@@ -142,23 +142,12 @@ _diagnose = grading_rules.diagnose
 _reason_ko = grading_rules.reason_ko
 
 
-_STATUS_KO = {
-    "not_implemented": "아직 구현하지 않음 (NotImplementedError)",
-    "memory": "메모리 부족 (MemoryError)",
-    "exit": "sys.exit() 로 종료하려 함 (SystemExit)",
-    "interrupt": "KeyboardInterrupt",
-    "timeout": "시간 초과",
-    "error": "실행 중 오류",
-}
+_STATUS_KO = grading_rules.STATUS_KO
 
 
 def _error_ko(err: dict) -> str:
-    label = _STATUS_KO.get(err.get("status"), "실행 중 오류")
-    where = f" [{err['where']}]" if err.get("where") else ""
-    msg = err.get("message", "")
-    if err.get("status") == "not_implemented":
-        return label
-    return f"{label}: {err.get('exc_type')}: {msg}{where}".rstrip(": ")
+    return grading_rules.error_ko(err.get("status"), err.get("exc_type"),
+                                  err.get("message", ""), err.get("where", ""))
 
 
 # -------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import os
 import re
 import sys
 import threading
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -184,15 +185,26 @@ def guard(module: Any, extra_files: tuple[str, ...] = ()) -> None:
     """
     for name in NAIVE_FUNCTIONS:
         fn = getattr(module, name, None)
-        if not callable(fn) or getattr(fn, "__naive_rule__", False):
+        if not callable(fn) or is_guarded(fn):
             continue
 
         def wrapped(*args, __fn=fn, **kwargs):
             return _run_guarded(__fn, tuple(extra_files), args, kwargs)
 
         functools.update_wrapper(wrapped, fn)
-        wrapped.__naive_rule__ = True
+        _WRAPPERS.add(wrapped)
         setattr(module, name, wrapped)
+
+
+_WRAPPERS: "weakref.WeakSet[Callable]" = weakref.WeakSet()
+
+
+def is_guarded(fn: Any) -> bool:
+    """True when ``fn`` is a wrapper made by :func:`guard` (not merely something claiming it)."""
+    try:
+        return fn in _WRAPPERS
+    except TypeError:
+        return False
 
 
 def refusing_module_getattr(module: str) -> Callable[[str], Callable]:
@@ -334,6 +346,29 @@ def check_message(check: dict, hints: list[str]) -> str:
     if hints:
         text += " → 가능한 원인: " + "; ".join(MISTAKE_KO[h] for h in hints)
     return text
+
+
+STATUS_KO = {
+    "not_implemented": "아직 구현하지 않음 (NotImplementedError)",
+    "memory": "메모리 부족 (MemoryError)",
+    "exit": "sys.exit() 로 종료하려 함 (SystemExit)",
+    "interrupt": "KeyboardInterrupt",
+    "timeout": "시간 초과",
+    "error": "실행 중 오류",
+}
+
+
+def error_ko(status: str | None, exc_type: str | None, message: str, where: str = "") -> str:
+    """A student exception as the grader's feedback and make check say it.
+
+    ``where`` is ``"intro2ai/layers.py:123 (conv_forward_naive)"`` (the last line of the
+    student's files in the traceback) or empty.
+    """
+    label = STATUS_KO.get(status or "error", STATUS_KO["error"])
+    if status == "not_implemented":
+        return label
+    where = f" [{where}]" if where else ""
+    return f"{label}: {exc_type}: {message}{where}".rstrip(": ")
 
 
 _DOUT_SHAPE = re.compile(r"conv_backward_naive: dout must have the shape of the forward output "

@@ -52,7 +52,9 @@ def test_numpy_and_the_standard_library_are_allowed(tmp_path, body):
     ("from intro2ai import fast_layers\n"
      "return fast_layers.max_pool_forward_fast(x, {'pool_height': 2, 'pool_width': 2, "
      "'stride': 2})[0]", "fast_layers"),
-    ("from intro2ai import layer_utils\nreturn layer_utils", "layer_utils"),
+    ("from intro2ai import layer_utils\n"
+     "return layer_utils.affine_relu_forward(x.reshape(1, -1), np.ones((16, 2)), np.zeros(2))[0]",
+     "layer_utils"),
     ("import torch\nreturn torch.from_numpy(x)", "torch"),
     ("try:\n    from scipy import signal\n    signal.correlate(x, x)\nexcept Exception:\n"
      "    pass\nreturn x.sum()", "scipy"),  # swallowing the refusal does not help

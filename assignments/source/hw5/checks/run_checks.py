@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from checks.conftest import TASKS
+from intro2ai import grading_rules
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -61,15 +62,17 @@ class _Collector:
                 self.results[task].append((case, status, message))
             elif exc is not None and exc.typename == "Failed":  # the checks' Korean verdict
                 self.results[task].append((case, "failed", message.strip()))
-            else:
+            else:  # an exception of the student's code: as the grader reports it
                 name = exc.typename if exc is not None else "Error"
                 first = message.strip().splitlines()[0] if message.strip() else ""
-                text = f"[{case}] {name}: {first}" + _where(exc)
-                self.results[task].append((case, "failed", text))
+                status = "memory" if name == "MemoryError" else "error"
+                text = grading_rules.error_ko(status, name, first, _where(exc))
+                self.results[task].append((case, "failed", f"[{case}] {text}"))
 
 
 def _where(exc) -> str:
-    """`` [intro2ai/layers.py:123]``: the last line of the student's files in the traceback."""
+    """``intro2ai/layers.py:123 (conv_forward_naive)``: the last line of the student's files in
+    the traceback, or ""."""
     if exc is None:
         return ""
     where = ""
@@ -77,7 +80,7 @@ def _where(exc) -> str:
         path = Path(str(entry.path))
         if path.name in ("layers.py", "cnn.py") and "intro2ai" in path.parts:
             rel = path.relative_to(path.parents[1] if path.name == "layers.py" else path.parents[2])
-            where = f" [{rel.as_posix()}:{entry.lineno + 1}]"
+            where = f"{rel.as_posix()}:{entry.lineno + 1} ({entry.name})"
     return where
 
 
