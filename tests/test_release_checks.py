@@ -245,3 +245,17 @@ def test_the_leak_check_allows_exactly_the_checks_data(release_dir, tmp_path):
     assert any("more.npy" in p for p in problems) and any("cases.npz" in p for p in problems)
     data.write_bytes(b"PK\x03\x04 not a zip")
     assert any(checkdata.FILE_NAME in p for p in release.leak_check(clean))
+
+
+def test_an_exception_reads_the_same_in_make_check_and_in_the_grader(release_dir, tmp_path):
+    home = _student(release_dir, tmp_path, {"conv_forward_naive": (
+        "body", "out = np.zeros((2, 3)) + np.zeros((4,))")})
+    row = _row(_check(home, "TASK=hw5_conv_forward").stdout, "hw5_conv_forward")
+    rec = grader.grade_submission(home, seed="same-text", tasks=("hw5_conv_forward",))
+    message = rec["tasks"]["hw5_conv_forward"]["message"]
+    message = " ".join(message.split())  # make check wraps at spaces
+    text = re.search(r"실행 중 오류: ValueError: operands could not be broadcast together with "
+                     r"shapes \(2,3\) \(4,\) \[intro2ai/layers\.py:\d+ \(conv_forward_naive\)\]",
+                     message)
+    assert text, message
+    assert text.group(0) in row, row
