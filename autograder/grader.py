@@ -174,49 +174,15 @@ def _checks_for(task: str, case: cases_mod.Case, ref: dict, rubric: dict) -> lis
 
 def _init_checks(res: sandbox.CaseResult, ref: dict, case: cases_mod.Case, rubric: dict):
     wt = rubric["weights"]
-    ws = case.params["init"]["weight_scale"]
-    names = res.names
     student = {k[2:]: v for k, v in res.arrays.items() if k.startswith("p_")}
-    want = {k[2:]: v for k, v in ref.items()}
-    problems = []
-    if names is None:
-        problems.append("model.params 를 받지 못했습니다")
-    else:
-        missing = sorted(set(want) - set(student))
-        extra = sorted(set(names) - set(want))
-        if missing:
-            problems.append(f"params 에 {', '.join(missing)} 가 없습니다")
-        if extra:
-            problems.append(f"params 에 예상하지 않은 이름 {', '.join(extra)} 가 있습니다")
-        for k in sorted(set(want) & set(student)):
-            s, r = student[k], want[k]
-            if s.shape != r.shape:
-                problems.append(f"{k}: shape 이 {r.shape} 이어야 하는데 {s.shape} 입니다")
-            elif s.dtype != r.dtype:
-                problems.append(f"{k}: dtype 이 {r.dtype} 이어야 하는데 {s.dtype} 입니다")
-    shape_ok = not problems
-    checks = [{"name": "params", "passed": shape_ok, "error": None, "tolerance": None,
-               "reason": None if shape_ok else "; ".join(problems), "weight": wt["params"]}]
-    vproblems = []
-    if shape_ok:
-        z = rubric["tolerances"]["init_z"]
-        for k in sorted(want):
-            v = student[k].astype(np.float64)
-            if not np.all(np.isfinite(v)):
-                vproblems.append(f"{k}: NaN/inf")
-            elif k.startswith("b"):
-                if np.any(v != 0):
-                    vproblems.append(f"{k}: bias 는 0 으로 시작해야 합니다")
-            else:
-                problem = grading_rules.weight_scale_problem(k, v, ws, z)
-                if problem:
-                    vproblems.append(problem)
-    else:
-        vproblems.append("params 의 이름/shape 이 맞지 않아 값은 확인하지 않았습니다")
-    checks.append({"name": "init_values", "passed": not vproblems, "error": None,
-                   "tolerance": None, "reason": "; ".join(vproblems) or None,
-                   "weight": wt["init_values"]})
-    return checks
+    params = None if res.names is None else {n: student.get(n) for n in res.names}
+    problems, vproblems = grading_rules.init_problems(
+        params, {k[2:]: v for k, v in ref.items()}, case.params["init"]["weight_scale"],
+        rubric["tolerances"]["init_z"])
+    return [{"name": "params", "passed": not problems, "error": None, "tolerance": None,
+             "reason": "; ".join(problems) or None, "weight": wt["params"]},
+            {"name": "init_values", "passed": not vproblems, "error": None, "tolerance": None,
+             "reason": "; ".join(vproblems) or None, "weight": wt["init_values"]}]
 
 
 def value_checks(task: str, case: cases_mod.Case, ref: dict, arrays: dict,

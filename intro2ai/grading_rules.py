@@ -435,3 +435,45 @@ def weight_scale_problem(name: str, values: np.ndarray, weight_scale: float,
     rms = math.sqrt(float(np.mean(v ** 2)))
     return (f"{name}: 크기(RMS) {rms:.2e} 가 weight_scale {weight_scale:.2e} 와 맞지 않습니다 "
             f"(weight_scale * np.random.randn)")
+
+
+def init_problems(params: dict | None, want: dict, weight_scale: float,
+                  z: float = INIT_Z) -> tuple[list[str], list[str]]:
+    """Korean problems of ``ThreeLayerConvNet.__init__``'s ``params``: (names, shapes and
+    dtypes; values), against the reference's ``want`` (name -> array).
+
+    ``params`` is None when ``model.params`` could not be read.
+    """
+    problems: list[str] = []
+    if params is None:
+        return ["model.params 를 받지 못했습니다"], []
+    have = {k for k, v in params.items() if v is not None}  # None: a name without a usable array
+    missing = sorted(set(want) - have)
+    extra = sorted(set(params) - set(want))
+    if missing:
+        problems.append(f"params 에 {', '.join(missing)} 가 없습니다")
+    if extra:
+        problems.append(f"params 에 예상하지 않은 이름 {', '.join(extra)} 가 있습니다")
+    for k in sorted(set(want) & set(params)):
+        s, r = params[k], want[k]
+        if s is None:
+            continue
+        if s.shape != r.shape:
+            problems.append(f"{k}: shape 이 {r.shape} 이어야 하는데 {s.shape} 입니다")
+        elif s.dtype != r.dtype:
+            problems.append(f"{k}: dtype 이 {r.dtype} 이어야 하는데 {s.dtype} 입니다")
+    if problems:
+        return problems, ["params 의 이름/shape 이 맞지 않아 값은 확인하지 않았습니다"]
+    values: list[str] = []
+    for k in sorted(want):
+        v = np.asarray(params[k]).astype(np.float64)
+        if not np.all(np.isfinite(v)):
+            values.append(f"{k}: NaN/inf")
+        elif k.startswith("b"):
+            if np.any(v != 0):
+                values.append(f"{k}: bias 는 0 으로 시작해야 합니다")
+        else:
+            problem = weight_scale_problem(k, v, weight_scale, z)
+            if problem:
+                values.append(problem)
+    return problems, values

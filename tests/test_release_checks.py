@@ -259,3 +259,15 @@ def test_an_exception_reads_the_same_in_make_check_and_in_the_grader(release_dir
                      message)
     assert text, message
     assert text.group(0) in row, row
+
+
+def test_a_missing_weight_scale_reads_the_same_in_make_check_and_in_the_grader(release_dir,
+                                                                                tmp_path):
+    home = _student(release_dir, tmp_path, samples.SAMPLES["net_no_weight_scale"]["regions"])
+    row = _row(_check(home, "TASK=hw5_three_layer_convnet").stdout, "hw5_three_layer_convnet")
+    rec = grader.grade_submission(home, seed="same-text", tasks=("hw5_three_layer_convnet",))
+    message = rec["tasks"]["hw5_three_layer_convnet"]["message"]
+    phrase = re.compile(r"W1: 크기\(RMS\) \S+ 가 weight_scale \S+ 와 맞지 않습니다 "
+                        r"\(weight_scale \* np\.random\.randn\)")
+    assert phrase.search(message) and phrase.search(row), (message, row)
+    assert "[check_init]" in row and "실패" in row

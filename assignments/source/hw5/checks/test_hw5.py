@@ -167,25 +167,12 @@ def test_three_layer_convnet(name):
     meta = case["meta"]
     init = meta["params"]["init"]
     if not case["in"]:  # __init__: names, shapes, dtypes, zero biases, weight scale
-        params = _net(init).params
+        params = {k: np.asarray(v) for k, v in _net(init).params.items()}
         want = {k[len("p_"):]: v for k, v in case["ref"].items()}
-        problems = []
-        if sorted(params) != sorted(want):
-            problems.append(f"params 의 이름이 {sorted(want)} 이어야 하는데 {sorted(params)} 입니다")
-        for k in sorted(set(params) & set(want)):
-            got = np.asarray(params[k])
-            if got.shape != want[k].shape or got.dtype != want[k].dtype:
-                problems.append(f"{k}: shape/dtype 이 {want[k].shape} {want[k].dtype} 이어야 "
-                                f"하는데 {got.shape} {got.dtype} 입니다")
-            elif k.startswith("b") and np.any(got != 0):
-                problems.append(f"{k}: bias 는 0 으로 시작해야 합니다")
-            elif k.startswith("W"):
-                problem = grading_rules.weight_scale_problem(k, got, init["weight_scale"],
-                                                             meta["init_z"])
-                if problem:
-                    problems.append(problem)
-        if problems:
-            pytest.fail(f"[{name}] " + " / ".join(problems), pytrace=False)
+        problems, values = grading_rules.init_problems(params, want, init["weight_scale"],
+                                                       meta["init_z"])
+        if problems or values:
+            pytest.fail(f"[{name}] " + " / ".join(problems + values), pytrace=False)
         return
     model = _net(init)
     ref_params = {k[len("param_"):]: v for k, v in case["in"].items() if k.startswith("param_")}
