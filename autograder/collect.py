@@ -16,7 +16,10 @@ the id of the account that uploaded it first, and the rest is the student's own 
   date and time in the bulk zip (the upload time; LMS local time, 2 s resolution), or the file's
   modification time for an archive given as a file (``unzip`` restores it from that same entry;
   copy downloads with ``cp -p``). It is written to ``timestamp.txt`` in the submission folder,
-  the file nbgrader itself reads as the submission time.
+  the file nbgrader itself reads as the submission time. A file time outside the years a zip
+  entry can hold (:data:`LMS_YEARS`) is no LMS time: that archive is refused.
+- **Ids that differ only in case** (``A1`` and ``a1``, or ``a1`` when ``A1`` is collected) are
+  one folder on a case-insensitive disk: their archives are refused, the folder is untouched.
 - **Two archives for one id**: the newest is collected and each other one is reported as
   superseded. Two with the same newest time are all refused (no rule could pick one). An id
   already under ``submitted/`` is replaced only by a strictly newer archive (reported), never
@@ -359,10 +362,23 @@ def _bulk_archives(path: Path, limits: Limits) -> tuple[list[Archive], list[Row]
     return found, rows
 
 
+#: LMS times outside the years a zip entry can hold are not LMS times (a download unpacked
+#: from a tar keeps any mtime; year 33658 does not fit a datetime, year 3000 would block every
+#: later upload of that student).
+LMS_YEARS = (1980, 2107)
+
+
+def _file_time(mtime: float) -> dt.datetime | None:
+    try:
+        when = dt.datetime.fromtimestamp(mtime).replace(microsecond=0)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return when if LMS_YEARS[0] <= when.year <= LMS_YEARS[1] else None
+
+
 def _file_archive(path: Path) -> Archive:
     st = path.stat()
-    return Archive(path.name, dt.datetime.fromtimestamp(st.st_mtime).replace(microsecond=0),
-                   lambda: open(path, "rb"), st.st_size)
+    return Archive(path.name, _file_time(st.st_mtime), lambda: open(path, "rb"), st.st_size)
 
 
 def find_archives(source: Path, limits: Limits = Limits()) -> tuple[list[Archive], list[Row]]:
@@ -437,6 +453,17 @@ def collect_archives(archives: Iterable[Archive], course: Path, assignment: str 
             rows.append(Row(arch.name, "", "refused", str(exc)))
     submitted = records.submitted_dir(course, assignment)
     submitted.mkdir(parents=True, exist_ok=True)
+    # Ids that differ only in case are one folder on a case-insensitive disk (macOS, Windows,
+    # an SMB share): none of them is collected, and a collected folder is never matched.
+    folded: dict[str, set[str]] = {}
+    for name in [p.name for p in submitted.iterdir()] + list(by_id):
+        folded.setdefault(name.casefold(), set()).add(name)
+    for sid in sorted(by_id):
+        twins = sorted(folded[sid.casefold()] - {sid})
+        if twins:
+            why = (f"id differs only in case from {', '.join(twins)} (one folder on a "
+                   f"case-insensitive disk): rename by hand and collect again")
+            rows += [Row(a.name, sid, "refused", why) for a in by_id.pop(sid)]
     staging = Path(tempfile.mkdtemp(prefix=".collect-", dir=course))
     try:
         for sid in sorted(by_id):
@@ -445,10 +472,13 @@ def collect_archives(archives: Iterable[Archive], course: Path, assignment: str 
             ties = [a for a in group if a.mtime == newest.mtime]
             if newest.mtime is None or len(ties) > 1:
                 why = (f"{len(ties)} archives with the same LMS time {newest.mtime}: keep the right one "
-                       f"and collect again" if newest.mtime else "no LMS time")
+                       f"and collect again" if newest.mtime else
+                       f"no LMS time (file time outside the years {LMS_YEARS[0]}-{LMS_YEARS[1]}): "
+                       f"set it with touch and collect again")
                 rows += [Row(a.name, sid, "refused", why) for a in group]
                 continue
-            rows += [Row(a.name, sid, "superseded", f"older than {newest.name} ({newest.mtime})")
+            rows += [Row(a.name, sid, "superseded", f"older than {_printable(newest.name, 10**4)} "
+                                                    f"({newest.mtime})")
                      for a in group[1:]]
             try:
                 rows.append(_collect_one(newest, sid, submitted, staging, assignment, limits))
@@ -491,7 +521,8 @@ def format_rows(rows: list[Row]) -> str:
     order = {"refused": 0, "superseded": 1, "replaced": 2, "collected": 3, "unchanged": 4, "ignored": 5}
     rows = sorted(rows, key=lambda r: (order.get(r.status, 9), r.student, r.archive))
     cells = [["status", "student", "archive", "detail"]]
-    cells += [[r.status, r.student or "-", _printable(r.archive), r.detail] for r in rows]
+    cells += [[r.status, r.student or "-", _printable(r.archive), _printable(r.detail, 10**4)]
+              for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(3)]
     lines = ["  ".join([c[0].ljust(widths[0]), c[1].ljust(widths[1]), c[2].ljust(widths[2]), c[3]]).rstrip()
              for c in cells]
