@@ -7,6 +7,11 @@ patch grading_rules._Scope, work in a thread started at import, call compiled Cy
 which raise no profile event). What holds in the grader is the box of a naive task: the fast
 modules are stubs, the compiled module is deleted, the kit's own folder is not visible. Each
 attack below is first shown to work where that code exists (this process), then graded.
+
+Open hole (strict xfail below, for the owners of autograder/sandbox.py): scipy, a kit
+dependency, is importable in the box (the whole site-packages is bound), so a layers.py that
+switches the guard off at import time gets full marks with scipy.signal / scipy.ndimage. The
+fix is an allowlist of what the box can import in a naive task (NumPy only), not a better guard.
 """
 
 from __future__ import annotations
@@ -119,3 +124,75 @@ def test_library_code_in_a_naive_task_earns_nothing_from_the_grader(attack):
     rec = grade_submission(attack, seed="redteam-rule", tasks=NAIVE)
     points = {t: rec["tasks"][t]["points"] for t in NAIVE}
     assert points == dict.fromkeys(NAIVE, 0), {t: rec["tasks"][t]["message"] for t in NAIVE}
+
+
+# Libraries with a convolution or pooling. The guard cannot stop compiled calls (see the module
+# docstring), so the rule holds in the grader only while none of them can be imported in a naive
+# task's box: this fails when one is installed in the grading environment.
+CONV_LIBRARIES = ("scipy", "torch", "tensorflow", "jax", "cupy", "numba", "cv2", "skimage",
+                  "numexpr", "keras", "mxnet", "theano", "chainer", "paddle", "onnxruntime")
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="HOLE (autograder/sandbox.py, not changed here): the box binds "
+                   "the whole site-packages, and scipy is a kit dependency")
+def test_no_library_with_a_convolution_is_importable_in_a_naive_task(tmp_path):
+    # Looked up at import time (the guard refuses imports inside a naive function).
+    top = f"""
+        import importlib.util as _u
+        _FOUND = [m for m in {CONV_LIBRARIES!r} if _u.find_spec(m) is not None]
+    """
+    recipe = {"regions": {samples.POOL_F: ("body", "raise RuntimeError('FOUND[' + ','.join(_FOUND) + ']')")},
+              "append": {"intro2ai/layers.py": top}}
+    sub = tmp_path / "sub"
+    for rel in samples.FILES:
+        (sub / rel).parent.mkdir(parents=True, exist_ok=True)
+        (sub / rel).write_text(samples.build_file(rel, recipe), encoding="utf-8")
+    rec = grade_submission(sub, seed="redteam-rule", tasks=("hw5_max_pool_forward",))
+    assert "FOUND[]" in rec["tasks"]["hw5_max_pool_forward"]["message"], \
+        rec["tasks"]["hw5_max_pool_forward"]["message"]
+
+
+SCIPY_ATTACK = {
+    samples.CONV_F: ("body", """
+        import scipy.signal as _sig
+        stride, pad = conv_param['stride'], conv_param['pad']
+        xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        out = np.stack([np.stack([_sig.correlate(xp[n], w[f], mode='valid', method='direct')
+                                  [0, ::stride, ::stride] + b[f] for f in range(w.shape[0])])
+                        for n in range(x.shape[0])])
+    """),
+    samples.POOL_F: ("body", """
+        import scipy.ndimage as _nd
+        ph, pw, s = pool_param['pool_height'], pool_param['pool_width'], pool_param['stride']
+        m = _nd.maximum_filter(x, size=(1, 1, ph, pw), origin=(0, 0, -(ph // 2), -(pw // 2)),
+                               mode='nearest')
+        out = m[:, :, :x.shape[2] - ph + 1:s, :x.shape[3] - pw + 1:s].copy()
+    """),
+}
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="HOLE (autograder/sandbox.py, not changed here): scipy is "
+                   "importable in a naive task's box and layers.py switches the in-process guard "
+                   "off at import time; full marks with scipy.signal / scipy.ndimage")
+def test_scipy_behind_a_switched_off_guard_earns_nothing(tmp_path):
+    recipe = {"regions": SCIPY_ATTACK, "append": {"intro2ai/layers.py": GUARD_OFF}}
+    sub = tmp_path / "sub"
+    for rel in samples.FILES:
+        (sub / rel).parent.mkdir(parents=True, exist_ok=True)
+        (sub / rel).write_text(samples.build_file(rel, recipe), encoding="utf-8")
+    tasks = ("hw5_conv_forward", "hw5_max_pool_forward")
+    rec = grade_submission(sub, seed="redteam-rule", tasks=tasks)
+    points = {t: rec["tasks"][t]["points"] for t in tasks}
+    assert points == dict.fromkeys(tasks, 0), {t: rec["tasks"][t]["message"] for t in tasks}
+
+
+def test_the_same_scipy_code_is_refused_while_the_guard_is_intact(tmp_path):
+    """Without GUARD_OFF the guard sees scipy's Python frames: the hole is the switch-off."""
+    sub = tmp_path / "sub"
+    for rel in samples.FILES:
+        (sub / rel).parent.mkdir(parents=True, exist_ok=True)
+        (sub / rel).write_text(samples.build_file(rel, {"regions": SCIPY_ATTACK}), encoding="utf-8")
+    tasks = ("hw5_conv_forward", "hw5_max_pool_forward")
+    rec = grade_submission(sub, seed="redteam-rule", tasks=tasks)
+    assert {t: rec["tasks"][t]["points"] for t in tasks} == dict.fromkeys(tasks, 0)
+    assert all("NaiveRuleError" in rec["tasks"][t]["message"] for t in tasks)
