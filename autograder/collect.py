@@ -473,8 +473,8 @@ def collect_archives(archives: Iterable[Archive], course: Path, assignment: str 
             if newest.mtime is None or len(ties) > 1:
                 why = (f"{len(ties)} archives with the same LMS time {newest.mtime}: keep the right one "
                        f"and collect again" if newest.mtime else
-                       f"no LMS time (file time outside the years {LMS_YEARS[0]}-{LMS_YEARS[1]}): "
-                       f"set it with touch and collect again")
+                       f"no valid LMS time (an impossible date in the download, or a file time "
+                       f"outside {LMS_YEARS[0]}-{LMS_YEARS[1]}): set it with touch and collect again")
                 rows += [Row(a.name, sid, "refused", why) for a in group]
                 continue
             rows += [Row(a.name, sid, "superseded", f"older than {_printable(newest.name, 10**4)} "
