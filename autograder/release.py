@@ -57,7 +57,8 @@ FORBIDDEN_DIRS = {
     "autograder", "tests", "samples", "submitted", "autograded", "feedback", "source",
     "__pycache__", ".ipynb_checkpoints", ".grading", "build", ".git",
 }
-FORBIDDEN_NAMES = {"gradebook.db", ".nbgrader.log", "nbgrader_config.py"}
+FORBIDDEN_NAMES = {"gradebook.db", ".nbgrader.log", "nbgrader_config.py",
+                   ".grader_seed", ".record_key"}  # the hidden cases' seed, the records' MAC key
 # Compiled instructor code, saved arrays and archives: reference artefacts, never released.
 FORBIDDEN_SUFFIXES = {
     ".pyc", ".pyo", ".so", ".pyd", ".c", ".o", ".html", ".npy", ".npz", ".pkl", ".pickle",
@@ -326,6 +327,38 @@ def instructor_lines(kit_root: Path | str = KIT_ROOT) -> dict[str, str]:
     return found
 
 
+#: Shorter secret values are not searched for (they would match by chance).
+MIN_SECRET_LENGTH = 8
+
+
+def secret_values(kit_root: str | os.PathLike = KIT_ROOT) -> dict[str, bytes]:
+    """The instructor's secrets as bytes, by what they are: the hidden cases' seed and the
+    records' MAC key, from the environment and from the kit's git-ignored files."""
+    from autograder import cases, records
+
+    kit = Path(kit_root)
+    sources = {
+        "hidden-case seed": (os.environ.get(cases.SEED_ENV, ""),
+                             kit / "autograder" / cases.SEED_FILE.name),
+        "record MAC key": (os.environ.get(records.RECORD_KEY_ENV, ""),
+                           kit / "autograder" / records.RECORD_KEY_FILE.name),
+    }
+    out = {}
+    for what, (env, path) in sources.items():
+        for n, value in enumerate((env, _read_text(path))):
+            value = value.strip()
+            if len(value) >= MIN_SECRET_LENGTH:
+                out[f"{what} ({'environment' if n == 0 else path.name})"] = value.encode()
+    return out
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def _path_problem(rel: Path) -> str | None:
     for part in rel.parts[:-1]:
         if part in FORBIDDEN_DIRS:
@@ -358,6 +391,7 @@ def leak_check(release_dir: str | os.PathLike, kit_root: str | os.PathLike = KIT
         return [f"{release_dir}: release folder does not exist"]
     secrets = secret_lines(kit_root)
     instructor = instructor_lines(kit_root)
+    values = secret_values(kit_root)
     problems: list[str] = []
     for path in sorted(p for p in release_dir.rglob("*")):
         rel = path.relative_to(release_dir)
@@ -376,8 +410,11 @@ def leak_check(release_dir: str | os.PathLike, kit_root: str | os.PathLike = KIT
         if problem:
             problems.append(problem)
             continue
+        data = path.read_bytes()
+        problems.extend(f"{rel}: holds the {what} (instructor-only secret)"
+                        for what, value in values.items() if value in data)
         try:
-            raw = path.read_bytes().decode("utf-8")
+            raw = data.decode("utf-8")
         except UnicodeDecodeError:
             continue  # images and other binary data (names checked above)
         problems.extend(_text_problems(rel, raw, secrets, instructor))
