@@ -101,8 +101,13 @@ def attack(tmp_path_factory) -> Path:
     return sub
 
 
-def test_the_attacks_compute_the_right_answers_where_the_fast_code_exists(attack):
-    spec = importlib.util.spec_from_file_location("_redteam_layers", attack / "intro2ai" / "layers.py")
+def test_the_attacks_compute_the_right_answers_where_the_fast_code_exists(attack, tmp_path):
+    # Without the switch-off: this process's guard must stay intact for the other tests.
+    text = (attack / "intro2ai" / "layers.py").read_text(encoding="utf-8")
+    assert GUARD_OFF.strip("\n") in text
+    plain = tmp_path / "layers_plain.py"
+    plain.write_text(text.replace(GUARD_OFF.strip("\n"), ""), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("_redteam_layers", plain)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     try:
