@@ -56,6 +56,8 @@ API
 ``run(argv, policy, *, timeout=None, input=None, allow_unsandboxed=None) -> Result``
     Start, wait (kill the tree after ``timeout`` seconds), clean up; ``Result(returncode,
     stdout, stderr, timed_out, isolation)``.
+``can_limit_processes() -> bool``
+    Whether ``Limits.processes`` is kept here (a pids cgroup); else use ``Policy.no_fork``.
 ``Policy.host_path(inside)``
     The host path of an inside path (what ``run`` uses when it runs unsandboxed).
 
@@ -525,6 +527,11 @@ def _cgroup_base(kind: str) -> Path | None:
     except OSError:
         pass
     return base
+
+
+def can_limit_processes() -> bool:
+    """Can a pids cgroup cap a sandbox's process count here? (Else use ``no_fork``.)"""
+    return _cgroup_base("pids") is not None
 
 
 def _make_cgroups(limits: Limits) -> list[Path]:

@@ -199,8 +199,9 @@ print("child", status)
 def test_rlimits_apply_inside():
     code = """
 import resource
-print(resource.getrlimit(resource.RLIMIT_AS)[0] >> 20, resource.getrlimit(resource.RLIMIT_CPU)[0],
-      resource.getrlimit(resource.RLIMIT_FSIZE)[0] >> 20, resource.getrlimit(resource.RLIMIT_CORE)[0])
+g = resource.getrlimit
+print(g(resource.RLIMIT_AS)[0] >> 20, g(resource.RLIMIT_CPU)[0],
+      g(resource.RLIMIT_FSIZE)[0] >> 20, g(resource.RLIMIT_CORE)[0])
 try:
     b = bytearray(600 << 20)
     print("allocated")
