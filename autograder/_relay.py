@@ -26,7 +26,7 @@ closed to the worker) and forwards a record only when:
   relay alone: the layer tasks' inputs are views of memory shared with the relay, which reads
   them back when the case ends; a ``post_*`` record from the worker is malformed;
 * per case at most ``MAX_ERRORS`` error and ``MAX_BAD`` "bad value" records, each field cut
-  to ``FIELD_BYTES``; at most ``result_mb`` forwarded in all.
+  to ``FIELD_BYTES``; at most ``MAX_RECORDS`` records read and ``result_mb`` forwarded in all.
 
 A malformed record ends the forwarding: the relay kills the worker and says so
 (``{"kind": "stream", "problem": ...}``); cases without a ``done`` earn 0. Last, the relay
@@ -49,6 +49,7 @@ MAX_ERRORS = 8
 MAX_BAD = 8
 FIELD_BYTES = 400
 MAX_NAMES = 16
+MAX_RECORDS = 20000  # an honest worker sends a few dozen per case
 
 #: Inputs the student's functions get as views of memory shared with the relay: after each
 #: case the relay itself reports them as post_<key> (the "inputs mutated" check).
@@ -196,6 +197,7 @@ class Relay:
         self.cases, self.npformat = cases, npformat
         self.left = cap
         self.shared = shared
+        self.count = 0
 
     def forward(self, header, payload=b""):
         size = len(payload) + 256
@@ -210,6 +212,9 @@ class Relay:
             self.forward({"kind": "tampered", "case": i, "why": why})
 
     def record(self, header, payload):
+        self.count += 1
+        if self.count > MAX_RECORDS:
+            raise StreamError("too many records")
         if not isinstance(header, dict):
             raise StreamError("record header is not an object")
         kind = header.get("kind")

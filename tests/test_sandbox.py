@@ -62,11 +62,13 @@ out = np.array([
     float(len(os.environ)),
     float(os.path.dirname(np.__file__).startswith("{KIT}")),
     _can_write("job.npz"), _can_write("{WRITE_TMP}"),
+    float(sum(_can_write("/proc/%d/fd/%d" % (os.getppid(), n)) for n in range(64))),
+    float(sum(_can_read("/proc/%d/mem" % os.getppid()) for _ in range(1))),
 ], dtype=np.float64)
 """
 FIELDS = ("uid", "gid", "nproc_visible", "read_layers", "read_rubric", "read_git", "write_kit",
           "interfaces", "internet", "as_mb", "cpu_limit", "box_first", "numpy_py", "env",
-          "numpy_from_kit", "write_box", "write_tmp")
+          "numpy_from_kit", "write_box", "write_tmp", "relay_fds", "relay_mem")
 
 
 def _layers(regions: dict, append: str | None = None) -> str:
@@ -121,6 +123,7 @@ def test_student_code_sees_nothing_of_the_kit(tmp_path):
     assert p["env"] <= 8
     assert p["write_box"] == 0  # inputs are read-only
     assert p["write_tmp"] == 1 and not tmp_target.exists()  # a private /tmp
+    assert p["relay_fds"] == 0 and p["relay_mem"] == 0  # the relay's result fd is out of reach
 
 
 WALKER = """
@@ -272,7 +275,7 @@ ERROR_FLOOD = """
     import sys
     _child = sys.modules["_sandbox_child"]
     _CALLS.append(1)
-    for _k in range(5000):
+    for _k in range({N}):
         _child.send({"kind": "error", "case": len(_CALLS) - 1, "step": "numeric",
                      "status": "error", "exc_type": "X" * 1000, "message": "y" * 2000,
                      "where": "z" * 500})
@@ -354,7 +357,7 @@ def test_deeply_nested_header_fails_closed(tmp_path):
 
 
 def test_error_records_are_capped(tmp_path):
-    text = _layers({"conv_forward_naive": ERROR_FLOOD},
+    text = _layers({"conv_forward_naive": ERROR_FLOOD.replace("{N}", "2000")},
                    append=APPEND.replace("{REF}", _ref_conv_body()))
     case = cases.make_cases("hw5_conv_forward", "s")[0]
     run = sandbox.run_task("hw5_conv_forward", [case], {"intro2ai/layers.py": text.encode()},
@@ -363,9 +366,13 @@ def test_error_records_are_capped(tmp_path):
     assert res.done and "out" in res.arrays
     assert len(res.errors) <= 8
     assert all(len(v) <= 400 for e in res.errors for v in e.values())
-    rec = _grade_conv(tmp_path, "error_flood", ERROR_FLOOD)
+    rec = _grade_conv(tmp_path, "error_flood", ERROR_FLOOD.replace("{N}", "500"))
     assert rec["tasks"]["hw5_conv_forward"]["points"] == 20.0  # errors in diagnostics only
     assert len(json.dumps(rec, ensure_ascii=False)) < 200_000
+    # Past the relay's record cap the stream is cut: the task fails closed and is flagged.
+    rec = _grade_conv(tmp_path, "record_flood", ERROR_FLOOD.replace("{N}", "30000"))
+    assert rec["tasks"]["hw5_conv_forward"]["points"] < 20.0
+    assert "possible_tampering" in _flags(rec, "hw5_conv_forward")
 
 
 def _record(header: dict | bytes, payload: bytes = b"") -> bytes:
