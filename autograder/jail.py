@@ -111,6 +111,9 @@ class Limits:
     cpu_seconds, memory_mb, file_mb, open_files are rlimits of every process (RLIMIT_CPU,
     RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_NOFILE); tree_memory_mb (default: memory_mb) and processes
     are limits of the whole tree, kept by a memory and a pids cgroup where one can be made.
+    Where no pids cgroup can be made (``can_limit_processes()`` is False): for a non-root
+    grader, RLIMIT_NPROC set by a program inside the sandbox counts only the sandbox's own
+    processes (it has its own user namespace); for root use ``Policy.no_fork``.
     """
 
     cpu_seconds: int | None = None
@@ -164,8 +167,10 @@ class Policy:
         if self.packages is not None:
             object.__setattr__(self, "packages", tuple(self.packages))
         object.__setattr__(self, "data", tuple((bytes(c), str(p)) for c, p in self.data))
-        for _, inside in self.all_binds():
-            if not inside.startswith("/") or "/../" in inside + "/":
+        insides = [i for _, i in self.all_binds()] + [i for _, i in self.data]
+        insides += [self.scratch[1]] if self.scratch else []
+        for inside in insides:
+            if not inside.startswith("/") or "/../" in inside + "/" or inside.rstrip("/") == "":
                 raise ValueError(f"jail.Policy: inside path {inside!r} must be absolute")
 
     def all_binds(self) -> tuple[tuple[str, str], ...]:
@@ -178,8 +183,8 @@ class Policy:
         if self.scratch:
             pairs.append(self.scratch)
         if self.python:
-            pairs += [(_python_layout()["exe"], f"{VENV}/bin/python3"),
-                      (_python_layout()["exe"], f"{VENV}/bin/python"),
+            pairs += [(sys.executable, f"{VENV}/bin/python3"),
+                      (sys.executable, f"{VENV}/bin/python"),
                       (_site_packages(), SITE_INSIDE)]
         best = None
         for host, ins in pairs:
@@ -534,11 +539,36 @@ def can_limit_processes() -> bool:
     return _cgroup_base("pids") is not None
 
 
+_reaped = False
+
+
+def _reap_stale_cgroups() -> None:
+    """Remove empty cgroups left by graders that were killed (their pid is gone)."""
+    for kind in ("memory", "pids"):
+        base = _cgroup_base(kind)
+        if base is None:
+            continue
+        for d in base.glob("intro2ai-jail-*"):
+            try:
+                pid = int(d.name.split("-")[2])
+            except (IndexError, ValueError):
+                continue
+            if pid != os.getpid() and not os.path.exists(f"/proc/{pid}"):
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass
+
+
 def _make_cgroups(limits: Limits) -> list[Path]:
     """Create this sandbox's cgroups with their limits; the caller joins them."""
+    global _reaped
     made: list[Path] = []
     with _counter_lock:
         n = next(_counter)
+        if not _reaped:
+            _reaped = True
+            _reap_stale_cgroups()
     tree_mb = limits.tree_memory_mb or limits.memory_mb
     v2 = (CGROUP_ROOT / "cgroup.controllers").exists()
     wanted = []
