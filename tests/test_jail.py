@@ -226,10 +226,14 @@ for _ in range(3):
         time.sleep(120)
 time.sleep(120)  # {tag}
 """
-    res = _py(code, jail.Policy(), timeout=2)
+    res = _py(code, jail.Policy(limits=jail.Limits(processes=20, memory_mb=512)), timeout=2)
     assert res.timed_out
     left = subprocess.run(["pgrep", "-f", tag], capture_output=True, text=True).stdout
     assert left.strip() == ""
+    # The sandbox's cgroups (where there were any) are gone too.
+    mine = [d for kind in ("memory", "pids") if jail._cgroup_base(kind) is not None
+            for d in jail._cgroup_base(kind).glob(f"intro2ai-jail-{os.getpid()}-*")]
+    assert mine == []
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="root only")
