@@ -627,8 +627,9 @@ def _remove_cgroup(d: Path) -> None:
 # -------------------------------------------------------------------------------------------
 
 
-def _preexec(limits: Limits, cgroups: Sequence[Path], drop: bool):
-    """Runs in the child between fork and exec: cgroups, rlimits, then (root) uid 65534."""
+def _preexec(limits: Limits, cgroups: Sequence[Path], drop: bool, no_fork: bool = False):
+    """Runs in the child between fork and exec: cgroups, rlimits, then (root) uid 65534;
+    ``no_fork`` (unsandboxed runs only: bwrap loads the filter itself) the no-fork filter."""
     import resource
 
     procs = [str(d / "cgroup.procs") for d in cgroups]
@@ -660,8 +661,19 @@ def _preexec(limits: Limits, cgroups: Sequence[Path], drop: bool):
             os.setgroups([])
             os.setgid(SANDBOX_GID)
             os.setuid(SANDBOX_UID)
+        if no_fork:
+            _seccomp.install_no_fork()
 
     return fn
+
+
+def _chown_tree(top: str) -> None:
+    """Give uid/gid 65534 the scratch folder and what the caller put in it (links not
+    followed)."""
+    os.lchown(top, SANDBOX_UID, SANDBOX_GID)
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            os.lchown(os.path.join(dirpath, name), SANDBOX_UID, SANDBOX_GID)
 
 
 def _memfd(name: str, data: bytes) -> int:
@@ -762,8 +774,8 @@ def _start(argv, policy, *, stdin, stdout, stderr, pass_fds, allow_unsandboxed,
                 sfd = _memfd("jail-seccomp", _seccomp.program(no_fork=policy.no_fork,
                                                               pin_modes=mapped))
                 fds.append(sfd)
-            if drop and policy.scratch:
-                os.chown(policy.scratch[0], SANDBOX_UID, SANDBOX_GID)
+            if drop and policy.scratch:  # the sandbox's uid must own its scratch, as rootless
+                _chown_tree(policy.scratch[0])
             args = _args(argv, policy, fds[:len(data)], sfd)
             env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
             cwd = "/"
@@ -777,7 +789,8 @@ def _start(argv, policy, *, stdin, stdout, stderr, pass_fds, allow_unsandboxed,
         proc = subprocess.Popen(
             args, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd,
             pass_fds=tuple(pass_fds) + tuple(fds), start_new_session=True,
-            preexec_fn=_preexec(policy.limits, cgroups, drop))
+            preexec_fn=_preexec(policy.limits, cgroups, drop,
+                                no_fork=policy.no_fork and not sandboxed))
     except BaseException:
         for d in cgroups:
             _remove_cgroup(d)

@@ -252,15 +252,16 @@ def test_root_drops_to_uid_65534_when_everything_is_reachable():
     top = Path(tempfile.mkdtemp(prefix="jail-drop-", dir="/tmp"))
     os.chmod(top, 0o755)
     scratch = top / "scratch"
-    scratch.mkdir()
+    (scratch / "sub").mkdir(parents=True)  # something the caller put there first
     pol = jail.Policy(python=False, ro_binds=[("/usr/bin", "/usr/bin")],
                       scratch=(str(scratch), "/out"))
     if jail._uses_root_mapping(pol):
         pytest.skip("the bwrap binary or /usr is not reachable by uid 65534 here")
     try:
-        res = jail.run(["/usr/bin/touch", "/out/made"], pol, timeout=30)
+        res = jail.run(["/usr/bin/touch", "/out/made", "/out/sub/made"], pol, timeout=30)
         assert res.returncode == 0, res.stderr
         assert (scratch / "made").stat().st_uid == jail.SANDBOX_UID
+        assert (scratch / "sub" / "made").stat().st_uid == jail.SANDBOX_UID
     finally:
         shutil.rmtree(top)
 
@@ -274,6 +275,10 @@ def test_unsandboxed_needs_an_explicit_permission(monkeypatch, tmp_path):
     assert res.isolation == "none" and res.stdout.strip() == b"1"
     monkeypatch.setenv(jail.ALLOW_UNSANDBOXED_ENV, "1")
     assert _py("print(1)").isolation == "none"
+    # Limits still hold without a sandbox: no new processes with no_fork.
+    res = _py("import os\ntry:\n os.fork() or os._exit(0)\n print('forked')\n"
+              "except OSError:\n print('refused')", jail.Policy(no_fork=True))
+    assert res.stdout.strip() == b"refused", res
 
 
 def test_policy_translates_inside_paths():
