@@ -7,9 +7,9 @@ the inputs in ``job.npz`` and sends what they returned as raw arrays. Once the s
 are imported, everything in this process is the student's to change, including this module:
 the relay checks every record, and the grader compares every array itself.
 
-Order in :func:`main`: limits and the no-fork filter, the job (trusted inputs), the import
-guard of the task (:func:`install_import_guard`), then ``sys.path`` = box first and the student
-files are imported by the cases.
+Order in :func:`main`: the no-fork filter (where no pids cgroup exists), the job (trusted
+inputs), ``sys.path`` = box first, the import guard of the task (:func:`install_import_guard`),
+then the cases import the student files.
 
 Records: ``b"R" + len4 + header JSON + len8 + payload``; a payload is
 ``np.save(..., allow_pickle=False)`` bytes (see ``autograder._relay`` for what is accepted).
@@ -73,9 +73,12 @@ class CappedWriter:
 def install_import_guard(task):
     """THE place where a task's import rule is installed, before any student code is imported.
 
-    (The naive layer tasks' rule, e.g. refusing scipy.signal, scipy.ndimage, torch and the
-    kit's fast layers, goes here; today the box itself replaces the fast layers by refusing
-    stubs for those tasks, see ``autograder.sandbox.NAIVE_TASKS``.)
+    ``sys.path`` is already box-first, so the kit's provided modules (e.g.
+    ``intro2ai.grading_rules``) import from the box's student edition; the student's own files
+    (``intro2ai/layers.py``, ``intro2ai/classifiers/cnn.py``) must not be imported here. (The
+    naive layer tasks' rule, refusing scipy.signal, scipy.ndimage, torch and the kit's fast
+    layers, goes here; today the box itself replaces the fast layers by refusing stubs for
+    those tasks, see ``autograder.sandbox.NAIVE_TASKS``.)
     """
     return None
 
@@ -109,8 +112,8 @@ def main(channel, cfg, stdlib_path, shared=None):
                 n *= d
             view = np.frombuffer(mm, dtype=np.dtype(dtype), count=n, offset=off)
             SHARED_VIEWS.setdefault(i, {})[key] = view.reshape(shape)
-    install_import_guard(JOB[0]["task"])
     sys.path[:] = [cfg["box"], cfg["site"]] + list(stdlib_path)
+    install_import_guard(JOB[0]["task"])
     cap = int(cfg["limits"]["output_kb"]) << 10
     sys.stdout = CappedWriter(1, cap)
     sys.stderr = CappedWriter(2, cap)
