@@ -418,6 +418,8 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
             problem = "result stream larger than limits.result_mb"
         if worker_code is not None:
             code = worker_code
+        if problem:
+            code = None  # the relay killed the worker for a bad record: not a CPU limit
         isolation = {"level": proc.isolation, "reason": why}
         return TaskRun(results, None if timed_out else code, timed_out, isolation, problem,
                        os.path.getsize(out_path), time.monotonic() - t0, notes)

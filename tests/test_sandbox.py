@@ -359,7 +359,7 @@ def test_a_second_record_for_a_result_earns_nothing(tmp_path):
 def test_deeply_nested_header_fails_closed(tmp_path):
     rec = _grade_conv(tmp_path, "deep_header", DEEP_HEADER)
     task = rec["tasks"]["hw5_conv_forward"]
-    assert task["points"] == 0.0
+    assert task["points"] == 0.0 and task["status"] == "lost", task["message"]
     assert "possible_tampering" in _flags(rec, "hw5_conv_forward")
     assert rec["tasks"]["hw5_max_pool_forward"]["points"] == 15.0
     assert rec["total"] == 15.0
