@@ -525,3 +525,17 @@ def test_rootless_grader_same_isolation_and_scores_for_every_sample():
         assert got["isolation"] == "full", sample
         assert got["tasks"] == {t: v for t, v in want.items() if t != "total"}, sample
         assert got["total"] == want["total"], sample
+
+
+@pytest.mark.skipif(not jail.can_limit_processes(), reason="no cgroups to find sandboxes by")
+def test_leftover_processes_finds_a_running_sandbox():
+    pol = jail.Policy(limits=jail.Limits(processes=8, memory_mb=256))
+    with jail.start([jail.PYTHON_INSIDE, "-I", "-S", "-c", "import time; time.sleep(60)"],
+                    pol) as running:
+        import time
+
+        deadline = time.monotonic() + 20
+        while not sandbox.leftover_processes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert running.pid in sandbox.leftover_processes()
+    assert sandbox.leftover_processes() == []
