@@ -28,7 +28,8 @@ closed to the worker) and forwards a record only when:
 * per case at most ``MAX_ERRORS`` error and ``MAX_BAD`` "bad value" records, each field cut
   to ``FIELD_BYTES``; at most ``MAX_RECORDS`` records read and ``result_mb`` forwarded in all.
 
-A malformed record ends the forwarding: the relay kills the worker and says so
+The relay's first record is ``{"kind": "hello"}`` (the sandbox started). A malformed record
+ends the forwarding: the relay kills the worker and says so
 (``{"kind": "stream", "problem": ...}``); cases without a ``done`` earn 0. Last, the relay
 sends the worker's exit status (``{"kind": "exit", "code": ...}``, 128 + signal when killed by
 one) and exits with it.
@@ -369,6 +370,7 @@ def main():
     shared = Shared(job["task"], arrays)
     relay = Relay(case_table(job, list(arrays)), npformat,
                   int(CFG["limits"]["result_mb"]) << 20, shared)
+    send({"kind": "hello"})  # the sandbox is up (before any student code runs)
     # Not dumpable: the worker (same uid) can neither ptrace this process nor open
     # /proc/<relay>/fd/<result_fd>. Set before the fork, so no student code ever sees it unset.
     ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE

@@ -231,9 +231,24 @@ class _Corrupt(Exception):
     pass
 
 
+class SandboxFailed(RuntimeError):
+    """The sandbox did not start (a grader-side failure: the task needs a person)."""
+
+
+_HELLO = b'{"kind": "hello"}'
+
+
+def started(buf: bytes) -> bool:
+    """Does the stream open with the relay's ``hello`` (sent before any student code)?"""
+    head = b"R" + len(_HELLO).to_bytes(4, "big") + _HELLO + (0).to_bytes(8, "big")
+    return bytes(buf[:len(head)]) == head
+
+
 def parse_stream(buf: bytes, n_cases: int) -> tuple[dict[int, CaseResult], str | None,
                                                      int | None]:
     """Strictly parse the relay's records. Returns (cases, problem, worker exit code).
+
+    (``started(buf)`` tells whether the relay's ``hello`` record opens the stream.)
 
     Parsing stops at the first malformed record (problem set; cases without ``done`` earn 0).
     A second record for a (case, key), an array after ``done`` or a second ``done`` marks the
@@ -256,6 +271,8 @@ def parse_stream(buf: bytes, n_cases: int) -> tuple[dict[int, CaseResult], str |
             payload = buf[start:start + plen]
             pos = start + plen
             kind = header.get("kind")
+            if kind == "hello":
+                continue
             if kind == "exit":
                 code = header.get("code")
                 exit_code = code if isinstance(code, int) and not isinstance(code, bool) else None
@@ -413,6 +430,12 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
         finally:
             os.close(r)
             proc.close()
+        if not started(buf):
+            with open(out_path, "rb") as fh:
+                tail = fh.read()[-600:].decode("utf-8", "replace").strip()
+            raise SandboxFailed(f"the sandbox of {task} did not start"
+                                + (" in time" if timed_out else f" (exit code {code})")
+                                + (f": {tail}" if tail else ""))
         results, problem, worker_code = parse_stream(bytes(buf), len(cases))
         if overflow:
             problem = "result stream larger than limits.result_mb"

@@ -411,7 +411,9 @@ def _npy(a) -> bytes:
 def test_malformed_streams_fail_closed(stream):
     good = _record({"kind": "array", "case": 0, "key": "out"}, _npy([1.0])) + \
         _record({"kind": "done", "case": 0})
-    res, problem, code = sandbox.parse_stream(good + stream, 2)
+    hello = _record({"kind": "hello"})
+    assert sandbox.started(hello + good) and not sandbox.started(good)
+    res, problem, code = sandbox.parse_stream(hello + good + stream, 2)
     assert problem is not None
     assert res[0].done and not res[1].done and code is None
 
@@ -539,3 +541,16 @@ def test_leftover_processes_finds_a_running_sandbox():
             time.sleep(0.1)
         assert running.pid in sandbox.leftover_processes()
     assert sandbox.leftover_processes() == []
+
+
+def test_a_sandbox_that_does_not_start_needs_a_person(tmp_path, monkeypatch):
+    """A grader-side failure (here: bwrap cannot find a program to bind) is never a student's
+    0: the task is flagged for manual grading with the reason."""
+    samples.build_samples(tmp_path, names=["reference"])
+    monkeypatch.setattr(sandbox, "PROGRAMS", sandbox.PROGRAMS + ("_missing_program.py",))
+    rec = grader.grade_submission(tmp_path / "reference", seed=SEED, limits=LIMITS,
+                                  tasks=("hw5_conv_forward",))
+    task = rec["tasks"]["hw5_conv_forward"]
+    assert task["points"] == 0.0 and task["status"] == "needs_manual_grade"
+    assert "grader_error" in _flags(rec, "hw5_conv_forward")
+    assert "did not start" in task["message"]
