@@ -1,7 +1,9 @@
 """The trusted grader: cases -> sandboxed student runs -> comparison with the reference.
 
 ``grade_submission(submission_dir, *, seed=None)`` is a pure function of the submission folder
-(never modified) and the secret seed: it returns the trusted record ``{"tasks": {task: {points, max_points, status, message, cases, flags, ...}}, "total", "max_total", "isolation", ...}`` (see :func:`grade_submission`).
+(never modified) and the secret seed: it returns the trusted record (per task: points,
+max_points, status, Korean message, cases, flags; the total, the isolation level; see
+:func:`grade_submission`).
 Student code never runs in this process; the reference (the kit's own ``intro2ai``) does.
 """
 
