@@ -8,10 +8,10 @@ which raise no profile event). What holds in the grader is the box of a naive ta
 modules are stubs, the compiled module is deleted, the kit's own folder is not visible. Each
 attack below is first shown to work where that code exists (this process), then graded.
 
-Open hole (strict xfail below, for the owners of autograder/sandbox.py): scipy, a kit
-dependency, is importable in the box (the whole site-packages is bound), so a layers.py that
-switches the guard off at import time gets full marks with scipy.signal / scipy.ndimage. The
-fix is an allowlist of what the box can import in a naive task (NumPy only), not a better guard.
+Before the sandbox merge (3bb5e96) scipy, a kit dependency, was importable in the box, and a
+layers.py that switched the guard off at import time got 20/20 conv forward and 15/15 max-pool
+forward with scipy.signal / scipy.ndimage. The box of a naive task now sees NumPy only (the
+fix is that allowlist, not a better guard); the tests below keep it so.
 """
 
 from __future__ import annotations
@@ -138,13 +138,14 @@ CONV_LIBRARIES = ("scipy", "torch", "tensorflow", "jax", "cupy", "numba", "cv2",
                   "numexpr", "keras", "mxnet", "theano", "chainer", "paddle", "onnxruntime")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="HOLE (autograder/sandbox.py, not changed here): the box binds "
-                   "the whole site-packages, and scipy is a kit dependency")
 def test_no_library_with_a_convolution_is_importable_in_a_naive_task(tmp_path):
-    # Looked up at import time (the guard refuses imports inside a naive function).
+    # Looked up at import time (the guard refuses imports inside a naive function); the box's
+    # own refusing stand-ins (scipy/ in the box) do not count.
     top = f"""
-        import importlib.util as _u
-        _FOUND = [m for m in {CONV_LIBRARIES!r} if _u.find_spec(m) is not None]
+        import importlib.util as _u, os as _os
+        _BOX = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))) + _os.sep
+        _FOUND = [m for m in {CONV_LIBRARIES!r}
+                  if (_s := _u.find_spec(m)) is not None and not (_s.origin or '').startswith(_BOX)]
     """
     recipe = {"regions": {samples.POOL_F: ("body", "raise RuntimeError('FOUND[' + ','.join(_FOUND) + ']')")},
               "append": {"intro2ai/layers.py": top}}
@@ -176,9 +177,6 @@ SCIPY_ATTACK = {
 }
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="HOLE (autograder/sandbox.py, not changed here): scipy is "
-                   "importable in a naive task's box and layers.py switches the in-process guard "
-                   "off at import time; full marks with scipy.signal / scipy.ndimage")
 def test_scipy_behind_a_switched_off_guard_earns_nothing(tmp_path):
     recipe = {"regions": SCIPY_ATTACK, "append": {"intro2ai/layers.py": GUARD_OFF}}
     sub = tmp_path / "sub"
