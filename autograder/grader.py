@@ -149,9 +149,16 @@ _reason_ko = grading_rules.reason_ko
 _STATUS_KO = grading_rules.STATUS_KO
 
 
-def _error_ko(err: dict) -> str:
-    return grading_rules.error_ko(err.get("status"), err.get("exc_type"),
-                                  err.get("message", ""), err.get("where", ""))
+#: What a hidden case's feedback says in place of the student's exception message: the message
+#: is the student's own text and could carry the hidden inputs out (a few values per case and
+#: round of feedback, the same cases for the whole class); the type and the line stay.
+HIDDEN_MESSAGE_KO = "(숨겨진 케이스: 오류 메시지는 표시하지 않습니다)"
+
+
+def _error_ko(err: dict, hidden: bool = False) -> str:
+    message = HIDDEN_MESSAGE_KO if hidden and err.get("message") else err.get("message", "")
+    return grading_rules.error_ko(err.get("status"), err.get("exc_type"), message,
+                                  err.get("where", ""))
 
 
 # -------------------------------------------------------------------------------------------
@@ -355,7 +362,7 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
             elif blocking:
                 status = blocking[0]["status"]
                 status = "not_attempted" if status == "not_implemented" else status
-                notes.append(_error_ko(blocking[0]))
+                notes.append(_error_ko(blocking[0], case.hidden))
                 if task == "hw5_conv_backward" and grading_rules.cache_padded(
                         blocking[0].get("message", ""), case.arrays["x"].shape,
                         case.arrays["w"].shape, case.params["conv_param"]):
@@ -372,12 +379,12 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
             for e in errors:
                 if e["step"] == "forward":
                     notes.append("forward 가 실패하여 표준 cache 로 backward 를 채점했습니다 ("
-                                 + _error_ko(e) + ")")
+                                 + _error_ko(e, case.hidden) + ")")
                 elif e["step"] == "init" and task == "hw5_three_layer_convnet":
                     notes.append("__init__ 이 실패하여 reference 의 params 로 loss 를 채점했습니다 ("
-                                 + _error_ko(e) + ")")
+                                 + _error_ko(e, case.hidden) + ")")
                 elif e["step"] == "scores":
-                    notes.append("loss(X) (y=None) 실패: " + _error_ko(e))
+                    notes.append("loss(X) (y=None) 실패: " + _error_ko(e, case.hidden))
             for c in checks:
                 if c["passed"] or not c["weight"]:
                     continue

@@ -45,3 +45,26 @@ def test_neither_the_seed_nor_the_record_key_reaches_student_code(tmp_path, monk
         if secret_file.exists():
             assert secret_file.read_text().strip() not in text
     assert "BEGIN SOLUTION" not in text and "Test cases of the trusted grader" not in text
+
+
+def test_hidden_case_inputs_do_not_leave_through_exception_messages(tmp_path):
+    """Student code that raises with its input's values learns them only for visible cases."""
+    probe = """
+        raise ValueError('LEAK' + ','.join('%.6f' % v for v in x.ravel()[:30]))
+    """
+    recipe = {"regions": {samples.CONV_F: ("body", probe)}}
+    sub = tmp_path / "sub"
+    for rel in samples.FILES:
+        (sub / rel).parent.mkdir(parents=True, exist_ok=True)
+        (sub / rel).write_text(samples.build_file(rel, recipe), encoding="utf-8")
+    rec = grade_submission(sub, seed=SEED, tasks=("hw5_conv_forward",))
+    task_cases = rec["tasks"]["hw5_conv_forward"]["cases"]
+    hidden = [c for c in task_cases if c["hidden"]]
+    visible = [c for c in task_cases if not c["hidden"]]
+    assert hidden and visible
+    assert all("LEAK" not in c["message"] and "ValueError" in c["message"] for c in hidden)
+    assert any("LEAK" in c["message"] for c in visible)  # visible cases keep the student's text
+    assert rec["tasks"]["hw5_conv_forward"]["points"] == 0.0
+    hidden_text = json.dumps([c for c in task_cases if c["hidden"]], ensure_ascii=False)
+    assert "LEAK" not in hidden_text
+    assert "LEAK" not in rec["tasks"]["hw5_conv_forward"]["message"] or visible
