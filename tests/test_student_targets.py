@@ -1,0 +1,179 @@
+"""checks/submit.py of the HW5 release (`make submit`), without building a release: the student
+id rule is the instructors' one, the zip is named by the id, and the manifest says how the
+notebook was last run."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from autograder import ids
+
+REPO = Path(__file__).resolve().parent.parent
+HW5 = REPO / "assignments" / "source" / "hw5"
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+submit = _load("hw5_checks_submit", HW5 / "checks" / "submit.py")
+
+
+def test_student_id_rule_is_a_copy_of_the_instructors_rule():
+    assert submit.ID_PATTERN.pattern == ids.ID_PATTERN.pattern
+    assert submit.ID_PATTERN.flags == ids.ID_PATTERN.flags
+    assert submit.MAX_ID_LENGTH == ids.MAX_LENGTH
+    assert submit.RESERVED_IDS == ids.RESERVED
+
+
+@pytest.mark.parametrize("student_id", [
+    "", "a" * 65, "../x", "a/b", "a.b", ".hidden", "-x", "_x", "홍길동", "20261234 ", "a b", "A\n",
+    "report", "MANIFEST", "Index", "x;rm", "a\x00b",
+])
+def test_ids_the_collector_would_refuse_are_refused_in_korean(student_id):
+    assert not ids.is_valid(student_id)
+    why = submit.student_id_problem(student_id)
+    assert why and ("학번" in why or "이름" in why), why
+
+
+@pytest.mark.parametrize("student_id", ["20261234", "a" * 64, "kim_cs-01", "S1", "reports"])
+def test_ids_the_collector_accepts_are_accepted(student_id):
+    assert ids.is_valid(student_id)
+    assert submit.student_id_problem(student_id) is None
+
+
+def _home(tmp_path: Path, setup_text: str | None) -> Path:
+    home = tmp_path / "hw5"
+    (home / "intro2ai" / "classifiers").mkdir(parents=True)
+    (home / "intro2ai" / "layers.py").write_text("x = 1\n", encoding="utf-8")
+    (home / "intro2ai" / "classifiers" / "cnn.py").write_text("y = 2\n", encoding="utf-8")
+    outputs = [] if setup_text is None else [{"output_type": "stream", "name": "stdout",
+                                              "text": [setup_text, "\n"]}]
+    nb = {"cells": [{"cell_type": "code", "id": "setup", "source": "", "metadata": {},
+                     "execution_count": 1 if outputs else None, "outputs": outputs}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (home / "hw5.ipynb").write_text(json.dumps(nb, ensure_ascii=False), encoding="utf-8")
+    return home
+
+
+@pytest.mark.parametrize("setup_text, mode", [
+    ("FAST MODE (작은 가짜 데이터로 빠르게 실행)", "fast"),
+    ("일반 모드 (실제 CIFAR-10)", "full"),
+    (None, "not-run"),
+    ("something else", "unknown"),
+])
+def test_manifest_records_the_notebook_mode_and_sha256sum_accepts_it(tmp_path, setup_text, mode):
+    home = _home(tmp_path, setup_text)
+    out = submit.build(home, "20261234")
+    assert out.name == "20261234_hw5_submission.zip"
+    with zipfile.ZipFile(out) as zf:
+        manifest = zf.read("MANIFEST.sha256").decode()
+        zf.extractall(tmp_path / "unzipped")
+    assert f"# notebook_mode: {mode}" in manifest.splitlines()
+    assert "# student_id: 20261234" in manifest.splitlines()
+    for rel in submit.FILES:
+        digest = hashlib.sha256((home / rel).read_bytes()).hexdigest()
+        assert f"{digest}  {rel}" in manifest.splitlines()
+    if shutil.which("sha256sum"):
+        proc = subprocess.run(["sha256sum", "--strict", "-c", "MANIFEST.sha256"], cwd=tmp_path / "unzipped",
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_refused_id_writes_nothing(tmp_path):
+    home = _home(tmp_path, "일반 모드 (실제 CIFAR-10)")
+    before = sorted(p.relative_to(home) for p in home.rglob("*"))
+    for bad in ("", "../../etc", "report"):
+        with pytest.raises(ValueError, match="학번"):
+            submit.build(home, bad)
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == before
+
+
+def test_notebook_banners_are_what_the_setup_cell_prints():
+    builder = (REPO / "assignments" / "tools" / "build_hw5_notebook.py").read_text(encoding="utf-8")
+    setup = builder.split('code("setup", """', 1)[1].split('""")', 1)[0]
+    assert f"print('{submit.FAST_BANNER}" in setup and f"'{submit.FULL_BANNER}" in setup
+
+
+# --------------------------------------------------------------------------- make notebook / jupyter
+
+def _tiny_notebook(path: Path, sources: list[str]) -> None:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell(s, id=f"c{i}") for i, s in enumerate(sources)])
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
+    nbformat.write(nb, path)
+
+
+def _run_notebook(path: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+    import sys
+
+    env = {**os.environ, "MPLBACKEND": "Agg", **(env_extra or {})}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return subprocess.run([sys.executable, "-m", "checks.run_notebook", str(path)], cwd=HW5,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_run_notebook_executes_every_cell_in_a_real_kernel_and_saves(tmp_path):
+    import nbformat
+
+    path = tmp_path / "nb.ipynb"
+    _tiny_notebook(path, ["import os\nprint('fast=' + os.environ.get('INTRO2AI_FAST', ''))",
+                          "raise NotImplementedError('hw5_conv_forward: 아직 구현하지 않았습니다')",
+                          "print(6 * 7)"])
+    proc = _run_notebook(path, {"INTRO2AI_FAST": "1"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAST MODE" in proc.stdout and "저장했습니다" in proc.stdout
+    assert "셀 2: NotImplementedError: hw5_conv_forward" in proc.stdout, proc.stdout
+    nb = nbformat.read(path, as_version=4)
+    texts = ["".join(o.get("text", "") for o in c.outputs) for c in nb.cells]
+    assert texts[0] == "fast=1\n", "the environment reaches the kernel"
+    assert nb.cells[1].outputs[0].output_type == "error"
+    assert texts[2] == "42\n", "cells after a failing one still run"
+    assert [c.execution_count for c in nb.cells] == [1, 2, 3]
+    assert not list(tmp_path.glob(".*.part")), "no temporary file left behind"
+
+    _tiny_notebook(path, ["print('ok')"])
+    proc = _run_notebook(path)
+    assert proc.returncode == 0 and "오류 없이" in proc.stdout, proc.stdout + proc.stderr
+    assert "일반 모드" in proc.stdout
+
+
+def test_run_notebook_refuses_a_broken_notebook_and_leaves_it_alone(tmp_path):
+    path = tmp_path / "hw5.ipynb"
+    path.write_text('{"cells": [', encoding="utf-8")
+    proc = _run_notebook(path)
+    assert proc.returncode == 2 and "올바른 노트북 파일이 아닙니다" in proc.stderr, proc.stderr
+    assert path.read_text(encoding="utf-8") == '{"cells": ['
+    proc = _run_notebook(tmp_path / "missing.ipynb")
+    assert proc.returncode == 2 and "노트북 파일이 없습니다" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_make_targets_run_what_the_readme_says():
+    def dry(*args: str) -> str:
+        proc = subprocess.run(["make", "-n", *args, "PYTHON=py"], cwd=HW5, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    assert "py -m checks.run_notebook hw5.ipynb" in dry("notebook")
+    assert "py -m jupyter notebook hw5.ipynb" in dry("jupyter")
+    assert 'py -m checks.submit "$STUDENT_ID"' in dry("submit", "STUDENT_ID=x")
+    readme = (HW5 / "README.md").read_text(encoding="utf-8")
+    for line in ("make notebook ", "make jupyter ", "make submit STUDENT_ID="):
+        assert line in readme, line
+    assert "nbclient" in (HW5 / "Makefile").read_text(encoding="utf-8")  # `make install` brings it
