@@ -200,8 +200,8 @@ def test_make_submit_writes_exactly_the_hand_in_files_and_their_hashes(student, 
         for rel in ("hw5.ipynb", *STUDENT_FILES):
             digest = hashlib.sha256(zf.read(rel)).hexdigest()
             assert f"{digest}  {rel}" in manifest.splitlines()
-        assert "# notebook_mode: not-run" in manifest.splitlines()
             assert zf.read(rel) == (home / rel).read_bytes()
+        assert "# notebook_mode: not-run" in manifest.splitlines()
     assert "아직 구현하지 않은 과제" in proc.stdout  # stubs untouched: warned, not refused
 
 
