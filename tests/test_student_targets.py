@@ -177,3 +177,23 @@ def test_make_targets_run_what_the_readme_says():
     for line in ("make notebook ", "make jupyter ", "make submit STUDENT_ID="):
         assert line in readme, line
     assert "nbclient" in (HW5 / "Makefile").read_text(encoding="utf-8")  # `make install` brings it
+
+
+def test_odd_notebook_json_gives_a_mode_not_a_crash(tmp_path):
+    odd = [{"cells": ["x", 3, {"id": "setup", "outputs": "text"}]},
+           {"cells": [{"id": "setup", "outputs": [5, {"text": [1, "FAST MODE"]}]}]},
+           {"cells": [{"id": "setup", "outputs": [{"text": None}]}]}]
+    assert [submit.notebook_mode(nb) for nb in odd] == ["unknown", "fast", "unknown"]
+    home = _home(tmp_path, None)
+    (home / "hw5.ipynb").write_text(json.dumps({"cells": ["x", {"cell_type": "code", "outputs": 7}]}),
+                                    encoding="utf-8")
+    import os
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import sys; from checks import submit; "
+                           f"submit.ROOT = __import__('pathlib').Path({str(home)!r}); "
+                           "sys.exit(submit.main(['20261234']))"],
+                          cwd=HW5, capture_output=True, text=True, env={**os.environ})
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    with zipfile.ZipFile(home / "20261234_hw5_submission.zip") as zf:
+        assert "# notebook_mode: unknown" in zf.read("MANIFEST.sha256").decode().splitlines()

@@ -64,10 +64,12 @@ def notebook_mode(nb: dict) -> str:
     if cell is None:
         return "unknown"
     outputs = cell.get("outputs") or []
+    if not isinstance(outputs, list):
+        return "unknown"
     if not outputs:
         return "not-run"
-    text = "".join("".join(o["text"]) if isinstance(o.get("text"), list) else str(o.get("text", ""))
-                   for o in outputs if isinstance(o, dict))
+    text = "".join(str(part) for o in outputs if isinstance(o, dict)
+                   for part in (o.get("text") if isinstance(o.get("text"), list) else [o.get("text", "")]))
     if FAST_BANNER in text:
         return "fast"
     if FULL_BANNER in text:
@@ -131,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"주의: 아직 구현하지 않은 과제가 있습니다: {', '.join(todo)}")
     nb = json.loads((ROOT / "hw5.ipynb").read_text(encoding="utf-8"))
     mode = notebook_mode(nb)
-    if mode == "not-run" or not any(c.get("outputs") for c in nb["cells"] if c.get("cell_type") == "code"):
+    ran = any(c.get("outputs") for c in nb["cells"] if isinstance(c, dict) and c.get("cell_type") == "code")
+    if mode == "not-run" or not ran:
         print("주의: 노트북에 실행 결과가 없습니다. make notebook 으로 처음부터 끝까지 실행하고 저장한 뒤 "
               "다시 제출하세요.")
     elif mode == "fast":
