@@ -143,7 +143,9 @@ print(f"conv1 weight: fan_in={_fan_in}, fan_out={_fan_out}, bound={_bound:.4f}, 
 assert np.abs(_w).max() <= _bound
 fig, ax = plt.subplots(figsize=(5, 2.5))
 ax.hist(_w.ravel(), bins=30)
-ax.set_title("glorot_uniform, gain=sqrt(2), shape (20, 1, 5, 5)")
+ax.set_xlabel("weight 값")
+ax.set_ylabel("개수")
+ax.set_title("conv1 weight 분포: glorot_uniform, gain=sqrt(2), 모양 (20, 1, 5, 5)")
 plt.show()
 
 # %% [markdown]
