@@ -197,3 +197,67 @@ def test_odd_notebook_json_gives_a_mode_not_a_crash(tmp_path):
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     with zipfile.ZipFile(home / "20261234_hw5_submission.zip") as zf:
         assert "# notebook_mode: unknown" in zf.read("MANIFEST.sha256").decode().splitlines()
+
+
+@pytest.mark.slow
+def test_make_jupyter_serves_the_notebook(tmp_path):
+    """`make jupyter` starts a real Jupyter server on the homework folder with hw5.ipynb open."""
+    import os
+    import re
+    import signal
+    import socket
+    import sys
+    import time
+    import urllib.request
+
+    home = tmp_path / "hw5"
+    shutil.copytree(HW5, home, ignore=shutil.ignore_patterns("__pycache__"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # A "browser" that records what Jupyter asks it to open.
+    opener = tmp_path / "browser.py"
+    opener.write_text("import sys, pathlib\n"
+                      f"pathlib.Path({str(tmp_path / 'opened')!r}).write_text(sys.argv[1])\n")
+    env = {**os.environ, "JUPYTER_PORT": str(port), "JUPYTER_PORT_RETRIES": "0",
+           "BROWSER": f"{sys.executable} {opener} %s",
+           "JUPYTER_TOKEN": "kit-test-token", "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    # Test-machine settings only (the student's `make jupyter` uses Jupyter's defaults): this
+    # container runs as root, which Jupyter refuses unless told; listen on loopback only.
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "jupyter_server_config.py").write_text(
+        "c.ServerApp.allow_root = True\nc.ServerApp.ip = '127.0.0.1'\n", encoding="utf-8")
+    log = open(tmp_path / "jupyter.log", "w+")
+    proc = subprocess.Popen(["make", "jupyter", f"PYTHON={sys.executable}"], cwd=home, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}/api/contents/hw5.ipynb?content=0&token=kit-test-token"
+        info, deadline = None, time.monotonic() + 120
+        while info is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    info = json.loads(resp.read())
+            except OSError:
+                time.sleep(0.5)
+        log.seek(0)
+        text = log.read()
+        assert info is not None, text[-2000:]
+        assert info["name"] == "hw5.ipynb" and info["type"] == "notebook"
+        assert re.search(rf"127\.0\.0\.1:{port}/|localhost:{port}/", text), text[-2000:]
+        while not (tmp_path / "opened").exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        opened = (tmp_path / "opened").read_text()
+        if opened.startswith("file://"):  # Jupyter's redirect page, which holds the real URL
+            opened = Path(urllib.request.url2pathname(opened[len("file://"):])).read_text()
+        assert re.search(rf":{port}/(tree|notebooks)/hw5\.ipynb\b", opened), opened[:500]
+    finally:
+        if proc.poll() is None:  # the server's process group: make, jupyter and its children
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
