@@ -261,3 +261,21 @@ def test_make_jupyter_serves_the_notebook(tmp_path):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         log.close()
+
+
+def test_readme_and_notebook_state_the_rule_and_how_grading_works():
+    import nbformat
+
+    nb = nbformat.read(HW5 / "hw5.ipynb", as_version=4)
+    intro = nb.cells[0].source
+    readme = (HW5 / "README.md").read_text(encoding="utf-8")
+    for where, text in (("hw5.ipynb", intro), ("README.md", readme)):
+        for phrase in ("NumPy 만으로",                                    # the rule
+                       "scipy.signal", "scipy.ndimage", "torch",          # forbidden libraries
+                       "fast_layers.py", "layer_utils.py",                # forbidden kit layers
+                       "0 점",                                            # the consequence
+                       "np.pad", "np.einsum", "stride tricks",            # allowed NumPy tools
+                       "공개(visible) 케이스", "비공개(hidden) 케이스",      # the case kinds
+                       "pad=0", "부분 점수",                               # coverage, partial credit
+                       "점수를 정하지"):                                   # local checks do not grade
+            assert phrase in text, (where, phrase)
