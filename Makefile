@@ -76,12 +76,14 @@ labs-run: $(BIN)/.installed  ## run the labs in full mode on real data: LABS="la
 # Grading (nbgrader bookkeeping + trusted grader; see README "Grading"). JOBS=N workers,
 # FORCE=1 regrades submissions graded already, TIME_LIMIT=seconds for one submission's notebook
 # run (default 1800), ZIP=LMS bulk download for `make collect`.
-.PHONY: demo autograde feedback export collect
+.PHONY: demo demo-clean autograde feedback export collect
 GRADE = $(PY) -m autograder.pipeline
 
-demo: $(BIN)/.installed  ## the kit's main job: release HW5, grade the sample submissions, feedback, CSV, table + histogram
-	$(MAKE) --no-print-directory release
+demo: $(BIN)/.installed  ## the kit's main job: in its own course build/demo-course/, release HW5, grade the samples, feedback, CSV, table + histogram
 	$(GRADE) demo --jobs $(JOBS) $(if $(filter 1 yes true,$(FORCE)),--force)
+
+demo-clean: $(BIN)/.installed  ## remove the demo course build/demo-course/ (the real course is never touched)
+	$(GRADE) demo-clean
 
 autograde: $(BIN)/.installed  ## nbgrader autograde + trusted grader for assignments/submitted/*/hw5 [JOBS=N] [FORCE=1] [TIME_LIMIT=s]
 	$(GRADE) autograde --jobs $(JOBS) $(if $(filter 1 yes true,$(FORCE)),--force) $(if $(TIME_LIMIT),--notebook-time-limit $(TIME_LIMIT))
@@ -89,10 +91,10 @@ autograde: $(BIN)/.installed  ## nbgrader autograde + trusted grader for assignm
 feedback: $(BIN)/.installed  ## one Korean HTML feedback page per student under assignments/feedback/
 	$(GRADE) feedback
 
-export: $(BIN)/.installed  ## grades CSV: assignments/exports/hw5_grades.csv
+export: $(BIN)/.installed  ## grades CSV + histogram: assignments/exports/hw5_grades.csv, hw5_grades_histogram.png
 	$(GRADE) export
 
-collect: $(BIN)/.installed  ## LMS zip download -> assignments/submitted/ (nbgrader zip_collect): make collect ZIP=file.zip
+collect: $(BIN)/.installed  ## LMS download (bulk zip, folder or one archive) -> assignments/submitted/, safely: make collect ZIP=file.zip
 	@test -n "$(ZIP)" || { echo "usage: make collect ZIP=path/to/lms_download.zip"; exit 2; }
 	$(GRADE) collect "$(ZIP)"
 

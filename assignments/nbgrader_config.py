@@ -51,19 +51,8 @@ c.Execute.execute_retries = 0
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 40
 
-# --- collecting LMS downloads (nbgrader zip_collect) ---------------------------------------
-# Students hand in the zip written by `make submit` (hw5.ipynb, intro2ai/layers.py,
-# intro2ai/classifiers/cnn.py, MANIFEST.sha256). The LMS bulk download holds one archive per
-# student named "<student_id>_<anything>.zip"; nbgrader extracts each into its own folder.
-c.ZipCollectApp.archive_directory = "archive"
-c.ZipCollectApp.extracted_directory = "extracted"
-c.ZipCollectApp.collect_directory_structure = "{downloaded}/{assignment_id}/{collect_step}"
-c.ExtractorPlugin.zip_ext = [".zip"]
-# Keep the student's .py files, not only notebooks (nbgrader's default keeps .ipynb only).
-c.FileNameCollectorPlugin.valid_ext = [".ipynb", ".py"]
-# file_id keeps the relative path inside the archive so intro2ai/layers.py lands where the
-# notebook imports it from.
-c.FileNameCollectorPlugin.named_regexp = (
-    r".*/(?P<student_id>[A-Za-z0-9]+)_[^/]*/"
-    r"(?:[^/]*/)?(?P<file_id>(?:hw5\.ipynb|intro2ai/layers\.py|intro2ai/classifiers/cnn\.py))$"
-)
+# --- collecting LMS downloads ---------------------------------------------------------------
+# `make collect` (autograder/collect.py) brings LMS downloads into submitted/ through one safe
+# extraction routine; nbgrader's zip_collect is deliberately left unconfigured (it reads student
+# ids from extracted paths, applies archive names and modes, and has no size caps). Without a
+# FileNameCollectorPlugin.named_regexp, a hand-run `nbgrader zip_collect` collects nothing.

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
 import jinja2
 
-from autograder import pipeline
+from autograder import ids
+from autograder import records as store
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -54,7 +56,7 @@ STATUS_KO = {
 
 
 @lru_cache(maxsize=4)
-def forbidden_snippets(repo: str = str(pipeline.REPO)) -> tuple[str, ...]:
+def forbidden_snippets(repo: str = str(store.REPO)) -> tuple[str, ...]:
     """Solution lines of the reference (stripped, long enough to be specific) and markers."""
     lines: set[str] = set()
     for rel in REFERENCE_FILES:
@@ -247,22 +249,35 @@ def render(record: dict) -> str:
 
 
 def page_path(course: Path, assignment: str, student: str, notebook: str | None = None) -> Path:
-    return Path(course) / "feedback" / student / assignment / f"{notebook or assignment}.html"
+    return Path(course) / "feedback" / ids.validate(student) / assignment / f"{notebook or assignment}.html"
 
 
 def write_all(course: Path, assignment: str, students: Iterable[str] | None = None) -> list[Path]:
-    """Write a page per graded student (atomically); returns the paths."""
-    records = pipeline.load_records(Path(course), assignment)
+    """Write a page per graded student (atomically); returns the paths. A record whose
+    submission is gone or changed since grading gets no page (``records.current_records``)."""
+    records, stale = store.current_records(Path(course), assignment)
     if students:
         wanted = set(students)
         records = {s: r for s, r in records.items() if s in wanted}
+        stale = {s: why for s, why in stale.items() if s in wanted}
+    for student in stale:  # an earlier page must not outlive the submission it described
+        folder = Path(course) / "feedback" / ids.validate(student) / assignment
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder)
+            try:
+                folder.parent.rmdir()
+            except OSError:  # other assignments' pages are still there
+                pass
     out = []
     for student, rec in sorted(records.items()):
-        notebooks = sorted((rec.get("autograde") or {}).get("notebooks", {})) or [assignment]
+        # Notebook names come from what the notebook step reported: only plain names become
+        # file names (the same alphabet as student ids).
+        notebooks = sorted(nb for nb in (rec.get("autograde") or {}).get("notebooks", {})
+                           if ids.is_valid(nb)) or [assignment]
         html = render(rec)
         for nb in notebooks:
             path = page_path(course, assignment, student, nb)
-            pipeline.atomic_write(path, html)
+            store.atomic_write(path, html)
             out.append(path)
     return out
 

@@ -3,8 +3,12 @@
 A student id comes from outside (an LMS archive name, a command-line option, a folder name
 under ``submitted/``) and is then joined into paths (``submitted/<id>/``, ``.grading/<id>.json``,
 ``feedback/<id>/``). It is accepted only when it matches :data:`ID_PATTERN` and is not a
-reserved name, so an id can never climb out of its folder, hide as a dot file, or collide with a
-file the kit writes beside the records (``report.json``).
+reserved name, so an id can never climb out of its folder or hide as a dot file.
+
+The kit's own files beside per-student files (the batch report beside the records, for example)
+are named with a leading ``_`` or ``.``, which no id can start with: they cannot collide with any
+student, so a student called ``report`` keeps their record. The reserved names are those a
+course folder copied to Windows or an SMB share could not hold (``CON``, ``NUL``, ``COM1``...).
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ MAX_LENGTH = 64
 #: ASCII letters and digits, then letters, digits, ``_`` and ``-``. No dot (so no ``..``, no
 #: hidden files, no extension confusion), no slash, no space, nothing outside ASCII.
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,%d}" % (MAX_LENGTH - 1))
-#: Names the kit itself writes beside per-student files (compared case-insensitively).
-RESERVED = frozenset({"report", "summary", "manifest", "index"})
+#: Windows device names (compared case-insensitively): no file or folder may be called so there.
+RESERVED = frozenset({"con", "prn", "aux", "nul"} | {f"{d}{i}" for d in ("com", "lpt") for i in range(10)})
 
 CHARSET_DOC = ("ASCII letters and digits, '_' and '-', starting with a letter or digit, "
                f"at most {MAX_LENGTH} characters")
@@ -36,7 +40,7 @@ def problem(student: object) -> str | None:
     if not ID_PATTERN.fullmatch(student):
         return f"student id {student!r} has characters outside the allowed set ({CHARSET_DOC})"
     if student.lower() in RESERVED:
-        return f"student id {student!r} is a name the kit reserves for its own files"
+        return f"student id {student!r} is a reserved device name on Windows"
     return None
 
 

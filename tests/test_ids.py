@@ -5,14 +5,15 @@ import pytest
 from autograder import ids
 
 
-@pytest.mark.parametrize("student", ["2023123456", "kim-minji", "adv_fork_bomb", "A", "x" * 64])
+@pytest.mark.parametrize("student", ["2023123456", "kim-minji", "adv_fork_bomb", "A", "x" * 64,
+                                     "report", "REPORT", "summary", "con1", "com10"])
 def test_valid_ids(student):
     assert ids.validate(student) == student
 
 
 @pytest.mark.parametrize("student", [
     "", ".", "..", "a/b", "../x", "a\\b", ".hidden", "a.json", "x" * 65, "김민지", "a b", "a\nb",
-    "report", "REPORT", "-lead", "_lead", "a\x00b", "é",
+    "CON", "nul", "com1", "LPT9", "-lead", "_lead", "a\x00b", "é", "１",
 ])
 def test_invalid_ids(student):
     assert not ids.is_valid(student)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import feedback, gradebook, pipeline
+from autograder import batch, export, feedback, gradebook, notebook_step, records
 
 # --------------------------------------------------------------------------- stand-in grader
 
@@ -54,7 +54,7 @@ def fake_grade(submission_dir, seed=None):
 def test_kit_extension_only_for_identical_sources(tmp_path):
     """The kit's compiled extension goes to a release only when its .pyx and every C header
     it includes are byte-identical there (else it is not the students' build)."""
-    kit = pipeline.REPO / "intro2ai"
+    kit = records.REPO / "intro2ai"
     sources = [kit / "_im2col_cython.pyx", *sorted(kit.glob("_direct_conv*.h"))]
     assert len(sources) == 4
     pkg = tmp_path / "intro2ai"
@@ -62,31 +62,31 @@ def test_kit_extension_only_for_identical_sources(tmp_path):
     for src in sources:
         shutil.copyfile(src, pkg / src.name)
     built = sorted(kit.glob("_im2col_cython*.so"))
-    assert pipeline._built_extensions(tmp_path) == [
+    assert notebook_step._built_extensions(tmp_path) == [
         [str(so), f"intro2ai/{so.name}"] for so in built]
     header = pkg / "_direct_conv_kernels.h"
     header.write_bytes(header.read_bytes() + b"\n")
-    assert pipeline._built_extensions(tmp_path) == []
+    assert notebook_step._built_extensions(tmp_path) == []
     header.unlink()
-    assert pipeline._built_extensions(tmp_path) == []
+    assert notebook_step._built_extensions(tmp_path) == []
 
 
 def test_digest_changes_with_content_and_names(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "x.py").write_text("1")
-    d0 = pipeline.digest(tmp_path)
-    assert pipeline.digest(tmp_path) == d0
+    d0 = records.digest(tmp_path)
+    assert records.digest(tmp_path) == d0
     (tmp_path / "a" / "x.py").write_text("2")
-    d1 = pipeline.digest(tmp_path)
+    d1 = records.digest(tmp_path)
     assert d1 != d0
     (tmp_path / "a" / "x.py").rename(tmp_path / "a" / "y.py")
-    assert pipeline.digest(tmp_path) not in (d0, d1)
+    assert records.digest(tmp_path) not in (d0, d1)
 
 
 def test_atomic_write_replaces_and_leaves_no_temp_files(tmp_path):
     target = tmp_path / "sub" / "r.json"
-    pipeline.atomic_write(target, "old")
-    pipeline.atomic_write(target, "new")
+    records.atomic_write(target, "old")
+    records.atomic_write(target, "new")
     assert target.read_text() == "new"
     assert [p.name for p in target.parent.iterdir()] == ["r.json"]
 
@@ -95,12 +95,12 @@ def test_grading_key_changes_with_seed_grader_and_source_notebook(tmp_path):
     (tmp_path / "source" / "hw5").mkdir(parents=True)
     nb = tmp_path / "source" / "hw5" / "hw5.ipynb"
     nb.write_text("{}")
-    key = pipeline.grading_key(tmp_path, "hw5", "autograder:grade_submission", "s1")
-    assert pipeline.grading_key(tmp_path, "hw5", "autograder:grade_submission", "s1") == key
-    assert pipeline.grading_key(tmp_path, "hw5", "autograder:grade_submission", "s2") != key
-    assert pipeline.grading_key(tmp_path, "hw5", "other:grade", "s1") != key
+    key = records.grading_key(tmp_path, "hw5", "autograder:grade_submission", "s1")
+    assert records.grading_key(tmp_path, "hw5", "autograder:grade_submission", "s1") == key
+    assert records.grading_key(tmp_path, "hw5", "autograder:grade_submission", "s2") != key
+    assert records.grading_key(tmp_path, "hw5", "other:grade", "s1") != key
     nb.write_text('{"changed": 1}')
-    assert pipeline.grading_key(tmp_path, "hw5", "autograder:grade_submission", "s1") != key
+    assert records.grading_key(tmp_path, "hw5", "autograder:grade_submission", "s1") != key
     assert "s1" not in key  # the seed is hashed, never stored
 
 
@@ -184,10 +184,13 @@ def fake_grade_from_text(src: str) -> dict:
 def test_grade_rows_and_export(tmp_path):
     course = tmp_path / "course"
     for student, src in (("a", "return 1\nreturn 2"), ("b", "")):
-        rec = {"version": pipeline.RECORD_VERSION, "student": student, "assignment": "hw5",
-               "trusted": fake_grade_from_text(src), "flags": []}
-        pipeline.atomic_write(pipeline.record_path(course, "hw5", student), json.dumps(rec))
-    out = pipeline.export(course, "hw5")
+        sub = records.submission_path(course, "hw5", student)
+        sub.mkdir(parents=True)
+        (sub / "mylib.py").write_text(src)
+        rec = {"version": records.RECORD_VERSION, "student": student, "assignment": "hw5",
+               "digest": records.digest(sub), "trusted": fake_grade_from_text(src), "flags": []}
+        records.store_record(course, "hw5", rec)
+    out = export.export(course, "hw5")
     rows = list(csv.reader(out.open()))
     assert rows[0] == ["student", "hw5_conv_forward", "hw5_max_pool_forward", "total", "max_total", "flags"]
     assert rows[1] == ["a", "20", "15", "35", "35", ""]
@@ -225,7 +228,7 @@ EXPECTED = {  # trusted points per task, tampering flag
 }
 
 
-if not pipeline.process_limit_available():  # root without a pids cgroup: nothing stops a fork bomb
+if not notebook_step.process_limit_available():  # root without a pids cgroup: nothing stops a fork bomb
     VARIANTS.pop("forkbomb")
     EXPECTED.pop("forkbomb")
 
@@ -259,10 +262,10 @@ def _tiny_course(root: Path) -> Path:
              md=True, grade=True, solution=True),
     ]
     nbformat.write(nb, root / "source" / "hw5" / "hw5.ipynb")
-    api = pipeline._nbgrader_api(root, None, None)
+    api = notebook_step._nbgrader_api(root, None, None)
     result = api.generate_assignment("hw5", force=True, create=True)
     assert result["success"], result
-    pipeline._APIS.clear()
+    notebook_step._APIS.clear()
     for name, src in VARIANTS.items():
         dest = root / "submitted" / name / "hw5"
         shutil.copytree(root / "release" / "hw5", dest)
@@ -272,7 +275,7 @@ def _tiny_course(root: Path) -> Path:
 
 
 def _all_digests(course: Path) -> dict[str, str]:
-    return {s: pipeline.digest(pipeline.submission_path(course, "hw5", s)) for s in VARIANTS}
+    return {s: records.digest(records.submission_path(course, "hw5", s)) for s in VARIANTS}
 
 
 def _gradebook_state(course: Path) -> dict:
@@ -288,7 +291,7 @@ def test_tiny_course_pipeline_scores_flags_resume_jobs(tmp_path, capfd):
     before = _all_digests(course)
     grader = "test_pipeline:fake_grade"
 
-    first = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5,
+    first = batch.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5,
                                 notebook_time_limit=TINY_TIME_LIMIT)
     out, err = capfd.readouterr()
     for stream in (out, err):  # nothing the kernels wrote reaches the instructor's terminal
@@ -301,33 +304,33 @@ def test_tiny_course_pipeline_scores_flags_resume_jobs(tmp_path, capfd):
             assert cells[task]["score"] == pts, (student, task)  # the trusted score is the grade
             assert cells[task]["needs_manual_grade"] is (flagged and task == "hw5_conv_forward"), (student, task)
         assert state[student]["flagged"] is flagged, student
-        rec = pipeline.load_record(course, "hw5", student)
+        rec = records.load_record(course, "hw5", student)
         assert any(f["kind"] == "possible_tampering" for f in rec["flags"]) is flagged
     # The kernel's own verdict is kept as nbgrader's auto_score.
     assert state["tamper"]["cells"]["hw5_conv_forward"]["auto_score"] == 20.0
     # The sandboxed kernel survived the bombs: the other cell of the same notebook still ran.
     assert state["memhog"]["cells"]["hw5_max_pool_forward"]["auto_score"] == 15.0
-    report = json.loads((pipeline.record_dir(course, "hw5") / "report.json").read_text())
+    report = json.loads(records.report_path(course, "hw5").read_text())
     assert list(report["flags"]) and "tamper" in report["flags"]
 
     # Resume: nothing changed, nothing regraded.
-    second = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5,
+    second = batch.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5,
                                 notebook_time_limit=TINY_TIME_LIMIT)
     assert second["graded"] == [] and sorted(second["skipped"]) == sorted(VARIANTS)
     # A changed submission is regraded, and only that one.
-    mylib = pipeline.submission_path(course, "hw5", "stub") / "mylib.py"
+    mylib = records.submission_path(course, "hw5", "stub") / "mylib.py"
     mylib.write_text(VARIANTS["ref"])
-    third = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5,
+    third = batch.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5,
                                 notebook_time_limit=TINY_TIME_LIMIT)
     assert third["graded"] == ["stub"]
     assert gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5")["stub"]["score"] == 35.0
     mylib.write_text(STUBS)
-    pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5,
+    batch.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5,
                        students=["stub"])
     serial = _gradebook_state(course)
 
     # FORCE with two workers regrades everything into the same gradebook.
-    forced = pipeline.autograde(course, "hw5", jobs=2, force=True, grader=grader, progress=False,
+    forced = batch.autograde(course, "hw5", jobs=2, force=True, grader=grader, progress=False,
                                 cell_timeout=5,
                                 notebook_time_limit=TINY_TIME_LIMIT)
     assert sorted(forced["graded"]) == sorted(VARIANTS)
@@ -335,9 +338,9 @@ def test_tiny_course_pipeline_scores_flags_resume_jobs(tmp_path, capfd):
 
     # A reset gradebook is restored from the records without regrading.
     (course / "gradebook.db").unlink()
-    assert pipeline._nbgrader_api(course, None, None).generate_assignment("hw5", force=True)["success"]
-    pipeline._APIS.clear()
-    restored = pipeline.autograde(course, "hw5", jobs=1, grader=grader, progress=False)
+    assert notebook_step._nbgrader_api(course, None, None).generate_assignment("hw5", force=True)["success"]
+    notebook_step._APIS.clear()
+    restored = batch.autograde(course, "hw5", jobs=1, grader=grader, progress=False)
     assert restored["graded"] == [] and _gradebook_state(course) == serial
 
     # Submissions are never modified.
@@ -354,7 +357,7 @@ def test_tiny_course_pipeline_scores_flags_resume_jobs(tmp_path, capfd):
     assert "조교" in tamper_page
 
     # Export: per-task points, total and flags.
-    rows = {r["student"]: r for r in csv.DictReader(pipeline.export(course, "hw5").open())}
+    rows = {r["student"]: r for r in csv.DictReader(export.export(course, "hw5").open())}
     for student, (points, flagged) in EXPECTED.items():
         for task, pts in points.items():
             assert float(rows[student][task]) == pts
@@ -366,10 +369,10 @@ def test_notebook_step_time_limit_stops_a_hanging_submission(tmp_path):
     """A notebook that overruns the per-submission limit is stopped with its kernel, flagged, and
     still gets its trusted grade; the batch goes on."""
     course = _tiny_course(tmp_path / "course")
-    slow = pipeline.submission_path(course, "hw5", "ref") / "mylib.py"
+    slow = records.submission_path(course, "hw5", "ref") / "mylib.py"
     slow.write_text("import time\ndef conv():\n    time.sleep(600)\n    return 1\n\n"
                     "def pool():\n    return 2\n")
-    summary = pipeline.autograde(course, "hw5", jobs=1, grader="test_pipeline:fake_grade", progress=False,
+    summary = batch.autograde(course, "hw5", jobs=1, grader="test_pipeline:fake_grade", progress=False,
                                  students=["ref", "stub"], cell_timeout=600, notebook_time_limit=15)
     assert summary["wall"] < 120
     rec = summary["records"]["ref"]
@@ -401,7 +404,7 @@ def test_sandbox_kernel_inherits_no_descriptors_and_can_be_denied_processes(tmp_
     no processes."""
     import jupyter_client
 
-    root = pipeline.write_kernelspec(tmp_path / "jupyter")
+    root = notebook_step.write_kernelspec(tmp_path / "jupyter")
     jobdir = tmp_path / "job"
     jobdir.mkdir()
     r, w = os.pipe()
@@ -409,9 +412,9 @@ def test_sandbox_kernel_inherits_no_descriptors_and_can_be_denied_processes(tmp_
     monkeypatch.setenv("JUPYTER_PATH", str(root))
     monkeypatch.setenv("INTRO2AI_KERNEL_JOBDIR", str(jobdir))
     monkeypatch.setenv("INTRO2AI_KERNEL_LIMITS", json.dumps(
-        {"memory": pipeline.KERNEL_MEMORY_BYTES, "tmp": str(tmp_path / "ktmp"), "forbid_processes": True,
+        {"memory": notebook_step.KERNEL_MEMORY_BYTES, "tmp": str(tmp_path / "ktmp"), "forbid_processes": True,
          "protect": True}))
-    km = jupyter_client.KernelManager(kernel_name=pipeline.KERNEL_NAME)
+    km = jupyter_client.KernelManager(kernel_name=notebook_step.KERNEL_NAME)
     (tmp_path / "notebook").mkdir()
     km.start_kernel(cwd=str(tmp_path / "notebook"))
     try:
@@ -446,7 +449,7 @@ except OSError as e:
         kc.stop_channels()
     finally:
         km.shutdown_kernel(now=True)
-        pipeline._kill_kernels(jobdir)
+        notebook_step._kill_kernels(jobdir)
         os.close(r)
         os.close(w)
     assert f"FD pipe:" not in text  # the test's inheritable pipe did not reach the kernel
@@ -469,7 +472,7 @@ def test_heartbeat_stop_returns_when_its_thread_is_stuck():
     import zmq
     from jupyter_client.channels import HBChannel
 
-    pipeline._bounded_heartbeat_stop()
+    notebook_step._bounded_heartbeat_stop()
     release = threading.Event()
     hb = HBChannel(context=zmq.Context.instance(), address=("127.0.0.1", 9))
     hb.run = lambda: release.wait(60)  # ignores the stop request, like the stuck send()

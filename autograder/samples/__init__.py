@@ -305,7 +305,7 @@ SAMPLES: dict[str, dict] = {
 
 #: Notebook-side samples: the .py files of ``base`` plus an edited ``hw5.ipynb`` (built from the
 #: released notebook by :func:`build_notebook`). The trusted grader ignores notebooks, so their
-#: expected scores are those of ``base``; the nbgrader pipeline (autograder/pipeline.py) runs
+#: expected scores are those of ``base``; the nbgrader pipeline (autograder/demo.py) runs
 #: them in a kernel, where the edit makes the tests "pass", and flags the disagreement.
 NOTEBOOK_SAMPLES: dict[str, dict] = {
     "nb_edited_tests": {
