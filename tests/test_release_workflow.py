@@ -223,7 +223,7 @@ def test_make_submit_requires_a_student_id_that_collect_can_place(student, tmp_p
     before = {p.relative_to(home): p.read_bytes() for p in home.rglob("*") if p.is_file()}
     proc = _make(home, "submit")
     assert proc.returncode != 0 and "학번이 없습니다" in proc.stderr and "STUDENT_ID=" in proc.stderr
-    for bad in ("../20261234", "김철수", "a b", "report", "x" * 65, 'a"; touch pwned; echo "'):
+    for bad in ("../20261234", "김철수", "a b", "CON", "x" * 65, 'a"; touch pwned; echo "'):
         proc = _make(home, "submit", f"STUDENT_ID={bad}")
         assert proc.returncode != 0 and "학번" in proc.stderr, (bad, proc.stdout, proc.stderr)
         assert "Traceback" not in proc.stderr

@@ -39,18 +39,36 @@ def test_student_id_rule_is_a_copy_of_the_instructors_rule():
 
 @pytest.mark.parametrize("student_id", [
     "", "a" * 65, "../x", "a/b", "a.b", ".hidden", "-x", "_x", "홍길동", "20261234 ", "a b", "A\n",
-    "report", "MANIFEST", "Index", "x;rm", "a\x00b",
+    "con", "NUL", "Com1", "lpt9", "x;rm", "a\x00b",
 ])
 def test_ids_the_collector_would_refuse_are_refused_in_korean(student_id):
     assert not ids.is_valid(student_id)
+    assert submit.student_id_problem(student_id) is not None
     why = submit.student_id_problem(student_id)
     assert why and ("학번" in why or "이름" in why), why
 
 
-@pytest.mark.parametrize("student_id", ["20261234", "a" * 64, "kim_cs-01", "S1", "reports"])
+@pytest.mark.parametrize("student_id", ["20261234", "a" * 64, "kim-cs-01", "S1", "report", "console", "com10"])
 def test_ids_the_collector_accepts_are_accepted(student_id):
     assert ids.is_valid(student_id)
     assert submit.student_id_problem(student_id) is None
+
+
+def test_every_accepted_id_is_read_back_from_the_zip_name_by_collect(tmp_path):
+    """`make collect` takes the id from an archive's name up to its first '_': an id with '_'
+    would be read as another (shorter) id, so `make submit` refuses it (ids.py allows '_')."""
+    from autograder import collect
+
+    home = _home(tmp_path, None)
+    for student_id in ("20261234", "kim-cs-01", "A", "x" * 64, "kim_cs"):
+        why = submit.student_id_problem(student_id)
+        if why:
+            assert "_" in student_id and "'_'" in why, why
+            continue
+        name = submit.build(home, student_id).name
+        m = collect.LMS_NAME.fullmatch(name)
+        assert m and m.group("student_id") == student_id, (student_id, name)
+        assert ids.is_valid(m.group("student_id"))
 
 
 def _home(tmp_path: Path, setup_text: str | None) -> Path:
@@ -94,7 +112,7 @@ def test_manifest_records_the_notebook_mode_and_sha256sum_accepts_it(tmp_path, s
 def test_refused_id_writes_nothing(tmp_path):
     home = _home(tmp_path, "일반 모드 (실제 CIFAR-10)")
     before = sorted(p.relative_to(home) for p in home.rglob("*"))
-    for bad in ("", "../../etc", "report"):
+    for bad in ("", "../../etc", "CON"):
         with pytest.raises(ValueError, match="학번"):
             submit.build(home, bad)
     assert sorted(p.relative_to(home) for p in home.rglob("*")) == before

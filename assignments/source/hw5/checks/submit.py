@@ -28,10 +28,11 @@ MANIFEST = "MANIFEST.sha256"
 _STUB = re.compile(r'"(hw5_[a-z_]+): 아직 구현하지 않았습니다')
 
 # The same rule as the instructors' autograder/ids.py (ID_PATTERN, RESERVED; not shipped to
-# students, so copied here; the kit's tests assert the copies are equal).
+# students, so copied here; the kit's tests assert the copies are equal), and no '_': `make
+# collect` reads the id from the zip's name up to its first '_' (autograder/collect.py LMS_NAME).
 MAX_ID_LENGTH = 64
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,%d}" % (MAX_ID_LENGTH - 1))
-RESERVED_IDS = frozenset({"report", "summary", "manifest", "index"})
+RESERVED_IDS = frozenset({"con", "prn", "aux", "nul"} | {f"{d}{i}" for d in ("com", "lpt") for i in range(10)})
 
 # What the notebook's setup cell (id "setup") prints first in each mode.
 FAST_BANNER = "FAST MODE"
@@ -46,10 +47,14 @@ def student_id_problem(student_id: str) -> str | None:
     if len(student_id) > MAX_ID_LENGTH:
         return f"학번이 너무 깁니다 ({len(student_id)} 자, 최대 {MAX_ID_LENGTH} 자): {student_id!r}"
     if not ID_PATTERN.fullmatch(student_id):
-        return (f"학번에는 영문자(A-Z, a-z), 숫자, '_', '-' 만 쓸 수 있고 영문자나 숫자로 "
+        return (f"학번에는 영문자(A-Z, a-z), 숫자, '-' 만 쓸 수 있고 영문자나 숫자로 "
                 f"시작해야 합니다: {student_id!r}")
+    if "_" in student_id:  # the instructors read the id from the zip name, up to its first '_'
+        return (f"학번에는 '_' 를 쓸 수 없습니다: {student_id!r} (채점할 때 zip 파일 이름의 첫 '_' "
+                "앞부분을 학번으로 읽습니다)")
     if student_id.lower() in RESERVED_IDS:
-        return f"{student_id!r} 는 학번으로 쓸 수 없는 이름입니다. 실제 학번을 쓰세요."
+        return (f"{student_id!r} 는 Windows 에서 파일 이름으로 쓸 수 없는 이름이라 학번으로 쓸 수 "
+                "없습니다. 실제 학번을 쓰세요.")
     return None
 
 
