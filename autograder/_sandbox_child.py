@@ -359,7 +359,13 @@ def run_cases():
         if task == "hw5_three_layer_convnet":
             from intro2ai.classifiers import cnn as module
         else:
+            from intro2ai import grading_rules  # the naive-layer rule, as in make check
+            guard, guarded = grading_rules.guard, grading_rules.is_guarded  # before student code
             from intro2ai import layers as module
+            guard(module, extra_files=(os.path.abspath(__file__),))
+            fns = [getattr(module, n, None) for n in grading_rules.NAIVE_FUNCTIONS]
+            if not all(guarded(f) for f in fns if callable(f)):
+                raise RuntimeError("the naive-layer rule could not be installed")
     except BaseException as exc:  # noqa: BLE001
         for i in range(len(job["cases"])):
             report(i, "import", exc)

@@ -4,7 +4,10 @@ Every task id has a fixed list of case *slots* (their points are in ``rubric.tom
 named ``visible_*`` / ``*_visible`` is a fixed case of the kind students run in the notebook;
 the other slots are **hidden**: their geometry (batch, channels, non-square inputs and
 filters, stride, pad) and their data are drawn at grading time from the secret seed, so they
-are never shipped to students.
+are never shipped to students. Whatever the seed, the hidden cases hold the geometries that
+expose every known mistake of ``autograder.mistakes`` (conv pad > 0 and pad = 0, a non-square
+filter, stride > 1; a non-square pool window, overlapping pool windows with a stride different
+from the window, ties): tests/test_grading_coverage.py checks it over 2,000 seeds.
 
 The secret seed is, in order: the ``seed`` argument of ``grade_submission``, the environment
 variable ``INTRO2AI_GRADER_SEED``, or the instructor-only file ``autograder/.grader_seed``
@@ -120,6 +123,7 @@ def _conv_geometry(rng, kind: str) -> tuple[tuple, tuple, dict]:
             N, C, F = 2, _pick(rng, (1, 2, 3)), _pick(rng, (2, 3))
             HH, WW = [(2, 3), (3, 2), (3, 1), (1, 3)][_pick(rng, range(4))]
             stride, pad = _pick(rng, (1, 2)), _pick(rng, (0, 1))
+            pad = 0  # every seed has pad=0 (the draw above keeps the seeds' other values)
             H_out = _pick(rng, (2, 3, 4))
             W_out = H_out + _pick(rng, (1, 2))
         else:  # single: batch 1, one channel
@@ -162,7 +166,7 @@ def conv_cases(task: str, seed: str) -> list[Case]:
         b = np.linspace(-0.1, 0.2, num=3)
         cases.append(_conv_case(task, "visible_basic", False, x, w, b,
                                 {"stride": 2, "pad": 1}, None, False))
-    for kind in ("stride_pad", "nonsquare", "single"):
+    for kind in ("stride_pad", "nonsquare", "single"):  # each seed: pad > 0, pad = 0, batch 1
         name = f"hidden_{kind}"
         rng = _rng(seed, task, name)
         xs, ws, conv_param = _conv_geometry(rng, kind)
@@ -188,6 +192,8 @@ def _pool_geometry(rng, kind: str) -> tuple[tuple, dict]:
         N, C = 2, _pick(rng, (1, 2))
         ph = pw = 3
         stride = _pick(rng, (1, 2))
+        if kind == "overlap":
+            stride = 2  # overlapping windows whose stride differs from the window, every seed
         H_out, W_out = _pick(rng, (2, 3)), _pick(rng, (2, 4))
     else:  # single
         N, C = 1, 1
@@ -231,10 +237,15 @@ def pool_cases(task: str, seed: str) -> list[Case]:
         rng = _rng(seed, task, name)
         xs, pool_param = _pool_geometry(rng, kind)
         if kind == "ties":
-            # Small integers: many windows hold several equal maxima (first-max rule).
+            # Small integers: many windows hold several equal maxima (first-max rule); the
+            # first window of every seed has two (its top-left pair).
             x = rng.integers(0, 3, size=xs).astype(np.float64)
+            x[0, 0, 0, :2] = 3.0
         else:
             x = _distinct(rng, xs)
+        if kind == "overlap":
+            # The largest value sits where four windows overlap: every seed tells "+=" from "=".
+            x[:, :, 2, 2] = x.max() + 1.0
         cases.append(_pool_case(task, name, True, x, pool_param, rng, backward,
                                 numeric=kind != "ties"))
     return cases
@@ -299,3 +310,63 @@ def make_cases(task: str, seed: str) -> list[Case]:
     if task == "hw5_three_layer_convnet":
         return net_cases(task, seed)
     raise KeyError(f"unknown task id {task!r}; known: {', '.join(TASKS)}")
+
+
+# ------------------------------------------------------------------------------------------
+# Local checks (make check): fixed public cases, never graded
+# ------------------------------------------------------------------------------------------
+
+#: Geometries of the students' local checks: the kinds the hidden cases have (pad > 0 and
+#: pad = 0, non-square inputs and filters, stride > 1, a non-square pool window, overlapping
+#: windows, ties), with their own fixed data. The grader's visible and hidden cases are other
+#: cases, so answers copied from the checks' data earn nothing.
+CHECK_CONV = {
+    "check_pad1": ((2, 3, 5, 5), (4, 3, 3, 3), {"stride": 1, "pad": 1}),
+    "check_pad0_nonsquare": ((1, 2, 7, 6), (3, 2, 3, 2), {"stride": 2, "pad": 0}),
+    "check_stride_pad": ((3, 1, 6, 6), (2, 1, 4, 4), {"stride": 2, "pad": 1}),
+}
+CHECK_POOL = {
+    "check_basic": ((2, 3, 4, 4), {"pool_height": 2, "pool_width": 2, "stride": 2}),
+    "check_nonsquare": ((1, 2, 7, 5), {"pool_height": 3, "pool_width": 1, "stride": 2}),
+    "check_overlap": ((2, 1, 5, 5), {"pool_height": 3, "pool_width": 3, "stride": 2}),
+    "check_ties": ((2, 2, 5, 5), {"pool_height": 3, "pool_width": 3, "stride": 1}),
+}
+CHECK_NET = {"input_dim": [3, 8, 8], "num_filters": 3, "filter_size": 3, "hidden_dim": 5,
+             "num_classes": 4, "weight_scale": 1e-2, "reg": 0.0, "dtype": "float64"}
+
+
+def check_cases(task: str) -> list[Case]:
+    """The public cases of ``make check`` for ``task`` (fixed data; see :data:`CHECK_CONV`)."""
+    out: list[Case] = []
+    if task in ("hw5_conv_forward", "hw5_conv_backward"):
+        for k, (name, (xs, ws, cp)) in enumerate(CHECK_CONV.items()):
+            rng = np.random.default_rng(5100 + k)
+            x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+            out.append(_conv_case(task, name, False, x, w, b, cp, rng,
+                                  task == "hw5_conv_backward"))
+    elif task in ("hw5_max_pool_forward", "hw5_max_pool_backward"):
+        for k, (name, (xs, pp)) in enumerate(CHECK_POOL.items()):
+            rng = np.random.default_rng(5200 + k)
+            if name == "check_ties":
+                x = rng.integers(0, 3, size=xs).astype(np.float64)
+                x[0, 0, 0, :2] = 3.0
+            else:
+                x = _distinct(rng, xs)
+            if name == "check_overlap":
+                x[:, :, 2, 2] = x.max() + 1.0
+            out.append(_pool_case(task, name, False, x, pp, rng,
+                                  task == "hw5_max_pool_backward", numeric=False))
+    elif task == "hw5_three_layer_convnet":
+        out.append(Case(task, "check_init", {}, {"init": dict(CHECK_NET)}, False))
+        for k, reg in enumerate((0.0, 0.7)):
+            rng = np.random.default_rng(5300 + k)
+            init = dict(CHECK_NET, reg=reg)
+            X = rng.standard_normal((2, *init["input_dim"]))
+            y = rng.integers(init["num_classes"], size=2).astype(np.int64)
+            out.append(Case(task, f"check_loss_reg{k}", {"X": X, "y": y},
+                            {"init": init, "reg": reg, "params_seed": 5400 + k}, False))
+    else:
+        raise KeyError(f"unknown task id {task!r}; known: {', '.join(TASKS)}")
+    for case in out:
+        case.numeric = {}
+    return out

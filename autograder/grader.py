@@ -19,6 +19,7 @@ import numpy as np
 
 from autograder import cases as cases_mod
 from autograder import mistakes, sandbox
+from intro2ai import grading_rules
 
 RUBRIC_PATH = Path(__file__).resolve().parent / "rubric.toml"
 _SUBMISSION_FILE = {
@@ -134,95 +135,19 @@ def mistaken_outputs(task: str, case: cases_mod.Case, ref: dict) -> dict:
 # -------------------------------------------------------------------------------------------
 
 
-def rel_err(student: np.ndarray, ref: np.ndarray) -> float:
-    """max|student - reference| / max(max|reference|, 1e-12)."""
-    scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1e-12)
-    return float(np.max(np.abs(student - ref))) / scale if ref.size else 0.0
+# One source with make check (intro2ai/grading_rules.py ships with the student edition).
+rel_err = grading_rules.rel_err
+compare = grading_rules.compare
+_diagnose = grading_rules.diagnose
+_reason_ko = grading_rules.reason_ko
 
 
-def compare(key: str, student: np.ndarray | None, ref: np.ndarray, tol: float) -> dict:
-    """One check: passed?, error, and a Korean reason when it failed."""
-    check = {"name": key, "passed": False, "error": None, "tolerance": tol, "reason": None}
-    if student is None:
-        check["reason"] = "missing"
-        return check
-    if key == "loss" and student.size == 1:
-        student = student.reshape(())
-    if not (np.issubdtype(student.dtype, np.floating) or np.issubdtype(student.dtype, np.integer)):
-        check["reason"] = f"dtype:{student.dtype}"
-        return check
-    if student.shape != ref.shape:
-        check["reason"] = f"shape:{tuple(student.shape)}:{tuple(ref.shape)}"
-        return check
-    if student.dtype != ref.dtype:
-        check["reason"] = f"dtype:{student.dtype}:{ref.dtype}"
-        return check
-    if not np.all(np.isfinite(student)):
-        check["reason"] = "nan_inf"
-        return check
-    err = rel_err(student.astype(np.float64), ref.astype(np.float64))
-    check["error"] = err
-    check["passed"] = bool(err <= tol)
-    if not check["passed"]:
-        check["reason"] = "value"
-    return check
-
-
-def _diagnose(key: str, student: np.ndarray | None, variants: dict) -> list[str]:
-    if student is None:
-        return []
-    hits = []
-    for name, outs in variants.items():
-        v = outs.get(key)
-        if v is None:
-            continue
-        v = np.asarray(v)
-        s = student.reshape(()) if key == "loss" and student.size == 1 else student
-        if s.shape == v.shape and np.all(np.isfinite(s)) and \
-                np.issubdtype(s.dtype, np.number) and \
-                rel_err(s.astype(np.float64), v.astype(np.float64)) <= mistakes.MATCH_TOL:
-            hits.append(name)
-    return hits
-
-
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.1e}"
-
-
-def _reason_ko(check: dict) -> str:
-    r = check["reason"] or ""
-    k = check["name"]
-    if r == "missing":
-        return f"{k}: 결과가 없습니다"
-    if r.startswith("shape:"):
-        _, got, want = r.split(":")
-        return f"{k}: shape 이 {want} 이어야 하는데 {got} 입니다"
-    if r.startswith("dtype:"):
-        parts = r.split(":")
-        want = parts[2] if len(parts) > 2 else "float64"
-        return f"{k}: dtype 이 {want} 이어야 하는데 {parts[1]} 입니다"
-    if r == "nan_inf":
-        return f"{k}: NaN 또는 inf 가 있습니다"
-    return f"{k}: 오차 {_fmt(check['error'])} > 허용 오차 {_fmt(check['tolerance'])}"
-
-
-_STATUS_KO = {
-    "not_implemented": "아직 구현하지 않음 (NotImplementedError)",
-    "memory": "메모리 부족 (MemoryError)",
-    "exit": "sys.exit() 로 종료하려 함 (SystemExit)",
-    "interrupt": "KeyboardInterrupt",
-    "timeout": "시간 초과",
-    "error": "실행 중 오류",
-}
+_STATUS_KO = grading_rules.STATUS_KO
 
 
 def _error_ko(err: dict) -> str:
-    label = _STATUS_KO.get(err.get("status"), "실행 중 오류")
-    where = f" [{err['where']}]" if err.get("where") else ""
-    msg = err.get("message", "")
-    if err.get("status") == "not_implemented":
-        return label
-    return f"{label}: {err.get('exc_type')}: {msg}{where}".rstrip(": ")
+    return grading_rules.error_ko(err.get("status"), err.get("exc_type"),
+                                  err.get("message", ""), err.get("where", ""))
 
 
 # -------------------------------------------------------------------------------------------
@@ -249,50 +174,81 @@ def _checks_for(task: str, case: cases_mod.Case, ref: dict, rubric: dict) -> lis
 
 def _init_checks(res: sandbox.CaseResult, ref: dict, case: cases_mod.Case, rubric: dict):
     wt = rubric["weights"]
-    ws = case.params["init"]["weight_scale"]
-    names = res.names
     student = {k[2:]: v for k, v in res.arrays.items() if k.startswith("p_")}
-    want = {k[2:]: v for k, v in ref.items()}
-    problems = []
-    if names is None:
-        problems.append("model.params 를 받지 못했습니다")
-    else:
-        missing = sorted(set(want) - set(student))
-        extra = sorted(set(names) - set(want))
-        if missing:
-            problems.append(f"params 에 {', '.join(missing)} 가 없습니다")
-        if extra:
-            problems.append(f"params 에 예상하지 않은 이름 {', '.join(extra)} 가 있습니다")
-        for k in sorted(set(want) & set(student)):
-            s, r = student[k], want[k]
-            if s.shape != r.shape:
-                problems.append(f"{k}: shape 이 {r.shape} 이어야 하는데 {s.shape} 입니다")
-            elif s.dtype != r.dtype:
-                problems.append(f"{k}: dtype 이 {r.dtype} 이어야 하는데 {s.dtype} 입니다")
-    shape_ok = not problems
-    checks = [{"name": "params", "passed": shape_ok, "error": None, "tolerance": None,
-               "reason": None if shape_ok else "; ".join(problems), "weight": wt["params"]}]
-    vproblems = []
-    if shape_ok:
-        band = rubric["tolerances"]["init_std"]
-        for k in sorted(want):
-            v = student[k].astype(np.float64)
-            if not np.all(np.isfinite(v)):
-                vproblems.append(f"{k}: NaN/inf")
-            elif k.startswith("b"):
-                if np.any(v != 0):
-                    vproblems.append(f"{k}: bias 는 0 으로 시작해야 합니다")
-            else:
-                ratio = float(v.std()) / ws
-                if not (1 - band <= ratio <= 1 + band):
-                    vproblems.append(f"{k}: 표준편차 {v.std():.2e} 가 weight_scale {ws:.2e} 와 "
-                                     f"맞지 않습니다 (weight_scale * np.random.randn)")
-    else:
-        vproblems.append("params 의 이름/shape 이 맞지 않아 값은 확인하지 않았습니다")
-    checks.append({"name": "init_values", "passed": not vproblems, "error": None,
-                   "tolerance": None, "reason": "; ".join(vproblems) or None,
-                   "weight": wt["init_values"]})
+    params = None if res.names is None else {n: student.get(n) for n in res.names}
+    problems, vproblems = grading_rules.init_problems(
+        params, {k[2:]: v for k, v in ref.items()}, case.params["init"]["weight_scale"],
+        rubric["tolerances"]["init_z"])
+    return [{"name": "params", "passed": not problems, "error": None, "tolerance": None,
+             "reason": "; ".join(problems) or None, "weight": wt["params"]},
+            {"name": "init_values", "passed": not vproblems, "error": None, "tolerance": None,
+             "reason": "; ".join(vproblems) or None, "weight": wt["init_values"]}]
+
+
+def value_checks(task: str, case: cases_mod.Case, ref: dict, arrays: dict,
+                 rubric: dict, hints: bool = True) -> list[dict]:
+    """The scored checks of a case's outputs ``arrays`` against ``ref``, with mistake hints."""
+    checks = []
+    variants = None
+    for key, r, tol, weight in _checks_for(task, case, ref, rubric):
+        c = compare(key, arrays.get(key), np.asarray(r), tol)
+        c["weight"] = weight
+        if hints and not c["passed"] and arrays.get(key) is not None:
+            if variants is None:
+                variants = mistaken_outputs(task, case, ref)
+            c["hints"] = _diagnose(key, arrays[key], variants)
+        checks.append(c)
     return checks
+
+
+def share_points(checks: list[dict], max_pts: float) -> float:
+    """``max_pts`` times the weighted share of the passing checks (rubric.toml), unrounded."""
+    total_w = sum(c["weight"] for c in checks if c["weight"])
+    got_w = sum(c["weight"] for c in checks if c["weight"] and c["passed"])
+    return max_pts * got_w / total_w if total_w else 0.0
+
+
+def _numeric_notes(task: str, case: cases_mod.Case, res: sandbox.CaseResult, ref: dict,
+                   checks: list[dict], rubric: dict) -> list[str]:
+    """Notes from the student's backward vs numerical gradients of the student's own forward.
+
+    "Check your forward" is said only when it is true at the sampled positions: a failed
+    gradient agrees there with the student's forward, and that forward's numerical gradient
+    does not agree with the reference's gradient.
+    """
+    net = task == "hw5_three_layer_convnet"
+    fwd = "loss" if net else "forward"
+    tol = rubric["tolerances"]["numerical_model" if net else "numerical"]
+    numeric = {c["name"][len("numerical_"):]: c for c in checks
+               if c["name"].startswith("numerical_")}
+    failed = [c["name"] for c in checks if c["weight"] and not c["passed"]]
+    forward_off, disagree = [], []
+    for key in failed:
+        grad = key[2:] if net else key  # g_W1 -> W1 (numerical_W1); dx -> dx (numerical_dx)
+        check = numeric.get(grad)
+        if check is None:
+            continue
+        if not check["passed"]:
+            disagree.append(grad)
+            continue
+        name = grad if net else grad[1:]
+        num = res.arrays.get(("num_" if net else "num_d") + name)
+        idx = case.numeric.get(name)
+        try:
+            want = np.asarray(ref[key], dtype=np.float64).reshape(-1)[idx]
+            if rel_err(num.astype(np.float64), want) > tol:
+                forward_off.append(grad)
+        except Exception:  # noqa: BLE001  (a note only)
+            continue
+    notes = []
+    if forward_off:
+        notes.append(f"참고: 표본으로 고른 위치에서 {', '.join(forward_off)} 는 여러분의 {fwd} "
+                     f"의 수치 gradient(numerical gradient) 와 일치하지만, 그 {fwd} 자체가 "
+                     f"정답과 다릅니다 ({fwd} 나 cache 를 확인하세요)")
+    if disagree:
+        notes.append(f"참고: {', '.join(disagree)} 가 여러분의 {fwd} 의 수치 gradient"
+                     f"(numerical gradient) 와도 맞지 않습니다")
+    return notes
 
 
 def _mutated(case: cases_mod.Case, res: sandbox.CaseResult) -> list[str]:
@@ -374,25 +330,14 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
             if task == "hw5_three_layer_convnet" and "X" not in case.arrays:
                 checks = _init_checks(res, ref, case, rubric) if res.done and not blocking else []
             else:
-                checks = []
-                variants = None
-                for key, r, tol, weight in _checks_for(task, case, ref, rubric):
-                    c = compare(key, res.arrays.get(key), np.asarray(r), tol)
-                    c["weight"] = weight
-                    if not c["passed"] and res.arrays.get(key) is not None:
-                        if variants is None:
-                            variants = mistaken_outputs(task, case, ref)
-                        c["hints"] = _diagnose(key, res.arrays[key], variants)
-                    checks.append(c)
+                checks = value_checks(task, case, ref, res.arrays, rubric)
                 checks += _numeric_check(task, case, res, rubric)
             mutated = _mutated(case, res)
             # Points: weighted share of the passing checks (see rubric.toml).
-            total_w = sum(c["weight"] for c in checks if c["weight"])
-            got_w = sum(c["weight"] for c in checks if c["weight"] and c["passed"])
-            if not res.done or blocking or not total_w:
+            if not res.done or blocking:
                 pts = 0.0
             else:
-                pts = max_pts * got_w / total_w
+                pts = share_points(checks, max_pts)
             if mutated and pts:
                 pts *= 1 - penalty
             pts = round(pts, 2)
@@ -402,6 +347,10 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
                 status = blocking[0]["status"]
                 status = "not_attempted" if status == "not_implemented" else status
                 notes.append(_error_ko(blocking[0]))
+                if task == "hw5_conv_backward" and grading_rules.cache_padded(
+                        blocking[0].get("message", ""), case.arrays["x"].shape,
+                        case.arrays["w"].shape, case.params["conv_param"]):
+                    notes.append("가능한 원인: " + mistakes.MISTAKE_KO["cache_padded"])
             elif not res.done:
                 status, text = _process_failure(run, limits)
                 notes.append(text)
@@ -425,23 +374,11 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
                     continue
                 if c["reason"] == "missing" and (blocking or not res.done):
                     continue  # already explained by the error / the process failure
-                text = c["reason"] if c["name"] in ("params", "init_values") else _reason_ko(c)
-                hints = c.get("hints") or []
-                if hints:
-                    text += " → 가능한 원인: " + "; ".join(mistakes.MISTAKE_KO[h] for h in hints)
-                notes.append(text)
-            numeric = [c for c in checks if c["name"].startswith("numerical_")]
-            graded_bad = [c for c in checks if c["weight"] and not c["passed"]]
-            fwd = "loss" if task == "hw5_three_layer_convnet" else "forward"
-            if graded_bad and numeric and all(c["passed"] for c in numeric):
-                notes.append(f"참고: 표본으로 고른 위치에서는 gradient 가 여러분의 {fwd} 의 수치 "
-                             f"gradient(numerical gradient) 와 일치합니다 ({fwd} 나 cache 도 "
-                             f"확인하세요)")
-            elif graded_bad and any(not c["passed"] for c in numeric):
-                bad = ", ".join(c["name"].replace("numerical_", "") for c in numeric
-                                if not c["passed"])
-                notes.append(f"참고: {bad} 가 여러분의 {fwd} 의 수치 gradient(numerical gradient)"
-                             f" 와도 맞지 않습니다")
+                if c["name"] in ("params", "init_values"):
+                    notes.append(c["reason"])
+                else:
+                    notes.append(grading_rules.check_message(c, c.get("hints") or []))
+            notes += _numeric_notes(task, case, res, ref, checks, rubric)
             if mutated:
                 notes.append(f"{mistakes.MISTAKE_KO['cache_mutated']}: {', '.join(mutated)} "
                              f"(점수의 {int(penalty * 100)}% 감점)")

@@ -11,10 +11,13 @@ only, so this module builds the student edition of the ``.py`` files itself:
 * :func:`leak_check` scans a release folder for anything that must not reach students:
   solution-region lines, hidden-test lines, solution/hidden-test markers, instructor-only
   folders (``autograder/``, ``tests/``, samples, gradebooks) and reference artefacts
-  (compiled instructor code, saved arrays, archives).
+  (compiled instructor code, saved arrays, archives). The one saved-array file allowed is the
+  local checks' data (``checks/hw5_cases.npz``), and only when it holds exactly the arrays
+  :mod:`autograder.checkdata` builds from the checks' public cases.
 * ``python -m autograder.release build`` (behind ``make release``) runs
-  ``nbgrader generate_assignment``, writes the student edition of the package into
-  ``assignments/release/<hw>/`` and exits non-zero when the leak check finds anything.
+  ``nbgrader generate_assignment``, writes the student edition of the package and the local
+  checks' data into ``assignments/release/<hw>/`` and exits non-zero when the leak check finds
+  anything.
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ FORBIDDEN_SUFFIXES = {
     ".pyc", ".pyo", ".so", ".pyd", ".c", ".o", ".html", ".npy", ".npz", ".pkl", ".pickle",
     ".db", ".sqlite", ".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".h5", ".pt",
 }
+#: The data file of the students' local checks (autograder/checkdata.py): the only saved arrays
+#: a release may hold, and only when they are exactly what checkdata builds.
+CHECKS_DATA = "hw5_cases.npz"
 _FORBIDDEN_NAME_WORDS = re.compile(r"(expected|solution|reference|answer|hidden)", re.IGNORECASE)
 
 # What a release folder holds besides the nbgrader output (copied from the kit).
@@ -359,6 +365,13 @@ def leak_check(release_dir: str | os.PathLike, kit_root: str | os.PathLike = KIT
             if path.name in FORBIDDEN_DIRS:
                 problems.append(f"{rel}/: instructor-only folder must not be released")
             continue
+        if rel.name == CHECKS_DATA and rel.parent.name == "checks":
+            # The one saved-array file allowed: exactly the arrays of the checks' own public
+            # cases (no hidden case, no pickles), rebuilt here from the reference and compared.
+            from autograder import checkdata
+
+            problems.extend(checkdata.problems(path, str(rel)))
+            continue
         problem = _path_problem(rel)
         if problem:
             problems.append(problem)
@@ -453,6 +466,10 @@ def build_release(assignment: str = "hw5", kit_root: Path = KIT_ROOT, *,
     if not release.is_dir():
         raise FileNotFoundError(f"{release}: nbgrader did not create the release folder")
     write_student_package(kit_root, release)
+    if assignment == "hw5":
+        from autograder import checkdata
+
+        checkdata.write(release / "checks")
     problems = leak_check(course / "release", kit_root)
     return release, problems
 

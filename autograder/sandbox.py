@@ -71,7 +71,8 @@ _uid_lock = threading.Lock()
 WALL_TIMEOUT_EXIT = 124
 
 #: While a naive layer task is graded, the provided fast layers (which compute the same outputs)
-#: are replaced by modules whose every function refuses to run: a naive task must be
+#: are replaced by modules whose every function refuses to run, with the message of the rule
+#: (intro2ai.grading_rules, whose guard also checks every call): a naive task must be
 #: implemented, not forwarded to conv_forward_fast. The modules still import, so a student who
 #: merely imports them (e.g. to compare in the notebook) loses nothing. ThreeLayerConvNet keeps
 #: the real ones (it is meant to use them).
@@ -80,13 +81,8 @@ NAIVE_TASKS = ("hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward",
 _FAST_MODULES = ("intro2ai/fast_layers.py", "intro2ai/layer_utils.py", "intro2ai/_im2col_numpy.py")
 _FAST_STUB = (
     '"""Not available while a naive layer task is graded (autograder.sandbox.NAIVE_TASKS)."""\n'
-    'def __getattr__(name):\n'
-    '    if name.startswith("__"):\n'
-    '        raise AttributeError(name)\n'
-    '    def refused(*args, **kwargs):\n'
-    '        raise RuntimeError("{module}." + name + ": naive layer 과제(conv/max-pool forward, '
-    'backward)는 직접 구현해야 하므로 채점 중에는 fast layer 와 sandwich layer 를 쓸 수 없습니다")\n'
-    '    return refused\n'
+    'from intro2ai import grading_rules\n'
+    '__getattr__ = grading_rules.refusing_module_getattr("{module}")\n'
 )
 
 _package_cache: dict[str, dict[str, bytes]] = {}

@@ -4,7 +4,7 @@ Usage (from the homework folder)::
 
     python -m checks.run_checks                     # every task
     python -m checks.run_checks hw5_conv_forward    # one task
-    python -m checks.run_checks -v hw5_conv_forward # pytest's full output for that task
+    python -m checks.run_checks -v hw5_conv_forward # every failing case of that task
 
 Exit status 0 when every selected task passes, 1 otherwise.
 """
@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from checks.conftest import TASKS
+from intro2ai import grading_rules
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -46,10 +47,11 @@ class _Collector:
         task = next((m.name for m in item.iter_markers() if m.name in TASKS), None)
         if task is None:
             return
+        case = item.callspec.id if hasattr(item, "callspec") else item.name
         if rep.skipped:
-            self.results[task].append((item.nodeid, "skipped", ""))
+            self.results[task].append((case, "skipped", ""))
         elif rep.passed:
-            self.results[task].append((item.nodeid, "passed", ""))
+            self.results[task].append((case, "passed", ""))
         else:
             exc = call.excinfo
             message = str(exc.value) if exc is not None else str(rep.longrepr)
@@ -57,17 +59,62 @@ class _Collector:
                 match = _STUB.match(message)
                 owner = match.group(1) if match else task
                 status = "todo" if owner == task else f"needs:{owner}"
-                self.results[task].append((item.nodeid, status, message))
-            else:
+                self.results[task].append((case, status, message))
+            elif exc is not None and exc.typename == "Failed":  # the checks' Korean verdict
+                self.results[task].append((case, "failed", message.strip()))
+            else:  # an exception of the student's code: as the grader reports it
                 name = exc.typename if exc is not None else "Error"
                 first = message.strip().splitlines()[0] if message.strip() else ""
-                self.results[task].append((item.nodeid, "failed", f"{name}: {first}"[:200]))
+                status = "memory" if name == "MemoryError" else "error"
+                text = grading_rules.error_ko(status, name, first, _where(exc))
+                self.results[task].append((case, "failed", f"[{case}] {text}"))
+
+
+def _where(exc) -> str:
+    """``intro2ai/layers.py:123 (conv_forward_naive)``: the last line of the student's files in
+    the traceback, or ""."""
+    if exc is None:
+        return ""
+    where = ""
+    for entry in exc.traceback:
+        path = Path(str(entry.path))
+        if path.name in ("layers.py", "cnn.py") and "intro2ai" in path.parts:
+            rel = path.relative_to(path.parents[1] if path.name == "layers.py" else path.parents[2])
+            where = f"{rel.as_posix()}:{entry.lineno + 1} ({entry.name})"
+    return where
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _wrap(text: str, width: int, indent: str) -> list[str]:
+    """Lines of at most ``width`` terminal columns (Hangul takes two), each after ``indent``."""
+    room = width - _width(indent)
+    words = []
+    for word in text.split():
+        while _width(word) > room:  # a word longer than a line: cut it
+            cut = 1
+            while _width(word[:cut + 1]) <= room:
+                cut += 1
+            words.append(word[:cut])
+            word = word[cut:]
+        words.append(word)
+    lines, line = [], ""
+    for word in words:
+        if line and _width(line + " " + word) > room:
+            lines.append(indent + line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    if line:
+        lines.append(indent + line)
+    return lines
 
 
 def _pad(text: str, width: int) -> str:
     """Left-justify to a terminal width (Hangul takes two columns)."""
-    cols = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-    return text + " " * max(0, width - cols)
+    return text + " " * max(0, width - _width(text))
 
 
 def _stub_left(task: str) -> bool:
@@ -83,21 +130,23 @@ def _stub_left(task: str) -> bool:
     return False
 
 
-def _summary(results: list[tuple[str, str, str]], stub_left: bool = False) -> tuple[str, str]:
+def _summary(results: list[tuple[str, str, str]],
+             stub_left: bool = False) -> tuple[str, str, list[str]]:
+    """(status, passed/total, the failing cases' messages)."""
     if not results:
-        return NOTESTS, ""
+        return NOTESTS, "", []
     statuses = [s for _, s, _ in results]
     n_pass = statuses.count("passed")
     total = len(statuses)
     failed = [m for _, s, m in results if s == "failed"]
     if n_pass == total:
-        return PASSED, f"{n_pass}/{total}"
+        return PASSED, f"{n_pass}/{total}", []
     if failed:
-        return FAILED, f"{n_pass}/{total}  첫 실패: {failed[0]}"
+        return FAILED, f"{n_pass}/{total}", failed
     if "todo" in statuses or stub_left:
-        return TODO, f"{n_pass}/{total}"
+        return TODO, f"{n_pass}/{total}", []
     needs = sorted({s.split(":", 1)[1] for s in statuses if s.startswith("needs:")})
-    return NEEDS, f"{n_pass}/{total}  먼저 {', '.join(needs)} 를 구현하세요"
+    return NEEDS, f"{n_pass}/{total}", [f"먼저 {', '.join(needs)} 를 구현하세요"]
 
 
 def _warn_if_foreign_package() -> None:
@@ -107,6 +156,9 @@ def _warn_if_foreign_package() -> None:
     if ROOT not in location.parents:
         print(f"주의: 이 폴더가 아닌 다른 곳의 intro2ai 를 불러왔습니다 ({location}).\n"
               f"      이 과제 폴더에서 `make install` (pip install -e .) 을 실행하세요.\n")
+
+
+WIDTH = 100  # columns of the table, Hangul counted as two
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,33 +172,35 @@ def main(argv: list[str] | None = None) -> int:
     _warn_if_foreign_package()
     marker = " or ".join(tasks)
     base = [str(HERE / "test_hw5.py"), "-m", marker, "-p", "no:cacheprovider",
-            f"--rootdir={ROOT}", "-W", "ignore::RuntimeWarning"]
-    if verbose:
-        return int(pytest.main(base + ["-v", "--tb=short"]))
+            f"--rootdir={ROOT}", "-W", "ignore::RuntimeWarning", "-q", "--tb=no"]
     collector = _Collector()
     sink = io.StringIO()  # pytest's own report is replaced by the table below
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        code = pytest.main(base + ["-q", "--tb=no"], plugins=[collector])
+        code = pytest.main(base, plugins=[collector])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         print(sink.getvalue()[-3000:])
-        print(f"pytest 가 검사를 실행하지 못했습니다 (exit {int(code)}). "
-              f"자세히 보려면: make check TASK={tasks[0]} VERBOSE=1")
+        print(f"pytest 가 검사를 실행하지 못했습니다 (exit {int(code)}).")
         return 1
 
-    width = max(len(t) for t in tasks)
-    print("HW5 자가 점검 (공개 검사; 채점은 다른 케이스로 합니다)")
+    width = max(len(t) for t in TASKS)
+    print("HW5 자가 점검 (공개 검사; 채점은 같은 종류의 다른 케이스로 합니다)")
     print(f"{'task id':<{width}}  {_pad('상태', 18)}  통과/전체")
-    print("-" * (width + 40))
-    all_ok = True
+    print("-" * WIDTH)
+    all_ok, any_failed = True, False
     for task in tasks:
-        status, detail = _summary(collector.results[task], _stub_left(task))
+        status, count, messages = _summary(collector.results[task], _stub_left(task))
         all_ok &= status == PASSED
-        print(f"{task:<{width}}  {_pad(status, 18)}  {detail}")
-    print("-" * (width + 40))
+        any_failed |= status == FAILED
+        print(f"{task:<{width}}  {_pad(status, 18)}  {count}")
+        for text in messages if verbose else messages[:1]:
+            for line in _wrap(text, WIDTH, "    "):
+                print(line)
+    print("-" * WIDTH)
     if all_ok:
         print("모든 검사를 통과했습니다. 노트북을 처음부터 끝까지 실행한 뒤 `make submit` 하세요.")
         return 0
-    print("자세한 오류 보기: make check TASK=<task id> VERBOSE=1")
+    if any_failed and not verbose:
+        print("실패한 케이스를 모두 보기: make check TASK=<task id> VERBOSE=1")
     return 1
 
 
