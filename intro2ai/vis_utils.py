@@ -1,12 +1,51 @@
-"""Visualisation helpers: tile a stack of images (e.g. first-layer filters) into one grid."""
+"""Visualisation helpers: tile a stack of images (e.g. first-layer filters) into one grid.
+
+Importing this module registers the bundled Korean font (NanumGothic, SIL Open Font License,
+see ``intro2ai/fonts/OFL.txt``) with matplotlib and puts it first in ``font.family``, so
+Korean titles and labels render on machines without a Korean font (matplotlib's default
+DejaVu Sans has no Hangul and draws boxes).
+"""
 
 from __future__ import annotations
 
 import math
+from importlib.resources import files
 
 import numpy as np
 
-__all__ = ["visualize_grid", "vis_grid", "vis_nn", "show_before_after"]
+__all__ = ["visualize_grid", "vis_grid", "vis_nn", "show_before_after", "use_korean_font",
+           "KOREAN_FONT_FAMILY", "korean_font_path"]
+
+#: Family name of the bundled font, as matplotlib's font manager knows it.
+KOREAN_FONT_FAMILY = "NanumGothic"
+
+
+def korean_font_path() -> str:
+    """Path of the bundled NanumGothic TrueType file (package data of ``intro2ai``)."""
+    return str(files("intro2ai") / "fonts" / "NanumGothic.ttf")
+
+
+def use_korean_font() -> str:
+    """Register the bundled Korean font with matplotlib and put it first in ``font.family``.
+
+    The families set before stay after it (``sans-serif``: DejaVu Sans by default), and
+    matplotlib (>= 3.6) falls back to them glyph by glyph, so the minus sign (U+2212) and other
+    symbols NanumGothic lacks still render. Safe to call again; returns the family name.
+    """
+    import matplotlib
+    from matplotlib import font_manager
+
+    path = korean_font_path()
+    if not any(f.fname == path for f in font_manager.fontManager.ttflist):
+        font_manager.fontManager.addfont(path)
+    family = matplotlib.rcParams["font.family"]
+    family = [family] if isinstance(family, str) else list(family)
+    matplotlib.rcParams["font.family"] = [KOREAN_FONT_FAMILY,
+                                          *[f for f in family if f != KOREAN_FONT_FAMILY]]
+    return KOREAN_FONT_FAMILY
+
+
+use_korean_font()
 
 
 def visualize_grid(Xs: np.ndarray, ubound: float = 255.0, padding: int = 1) -> np.ndarray:

@@ -116,6 +116,18 @@ def test_source_notebook_runs_top_to_bottom_in_fast_mode(tmp_path):
                     "FAST MODE"):
         assert verdict in text, verdict
     assert re.search(r"Speedup: [0-9.]+x", text)
+    # The overfitting section says validation stays low while training reaches ~1: so must the
+    # FAST MODE numbers it plots (the synthetic classes are easy: 100 images generalise).
+    train_acc = float(re.search(r"Small data training accuracy: ([0-9.]+)", text).group(1))
+    val_acc = float(re.search(r"Small data validation accuracy: ([0-9.]+)", text).group(1))
+    assert train_acc >= 0.9 and val_acc <= 0.7 and train_acc - val_acc >= 0.3, (train_acc, val_acc)
+    # Korean titles and labels are drawn with a font that has Hangul: no missing-glyph warning.
+    stderr = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                       for o in c.outputs if o.output_type == "stream" and o.name == "stderr")
+    assert "missing from font" not in stderr, stderr[:500]
+    images = [c.id for c in nb.cells if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "display_data" and "image/png" in o.data]
+    assert {"image-demo", "overfit-plot", "filters"} <= set(images), images
 
 
 @pytest.mark.slow

@@ -134,6 +134,9 @@ def _execute(lab: str, workdir: Path, env: dict[str, str]) -> dict:
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             assert out.get("output_type") != "error", (lab, cell.id, out.get("ename"))
+            # Korean titles and labels: the bundled font has the glyphs (no "Glyph ... missing").
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                assert "missing from font" not in out.get("text", ""), (lab, cell.id, out["text"][:300])
     result = run_labs.results_of(nb)
     assert result is not None, f"{lab}: no LAB_RESULT line"
     return result
@@ -150,6 +153,18 @@ def test_lab_runs_in_fast_mode_on_synthetic_data(lab, tmp_path):
                                   "INTRO2AI_LAB_DATASET": "mnist"})
     assert result["fast"] is True and result["data"] == "synthetic", result
     assert not any(empty.iterdir()), "the synthetic set must go to a temporary folder"
+    _assert_fast_plots_have_curves(lab, result)
+
+
+def _assert_fast_plots_have_curves(lab: str, result: dict) -> None:
+    """FAST MODE plots show what their text describes: curves, not single points."""
+    if lab == "lab1":  # moving-average training curves and per-epoch test points
+        assert result["mlp_epochs"] >= 3 and result["lenet_epochs"] >= 3, result
+        assert result["curve_points"] >= 20, result
+    elif lab == "lab3":  # training loss per epoch
+        assert result["epochs"] >= 3, result
+    elif lab == "lab4":  # test accuracy per epoch
+        assert len(result["test_acc_per_epoch"]) == result["epochs"] >= 3, result
 
 
 @pytest.mark.slow
@@ -161,3 +176,4 @@ def test_lab_runs_in_fast_mode_on_real_mnist(lab, tmp_path):
     result = _execute(lab, tmp_path, {"INTRO2AI_FAST": "1", "INTRO2AI_DATA_DIR": real,
                                       "INTRO2AI_LAB_DATASET": "mnist"})
     assert result["fast"] is True and result["data"] == "real", result
+    _assert_fast_plots_have_curves(lab, result)

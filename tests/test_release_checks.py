@@ -164,7 +164,7 @@ _ORACLE = re.compile(r"correlate|convolve|sliding_window_view|as_strided|stride_
 def test_the_checks_folder_holds_no_convolution_or_pooling_code(release_dir):
     files = sorted((release_dir / "checks").iterdir())
     assert {p.name for p in files if p.is_file()} == {
-        "__init__.py", "conftest.py", "run_checks.py", "submit.py", "test_hw5.py",
+        "__init__.py", "conftest.py", "run_checks.py", "run_notebook.py", "submit.py", "test_hw5.py",
         checkdata.FILE_NAME}
     for path in files:
         if path.suffix == ".py":

@@ -1,6 +1,6 @@
 """The generated HW5 release, end to end: nbgrader + student edition + leak check, then the
-student's workflow in a copy of it (make compile-cython / check / submit) and the released
-notebook executed unchanged."""
+student's workflow in a copy of it (make compile-cython / check / notebook / submit) and the
+released notebook executed unchanged."""
 
 from __future__ import annotations
 
@@ -90,9 +90,12 @@ def test_release_is_self_contained_and_clean(built):
                 "intro2ai/_im2col_cython.pyx", "intro2ai/_direct_conv.h",
                 "intro2ai/_direct_conv_driver.h", "intro2ai/_direct_conv_kernels.h",
                 "intro2ai/notebook_images/chelsea.jpg",
-                "intro2ai/notebook_images/coffee.jpg", "checks/test_hw5.py", "checks/run_checks.py",
-                "checks/submit.py"):
+                "intro2ai/notebook_images/coffee.jpg", "intro2ai/fonts/NanumGothic.ttf",
+                "intro2ai/fonts/OFL.txt", "checks/test_hw5.py", "checks/run_checks.py",
+                "checks/submit.py", "checks/run_notebook.py"):
         assert (built / rel).is_file(), rel
+    for rel in ("intro2ai/fonts/NanumGothic.ttf", "intro2ai/fonts/OFL.txt"):
+        assert (built / rel).read_bytes() == (REPO / rel).read_bytes(), rel
     for forbidden in ("autograder", "tests", "nbgrader_config.py", "gradebook.db"):
         assert not (built / forbidden).exists(), forbidden
     assert release.leak_check(built.parent) == []
@@ -198,6 +201,7 @@ def test_make_submit_writes_exactly_the_hand_in_files_and_their_hashes(student, 
             digest = hashlib.sha256(zf.read(rel)).hexdigest()
             assert f"{digest}  {rel}" in manifest.splitlines()
             assert zf.read(rel) == (home / rel).read_bytes()
+        assert "# notebook_mode: not-run" in manifest.splitlines()
     assert "아직 구현하지 않은 과제" in proc.stdout  # stubs untouched: warned, not refused
 
 
@@ -205,21 +209,49 @@ def test_make_submit_refuses_a_missing_or_broken_notebook(student, tmp_path):
     home = tmp_path / "hw5"
     shutil.copytree(student, home)
     (home / "hw5.ipynb").write_text('{"cells": [', encoding="utf-8")
-    proc = _make(home, "submit")
+    proc = _make(home, "submit", "STUDENT_ID=20261234")
     assert proc.returncode != 0 and "올바른 노트북(JSON)" in proc.stderr, proc.stderr
     (home / "hw5.ipynb").unlink()
-    proc = _make(home, "submit")
+    proc = _make(home, "submit", "STUDENT_ID=20261234")
     assert proc.returncode != 0 and "hw5.ipynb" in proc.stderr and "없습니다" in proc.stderr
     assert not list(home.glob("*.zip"))
 
 
-def test_released_notebook_fails_only_at_the_students_tasks(student):
+def test_make_submit_requires_a_student_id_that_collect_can_place(student, tmp_path):
+    home = tmp_path / "hw5"
+    shutil.copytree(student, home)
+    before = {p.relative_to(home): p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    proc = _make(home, "submit")
+    assert proc.returncode != 0 and "학번이 없습니다" in proc.stderr and "STUDENT_ID=" in proc.stderr
+    for bad in ("../20261234", "김철수", "a b", "CON", "x" * 65, 'a"; touch pwned; echo "'):
+        proc = _make(home, "submit", f"STUDENT_ID={bad}")
+        assert proc.returncode != 0 and "학번" in proc.stderr, (bad, proc.stdout, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    after = {p.relative_to(home): p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    assert after == before, "a refused submit writes nothing"
+    assert not (tmp_path / "20261234_hw5_submission.zip").exists()
+
+
+def test_make_notebook_runs_the_released_notebook_which_fails_only_at_the_students_tasks(student, tmp_path):
+    """`INTRO2AI_FAST=1 make notebook` in the student's copy: a real kernel runs every cell, the
+    notebook is saved with its outputs, the failing cells are listed, and `make submit` then
+    records the FAST MODE run in the manifest."""
+    home = tmp_path / "hw5"
+    shutil.copytree(student, home)
     src = nbformat.read(REPO / "assignments" / "source" / "hw5" / "hw5.ipynb", as_version=4)
     needs = {c.id: c.metadata.get("intro2ai", {}).get("needs", []) for c in src.cells}
     graded = {c.id: c.metadata["nbgrader"]["grade_id"] for c in src.cells
               if c.metadata.get("nbgrader", {}).get("grade")}
-    nb = nbtests._execute(student / "hw5.ipynb", student, nbtests.FAST_ENV)
+    env = {**_env(), **nbtests.FAST_ENV}
+    proc = subprocess.run(["make", "notebook", f"PYTHON={PY}"], cwd=home, env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode != 0, proc.stdout + proc.stderr  # the stubs fail
+    assert "저장했습니다: hw5.ipynb" in proc.stdout and "NotImplementedError" in proc.stdout, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    nb = nbformat.read(home / "hw5.ipynb", as_version=4)
+    assert all(c.execution_count for c in nb.cells if c.cell_type == "code"), "every cell ran"
     errors = nbtests.errors_of(nb)
+    assert sum("  - 셀 " in l for l in proc.stdout.splitlines()) == len(errors)
     failing_provided = sorted(cid for cid in errors if not needs.get(cid))
     assert not failing_provided, {cid: errors[cid].evalue[:200] for cid in failing_provided}
     for cid, task in graded.items():
@@ -232,3 +264,10 @@ def test_released_notebook_fails_only_at_the_students_tasks(student):
     # The provided cells really ran: data loading and the sandwich checks print their verdicts.
     ran = {c.id for c in nb.cells if c.cell_type == "code" and c.outputs and c.id not in errors}
     assert {"setup", "data", "extension-status", "conv-relu-pool", "conv-relu"} <= ran
+
+    proc = _make(home, "submit", "STUDENT_ID=20261234")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "FAST MODE" in proc.stdout  # the student is told the run was FAST MODE
+    with zipfile.ZipFile(home / "20261234_hw5_submission.zip") as zf:
+        assert "# notebook_mode: fast" in zf.read("MANIFEST.sha256").decode().splitlines()
+        assert zf.read("hw5.ipynb") == (home / "hw5.ipynb").read_bytes()

@@ -75,10 +75,40 @@ network (CNN)** 를 다룬다. convolutional layer 와 max-pooling layer 의 for
 
 코드는 `.py` 파일에 작성하고, 이 노트북은 **수정하지 말고 실행만** 한다. 터미널에서
 `make check` 로 각 구현문제의 상태를 표로 확인할 수 있다 (`make check TASK=hw5_conv_forward`).
+노트북은 `make jupyter` 로 열어 실행하거나, `make notebook` 으로 처음부터 끝까지 실행하고 저장한다.
 
-**FAST MODE**: 환경 변수 `INTRO2AI_FAST=1` 을 설정하고 Jupyter 를 시작하면
-(`INTRO2AI_FAST=1 make notebook`) 실제 CIFAR-10 대신 같은 형식의 작은 가짜(synthetic) 데이터로
-짧게 실행된다. 코드가 끝까지 돌아가는지 빨리 확인할 때 쓰고, 제출할 때는 실제 데이터로 실행한다.
+**FAST MODE**: 환경 변수 `INTRO2AI_FAST=1` 을 설정하면 (`INTRO2AI_FAST=1 make notebook` 또는
+`INTRO2AI_FAST=1 make jupyter`) 실제 CIFAR-10 대신 같은 형식의 작은 가짜(synthetic) 데이터로
+짧게 실행된다. 코드가 끝까지 돌아가는지 빨리 확인할 때 쓰고, 제출할 때는 실제 데이터로 실행한다
+(`make submit` 은 노트북을 마지막으로 FAST MODE 로 실행했는지 제출 기록에 남긴다).
+
+### 규칙: 구현문제 1-4 는 NumPy 만으로
+
+`conv_forward_naive`, `conv_backward_naive`, `max_pool_forward_naive`, `max_pool_backward_naive`
+는 **NumPy 만으로** 직접 구현한다.
+
+- 쓰면 안 되는 것: 라이브러리의 convolution / pooling (`scipy.signal`, `scipy.ndimage`, `torch`
+  등), 그리고 이 과제가 제공하는 fast layer (`intro2ai/fast_layers.py`, Cython 확장 모듈) 와
+  sandwich layer (`intro2ai/layer_utils.py`). naive 함수에서 이들을 쓰면 결과가 맞아도 그
+  구현문제는 **0 점**이다 (`make check` 도 같은 규칙으로 검사한다).
+- 써도 되는 것: NumPy 의 모든 기능 (`np.pad`, `np.einsum`, `np.tensordot`, stride tricks
+  (`np.lib.stride_tricks.sliding_window_view`, `as_strided`), 반복문 등).
+- 구현문제 5 (`ThreeLayerConvNet`) 는 제공된 모든 모듈 (fast layer, sandwich layer 포함) 을 써도 된다.
+
+### 채점 방법
+
+- 점수는 제출한 `intro2ai/layers.py` 와 `intro2ai/classifiers/cnn.py` 를 채점기가 정답 구현과 같은
+  입력으로 비교해서 정한다. **이 노트북의 검사 셀과 `make check` 의 통과 여부는 점수를 정하지
+  않는다** (구현을 확인하는 도구일 뿐이다). 노트북은 실행 결과가 있는 상태로 제출한다.
+- 구현문제마다 여러 **케이스**로 채점하고 케이스마다 부분 점수를 준다 (출력, dx, dw, db 처럼
+  비교하는 값마다 가중치가 있다). 한 케이스에서 오류가 나도 다른 케이스의 점수는 그대로다.
+- **공개(visible) 케이스** 는 이 노트북과 `make check` 가 쓰는 것과 같은 종류의 입력이다.
+- **비공개(hidden) 케이스** 는 채점할 때 새로 뽑는 입력이다. 값과 크기는 매번 다르지만 케이스의
+  종류는 매번 같다: 여러 batch 크기와 channel 수, 정사각형이 아닌 입력, 여러 stride 와 pad
+  (pad=0 포함), 정사각형이 아닌 pooling 창, 창 크기와 다른 stride, 겹치는 창, 창 안에 같은
+  최댓값이 여러 개인 경우 등. 특정 크기에만 맞추지 말고 어떤 크기에서도 맞게 구현한다. 채점
+  결과 페이지에는 케이스마다 모양(shape), stride, pad 와 점수가 나온다.
+- 입력 배열 (`x`, `w`, `b`, `dout`, cache 안의 배열) 을 제자리에서(in place) 바꾸면 감점된다.
 """)
 
 md("setup-md", """
@@ -86,6 +116,7 @@ md("setup-md", """
 
 필요한 모듈을 import 하고 그래프(plot) 설정을 한다. 코딩 없이 실행만 하면 된다.
 `%autoreload 2` 덕분에 `.py` 파일을 고친 뒤 커널을 재시작하지 않아도 새 코드가 쓰인다.
+`intro2ai.vis_utils` 를 import 하면 그래프의 한글이 함께 들어 있는 나눔고딕 글꼴로 그려진다.
 """)
 
 code("setup", """
@@ -104,6 +135,7 @@ from intro2ai.layers import (conv_backward_naive, conv_forward_naive, max_pool_b
 from intro2ai.fast_layers import (conv_backward_fast, conv_forward_fast, max_pool_backward_fast,
                                   max_pool_forward_fast)
 from intro2ai.solver import Solver
+from intro2ai.vis_utils import visualize_grid  # also registers the bundled Korean font (NanumGothic)
 
 %matplotlib inline
 plt.rcParams['figure.figsize'] = (10.0, 8.0)  # set default size of plots
@@ -266,13 +298,13 @@ def imshow_no_ax(img, normalize=True):
 for row, original in enumerate((cat_sq, coffee_sq)):
     plt.subplot(2, 3, 3 * row + 1)
     imshow_no_ax(original, normalize=False)
-    plt.title('Original image' if row == 0 else '')
+    plt.title('원본 영상' if row == 0 else '')
     plt.subplot(2, 3, 3 * row + 2)
     imshow_no_ax(out[row, 0])
-    plt.title('Grayscale' if row == 0 else '')
+    plt.title('흑백 (grayscale)' if row == 0 else '')
     plt.subplot(2, 3, 3 * row + 3)
     imshow_no_ax(out[row, 1])
-    plt.title('Edges' if row == 0 else '')
+    plt.title('가로 에지 (edge)' if row == 0 else '')
 plt.show()
 print('흑백 변환 결과가 기대값과 일치합니다. 그림에서 에지가 잘 보이는지 확인하세요.')
 """, needs=("hw5_conv_forward",))
@@ -677,12 +709,15 @@ md("overfit-md", """
 
 모델을 점검하는 좋은 방법은 아주 적은 학습 데이터로 학습해 보는 것이다. 데이터가 적으면 모델이
 쉽게 overfitting 되어 training accuracy 가 매우 높아지고 validation accuracy 는 낮게 남는다.
+실제 CIFAR-10 에서는 100 장으로 학습한다. FAST MODE 의 가짜 데이터는 class 마다 무늬가 뚜렷해서
+100 장이면 validation 도 잘 맞히므로, 10 장 (몇몇 class 는 한 장도 없다) 으로 학습해 같은
+현상을 보인다.
 """)
 
 code("overfit", """
 np.random.seed(231)
 
-num_train = 100
+num_train = 10 if FAST else 100
 small_data = {
   'X_train': data['X_train'][:num_train],
   'y_train': data['y_train'][:num_train],
@@ -696,7 +731,7 @@ solver = Solver(
     model,
     small_data,
     num_epochs=15,
-    batch_size=50,
+    batch_size=min(50, num_train),
     update_rule='adam',
     optim_config={'learning_rate': 1e-3,},
     verbose=True,
@@ -715,28 +750,31 @@ print('통과: 적은 데이터에 overfitting 됩니다.')
 
 code("overfit-val-acc", """
 # Print final validation accuracy.
-print(
-    'Small data validation accuracy:',
-    solver.check_accuracy(small_data['X_val'], small_data['y_val'])
-)
+small_val_acc = solver.check_accuracy(small_data['X_val'], small_data['y_val'])
+print('Small data validation accuracy:', small_val_acc)
+print(f'training {small_train_acc:.2f} 와 validation {small_val_acc:.2f} 의 차이가 overfitting 의 크기다.')
 """, needs=("hw5_three_layer_convnet",))
 
 md("overfit-plot-md", """
-loss 와 training / validation accuracy 를 그래프로 그리면 overfitting 이 분명하게 보인다:
+loss 와 training / validation accuracy 를 그래프로 그리면 overfitting 이 분명하게 보인다
+(training accuracy 는 1 에 가까워지고 validation accuracy 는 훨씬 아래에 머문다):
 """)
 
 code("overfit-plot", """
 plt.subplot(2, 1, 1)
 plt.plot(solver.loss_history, 'o')
-plt.xlabel('iteration')
-plt.ylabel('loss')
+plt.title(f'학습 영상 {num_train} 장으로 학습')
+plt.xlabel('반복 (iteration)')
+plt.ylabel('손실 (loss)')
 
 plt.subplot(2, 1, 2)
 plt.plot(solver.train_acc_history, '-o')
 plt.plot(solver.val_acc_history, '-o')
-plt.legend(['train', 'val'], loc='upper left')
+plt.legend(['학습 (train)', '검증 (validation)'], loc='upper left')
 plt.xlabel('epoch')
-plt.ylabel('accuracy')
+plt.ylabel('정확도 (accuracy)')
+plt.ylim(0, 1.05)
+plt.tight_layout()
 plt.show()
 """, needs=("hw5_three_layer_convnet",))
 
@@ -790,10 +828,9 @@ md("filters-md", """
 """)
 
 code("filters", """
-from intro2ai.vis_utils import visualize_grid
-
 grid = visualize_grid(model.params['W1'].transpose(0, 2, 3, 1))
 plt.imshow(grid.astype('uint8'))
+plt.title('첫 번째 conv layer 의 filter')
 plt.axis('off')
 plt.gcf().set_size_inches(5, 5)
 plt.show()

@@ -31,7 +31,9 @@ from intro2ai import fast_layers, layers
 from intro2ai.datasets import lab
 from intro2ai.gradient_check import eval_numerical_gradient, rel_error
 from intro2ai.solver import Solver
+from intro2ai.vis_utils import use_korean_font
 
+use_korean_font()  # 그래프의 한글을 나눔고딕(intro2ai/fonts)으로 그립니다
 FAST = lab.fast_mode()  # INTRO2AI_FAST
 DATASET = lab.lab_dataset()  # INTRO2AI_LAB_DATASET: "mnist" or "fashion-mnist"
 print(f"FAST MODE: {FAST}, dataset: {DATASET}")
@@ -423,13 +425,13 @@ print(f"test accuracy {test_acc:.4f}  ({train_seconds:.0f}s)")
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
 ax1.plot(solver.loss_history, lw=0.7)
-ax1.set_xlabel("iteration")
-ax1.set_ylabel("training loss")
+ax1.set_xlabel("반복 (iteration)")
+ax1.set_ylabel("학습 손실 (training loss)")
 _ep = np.arange(len(solver.train_acc_history))
-ax2.plot(_ep, solver.train_acc_history, "o-", label="train")
-ax2.plot(_ep, solver.val_acc_history, "s-", label="validation")
+ax2.plot(_ep, solver.train_acc_history, "o-", label="학습 (train)")
+ax2.plot(_ep, solver.val_acc_history, "s-", label="검증 (validation)")
 ax2.set_xlabel("epoch")
-ax2.set_ylabel("accuracy")
+ax2.set_ylabel("정확도 (accuracy)")
 ax2.set_ylim(0, 1.0)
 ax2.legend(loc="lower right")
 plt.show()
@@ -482,9 +484,9 @@ def filter_show(filters, title, nx=10):
     plt.show()
 
 
-filter_show(initial_filters, "before training (random)")
+filter_show(initial_filters, "학습 전 (무작위)")
 network.load_params("simple_convnet_params.npz")
-filter_show(network.params["W1"], "after training")
+filter_show(network.params["W1"], "학습 후")
 
 # %% [markdown]
 # ## 정리

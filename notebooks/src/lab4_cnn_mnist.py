@@ -16,7 +16,7 @@
 #
 # | 환경 변수 | 의미 |
 # |---|---|
-# | `INTRO2AI_FAST=1` | **FAST MODE**: 학습 3,000장 / 테스트 500장으로 1 epoch만 학습합니다 (CI용). 정확도 기준은 완화됩니다. |
+# | `INTRO2AI_FAST=1` | **FAST MODE**: 학습 1,000장 / 테스트 500장으로 3 epoch만 학습합니다 (CI용). 정확도 기준은 완화됩니다. |
 # | `INTRO2AI_DATA_DIR` | `mnist/` 폴더가 있는 데이터 디렉터리 (기본값: 저장소의 `datasets/`). 데이터 받기: `python -m intro2ai.datasets download mnist` |
 # | `INTRO2AI_LAB_DATASET` | `mnist`(기본값) 또는 `fashion-mnist`. |
 #
@@ -34,7 +34,9 @@ from IPython.display import Image, display
 from intro2ai import initializers, layer_utils, layers, optim
 from intro2ai.datasets import lab
 from intro2ai.gradient_check import eval_numerical_gradient
+from intro2ai.vis_utils import use_korean_font
 
+use_korean_font()  # 그래프의 한글을 나눔고딕(intro2ai/fonts)으로 그립니다
 FAST = lab.fast_mode()  # INTRO2AI_FAST
 DATASET = lab.lab_dataset()  # INTRO2AI_LAB_DATASET: "mnist" or "fashion-mnist"
 print(f"FAST MODE: {FAST}, dataset: {DATASET}")
@@ -47,7 +49,7 @@ LAB_START = time.perf_counter()
 # 학습용/테스트용 이미지와 label을 불러옵니다. 이번에는 전처리를 직접 해 보기 위해 `normalize=False`로 **원래 값(0~255의 uint8)** 그대로 가져옵니다.
 
 # %%
-N_TRAIN, N_TEST = (3000, 500) if FAST else (None, None)  # None: every image
+N_TRAIN, N_TEST = (1000, 500) if FAST else (None, None)  # None: every image
 # raw uint8 images (normalize=False); intro2ai.datasets.lab, FAST MODE: synthetic if missing
 data = lab.load_lab_data(DATASET, fast=FAST, n_train=N_TRAIN, n_test=N_TEST, normalize=False)
 x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
@@ -68,7 +70,7 @@ print("이미지 channel 수:", x_train.shape[1])
 img_id = 5
 fig, ax = plt.subplots(figsize=(3, 3))
 ax.imshow(x_train[img_id, 0], cmap="gray")
-ax.set_title(f"truth: {CLASSES[y_train[img_id]]}")
+ax.set_title(f"정답: {CLASSES[y_train[img_id]]}")
 plt.show()
 
 # %% [markdown]
@@ -141,7 +143,9 @@ print(f"conv1 weight: fan_in={_fan_in}, fan_out={_fan_out}, bound={_bound:.4f}, 
 assert np.abs(_w).max() <= _bound
 fig, ax = plt.subplots(figsize=(5, 2.5))
 ax.hist(_w.ravel(), bins=30)
-ax.set_title("glorot_uniform, gain=sqrt(2), shape (20, 1, 5, 5)")
+ax.set_xlabel("weight 값")
+ax.set_ylabel("개수")
+ax.set_title("conv1 weight 분포: glorot_uniform, gain=sqrt(2), 모양 (20, 1, 5, 5)")
 plt.show()
 
 # %% [markdown]
@@ -281,10 +285,10 @@ class LivePlot:
     def _png(self):
         for ax, key in ((self.ax_loss, "loss"), (self.ax_acc, "accuracy")):
             ax.clear()
-            ax.plot(self.batch[key], lw=0.6, alpha=0.8, label=f"train {key} (batch)")
+            ax.plot(self.batch[key], lw=0.6, alpha=0.8, label=f"학습 {key} (batch)")
             ax.set_xlabel("batch")
-            ax.set_title(key)
-        self.ax_acc.plot(self.epoch_x, self.train_epoch_acc, "o", ms=7, label="train (epoch mean)")
+            ax.set_title({"loss": "손실 (loss)", "accuracy": "정확도 (accuracy)"}[key])
+        self.ax_acc.plot(self.epoch_x, self.train_epoch_acc, "o", ms=7, label="학습 (epoch 평균)")
         self.ax_acc.plot(self.epoch_x, self.test_epoch_acc, "s", ms=7, label="test (epoch)")
         self.ax_acc.set_ylim(0, 1)
         self.ax_acc.legend(loc="lower right", fontsize=8)
@@ -344,10 +348,10 @@ def train_epoch(model, X, y, configs, plotter, rng, batch_size=100):
 # %% [markdown]
 # 원래 실습의 작은 설정(`f2=10`, `d1=20`, learning rate 0.01)은 MNIST 60,000장으로 학습했습니다. 이 수업의 MNIST 사본은 학습 8,000장뿐이라 그 설정으로는 15 epoch 뒤 test 정확도가 약 0.96~0.97에 머물러서, LeNet과 비슷한 크기(`f2=50`, `d1=100`)와 learning rate 0.02를 씁니다. 다른 값도 시도해 보세요.
 #
-# Epoch 수는 15 (FAST MODE: 1). epoch이 끝날 때마다 test 데이터 전체의 정확도를 batch로 나누어 계산합니다 (backward 없이). 처음 보는 데이터에도 잘 동작하는지 확인하는 중요한 과정입니다.
+# Epoch 수는 15 (FAST MODE: 3; 1,000장이라 epoch당 10 batch). epoch이 끝날 때마다 test 데이터 전체의 정확도를 batch로 나누어 계산합니다 (backward 없이). 처음 보는 데이터에도 잘 동작하는지 확인하는 중요한 과정입니다.
 
 # %%
-EPOCHS = 1 if FAST else 15
+EPOCHS = 3 if FAST else 15  # FAST: 3 points on the per-epoch plot
 model = Model(num_input_channels=1, f1=20, f2=50, d1=100, num_classes=10, seed=0)
 configs = {name: {"learning_rate": 0.02, "momentum": 0.9,
                   "weight_decay": 5e-4 if name.startswith("W") else 0.0}
@@ -369,7 +373,7 @@ RESULTS.update(epochs=EPOCHS, test_acc=round(test_acc_per_epoch[-1], 4),
                train_seconds=round(train_seconds, 1))
 
 # %% [markdown]
-# 기준: 마지막 epoch의 test 정확도가 0.975 이상 (MNIST; Fashion-MNIST는 0.85). **FAST MODE (3,000장, 1 epoch = 30 iteration)에서는 기준을 0.2로 완화합니다** (찍기는 0.1; 30번 update하면 아직 학습 초반입니다).
+# 기준: 마지막 epoch의 test 정확도가 0.975 이상 (MNIST; Fashion-MNIST는 0.85). **FAST MODE (1,000장, 3 epoch = 30 iteration)에서는 기준을 0.2로 완화합니다** (찍기는 0.1; 30번 update하면 아직 학습 초반입니다).
 
 # %% check="lab4_train_check" points=2
 assert len(plotter.batch["loss"]) == EPOCHS * (len(x_train) // 100), "batch마다 plotter에 기록해야 합니다."
@@ -384,9 +388,10 @@ print(f"통과: test accuracy {test_acc_per_epoch[-1]:.4f} (기준 {_target}{', 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.2))
 ax.plot(np.arange(1, EPOCHS + 1), test_acc_per_epoch, "s-")
+ax.set_xticks(np.arange(1, EPOCHS + 1))
 ax.set_xlabel("epoch")
-ax.set_ylabel("test accuracy")
-ax.set_title("test accuracy per epoch")
+ax.set_ylabel("test 정확도")
+ax.set_title("epoch마다 잰 test 정확도")
 plt.show()
 
 # %% [markdown]
@@ -403,7 +408,7 @@ def plot_model_prediction(index, ax=None):
     if ax is None:
         fig, ax = plt.subplots(figsize=(2.6, 2.8))
     ax.imshow(img_test[index, 0], cmap="gray")
-    ax.set_title(f"Predicted: {CLASSES[predicted]}\nTruth: {CLASSES[y_test[index]]}",
+    ax.set_title(f"예측: {CLASSES[predicted]}\n정답: {CLASSES[y_test[index]]}",
                  fontsize=8, color="green" if predicted == y_test[index] else "red")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -445,8 +450,8 @@ def show_wrong(page=0, per_page=12):
     for ax, i in zip(np.ravel(axes), chosen):
         ax.axis("on")
         plot_model_prediction(i, ax=ax)
-    fig.suptitle(f"wrong predictions, page {page} "
-                 f"({page * per_page + 1}-{page * per_page + len(chosen)} of {len(bad_indices)})")
+    fig.suptitle(f"틀린 예측, page {page} "
+                 f"({len(bad_indices)}개 중 {page * per_page + 1}-{page * per_page + len(chosen)})")
     plt.tight_layout()
     plt.show()
 
