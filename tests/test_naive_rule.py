@@ -167,3 +167,22 @@ def test_the_grader_refuses_scipy_torch_and_fast_layers_with_the_rule(tmp_path):
     # The backward task calls the student's forward only for its cache: a refused forward is
     # graded with the standard cache, and the backward itself is the reference.
     assert rec["tasks"]["hw5_conv_backward"]["points"] == 25
+
+
+def test_importing_the_refused_modules_at_the_top_costs_nothing_in_the_grader(tmp_path):
+    """The rule refuses calls, not imports: the same in the grader (where scipy and the compiled
+    fast layers are not in the sandbox at all, only their refusing stand-ins) as in make check."""
+    ref = (REPO / "intro2ai" / "layers.py").read_text(encoding="utf-8")
+    header = ("import scipy\nimport scipy.signal\nfrom scipy.ndimage import maximum_filter\n"
+              "from intro2ai import _im2col_cython, fast_layers, layer_utils\n")
+    sub = tmp_path / "sub"
+    (sub / "intro2ai" / "classifiers").mkdir(parents=True)
+    (sub / "intro2ai" / "layers.py").write_text(ref + "\n" + header, encoding="utf-8")
+    (sub / "intro2ai" / "classifiers" / "cnn.py").write_text(
+        (REPO / "intro2ai" / "classifiers" / "cnn.py").read_text(encoding="utf-8"))
+    tasks = ("hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward",
+             "hw5_max_pool_backward")
+    rec = grader.grade_submission(sub, seed="imports", tasks=tasks)
+    for task in tasks:
+        t = rec["tasks"][task]
+        assert t["points"] == t["max_points"], (task, t["message"])
