@@ -41,8 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--student", action="append", help="only these students (repeatable)")
     p.add_argument("--grader", default=records.DEFAULT_GRADER, help="module:function of the trusted grader")
     p.add_argument("--seed", default=None, help="seed of the hidden cases (default: the grader's secret)")
-    p.add_argument("--no-sandbox-kernel", action="store_true",
-                   help="run the notebook in the plain python3 kernel (no resource limits)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--cell-timeout", type=int, default=None,
                    help="seconds per notebook cell (default: Execute.timeout of nbgrader_config.py)")
@@ -72,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     course = args.course_dir.resolve()
     if args.command == "autograde":
         summary = batch.autograde(course, args.assignment, jobs=args.jobs, force=args.force, students=args.student,
-                            grader=args.grader, seed=args.seed, sandbox_kernel=not args.no_sandbox_kernel,
+                            grader=args.grader, seed=args.seed,
                             progress=not args.no_progress, cell_timeout=args.cell_timeout,
                             fast_notebook=args.fast_notebook, notebook_time_limit=args.notebook_time_limit)
         graded = records.load_records(course, args.assignment)
