@@ -1,134 +1,43 @@
-"""Child side of the sandbox: run ONE task's cases of a student submission, send raw arrays.
+"""Worker side of the grader's sandbox: run ONE task's cases of a student submission.
 
-Started by ``autograder.sandbox`` as ``python -I -S _sandbox_child.py CONFIG_JSON`` (isolated
-mode: no site, no user site, no PYTHON* variables, script directory not on ``sys.path``). It
-never imports the ``autograder`` package and it never sees an expected value: it only runs the
-student's functions on the inputs in ``job.npz`` and streams what they returned.
+Runs inside ``autograder.jail``, forked by the trusted relay (``autograder/_relay.py``), which
+calls :func:`main` with the write end of a pipe that only the relay reads. It never imports the
+``autograder`` package and never sees an expected value: it runs the student's functions on
+the inputs in ``job.npz`` and sends what they returned as raw arrays. Once the student's files
+are imported, everything in this process is the student's to change, including this module:
+the relay checks every record, and the grader compares every array itself.
 
-Process tree when the grader runs as root (full isolation)::
+Order in :func:`main`: limits and the no-fork filter, the job (trusted inputs), the import
+guard of the task (:func:`install_import_guard`), then ``sys.path`` = box first and the student
+files are imported by the cases.
 
-    launcher (root; outside the namespaces)  -- enforces the wall clock, reports exit status
-      └─ init (pid 1 of new PID/mount/net/IPC namespaces; root) -- hides the kit, then waits
-           └─ worker (unprivileged uid, rlimits) -- imports the student files, runs the cases
-
-Killing ``init`` makes the kernel kill everything in its PID namespace (fork bombs included).
-Without root the launcher itself becomes the worker in its own session (partial isolation;
-the first record says so).
-
-Result stream (to the inherited pipe fd): records ``b"R" + len4 + header JSON + len8 + payload``
-where a payload is ``np.save(..., allow_pickle=False)`` bytes. The grader parses it strictly,
-never trusts a verdict in it, and computes every comparison itself (see ``autograder.sandbox``).
+Records: ``b"R" + len4 + header JSON + len8 + payload``; a payload is
+``np.save(..., allow_pickle=False)`` bytes (see ``autograder._relay`` for what is accepted).
 """
 
-import ctypes
 import json
 import os
-import resource
 import signal
 import sys
-import time
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG = 1
-WALL_TIMEOUT_EXIT = 124
-
-INITIAL_PATH = list(sys.path)  # the standard library only (-I -S)
-CFG = json.loads(sys.argv[1])
-RESULT_FD = int(CFG["result_fd"])
-_libc = None
-
-
-def libc():
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc
-
-
-def _check(ret, what):
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def mount(source, target, fstype, flags, data=None):
-    enc = lambda s: None if s is None else s.encode()  # noqa: E731
-    _check(libc().mount(enc(source), enc(target), enc(fstype), flags, enc(data)),
-           f"mount {target}")
-
-
-# -------------------------------------------------------------------------------------------
-# Records (trusted writer; the student code could write to the fd too, see autograder.sandbox)
-# -------------------------------------------------------------------------------------------
-
+CFG = None
+CHANNEL = None
 WORKER_PID = None
 
 
 def _write_all(data):
     view = memoryview(data)
     while view:
-        n = os.write(RESULT_FD, view)
+        n = os.write(CHANNEL, view)
         view = view[n:]
 
 
 def send(header, payload=b""):
-    if WORKER_PID is not None and os.getpid() != WORKER_PID:
+    if os.getpid() != WORKER_PID:
         os._exit(0)  # a forked copy of the worker never reports
     head = json.dumps(header).encode()
     _write_all(b"R" + len(head).to_bytes(4, "big") + head + len(payload).to_bytes(8, "big")
                + payload)
-
-
-# -------------------------------------------------------------------------------------------
-# Isolation (root only)
-# -------------------------------------------------------------------------------------------
-
-
-def hide(path, needed, tmp_opts):
-    """Mount an empty tmpfs over ``path``; bind back the needed paths below it."""
-    if not os.path.lexists(path):
-        return False
-    if os.path.isfile(path) or os.path.islink(path) and not os.path.isdir(path):
-        mount("/dev/null", path, None, MS_BIND)
-        return True
-    keep = [n for n in needed if n.startswith(path.rstrip("/") + "/")]
-    if path in needed:
-        return False
-    fds = [(os.path.relpath(n, path), os.open(n, os.O_PATH | os.O_DIRECTORY)) for n in keep]
-    mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts)
-    for rel, fd in fds:
-        target = os.path.join(path, rel)
-        os.makedirs(target, mode=0o755, exist_ok=True)
-        mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
-        os.close(fd)
-    return True
-
-
-def isolate_filesystem():
-    """Runs as pid 1 of the new namespaces, still root: make the kit invisible."""
-    mount("none", "/", None, MS_REC | MS_PRIVATE)
-    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    needed = sorted({os.path.realpath(p) for p in CFG["needed"]})
-    hidden = []
-    for path in CFG["hide"]:
-        opts = "size=16m,mode=1777" if path in ("/tmp", "/var/tmp", "/dev/shm") else \
-            "size=64k,mode=0755"
-        try:
-            if hide(path, needed, opts):
-                hidden.append(path)
-        except OSError as exc:
-            return hidden, f"{path}: {exc}"
-    return hidden, None
-
-
-# -------------------------------------------------------------------------------------------
-# Worker: limits, privileges, output capture, the cases
-# -------------------------------------------------------------------------------------------
 
 
 class CappedWriter:
@@ -161,65 +70,52 @@ class CappedWriter:
         return True
 
 
-def limit(kind, value):
-    try:
-        resource.setrlimit(kind, (value, value))
-    except (ValueError, OSError):
-        pass
+def install_import_guard(task):
+    """THE place where a task's import rule is installed, before any student code is imported.
+
+    (The naive layer tasks' rule, e.g. refusing scipy.signal, scipy.ndimage, torch and the
+    kit's fast layers, goes here; today the box itself replaces the fast layers by refusing
+    stubs for those tasks, see ``autograder.sandbox.NAIVE_TASKS``.)
+    """
+    return None
 
 
-def apply_limits():
-    lim = CFG["limits"]
-    cpu = int(lim["cpu_seconds"])
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    limit(resource.RLIMIT_AS, int(lim["memory_mb"]) << 20)
-    limit(resource.RLIMIT_FSIZE, int(lim["file_mb"]) << 20)
-    limit(resource.RLIMIT_CORE, 0)
-    limit(resource.RLIMIT_NOFILE, 64)
-    limit(resource.RLIMIT_NPROC, int(lim["processes"]))
+SHARED_VIEWS = {}
+
+
+def main(channel, cfg, stdlib_path, shared=None):
+    """Run the job's cases, sending records to ``channel``; returns the exit code.
+
+    ``shared``: (mmap, [(case, key, offset, dtype, shape)]) of the inputs the relay shares.
+    """
+    global CFG, CHANNEL, WORKER_PID
+    CFG, CHANNEL, WORKER_PID = cfg, channel, os.getpid()
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    if cfg.get("no_fork"):  # no pids cgroup here: the kernel refuses this process new ones
+        sys.path[:] = [cfg["programs"]] + list(stdlib_path)
+        import _seccomp
 
-
-def drop_privileges():
-    if CFG["uid"] is None:
-        return
-    os.setgroups([])
-    os.setgid(CFG["gid"])
-    os.setuid(CFG["uid"])
-    if os.getuid() == 0 or os.geteuid() == 0:
-        raise RuntimeError("could not drop root")
-
-
-def worker():
-    global WORKER_PID
-    WORKER_PID = os.getpid()
-    os.chdir(CFG["box"])
-    apply_limits()
-    env = {"HOME": CFG["box"], "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    os.environ.clear()
-    os.environ.update(env)  # before NumPy loads its BLAS
-    if CFG.get("preimport"):  # the Python install may be unreadable to the sandbox uid
-        sys.path[:] = list(CFG["site"]) + INITIAL_PATH
-        # (the standard library may live under a folder the sandbox uid cannot read, e.g. /root)
-        for name in ("__future__", "io", "traceback", "zipfile", "math", "itertools",
-                     "functools", "collections", "typing", "numbers", "copy", "warnings",
-                     "dataclasses", "re", "random", "time", "socket", "resource", "signal",
-                     "importlib.util", "encodings.cp437", "encodings.idna", "numpy",
-                     "numpy.testing"):
-            try:
-                __import__(name)
-            except ImportError:
-                pass
-    else:
-        sys.path[:] = list(CFG["site"]) + INITIAL_PATH
+        _seccomp.install_no_fork()
+    os.chdir(cfg["box"])
+    sys.path[:] = [cfg["site"]] + list(stdlib_path)
     load_job()
-    drop_privileges()
-    sys.path[:] = [CFG["box"]] + list(CFG["site"]) + INITIAL_PATH
-    cap = int(CFG["limits"]["output_kb"]) << 10
+    if shared is not None:
+        import numpy as np
+
+        mm, layout = shared
+        for i, key, off, dtype, shape in layout:
+            n = 1
+            for d in shape:
+                n *= d
+            view = np.frombuffer(mm, dtype=np.dtype(dtype), count=n, offset=off)
+            SHARED_VIEWS.setdefault(i, {})[key] = view.reshape(shape)
+    install_import_guard(JOB[0]["task"])
+    sys.path[:] = [cfg["box"], cfg["site"]] + list(stdlib_path)
+    cap = int(cfg["limits"]["output_kb"]) << 10
     sys.stdout = CappedWriter(1, cap)
     sys.stderr = CappedWriter(2, cap)
     run_cases()
+    return 0
 
 
 # -------------------------------------------------------------------------------------------
@@ -368,9 +264,13 @@ def run_cases():
 
     for i, case in enumerate(job["cases"]):
         A = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith(f"{i}.")}
+        # The inputs handed to the student's functions: views of memory the relay shares and
+        # reads back after the case (it reports post_* itself); copies where none is shared.
+        S = {k: v.copy() for k, v in A.items()}
+        S.update(SHARED_VIEWS.get(i, {}))
         params = case["params"]
         try:
-            CASE_FUNCS[task](i, module, A, params, case.get("numeric", {}), np,
+            CASE_FUNCS[task](i, module, A, S, params, case.get("numeric", {}), np,
                              send_array, report, pair, numeric)
         except BaseException as exc:  # noqa: BLE001
             report(i, "call", exc)
@@ -382,17 +282,15 @@ def run_cases():
             pass
 
 
-def _conv_forward(i, L, A, params, num, np, send_array, report, pair, numeric):
-    x, w, b = A["x"].copy(), A["w"].copy(), A["b"].copy()
+def _conv_forward(i, L, A, S, params, num, np, send_array, report, pair, numeric):
+    x, w, b = S["x"], S["w"], S["b"]
     out, _ = pair(L.conv_forward_naive(x, w, b, dict(params["conv_param"])),
                   "conv_forward_naive")
     send_array(i, "out", out)
-    for k, v in (("x", x), ("w", w), ("b", b)):
-        send_array(i, "post_" + k, v)
 
 
-def _conv_backward(i, L, A, params, num, np, send_array, report, pair, numeric):
-    x, w, b, dout = (A[k].copy() for k in ("x", "w", "b", "dout"))
+def _conv_backward(i, L, A, S, params, num, np, send_array, report, pair, numeric):
+    x, w, b, dout = (S[k] for k in ("x", "w", "b", "dout"))
     cp = dict(params["conv_param"])
     forward_ok = True
     try:
@@ -409,8 +307,6 @@ def _conv_backward(i, L, A, params, num, np, send_array, report, pair, numeric):
     send_array(i, "dx", dx)
     send_array(i, "dw", dw)
     send_array(i, "db", db)
-    for k, v in (("x", x), ("w", w), ("b", b), ("dout", dout)):
-        send_array(i, "post_" + k, v)
     if forward_ok:
         f = lambda a: L.conv_forward_naive(a["x"], a["w"], a["b"], dict(cp))[0]  # noqa: E731
         try:
@@ -419,16 +315,15 @@ def _conv_backward(i, L, A, params, num, np, send_array, report, pair, numeric):
             report(i, "numeric", exc)
 
 
-def _pool_forward(i, L, A, params, num, np, send_array, report, pair, numeric):
-    x = A["x"].copy()
+def _pool_forward(i, L, A, S, params, num, np, send_array, report, pair, numeric):
+    x = S["x"]
     out, _ = pair(L.max_pool_forward_naive(x, dict(params["pool_param"])),
                   "max_pool_forward_naive")
     send_array(i, "out", out)
-    send_array(i, "post_x", x)
 
 
-def _pool_backward(i, L, A, params, num, np, send_array, report, pair, numeric):
-    x, dout = A["x"].copy(), A["dout"].copy()
+def _pool_backward(i, L, A, S, params, num, np, send_array, report, pair, numeric):
+    x, dout = S["x"], S["dout"]
     pp = dict(params["pool_param"])
     forward_ok = True
     try:
@@ -443,8 +338,6 @@ def _pool_backward(i, L, A, params, num, np, send_array, report, pair, numeric):
         cache = cache_cls(x, pp) if cache_cls else (x, pp)
     dx = L.max_pool_backward_naive(dout, cache)
     send_array(i, "dx", dx)
-    send_array(i, "post_x", x)
-    send_array(i, "post_dout", dout)
     if forward_ok:
         f = lambda a: L.max_pool_forward_naive(a["x"], dict(pp))[0]  # noqa: E731
         try:
@@ -460,7 +353,7 @@ def _net_kwargs(np, init):
     return kw
 
 
-def _net(i, M, A, params, num, np, send_array, report, pair, numeric):
+def _net(i, M, A, S, params, num, np, send_array, report, pair, numeric):
     kwargs = _net_kwargs(np, params["init"])
     cls = M.ThreeLayerConvNet
     if "X" not in A:  # an __init__ case
@@ -519,97 +412,3 @@ CASE_FUNCS = {
     "hw5_max_pool_backward": _pool_backward,
     "hw5_three_layer_convnet": _net,
 }
-
-
-def init_process():
-    """pid 1 of the namespaces: hide the kit, start the worker, exit with its status."""
-    hidden, problem = isolate_filesystem()
-    send({"kind": "isolation", "level": "partial" if problem else "full",
-          "hidden": hidden, "problem": problem})
-    pid = os.fork()
-    if pid == 0:
-        try:
-            worker()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:
-            code = 70
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status)
-             else 128 + os.WTERMSIG(status))
-
-
-def kill_uid(uid):
-    """Kill every process of the sandbox uid (its own uid: kill(-1) from that uid)."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgroups([])
-            os.setgid(CFG["gid"])
-            os.setuid(uid)
-            # Every process of this uid except ourselves: freeze first (a fork bomb keeps
-            # forking while we kill), then kill. Zombies left for init do not count.
-            for sig in (signal.SIGSTOP,) * 5 + (signal.SIGKILL,) * 3:
-                try:
-                    os.kill(-1, sig)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.005)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-
-
-def launcher():
-    if CFG["uid"] is None:  # not root: the worker runs here, in the grader's own session
-        send({"kind": "isolation", "level": "partial", "hidden": [],
-              "problem": CFG.get("why_partial") or "not running as root"})
-        worker()
-        return
-    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC
-    if CFG.get("no_namespaces"):
-        ns_ok, problem = False, "namespaces disabled"
-    else:
-        ns_ok = libc().unshare(flags) == 0
-        problem = None if ns_ok else f"unshare failed: {os.strerror(ctypes.get_errno())}"
-    deadline = time.monotonic() + float(CFG["limits"]["wall_seconds"])
-    pid = os.fork()
-    if pid == 0:
-        try:
-            if ns_ok:
-                libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-                init_process()
-            else:  # still an unprivileged uid and limits, but the kit stays visible
-                send({"kind": "isolation", "level": "partial", "hidden": [],
-                      "problem": f"{problem}; student code runs as uid {CFG['uid']}"})
-                CFG["preimport"] = True
-                worker()
-                os._exit(0)
-        except SystemExit as exc:
-            os._exit(exc.code if isinstance(exc.code, int) else 1)
-        except BaseException:  # noqa: BLE001  (trusted-side failure: leave a trace for the TA)
-            import traceback
-            traceback.print_exc(file=sys.__stderr__)
-        finally:
-            os._exit(71)
-    code = None
-    while code is None:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            code = (os.waitstatus_to_exitcode(status) if os.WIFEXITED(status)
-                    else 128 + os.WTERMSIG(status))
-        elif time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)  # with namespaces: pid 1, everything in it dies
-            os.waitpid(pid, 0)
-            code = WALL_TIMEOUT_EXIT
-        else:
-            time.sleep(0.01)
-    if not ns_ok:
-        kill_uid(CFG["uid"])  # stragglers that left the process group (setsid, fork bombs)
-    os._exit(code)
-
-
-if __name__ == "__main__":
-    launcher()

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from autograder import cases as cases_mod
-from autograder import mistakes, sandbox
+from autograder import jail, mistakes, sandbox
 
 RUBRIC_PATH = Path(__file__).resolve().parent / "rubric.toml"
 _SUBMISSION_FILE = {
@@ -29,6 +29,8 @@ _SUBMISSION_FILE = {
     "hw5_three_layer_convnet": ("intro2ai/classifiers/cnn.py", "ThreeLayerConvNet"),
 }
 NET_NUMERIC_POINTS = 3
+TAMPERED_KO = ("결과 채널에 같은 결과가 두 번 보고되었습니다 (조작 의심): 이 case 는 0점이며 조교가 "
+               "직접 확인합니다")
 
 
 def load_rubric(path: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -389,7 +391,9 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
             # Points: weighted share of the passing checks (see rubric.toml).
             total_w = sum(c["weight"] for c in checks if c["weight"])
             got_w = sum(c["weight"] for c in checks if c["weight"] and c["passed"])
-            if not res.done or blocking or not total_w:
+            if res.tampered:  # two records for one result: none of them is believed
+                pts = 0.0
+            elif not res.done or blocking or not total_w:
                 pts = 0.0
             else:
                 pts = max_pts * got_w / total_w
@@ -398,7 +402,10 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
             pts = round(pts, 2)
 
             # Status and Korean message of the case.
-            if blocking:
+            if res.tampered:
+                status = "tampered"
+                notes.append(TAMPERED_KO)
+            elif blocking:
                 status = blocking[0]["status"]
                 status = "not_attempted" if status == "not_implemented" else status
                 notes.append(_error_ko(blocking[0]))
@@ -455,11 +462,12 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
                 "checks": [{k: c.get(k) for k in ("name", "passed", "error", "tolerance", "weight")}
                            for c in checks],
             })
-        except Exception as exc:  # noqa: BLE001  (malformed student results: a grade, not a crash)
+        except Exception as exc:  # noqa: BLE001  (fail closed: 0 and a person looks at it)
             case_records.append({
                 "name": case.name, "hidden": case.hidden, "input": case.describe(),
-                "points": 0.0, "max_points": max_pts, "status": "error",
-                "message": f"결과를 해석할 수 없습니다 ({type(exc).__name__})", "checks": [],
+                "points": 0.0, "max_points": max_pts, "status": "needs_manual_grade",
+                "message": f"결과를 해석할 수 없습니다 ({type(exc).__name__}); 조교가 직접 "
+                           f"확인합니다", "checks": [],
             })
     return _task_record(task, case_records, run, file_notes)
 
@@ -503,9 +511,33 @@ def _task_record(task, case_records, run, file_notes) -> dict:
                     "refused": f" ({rel} 이(가) 제출 폴더 밖을 가리키는 링크이거나 일반 파일이 "
                                f"아니어서 stub 으로 채점했습니다.)",
                     "too_large": f" ({rel} 이(가) 너무 커서 stub 으로 채점했습니다.)"}[kind]
+    flags = [{"kind": "possible_tampering", "task": task, "cases": [
+        c["name"] for c in case_records if c["status"] == "tampered"]}] \
+        if "tampered" in statuses else []
+    if run.stream_problem:  # the relay found a malformed record: only student code makes one
+        flags.append({"kind": "possible_tampering", "task": task,
+                      "why": run.stream_problem[:200]})
+    if "needs_manual_grade" in statuses:
+        flags.append({"kind": "needs_manual_grade", "task": task})
+    if run.isolation.get("level") != "full":
+        flags.append({"kind": "unsandboxed", "task": task})
     return {"points": pts, "max_points": max_pts, "status": status, "message": msg,
             "cases": case_records, "isolation": run.isolation.get("level"),
+            "needs_manual_grade": bool(flags), "flags": flags,
             "seconds": round(run.seconds, 3)}
+
+
+def _failed_task(task: str, rubric: dict, exc: BaseException, seconds: float) -> dict:
+    """Fail closed: the record of a task whose grading raised (0 points, manual review)."""
+    max_pts = round(sum(float(v) for v in rubric["tasks"][task]["cases"].values()), 2)
+    file, func = _SUBMISSION_FILE[task]
+    what = f"{type(exc).__name__}: {str(exc)[:200]}"
+    return {"points": 0.0, "max_points": max_pts, "status": "needs_manual_grade",
+            "message": f"{func} ({file}): 0/{max_pts:g}점. 채점 중 오류가 발생하여 이 과제는 "
+                       f"조교가 직접 확인합니다 ({what}).",
+            "cases": [], "isolation": None, "needs_manual_grade": True,
+            "flags": [{"kind": "grader_error", "task": task, "message": what}],
+            "seconds": round(seconds, 3)}
 
 
 # -------------------------------------------------------------------------------------------
@@ -516,7 +548,8 @@ def _task_record(task, case_records, run, file_notes) -> dict:
 def grade_submission(submission_dir: str | os.PathLike, *, seed: int | str | None = None,
                      limits: dict[str, Any] | None = None,
                      tasks: tuple[str, ...] | None = None,
-                     rubric_path: str | os.PathLike | None = None) -> dict:
+                     rubric_path: str | os.PathLike | None = None,
+                     allow_unsandboxed: bool | None = None) -> dict:
     """Grade one submission folder; return the result record (the folder is not modified).
 
     Parameters
@@ -531,12 +564,19 @@ def grade_submission(submission_dir: str | os.PathLike, *, seed: int | str | Non
         Overrides of ``[limits]`` in the rubric (e.g. a shorter wall clock in tests).
     tasks : tuple of str, optional
         Grade only these task ids (default: all).
+    allow_unsandboxed : bool, optional
+        Grade even where ``autograder.jail`` gives no isolation (default: the
+        ``INTRO2AI_ALLOW_UNSANDBOXED`` environment variable); every task then says
+        ``isolation: "none"`` and carries an ``unsandboxed`` flag. Otherwise such a machine
+        raises ``jail.Unavailable``.
 
     Returns
     -------
     dict
         ``{"tasks": {task_id: {"points", "max_points", "status", "message", "cases", ...}},
-        "total", "max_total", "isolation", "seconds", "notes"}``.
+        "total", "max_total", "isolation", "needs_manual_grade", "flags", "seconds",
+        "notes"}``. A task whose grading raised has 0 points, status
+        ``needs_manual_grade`` and a ``grader_error`` flag.
     """
     t0 = time.monotonic()
     rubric = load_rubric(rubric_path)
@@ -551,19 +591,36 @@ def grade_submission(submission_dir: str | os.PathLike, *, seed: int | str | Non
     all_cases = {t: cases_mod.make_cases(t, secret) for t in task_ids}
     for c in all_cases.get("hw5_three_layer_convnet", []):
         prepare_net_case(c)
+    level, why = jail.level()
+    if level != "full" and not jail.allowed_unsandboxed(allow_unsandboxed):
+        raise jail.Unavailable(f"grade_submission: no sandbox for student code here ({why}); "
+                               f"pass allow_unsandboxed=True (CLI: --allow-unsandboxed) or set "
+                               f"{jail.ALLOW_UNSANDBOXED_ENV}=1 to grade without one")
     sandbox.provided_package()  # build the cached student edition once, before the threads
+
+    def one(task: str) -> dict:
+        t1 = time.monotonic()
+        try:  # fail closed: whatever goes wrong, this task gets 0 and a flag, never a pass
+            run = sandbox.run_task(task, all_cases[task], files, lim,
+                                   allow_unsandboxed=allow_unsandboxed)
+            return grade_task(task, all_cases[task], run, rubric, notes)
+        except Exception as exc:  # noqa: BLE001  (RecursionError, MemoryError, anything)
+            return _failed_task(task, rubric, exc, time.monotonic() - t1)
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(task_ids)) as pool:
-        futures = {t: pool.submit(sandbox.run_task, t, all_cases[t], files, lim)
-                   for t in task_ids}
-        runs = {t: f.result() for t, f in futures.items()}
-    record_tasks = {t: grade_task(t, all_cases[t], runs[t], rubric, notes) for t in task_ids}
+        futures = {t: pool.submit(one, t) for t in task_ids}
+        record_tasks = {t: f.result() for t, f in futures.items()}
     levels = {r["isolation"] for r in record_tasks.values()}
+    flags = [f for r in record_tasks.values() for f in r.get("flags", [])]
     return {
         "submission": str(submission_dir),
         "tasks": record_tasks,
         "total": round(sum(r["points"] for r in record_tasks.values()), 2),
         "max_total": round(sum(r["max_points"] for r in record_tasks.values()), 2),
-        "isolation": "full" if levels == {"full"} else "partial",
+        "isolation": "full" if levels == {"full"} else "none",
+        "isolation_reason": why,
+        "needs_manual_grade": any(r.get("needs_manual_grade") for r in record_tasks.values()),
+        "flags": flags,
         "seconds": round(time.monotonic() - t0, 3),
         "notes": notes,
     }

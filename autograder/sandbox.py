@@ -1,52 +1,47 @@
-"""Run one task of a student submission in a sandboxed child process; read back raw arrays.
+"""Run one task of a student submission in the sandbox; read back raw arrays.
 
-What the sandbox guarantees (full isolation = the grader runs as root, as in CI):
+Each task runs in its own ``autograder.jail`` sandbox (bubblewrap; see that module for what it
+isolates and how):
 
-* **Only the submission files** (``intro2ai/layers.py``, ``intro2ai/classifiers/cnn.py``) are
-  copied, into a private temporary "box", over the *student edition* of the provided package
-  (``autograder.release.student_edition`` of the kit's ``intro2ai``). Anything else in the
-  submission (a ``numpy.py``, a ``sitecustomize.py``, symlinks) is never copied.
-* **Isolated imports**: ``python -I -S`` with ``sys.path`` = box + the NumPy/SciPy
-  site-packages + the standard library; the kit's editable install is invisible.
-* **Namespaces**: new mount, PID, network and IPC namespaces. Empty tmpfs mounts hide the kit
-  repository (its parent folder too, e.g. ``/work/shared`` data), ``/root``, ``/home`` and
-  ``/tmp``; only the box, the Python installation and the site-packages are bound back.
-  The network has no interfaces. Processes of other sandboxes are invisible.
-* **Unprivileged user**: the student code runs under its own uid (no home, no groups).
-* **Limits**: ``RLIMIT_CPU``, ``RLIMIT_AS``, ``RLIMIT_NPROC``, ``RLIMIT_FSIZE``, no core files,
-  and a wall clock enforced by a root launcher outside the namespaces that kills the PID
-  namespace's init (the kernel then kills every process in it, fork bombs included).
-* **Output**: student stdout/stderr go to capped files the grader never parses.
+* **The box**: only the submission files (``intro2ai/layers.py``,
+  ``intro2ai/classifiers/cnn.py``) over the *student edition* of the provided package
+  (``autograder.release.student_edition`` of the kit's ``intro2ai``), plus the job (case
+  inputs): bound read-only at ``/box``. Anything else in the submission (a ``numpy.py``, a
+  ``sitecustomize.py``, symlinks) is never copied.
+* **What else is visible**: the interpreter, NumPy and SciPy (``jail.python_binds``), the
+  three programs of the sandbox side (``_relay.py``, ``_sandbox_child.py``, ``_seccomp.py``)
+  at ``/grader``, the system's shared libraries, a 16 MB private ``/tmp``. Never the kit, its
+  instructor edition, ``autograder/``, the seed, the gradebook or another submission.
+* ``python -I -S`` with ``sys.path`` = box + site-packages + standard library; a clean
+  environment; uid 65534; no network; own PID namespace; rlimits (``[limits]`` of the rubric);
+  memory and pids cgroups where they can be made, else the no-fork seccomp filter for the
+  student's process; a wall clock after which the whole sandbox is killed.
+* **The result channel**: a trusted relay (``autograder/_relay.py``) holds the pipe to this
+  process and runs the student code in a child; it forwards only validated records (known keys,
+  numeric ``.npy`` arrays under a size cap, capped errors, no second record for a key: that
+  marks the case tampered). The stream is parsed again here, as strictly.
+* **Output**: student stdout/stderr go to capped files that are never parsed.
 
-Without root (a TA's laptop) the child still gets the box, ``-I -S``, the clean environment,
-rlimits, its own session and the wall clock, and the task record says
-``isolation: "partial"`` with the reason.
+Where ``jail.level()`` is "none" (no user namespaces, no bwrap) grading refuses
+(``jail.Unavailable``) unless the instructor allowed it (``allow_unsandboxed`` /
+``INTRO2AI_ALLOW_UNSANDBOXED=1``); the task record then says ``isolation: "none"``.
 
-Why the result channel cannot be forged usefully: the child only streams raw arrays
-(``np.save(..., allow_pickle=False)``) of what the student functions *returned*, plus error
-descriptions. The student code runs in that same process and could write anything to the
-pipe; it gains nothing, because (1) the grader never reads a verdict, points or a pass/fail
-flag from the child: it compares every array itself with the reference computed in its own
-process on inputs it generated; (2) arrays are loaded with ``allow_pickle=False`` (no code
-execution) from a length-prefixed stream parsed strictly; a malformed stream ends the reading
-and every case without a complete record earns 0; (3) the only record taken from outside the
-student's reach is the first one (isolation level), written before any student code runs; a
-child's claims about errors only ever lower its own score. Student stdout/stderr (where forged
-"result" lines would usually be printed) is never parsed at all.
+Why the channel cannot be forged usefully: the grader never reads a verdict, points or a
+pass/fail flag from the sandbox; it compares every array itself with the reference computed in
+its own process on inputs it generated. Arrays are loaded with ``allow_pickle=False`` after a
+size check. What student code can still do is report other arrays than its functions returned
+(its own work, in effect) or lower its own score.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
-import itertools
 import json
 import os
 import select
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -55,20 +50,18 @@ from typing import Any
 
 import numpy as np
 
+from autograder import jail
+
 KIT_ROOT = Path(__file__).resolve().parent.parent
-CHILD_SCRIPT = Path(__file__).resolve().parent / "_sandbox_child.py"
+HERE = Path(__file__).resolve().parent
 SUBMISSION_FILES = ("intro2ai/layers.py", "intro2ai/classifiers/cnn.py")
 MAX_SUBMISSION_FILE_BYTES = 1 << 20
-#: "0": behave as without root (partial sandbox); "nons": root without namespaces (what
-#: happens where unshare is forbidden, e.g. a default Docker seccomp profile). For tests.
-ISOLATION_ENV = "INTRO2AI_SANDBOX_ISOLATION"
-#: Extra folders to hide from student code (os.pathsep-separated).
-HIDE_ENV = "INTRO2AI_SANDBOX_HIDE"
-SANDBOX_GID = 65534  # nogroup
-_UID_BASE = 200000   # sandbox uids: _UID_BASE + grader pid * 100 + counter % 100 (unique)
-_uid_counter = itertools.count()
-_uid_lock = threading.Lock()
-WALL_TIMEOUT_EXIT = 124
+#: The sandbox-side programs, bound read-only at GRADER_DIR (stdlib + NumPy only).
+PROGRAMS = ("_relay.py", "_sandbox_child.py", "_seccomp.py")
+GRADER_DIR = "/grader"
+BOX = "/box"
+PACKAGES = ("numpy", "scipy")  # site-packages the student code may import
+TREE_MEMORY_EXTRA_MB = 256  # memory cgroup: the relay beside the student's process
 
 #: While a naive layer task is graded, the provided fast layers (which compute the same outputs)
 #: are replaced by modules whose every function refuses to run: a naive task must be
@@ -148,55 +141,33 @@ def read_submission(submission_dir: str | os.PathLike) -> tuple[dict[str, bytes]
 
 
 def own_uid_range() -> range:
-    """The sandbox uids this grader process hands out (for "nothing left running" checks)."""
-    start = _UID_BASE + os.getpid() * 100
-    return range(start, start + 100)
+    """Deprecated: sandboxes no longer get uids of their own (see ``leftover_processes``)."""
+    return range(0)
 
 
-def _sandbox_ids() -> tuple[int | None, int | None, str | None]:
-    """(uid, gid, reason-if-partial) for the next child."""
-    if os.environ.get(ISOLATION_ENV, "").strip() == "0":
-        return None, None, f"{ISOLATION_ENV}=0"
-    if os.geteuid() != 0:
-        return None, None, "grader not running as root"
-    with _uid_lock:
-        n = next(_uid_counter)
-    return _UID_BASE + os.getpid() * 100 + n % 100, SANDBOX_GID, None
+def leftover_processes() -> list[int]:
+    """Pids of processes still in a sandbox of this grader process (should be none).
 
-
-def _hide_list(kit_root: Path) -> list[str]:
-    hide = ["/tmp", "/var/tmp", "/dev/shm", "/root", "/home"]
-    parent = kit_root.resolve().parent
-    if str(parent) != "/":
-        hide.append(str(parent))
-    hide.append(str(kit_root.resolve()))
-    for var in ("INTRO2AI_DATA_DIR", "INTRO2AI_REAL_DATA_DIR"):
-        if os.environ.get(var):
-            hide.append(os.path.realpath(os.environ[var]))
-    hide += [os.path.realpath(p) for p in os.environ.get(HIDE_ENV, "").split(os.pathsep) if p]
-    # A non-editable install (pip install .) puts the reference solutions in site-packages.
-    for site in _site_dirs():
-        hide += [os.path.join(site, n) for n in ("intro2ai", "autograder")
-                 if os.path.isdir(os.path.join(site, n))]
-    out: list[str] = []
-    needed = _site_dirs()
-    for path in hide:  # skip paths already below a hidden one (unless bound back: site-packages)
-        inside = [h for h in out if path == h or path.startswith(h.rstrip("/") + "/")]
-        rebound = any(path.startswith(n.rstrip("/") + "/") for n in needed)
-        if not inside or (rebound and path not in out):
-            out.append(path)
+    Found by the sandboxes' cgroups where there are some, else by the relay's command line.
+    """
+    tag = f"intro2ai-jail-{os.getpid()}-"
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cgroup") as fh:
+                cg = fh.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmd = fh.read()
+            with open(f"/proc/{entry}/stat") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and (tag in cg or (f"{GRADER_DIR}/_relay.py".encode() in cmd
+                                           and f'"grader_pid": {os.getpid()},'.encode() in cmd)):
+            out.append(int(entry))
     return out
-
-
-def _site_dirs() -> list[str]:
-    import scipy
-
-    dirs = []
-    for mod in (np, scipy):
-        d = os.path.realpath(os.path.dirname(os.path.dirname(mod.__file__)))
-        if d not in dirs:
-            dirs.append(d)
-    return dirs
 
 
 # -------------------------------------------------------------------------------------------
@@ -206,13 +177,15 @@ def _site_dirs() -> list[str]:
 
 @dataclasses.dataclass
 class CaseResult:
-    """What the child reported for one case (untrusted data: arrays and error notes)."""
+    """What the sandbox reported for one case (untrusted data: arrays and error notes)."""
 
     arrays: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     bad: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     names: list[str] | None = None
     done: bool = False
+    #: Why the case's results cannot be trusted (a second record for a key, ...), or None.
+    tampered: str | None = None
 
 
 @dataclasses.dataclass
@@ -225,6 +198,10 @@ class TaskRun:
     output_bytes: int
     seconds: float
     notes: list[str] = dataclasses.field(default_factory=list)
+
+
+MAX_ERRORS_PER_CASE = 8
+MAX_RECORD_HEADER = 4096
 
 
 def load_npy(payload: bytes) -> np.ndarray:
@@ -240,8 +217,8 @@ def load_npy(payload: bytes) -> np.ndarray:
         shape, _fortran, dtype = npformat.read_array_header_2_0(fp)
     else:
         raise ValueError(f"unsupported .npy version {version}")
-    if dtype.hasobject:
-        raise ValueError("object arrays are not accepted")
+    if dtype.hasobject or dtype.fields is not None:
+        raise ValueError("object or structured arrays are not accepted")
     count = 1
     for n in shape:
         count *= int(n)
@@ -250,83 +227,117 @@ def load_npy(payload: bytes) -> np.ndarray:
     return np.load(io.BytesIO(payload), allow_pickle=False)
 
 
-def parse_stream(buf: bytes, n_cases: int) -> tuple[dict[str, Any], dict[int, CaseResult], str | None]:
-    """Strictly parse the child's records. Returns (isolation, cases, problem)."""
+class _Corrupt(Exception):
+    pass
+
+
+def parse_stream(buf: bytes, n_cases: int) -> tuple[dict[int, CaseResult], str | None,
+                                                     int | None]:
+    """Strictly parse the relay's records. Returns (cases, problem, worker exit code).
+
+    Parsing stops at the first malformed record (problem set; cases without ``done`` earn 0).
+    A second record for a (case, key), an array after ``done`` or a second ``done`` marks the
+    case tampered. Never raises.
+    """
     cases = {i: CaseResult() for i in range(n_cases)}
-    isolation: dict[str, Any] = {"level": "unknown"}
-    pos, first, problem = 0, True, None
-    while pos < len(buf):
-        if len(buf) - pos < 13 or buf[pos:pos + 1] != b"R":
-            problem = "corrupt result stream"
-            break
-        hlen = int.from_bytes(buf[pos + 1:pos + 5], "big")
-        if hlen > 8192 or pos + 5 + hlen + 8 > len(buf):
-            problem = "corrupt result stream"
-            break
-        try:
+    problem, exit_code, pos = None, None, 0
+    try:
+        while pos < len(buf):
+            if len(buf) - pos < 13 or buf[pos:pos + 1] != b"R":
+                raise _Corrupt
+            hlen = int.from_bytes(buf[pos + 1:pos + 5], "big")
+            if hlen > MAX_RECORD_HEADER or pos + 13 + hlen > len(buf):
+                raise _Corrupt
             header = json.loads(buf[pos + 5:pos + 5 + hlen].decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            problem = "corrupt result stream"
-            break
-        plen = int.from_bytes(buf[pos + 5 + hlen:pos + 13 + hlen], "big")
-        start = pos + 13 + hlen
-        if plen > len(buf) - start or not isinstance(header, dict):
-            problem = "corrupt result stream"
-            break
-        payload = buf[start:start + plen]
-        pos = start + plen
-        kind = header.get("kind")
-        if first:
-            first = False
-            if kind == "isolation":
-                isolation = {k: header.get(k) for k in ("level", "hidden", "problem")}
+            plen = int.from_bytes(buf[pos + 5 + hlen:pos + 13 + hlen], "big")
+            start = pos + 13 + hlen
+            if plen > len(buf) - start or not isinstance(header, dict):
+                raise _Corrupt
+            payload = buf[start:start + plen]
+            pos = start + plen
+            kind = header.get("kind")
+            if kind == "exit":
+                code = header.get("code")
+                exit_code = code if isinstance(code, int) and not isinstance(code, bool) else None
                 continue
-        case = header.get("case")
-        if not isinstance(case, int) or case not in cases:
-            continue
-        res = cases[case]
-        if kind == "diag":  # numerical gradients, sent after the cases (diagnostics only)
-            key = header.get("key")
-            if isinstance(key, str) and key.startswith("num_") and key not in res.arrays:
-                try:
-                    res.arrays[key] = load_npy(payload)
-                except Exception:  # noqa: BLE001
-                    pass
-            continue
-        if res.done:
-            continue  # nothing may be added to a finished case
-        if kind == "array":
-            key = header.get("key")
-            if not isinstance(key, str) or key in res.arrays:
+            if kind == "stream":
+                problem = str(header.get("problem", "corrupt result stream"))[:200]
                 continue
-            try:
-                arr = load_npy(payload)
-            except Exception:  # noqa: BLE001
-                res.bad.append({"key": key, "why": "unreadable array"})
-                continue
-            res.arrays[key] = arr
-        elif kind == "error":
-            res.errors.append({k: str(header.get(k, ""))[:400] for k in
-                               ("step", "status", "exc_type", "message", "where")})
-        elif kind == "bad":
-            res.bad.append({k: str(header.get(k, ""))[:200] for k in ("key", "type", "why")})
-        elif kind == "names":
-            names = header.get("names")
-            if isinstance(names, list):
-                res.names = [str(n)[:16] for n in names[:16]]
-        elif kind == "done":
-            res.done = True
-    return isolation, cases, problem
+            case = header.get("case")
+            if not isinstance(case, int) or isinstance(case, bool) or case not in cases:
+                raise _Corrupt
+            res = cases[case]
+            if kind == "tampered":
+                res.tampered = res.tampered or str(header.get("why", ""))[:200] or "tampered"
+            elif kind in ("array", "diag"):
+                key = header.get("key")
+                if not isinstance(key, str) or len(key) > 64:
+                    raise _Corrupt
+                if kind == "diag" and not key.startswith("num_"):
+                    continue  # diagnostics are numerical gradients only
+                if key in res.arrays:
+                    res.tampered = res.tampered or f"second record for {key}"
+                elif res.done and kind == "array":
+                    res.tampered = res.tampered or f"{key} after the case ended"
+                else:
+                    try:
+                        res.arrays[key] = load_npy(payload)
+                    except Exception:  # noqa: BLE001  (the relay checked it; a bad one is odd)
+                        res.bad.append({"key": key, "type": "?", "why": "unreadable array"})
+            elif kind == "error":
+                if len(res.errors) < MAX_ERRORS_PER_CASE:
+                    res.errors.append({k: str(header.get(k, ""))[:400] for k in
+                                       ("step", "status", "exc_type", "message", "where")})
+            elif kind == "bad":
+                if len(res.bad) < MAX_ERRORS_PER_CASE:
+                    res.bad.append({k: str(header.get(k, ""))[:200] for k in
+                                    ("key", "type", "why")})
+            elif kind == "names":
+                names = header.get("names")
+                if res.names is not None:
+                    res.tampered = res.tampered or "second names record"
+                elif isinstance(names, list):
+                    res.names = [str(n)[:16] for n in names[:16]]
+            elif kind == "done":
+                if res.done:
+                    res.tampered = res.tampered or "second done"
+                res.done = True
+            else:
+                raise _Corrupt
+    except Exception:  # noqa: BLE001  (RecursionError, UnicodeDecodeError, ...: fail closed)
+        problem = problem or "corrupt result stream"
+    return cases, problem, exit_code
+
+
+def _policy(box: str, limits: dict[str, Any]) -> jail.Policy:
+    mem = int(limits["memory_mb"])
+    return jail.Policy(
+        ro_binds=[(box, BOX)] + [(str(HERE / f), f"{GRADER_DIR}/{f}") for f in PROGRAMS],
+        env={"HOME": "/tmp", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+             "MKL_NUM_THREADS": "1"},
+        cwd=BOX,
+        limits=jail.Limits(cpu_seconds=int(limits["cpu_seconds"]), memory_mb=mem,
+                           tree_memory_mb=mem + TREE_MEMORY_EXTRA_MB,
+                           processes=int(limits["processes"]) + 4,  # + bwrap, relay, worker
+                           file_mb=int(limits["file_mb"]), open_files=64),
+        packages=PACKAGES, tmp_mb=16)
 
 
 def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, Any],
-             kit_root: Path = KIT_ROOT) -> TaskRun:
-    """Run ``cases`` of ``task`` on ``files`` (submission bytes) in a sandboxed child."""
+             kit_root: Path = KIT_ROOT, *, allow_unsandboxed: bool | None = None) -> TaskRun:
+    """Run ``cases`` of ``task`` on ``files`` (submission bytes) in a sandbox.
+
+    Raises ``jail.Unavailable`` where no sandbox can be had and running without one was not
+    allowed.
+    """
     t0 = time.monotonic()
-    uid, gid, why_partial = _sandbox_ids()
+    level, why = jail.level()
+    if level != "full" and not jail.allowed_unsandboxed(allow_unsandboxed):
+        raise jail.Unavailable(f"no sandbox for student code here ({why}); pass "
+                               f"--allow-unsandboxed or set {jail.ALLOW_UNSANDBOXED_ENV}=1 to "
+                               f"grade without one")
     parent = tempfile.mkdtemp(prefix="intro2ai-grade-")
-    # Traversable, not listable: without namespaces the sandbox uid must reach box/ by path.
-    os.chmod(parent, 0o711)
+    os.chmod(parent, 0o755)  # a root grader's bwrap may run as uid 65534
     try:
         box = os.path.join(parent, "box")
         os.mkdir(box)
@@ -364,71 +375,122 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
         with open(os.path.join(box, "job.json"), "w", encoding="utf-8") as fh:
             json.dump(job, fh)
         np.savez(os.path.join(box, "job.npz"), **npz)
-        # The box stays root-owned and read-only to the sandbox uid: student code cannot change
-        # its inputs or fill the disk through it (with namespaces it may write to a 16 MB /tmp).
-        os.chmod(box, 0o755)
+        for dirpath, dirnames, filenames in os.walk(box):
+            os.chmod(dirpath, 0o755)
+            for name in filenames:
+                os.chmod(os.path.join(dirpath, name), 0o644)
 
+        policy = _policy(box, limits)
+        jailed = level == "full"
+        at = (lambda p: p) if jailed else policy.host_path  # noqa: E731
         r, w = os.pipe()
         cfg = {
-            "result_fd": w, "box": box, "uid": uid, "gid": gid, "why_partial": why_partial,
-            "limits": limits, "site": _site_dirs(), "student_files": list(SUBMISSION_FILES),
-            "needed": [box, os.path.realpath(sys.base_prefix), *_site_dirs()],
-            "hide": _hide_list(kit_root),
-            "no_namespaces": os.environ.get(ISOLATION_ENV, "").strip() == "nons",
+            "grader_pid": os.getpid(), "result_fd": w, "box": at(BOX),
+            "site": at(jail.SITE_INSIDE),
+            "programs": os.path.dirname(at(f"{GRADER_DIR}/_relay.py")),
+            "limits": {k: limits[k] for k in ("output_kb", "result_mb")},
+            "student_files": list(SUBMISSION_FILES),
+            "no_fork": not jail.can_limit_processes(),
         }
         out_path = os.path.join(parent, "output")
-        with open(out_path, "wb") as out_fh:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(CHILD_SCRIPT), json.dumps(cfg)],
-                stdin=subprocess.DEVNULL, stdout=out_fh, stderr=out_fh, pass_fds=(w,),
-                cwd=box, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-                start_new_session=True,
-            )
-        os.close(w)
-        buf, overflow = _read_stream(r, proc, float(limits["wall_seconds"]) + 5.0,
-                                     int(limits["result_mb"]) << 20)
-        os.close(r)
         try:
-            code = proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            code = None
-        _kill_group(proc.pid)
-        if code is None:
-            code = proc.wait()
-        isolation, results, problem = parse_stream(bytes(buf), len(cases))
+            with open(out_path, "wb") as out_fh:
+                proc = jail.start([jail.PYTHON_INSIDE, "-I", "-S", f"{GRADER_DIR}/_relay.py",
+                                   json.dumps(cfg)], policy, stdout=out_fh, stderr=out_fh,
+                                  pass_fds=(w,), allow_unsandboxed=allow_unsandboxed)
+        finally:
+            os.close(w)
+        code = None
+        try:
+            buf, overflow, timed_out = _read_stream(r, float(limits["wall_seconds"]),
+                                                    int(limits["result_mb"]) << 20)
+            if overflow or timed_out:
+                proc.kill()
+            try:
+                code = proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        finally:
+            os.close(r)
+            proc.close()
+        results, problem, worker_code = parse_stream(bytes(buf), len(cases))
         if overflow:
             problem = "result stream larger than limits.result_mb"
-        if why_partial and isolation.get("level") == "unknown":
-            isolation = {"level": "partial", "problem": why_partial}
-        return TaskRun(results, code, code == WALL_TIMEOUT_EXIT, isolation, problem,
+        if worker_code is not None:
+            code = worker_code
+        isolation = {"level": proc.isolation, "reason": why}
+        return TaskRun(results, None if timed_out else code, timed_out, isolation, problem,
                        os.path.getsize(out_path), time.monotonic() - t0, notes)
     finally:
         shutil.rmtree(parent, ignore_errors=True)
 
 
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _read_stream(fd: int, timeout: float, cap: int) -> tuple[bytearray, bool, bool]:
+    """Read the result pipe until EOF, ``timeout`` seconds, or ``cap`` bytes.
 
-
-def _read_stream(fd: int, proc: subprocess.Popen, timeout: float, cap: int) -> tuple[bytearray, bool]:
-    """Read the result pipe until EOF, ``timeout`` seconds, or ``cap`` bytes."""
+    Returns (bytes, over the cap, timed out).
+    """
     buf = bytearray()
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            _kill_group(proc.pid)
-            return buf, False
+            return buf, False, True
         ready, _, _ = select.select([fd], [], [], min(left, 0.5))
         if not ready:
             continue
         chunk = os.read(fd, 1 << 16)
         if not chunk:
-            return buf, False
+            return buf, False, False
         buf += chunk
         if len(buf) > cap:
-            _kill_group(proc.pid)
-            return buf, True
+            return buf, True, False
+
+
+# -------------------------------------------------------------------------------------------
+# What a task child sees (for `python -m autograder doctor` and the tests)
+# -------------------------------------------------------------------------------------------
+
+_WALK = r"""
+import json, os, sys
+seen = []
+for root, dirs, files in os.walk("/"):
+    if root == "/":
+        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
+    for n in dirs + files:
+        seen.append(os.path.join(root, n))
+sys.stdout.write(json.dumps({"uid": os.getuid(), "paths": seen}))
+"""
+
+
+def visible_tree(limits: dict[str, Any] | None = None,
+                 kit_root: Path = KIT_ROOT) -> dict[str, Any]:
+    """Walk the whole file tree from inside a task child's sandbox (``/proc``, ``/sys``,
+    ``/dev`` skipped); returns ``{"level", "reason", "uid", "paths"}``."""
+    from autograder import grader
+
+    lim = dict(grader.load_rubric()["limits"])
+    lim.update(limits or {})
+    level, why = jail.level()
+    if level != "full":
+        return {"level": level, "reason": why, "uid": None, "paths": []}
+    parent = tempfile.mkdtemp(prefix="intro2ai-doctor-")
+    os.chmod(parent, 0o755)
+    try:
+        box = os.path.join(parent, "box")
+        for rel, data in provided_package(kit_root).items():
+            dest = os.path.join(box, rel)
+            os.makedirs(os.path.dirname(dest), mode=0o755, exist_ok=True)
+            with open(dest, "wb") as fh:
+                fh.write(data)
+            os.chmod(dest, 0o644)
+        os.chmod(box, 0o755)
+        res = jail.run([jail.PYTHON_INSIDE, "-I", "-S", "-c", _WALK], _policy(box, lim),
+                       timeout=120)
+        if res.returncode != 0:
+            raise RuntimeError("the walk inside the sandbox failed: "
+                               + res.stderr.decode("utf-8", "replace")[-500:])
+        out = json.loads(res.stdout)
+        return {"level": level, "reason": why, "uid": out["uid"], "paths": out["paths"]}
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)

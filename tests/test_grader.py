@@ -94,32 +94,28 @@ def _npy(arr, allow_pickle=False) -> bytes:
     return buf.getvalue()
 
 
-def test_parse_stream_is_strict_and_ignores_forgeries():
+def test_parse_stream_is_strict_and_marks_forgeries():
     good = np.arange(6.0).reshape(2, 3)
     stream = (
-        _record({"kind": "isolation", "level": "full"})
-        + _record({"kind": "array", "case": 0, "key": "out"}, _npy(good))
+        _record({"kind": "array", "case": 0, "key": "out"}, _npy(good))
         + _record({"kind": "array", "case": 0, "key": "out"}, _npy(good * 0))  # duplicate
-        + _record({"kind": "isolation", "level": "none"})  # not first: ignored
         + _record({"kind": "array", "case": 1, "key": "out"},
                   _npy(np.array([object()], dtype=object), allow_pickle=True))  # pickle
         + _record({"kind": "done", "case": 0, "points": 100})
-        + _record({"kind": "array", "case": 0, "key": "late"}, _npy(good))  # after done
         + _record({"kind": "array", "case": 9, "key": "out"}, _npy(good))  # unknown case
         + b"garbage that is not a record"
         + _record({"kind": "done", "case": 1})
     )
-    iso, res, problem = sandbox.parse_stream(stream, 2)
-    assert iso["level"] == "full"
-    assert np.array_equal(res[0].arrays["out"], good) and "late" not in res[0].arrays
-    assert res[0].done
+    res, problem, code = sandbox.parse_stream(stream, 2)
+    assert res[0].tampered and res[0].done  # a second record for a key: the case earns 0
     assert "out" not in res[1].arrays and res[1].bad and not res[1].done
-    assert problem == "corrupt result stream"
+    assert problem == "corrupt result stream" and code is None
 
 
-def test_parse_stream_without_isolation_record_is_unknown():
-    iso, res, problem = sandbox.parse_stream(_record({"kind": "done", "case": 0}), 1)
-    assert iso["level"] == "unknown" and res[0].done and problem is None
+def test_parse_stream_reads_the_relays_exit_record():
+    res, problem, code = sandbox.parse_stream(
+        _record({"kind": "done", "case": 0}) + _record({"kind": "exit", "code": 152}), 1)
+    assert res[0].done and problem is None and code == 152
 
 
 def test_compare_reasons():
@@ -235,7 +231,7 @@ def test_diagnostic_records_may_follow_done():
     stream = (_record({"kind": "done", "case": 0})
               + _record({"kind": "diag", "case": 0, "key": "num_dx"}, _npy(np.ones(3)))
               + _record({"kind": "diag", "case": 0, "key": "dx"}, _npy(np.ones(3))))
-    _, res, problem = sandbox.parse_stream(stream, 1)
+    res, problem, _ = sandbox.parse_stream(stream, 1)
     assert problem is None and set(res[0].arrays) == {"num_dx"}
 
 

@@ -1,0 +1,100 @@
+"""seccomp filters: no new processes (threads allowed); no mode changes (stdlib only).
+
+The process-count limit where no pids cgroup can be made (a rootless grader, or root where
+``/sys/fs/cgroup/pids`` is not writable; RLIMIT_NPROC does not bind root). fork, vfork and
+clone without ``CLONE_THREAD`` fail with EAGAIN; clone3 fails with ENOSYS (its flags live in
+memory the filter cannot read), so the C library falls back to clone. x86-64 and aarch64 Linux.
+
+Two ways to use it:
+
+* ``no_fork_program()`` returns the compiled BPF program (an array of ``struct sock_filter``),
+  the form ``bwrap --seccomp FD`` reads (see ``autograder.jail``);
+* ``install_no_fork()`` loads it into the calling process (it is kept across fork and exec).
+
+This file is also bound read-only into the trusted grader's sandbox, where the relay installs
+the filter in the process that runs student code: it must import nothing but the standard
+library.
+"""
+
+import platform
+import struct
+
+_LD, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
+_ALLOW, _EAGAIN, _ENOSYS = 0x7FFF0000, 0x00050000 | 11, 0x00050000 | 38
+_PRETEND = 0x00050000  # SECCOMP_RET_ERRNO with errno 0: the call returns 0, does nothing
+_CLONE_THREAD = 0x00010000
+
+
+def supported() -> bool:
+    """Is the filter known for this machine's architecture?"""
+    return platform.machine() in ("x86_64", "aarch64")
+
+
+#: chmod, chown and extended-attribute (ACL) writes, per architecture.
+_MODE_CALLS = {
+    "x86_64": (90, 91, 268, 452, 92, 93, 94, 260, 188, 189, 190, 197, 198, 199, 463, 466),
+    "aarch64": (52, 53, 452, 54, 55, 5, 6, 7, 14, 15, 16, 463, 466),
+}
+
+
+def program(no_fork: bool = False, pin_modes: bool = False) -> bytes:
+    """A filter as raw ``struct sock_filter`` records (raises OSError where unsupported).
+
+    no_fork : fork, vfork and clone without CLONE_THREAD fail with EAGAIN, clone3 with ENOSYS.
+    pin_modes : chmod, chown and xattr writes do nothing and report success (for a sandbox
+        whose uid is root outside: it must not change the modes of root's files bound in,
+        e.g. ``/dev/null``; pretending keeps ``shutil.copy`` working).
+    System calls of another architecture (x32, i386 on x86-64) fail with ENOSYS.
+    """
+    machine = platform.machine()
+    if machine == "x86_64":
+        arch, clone, forks = 0xC000003E, 56, (57, 58)  # clone, fork, vfork
+    elif machine == "aarch64":
+        arch, clone, forks = 0xC00000B7, 220, ()  # aarch64 has no fork/vfork system calls
+    else:
+        raise OSError(f"no seccomp filter for {machine}")
+    # (op, jump-if-true label, jump-if-false label, k); offsets 16/20 of seccomp_data are the
+    # low/high words of args[0], offset 4 the audit architecture, 0 the system call number.
+    prog = [(_LD, None, None, 4), (_JEQ, "next", "enosys", arch), (_LD, None, None, 0)]
+    if machine == "x86_64":
+        prog.append((_JGE, "enosys", "next", 0x40000000))  # x32 system calls
+    if pin_modes:
+        prog += [(_JEQ, "pretend", "next", nr) for nr in _MODE_CALLS[machine]]
+    if no_fork:
+        prog += [(_JEQ, "eagain", "next", nr) for nr in forks]
+        prog += [(_JEQ, "enosys", "next", 435),  # clone3: its flags are out of reach
+                 (_JEQ, "next", "allow", clone),
+                 (_LD, None, None, 16),  # low 32 bits of clone's flags
+                 (_JSET, "allow", "eagain", _CLONE_THREAD)]
+    labels = {"allow": len(prog), "eagain": len(prog) + 1, "enosys": len(prog) + 2,
+              "pretend": len(prog) + 3}
+    prog += [(_RET, None, None, _ALLOW), (_RET, None, None, _EAGAIN),
+             (_RET, None, None, _ENOSYS), (_RET, None, None, _PRETEND)]
+    code = b""
+    for pc, (op, jt, jf, k) in enumerate(prog):
+        def off(label, pc=pc):
+            return 0 if label in (None, "next") else labels[label] - pc - 1
+        code += struct.pack("=HBBI", op, off(jt), off(jf), k)
+    return code
+
+
+def no_fork_program() -> bytes:
+    """The no-fork filter alone (see ``program``)."""
+    return program(no_fork=True)
+
+
+def install_no_fork() -> None:
+    """Load the filter into this process (PR_SET_NO_NEW_PRIVS first; raises OSError)."""
+    import ctypes
+
+    code = no_fork_program()
+    buf = ctypes.create_string_buffer(code, len(code))
+    fprog = struct.pack("@HP", len(code) // 8, ctypes.addressof(buf))  # struct sock_fprog
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong,
+                           ctypes.c_ulong]
+    if libc.prctl(38, 1, None, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+    fbuf = ctypes.create_string_buffer(fprog, len(fprog))
+    if libc.prctl(22, 2, ctypes.addressof(fbuf), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP)")
