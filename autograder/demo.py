@@ -20,7 +20,8 @@ DEMO_NOTEBOOK_TIME_LIMIT_S = 150
 NOTEBOOK_SAMPLES: dict[str, dict] = {
     "nb_exec_instructor": {
         "doc": "a notebook cell loads the instructor's layers.py by absolute path and rebinds the "
-               "layer names, so the notebook's tests pass in the kernel (flagged: possible tampering)",
+               "layer names; the kit is not visible in the nbgrader step's sandbox, so the cell fails "
+               "and so do the notebook's tests (nothing to flag)",
         "cell": (
             "import importlib.util as _u\n"
             "_s = _u.spec_from_file_location('kit_layers', '{KIT}/intro2ai/layers.py')\n"
@@ -29,7 +30,7 @@ NOTEBOOK_SAMPLES: dict[str, dict] = {
             "conv_forward_naive, conv_backward_naive = _m.conv_forward_naive, _m.conv_backward_naive\n"
             "max_pool_forward_naive = _m.max_pool_forward_naive\n"
             "max_pool_backward_naive = _m.max_pool_backward_naive\n"),
-        "tampered": ["hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward", "hw5_max_pool_backward"],
+        "tampered": [],
     },
     "nb_custom_exc": {
         "doc": "a notebook cell installs an IPython custom exception handler that hides every error "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import resource
 import shutil
@@ -31,26 +32,29 @@ HONEST = VARIANTS["ref"]  # mylib.py of every student below: 35 / 35 from the st
 FULL = {"hw5_conv_forward": 20.0, "hw5_max_pool_forward": 15.0}
 SITE = Path(sysconfig.get_paths()["purelib"]).resolve()
 TEMPLATE = records.REPO / "autograder" / "templates" / "feedback.html.j2"
+#: Put in the grading process's environment: the kernel must not find it anywhere.
+MARKER = "INTRO2AI-GRADER-ENV-MARKER-7f3a"
 
 SNOOP = r'''
 import os, socket
 secrets = ["{KIT}/autograder/rubric.toml", "{KIT}/intro2ai/layers.py", "{KIT}/autograder/samples",
            "{COURSE}/gradebook.db", "{COURSE}/submitted/victim/hw5/mylib.py", "{COURSE}/.grading",
-           "{KIT}/autograder/.grader_seed", "/proc/1/environ", "/root", "/work", "/home", "/srv", "/opt"]
+           "{KIT}/autograder/.grader_seed", "/root", "/work", "/home", "/srv", "/opt"]
 for p in secrets:
     try:
         (os.listdir(p) if os.path.isdir(p) else open(p, "rb").read(16))
         print("READ:" + p)
     except OSError:
         pass
-for pid in os.listdir("/proc"):
+for pid in os.listdir("/proc"):  # the grading processes (pytest here) are out of sight
     if pid.isdigit():
-        try:
-            env = open("/proc/%s/environ" % pid, "rb").read()
-            if b"SEED" in env or "{KIT}".encode() in env:
-                print("READ:environ-of-" + pid)
-        except OSError:
-            pass
+        for part in ("environ", "cmdline"):
+            try:
+                text = open("/proc/%s/%s" % (pid, part), "rb").read()
+            except OSError:
+                continue
+            if b"SEED" in text or b"{MARKER}" in text or b"test_notebook_step_attacks" in text:
+                print("READ:" + part + "-of-" + pid)
 if any("SEED" in k for k in os.environ):
     print("READ:seed-in-env")
 try:
@@ -154,8 +158,12 @@ def _tree_sha(root: Path, skip=("__pycache__",)) -> str:
 
 
 def _kit_sha() -> str:
-    return _tree_sha(records.REPO, skip=("__pycache__", ".venv", ".git", ".pytest_cache", "build", "datasets",
-                                         "assignments"))
+    """The kit's source: the grader, the course library, the course config and notebooks."""
+    h = hashlib.sha256()
+    for part in ("autograder", "intro2ai", "assignments/source", "assignments/nbgrader_config.py"):
+        path = records.REPO / part
+        h.update(part.encode() + (_tree_sha(path).encode() if path.is_dir() else path.read_bytes()))
+    return h.hexdigest()
 
 
 def _course(tmp: Path, attackers: dict[str, tuple]) -> Path:
@@ -171,7 +179,8 @@ def _course(tmp: Path, attackers: dict[str, tuple]) -> Path:
         shutil.copytree(course / "submitted" / "victim" / "hw5", dest)
         (dest / "mylib.py").write_text(HONEST)
         _with_cell(dest / "hw5.ipynb", code.replace("{KIT}", str(records.REPO)).replace("{COURSE}", str(course))
-                   .replace("{SITE}", str(SITE)).replace("{TEMPLATE}", str(TEMPLATE)), markdown)
+                   .replace("{SITE}", str(SITE)).replace("{TEMPLATE}", str(TEMPLATE))
+                   .replace("{MARKER}", MARKER), markdown)
     shutil.copytree(course / "submitted" / "victim", course / "submitted" / "victim2")
     return course
 
@@ -190,8 +199,12 @@ def attacked(tmp_path_factory):
     (course / "submitted" / "linker" / "hw5" / "victim_link.py").symlink_to(
         course / "submitted" / "victim" / "hw5" / "mylib.py")
     before = {"kit": _kit_sha(), "site": _tree_sha(SITE), "subs": _digests(course)}
-    summary = batch.autograde(course, "hw5", jobs=2, grader="test_notebook_step_attacks:raising_grade",
-                              progress=False, cell_timeout=60, notebook_time_limit=300)
+    os.environ["INTRO2AI_TEST_MARKER"] = MARKER
+    try:
+        summary = batch.autograde(course, "hw5", jobs=2, grader="test_notebook_step_attacks:raising_grade",
+                                  progress=False, cell_timeout=60, notebook_time_limit=300)
+    finally:
+        os.environ.pop("INTRO2AI_TEST_MARKER", None)
     after = {"kit": _kit_sha(), "site": _tree_sha(SITE), "subs": _digests(course)}
     return {"course": course, "summary": summary, "before": before, "after": after,
             "db": gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5")}
@@ -210,7 +223,7 @@ def test_batch_finishes_and_nothing_outside_the_scratch_changes(attacked):
     assert not (SITE / "intro2ai_planted.py").exists()
     assert "PWNED" not in TEMPLATE.read_text(encoding="utf-8")
     grading = records.record_dir(attacked["course"], "hw5")
-    assert sorted(p.name for p in grading.iterdir()) == sorted(f"{s}.json" for s in s["graded"]) + ["report.json"]
+    assert sorted(p.name for p in grading.iterdir()) == sorted([f"{s}.json" for s in s["graded"]] + ["report.json"])
 
 
 def test_victims_keep_their_scores_and_are_not_flagged(attacked):
@@ -226,10 +239,11 @@ def test_victims_keep_their_scores_and_are_not_flagged(attacked):
 def test_item1_the_kernel_sees_no_secret_no_network_no_other_process(attacked):
     rec = attacked["summary"]["records"]["snoop"]
     assert {t: v["points"] for t, v in rec["trusted"]["tasks"].items()} == FULL
-    nb = (attacked["course"] / "autograded" / "snoop" / "hw5" / "hw5.ipynb").read_text(encoding="utf-8")
-    assert "SNOOP-DONE" in nb  # the cell ran to its end ...
-    assert "READ:" not in nb  # ... and reached none of the secrets
-    assert "uid 0 " not in nb
+    nb = nbformat.read(str(attacked["course"] / "autograded" / "snoop" / "hw5" / "hw5.ipynb"), as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "SNOOP-DONE" in printed  # the cell ran to its end ...
+    assert "READ:" not in printed  # ... and reached none of the secrets
+    assert "uid 0 " not in printed
     # The killer ends only its own sandbox; its honest work keeps its grade, the others theirs.
     killer = attacked["summary"]["records"]["killer"]
     assert {t: v["points"] for t, v in killer["trusted"]["tasks"].items()} == FULL
@@ -268,10 +282,14 @@ def test_item7_formgrader_gets_no_markup_from_the_notebook(attacked):
     mimes = {m for c in nb.cells if c.cell_type == "code" for o in c.outputs for m in o.get("data", {})}
     assert mimes <= {"text/plain"}
     assert "widgets" not in nb.metadata
+    outputs = json.dumps([c.outputs for c in nb.cells if c.cell_type == "code"])
+    for payload in ("XSS-HTML", "XSS-JS", "XSS-SVG"):  # rich outputs: only their text/plain stays
+        assert payload not in outputs
+    assert "<script>alert('XSS-PRINT')" in outputs  # printed text stays text ...
     html, _ = HTMLExporter().from_notebook_node(nb)
-    for payload in ("XSS-HTML", "XSS-JS", "XSS-SVG", "XSS-PRINT", "XSS-MD", "XSS-IMG"):
+    for payload in ("XSS-HTML", "XSS-JS", "XSS-SVG", "XSS-PRINT", "XSS-MD"):  # ... and is escaped
         assert f"<script>alert('{payload}')" not in html and f'<script>alert("{payload}")' not in html
-        assert f"onerror=\"alert('{payload}')" not in html
+    assert "<img src=x" not in html and "&lt;img src=x" in html  # the markdown's tag is text
     assert "&lt;script&gt;alert(&#39;XSS-PRINT&#39;)" in html or "&lt;script&gt;alert('XSS-PRINT')" in html
     rec = attacked["summary"]["records"]["xss"]
     assert {t: v["points"] for t, v in rec["trusted"]["tasks"].items()} == FULL
@@ -295,3 +313,50 @@ def test_item6_an_output_flood_stays_out_of_the_grading_process(tmp_path):
     for victim in ("victim", "victim2"):
         assert summary["records"][victim]["flags"] == []
     assert {"kit": _kit_sha(), "subs": _digests(course)} == before
+
+
+READER = r'''
+import os
+d = os.environ["INTRO2AI_DATA_DIR"]
+print("DATA-DIR", d, sorted(os.listdir(os.path.join(d, "cifar-10-batches-py")))[:2])
+try:
+    with open(os.path.join(d, "cifar-10-batches-py", "data_batch_1"), "w") as fh:
+        fh.write("PWNED")
+    print("WRITE-ALLOWED")
+except OSError:
+    print("WRITE-DENIED")
+'''
+
+
+def test_notebook_data_read_only_at_a_fixed_path_and_a_flag_when_missing(tmp_path, monkeypatch, capsys):
+    from intro2ai.datasets import cifar10
+
+    course = _course(tmp_path, {"reader": (READER, None)})
+    src = course / "source" / "hw5" / "hw5.ipynb"  # this course's notebook now reads CIFAR-10
+    nb = nbformat.read(str(src), as_version=4)
+    nb.cells.append(new_markdown_cell("`data = get_CIFAR10_data()`"))
+    nbformat.write(nb, str(src))
+    data = tmp_path / "data"
+    (data / cifar10.CIFAR10_FOLDER).mkdir(parents=True)
+    for name in (*cifar10.TRAIN_BATCHES, cifar10.TEST_BATCH):
+        (data / cifar10.CIFAR10_FOLDER / name).write_bytes(b"batch " + name.encode())
+    monkeypatch.setenv("INTRO2AI_DATA_DIR", str(data))
+    run = dict(grader="test_pipeline:fake_grade", progress=False, cell_timeout=60, notebook_time_limit=300)
+
+    with_data = batch.autograde(course, "hw5", jobs=2, students=["reader", "victim"], **run)
+    assert all(r["flags"] == [] for r in with_data["records"].values()), with_data["records"]
+    shown = (course / "autograded" / "reader" / "hw5" / "hw5.ipynb").read_text(encoding="utf-8")
+    assert "DATA-DIR /data" in shown and "data_batch_1" in shown and "WRITE-DENIED" in shown
+    assert (data / cifar10.CIFAR10_FOLDER / "data_batch_1").read_bytes() == b"batch data_batch_1"
+    assert "notebook_data_missing" not in capsys.readouterr().out
+
+    monkeypatch.setenv("INTRO2AI_DATA_DIR", str(tmp_path / "empty"))
+    without = batch.autograde(course, "hw5", jobs=2, force=True, students=["reader", "victim"], **run)
+    for rec in without["records"].values():
+        assert [f["kind"] for f in rec["flags"]] == ["notebook_data_missing"]
+        assert {t: v["points"] for t, v in rec["trusted"]["tasks"].items()} == FULL
+    out = capsys.readouterr().out
+    assert out.count("notebook_data_missing") == 1 and "make data" in out
+
+    fast = batch.autograde(course, "hw5", jobs=1, force=True, students=["victim"], fast_notebook=True, **run)
+    assert fast["records"]["victim"]["flags"] == []
