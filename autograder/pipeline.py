@@ -5,20 +5,23 @@ make targets of the same names call these).
 
 For every student folder ``assignments/submitted/<student>/<assignment>/``:
 
-1. ``nbgrader autograde`` runs the notebook (real nbgrader, in a kernel with
-   resource limits, against a private copy of the gradebook so that several
-   students can be autograded at once);
+1. ``nbgrader autograde`` and its kernel run the notebook in one sandbox, on a
+   scratch copy with a private gradebook (:mod:`autograder.notebook_step`);
 2. the trusted grader (``autograder.grade_submission``) grades the submission
-   folder in its own sandbox;
+   folder in its own sandboxes;
 3. the parent process writes both into the real ``gradebook.db`` (one writer:
-   SQLite), the trusted scores being the grade, and flags every task whose
-   notebook tests passed in the kernel but failed in the trusted grader;
+   SQLite), the trusted scores being the grade (0 and a review flag when that
+   grade is missing), and flags every task whose notebook tests passed in the
+   kernel but failed in the trusted grader (:mod:`autograder.batch`);
 4. a per-submission result record is written atomically under
-   ``assignments/.grading/<assignment>/``, keyed by a hash of the submission's
-   files: a re-run skips submissions graded already (unless ``--force``) and
-   re-grades any whose files changed.
+   ``assignments/.grading/<assignment>/`` (:mod:`autograder.records`), keyed by a
+   hash of the submission's files: a re-run skips submissions graded already
+   (unless ``--force``) and re-grades any whose files changed.
 
 Submissions are never modified: they are hashed before and after grading.
+Modules: records (paths, digests, records), notebook_step (the sandboxed
+nbgrader step; its programs in ``autograder/jailed/``), batch (grade_one,
+autograde), export (CSV, table, histogram), collect, demo, and this CLI.
 """
 from __future__ import annotations
 
