@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import importlib
+import math
 import multiprocessing
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from autograder import notebook_step, records
+from autograder import jail, notebook_step, records
 
 
 def load_grader(spec: str) -> Callable[..., dict]:
@@ -25,70 +25,150 @@ def load_grader(spec: str) -> Callable[..., dict]:
     return getattr(importlib.import_module(module), name or "grade_submission")
 
 
+#: Korean message of a task whose trusted grade is missing.
+MISSING_GRADE_KO = ("채점 중 오류가 나서 이 과제의 점수를 확정하지 못했습니다. 0점으로 기록하고 조교가 "
+                    "직접 확인합니다.")
+
+
+def expected_tasks(grader: str) -> dict[str, float]:
+    """Task ids and their points that the grader must report (the rubric's, for the kit's
+    grader; nothing is known of a stand-in grader's tasks)."""
+    if grader != records.DEFAULT_GRADER:
+        return {}
+    from autograder import grader as grader_mod
+
+    rubric = grader_mod.load_rubric()
+    return {t: float(sum(v["cases"].values())) for t, v in rubric["tasks"].items()}
+
+
+def _finite(x) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(float(x)):
+        raise ValueError(f"not a finite number: {x!r:.40}")
+    return float(x)
+
+
+def check_trusted(trusted: Any) -> dict:
+    """The trusted grader's result, checked: tasks with finite points within their maximum."""
+    if not isinstance(trusted, dict) or not isinstance(trusted.get("tasks"), dict):
+        raise ValueError("the trusted result has no tasks")
+    for task, t in trusted["tasks"].items():
+        if not isinstance(task, str) or not isinstance(t, dict):
+            raise ValueError("a trusted task is not an object")
+        pts, mx = _finite(t.get("points")), _finite(t.get("max_points"))
+        if not 0 <= pts <= mx:
+            raise ValueError(f"{task}: {pts} points of {mx}")
+    _finite(trusted.get("total", 0.0))
+    _finite(trusted.get("max_total", 0.0))
+    return trusted
+
+
+def fail_closed(trusted: dict, expected: dict[str, float], message: str | None) -> tuple[dict, list[dict]]:
+    """0 points and a manual-review flag for every expected task the trusted result lacks
+    (every one when ``message``, an error, is given)."""
+    tasks = {} if message else dict(trusted.get("tasks", {}))
+    flags = []
+    for task, max_points in expected.items():
+        if task not in tasks:
+            tasks[task] = {"points": 0.0, "max_points": max_points, "status": "error", "message": MISSING_GRADE_KO}
+            flags.append({"kind": "needs_manual_grade", "task": task})
+    if not message and not flags:
+        return trusted, []
+    total = sum(float(t["points"]) for t in tasks.values())
+    max_total = sum(float(t["max_points"]) for t in tasks.values())
+    out = dict(trusted) if not message else {}
+    out.update({"tasks": tasks, "total": round(total, 4), "max_total": max_total})
+    if message:
+        flags.insert(0, {"kind": "trusted_grader_error", "message": message[:2000]})
+    return out, flags
+
+
 def grade_one(job: dict) -> dict:
     """Grade one submission; a pure function of the job (no gradebook writes).
 
     ``job`` holds ``course``, ``assignment``, ``student``, ``digest``, ``template_db``,
-    ``kernel_root`` (or None), ``grader`` (``"module:function"``), ``seed``.
-    Returns the result record (see :func:`autograde`).
+    ``grader`` (``"module:function"``), ``seed``, ``expected_tasks`` and the notebook step's
+    settings. Returns the result record (see :func:`autograde`). Never raises: any failure
+    gives every task 0 with a manual-review flag (fail closed), never a grade the notebook made.
     """
+    t0 = time.perf_counter()
+    try:
+        return _grade_one(job)
+    except Exception as exc:
+        return failed_record(job, f"grading failed: {type(exc).__name__}: {str(exc)[:500]}",
+                             round(time.perf_counter() - t0, 3))
+
+
+def failed_record(job: dict, message: str, seconds: float = 0.0) -> dict:
+    """The record of a submission whose grading failed: every task 0, flagged for review."""
+    trusted, flags = fail_closed({}, job.get("expected_tasks") or {}, message)
+    if not job.get("expected_tasks"):
+        flags.append({"kind": "needs_manual_grade"})
+    rec = _record(job, trusted, {}, None, "", [], flags, None, {"nbgrader": 0.0, "trusted": 0.0, "total": seconds})
+    rec["grading_key"] = None  # retried by the next run
+    return rec
+
+
+def _record(job, trusted, autograde, notebook_rc, notebook_log, isolation, flags, after, timings) -> dict:
+    return {
+        "version": records.RECORD_VERSION,
+        "student": job["student"],
+        "assignment": job["assignment"],
+        "digest": job["digest"],
+        "digest_after": after,
+        "grading_key": job.get("grading_key"),
+        "graded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "trusted": trusted,
+        "autograde": autograde,
+        "notebook_returncode": notebook_rc,
+        "notebook_isolation": sorted(set(isolation)),
+        "notebook_log_tail": notebook_log if notebook_rc not in (0, None) else "",
+        "flags": flags,
+        "timings": timings,
+    }
+
+
+def _grade_one(job: dict) -> dict:
     from autograder import gradebook as gbmod
 
     course = Path(job["course"])
     assignment, student = job["assignment"], job["student"]
     sub = records.submission_path(course, assignment, student)
     t0 = time.perf_counter()
-    notebook_rc, notebook_log, autograde_data, isolation, timed_out = None, "", {}, [], False
+    step = None
     if not job.get("skip_notebook"):
         with tempfile.TemporaryDirectory(prefix="intro2ai-autograde-") as tmp:
-            tmp = Path(tmp)
-            db_file = tmp / "gradebook.db"
-            shutil.copyfile(job["template_db"], db_file)
-            (tmp / "runtime").mkdir()
-            kernel_root = Path(job["kernel_root"]) if job.get("kernel_root") else None
             limit = job.get("notebook_time_limit") or notebook_step.NOTEBOOK_TIME_LIMIT_S
-            notebook_rc, notebook_log, isolation, timed_out = notebook_step.run_notebook_step(
-                course, assignment, student, db_file, kernel_root, tmp, job.get("cell_timeout"),
-                bool(job.get("fast_notebook")), limit)
-            try:
-                autograde_data = gbmod.read_autograde(gbmod.db_url(db_file), assignment, student)
-            except Exception as exc:  # a broken temp gradebook is a notebook failure, not a crash
-                notebook_log += f"\n[reading the autograde gradebook failed: {exc!r}]"
+            data = Path(job["data_dir"]) if job.get("data_dir") else None
+            step = notebook_step.run_notebook_step(course, assignment, student, Path(job["template_db"]),
+                                                   Path(tmp), job.get("cell_timeout"),
+                                                   bool(job.get("fast_notebook")), limit, data)
+    autograde_data = step.autograde if step else {}
     t1 = time.perf_counter()
     error = None
     try:
         kwargs = {"seed": job["seed"]} if job.get("seed") is not None else {}
-        trusted = load_grader(job["grader"])(str(sub), **kwargs)
+        trusted = check_trusted(load_grader(job["grader"])(str(sub), **kwargs))
     except Exception as exc:  # every failure is a grade, never a crash of the batch
-        error = f"trusted grader failed: {type(exc).__name__}: {exc}"
+        error = f"trusted grader failed: {type(exc).__name__}: {str(exc)[:500]}"
         trusted = {"tasks": {}, "total": 0.0, "max_total": 0.0}
     t2 = time.perf_counter()
-    flags = gbmod.tampering_flags(autograde_data, trusted)
-    if not job.get("skip_notebook") and (notebook_rc != 0 or not autograde_data):
-        flags.append({"kind": "notebook_autograde_failed", "returncode": notebook_rc})
-    if timed_out:
-        flags.append({"kind": "notebook_timeout", "seconds": job.get("notebook_time_limit") or notebook_step.NOTEBOOK_TIME_LIMIT_S})
-    if error:
-        flags.append({"kind": "trusted_grader_error", "message": error})
+    trusted, flags = fail_closed(trusted, job.get("expected_tasks") or {}, error)
+    if error and not job.get("expected_tasks"):
+        flags.append({"kind": "needs_manual_grade"})
+    flags += gbmod.tampering_flags(autograde_data, trusted) if not error else []
+    if step is not None and (step.returncode != 0 or not autograde_data):
+        flags.append({"kind": "notebook_autograde_failed", "returncode": step.returncode})
+    if step is not None and step.timed_out:
+        flags.append({"kind": "notebook_timeout",
+                      "seconds": job.get("notebook_time_limit") or notebook_step.NOTEBOOK_TIME_LIMIT_S})
+    if step is not None and job.get("data_missing"):
+        flags.append({"kind": "notebook_data_missing", "message": job["data_missing"]})
     after = records.digest(sub)
     if after != job["digest"]:
         flags.append({"kind": "submission_changed_during_grading"})
-    return {
-        "version": records.RECORD_VERSION,
-        "student": student,
-        "assignment": assignment,
-        "digest": job["digest"],
-        "digest_after": after,
-        "grading_key": job.get("grading_key"),
-        "graded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "trusted": trusted,
-        "autograde": autograde_data,
-        "notebook_returncode": notebook_rc,
-        "notebook_isolation": sorted(set(isolation)),
-        "notebook_log_tail": notebook_log if notebook_rc not in (0, None) else "",
-        "flags": flags,
-        "timings": {"nbgrader": round(t1 - t0, 3), "trusted": round(t2 - t1, 3), "total": round(t2 - t0, 3)},
-    }
+    timings = {"nbgrader": round(t1 - t0, 3), "trusted": round(t2 - t1, 3), "total": round(t2 - t0, 3)}
+    return _record(job, trusted, autograde_data, step.returncode if step else None, step.log if step else "",
+                   step.isolation if step else [], flags, after, timings)
 
 
 # --------------------------------------------------------------------------- batch (parent)
@@ -100,17 +180,27 @@ def _gradebook_file(course: Path) -> Path:
 
 def autograde(course: Path = records.DEFAULT_COURSE, assignment: str = records.DEFAULT_ASSIGNMENT, *, jobs: int = 1,
               force: bool = False, students: Iterable[str] | None = None, grader: str = records.DEFAULT_GRADER,
-              seed: int | None = None, sandbox_kernel: bool = True, progress: bool = True,
+              seed: int | None = None, progress: bool = True,
               skip_notebook: bool = False, cell_timeout: int | None = None,
               fast_notebook: bool = False,
               notebook_time_limit: float = notebook_step.NOTEBOOK_TIME_LIMIT_S) -> dict[str, Any]:
-    """Autograde every submission; returns a summary ``{"graded", "skipped", "records", "wall"}``."""
+    """Autograde every submission; returns a summary ``{"graded", "skipped", "records", "wall",
+    "data_missing"}``."""
     from autograder import gradebook as gbmod
 
     course = Path(course).resolve()
     db_file = _gradebook_file(course)
     if not db_file.exists():
         raise SystemExit(f"{db_file} not found: release the assignment first (make release)")
+    if not skip_notebook:
+        level, why = jail.level()
+        if level != "full" and not jail.allowed_unsandboxed():
+            raise SystemExit(f"no sandbox for the notebook step here ({why}); refusing to run student "
+                             f"notebooks without one (set {jail.ALLOW_UNSANDBOXED_ENV}=1 to allow it: every "
+                             f"record then says so)")
+    data = notebook_step.data_dir()
+    data_missing = None if (skip_notebook or fast_notebook) else notebook_step.notebook_data_missing(course, assignment, data)
+    expected = expected_tasks(grader)
     url = gbmod.db_url(db_file)
     names = records.discover(course, assignment, students)
     key = records.grading_key(course, assignment, grader, seed)
@@ -130,17 +220,22 @@ def autograde(course: Path = records.DEFAULT_COURSE, assignment: str = records.D
         tmp = Path(tmp)
         template = tmp / "template.db"
         gbmod.snapshot(db_file, template)
-        kernel_root = notebook_step.write_kernelspec(tmp / "jupyter") if sandbox_kernel else None
         jobs_list = [{
             "course": str(course), "assignment": assignment, "student": s, "digest": dg,
-            "template_db": str(template), "kernel_root": str(kernel_root) if kernel_root else None,
-            "grader": grader, "seed": seed, "skip_notebook": skip_notebook, "cell_timeout": cell_timeout,
-            "fast_notebook": fast_notebook, "notebook_time_limit": notebook_time_limit, "grading_key": key,
+            "template_db": str(template), "grader": grader, "seed": seed, "skip_notebook": skip_notebook,
+            "cell_timeout": cell_timeout, "fast_notebook": fast_notebook,
+            "notebook_time_limit": notebook_time_limit, "grading_key": key, "expected_tasks": expected,
+            "data_dir": str(data), "data_missing": data_missing,
         } for s, dg in todo]
+        jobs_by_student = {job["student"]: job for job in jobs_list}
         bar = _progress(len(jobs_list), f"autograde {assignment}", progress)
 
         def finish(rec: dict) -> None:
-            gbmod.apply_record(url, assignment, rec)  # parent only: one SQLite writer
+            try:
+                gbmod.apply_record(url, assignment, rec)  # parent only: one SQLite writer
+            except Exception as exc:  # fail closed: 0 and a flag in the gradebook too
+                rec = failed_record(jobs_by_student[rec["student"]], f"gradebook update failed: {exc!r}")
+                gbmod.apply_record(url, assignment, rec)
             records.store_record(course, assignment, rec)
             graded[rec["student"]] = rec
             bar.update(1)
@@ -153,10 +248,14 @@ def autograde(course: Path = records.DEFAULT_COURSE, assignment: str = records.D
             else:
                 ctx = multiprocessing.get_context("spawn")
                 with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                    futures = [pool.submit(grade_one, job) for job in jobs_list]
+                    futures = {pool.submit(grade_one, job): job for job in jobs_list}
                     try:
                         for fut in cf.as_completed(futures):
-                            finish(fut.result())
+                            try:
+                                rec = fut.result()
+                            except Exception as exc:  # a worker died (killed, out of memory)
+                                rec = failed_record(futures[fut], f"grading worker failed: {exc!r}")
+                            finish(rec)
                     except BaseException:
                         for f in futures:
                             f.cancel()
@@ -164,8 +263,13 @@ def autograde(course: Path = records.DEFAULT_COURSE, assignment: str = records.D
         finally:
             bar.close()
     wall = time.perf_counter() - t_start
-    summary = {"graded": sorted(graded), "skipped": skipped, "records": graded, "wall": wall}
+    summary = {"graded": sorted(graded), "skipped": skipped, "records": graded, "wall": wall,
+               "data_missing": data_missing if graded else None}
     _write_report(course, assignment, summary)
+    if summary["data_missing"]:
+        print(f"[autograde] {len(graded)} notebook(s) ran without their data ({data_missing}): each record is "
+              f"flagged notebook_data_missing; get it with `make data` (or set INTRO2AI_DATA_DIR), then "
+              f"regrade with FORCE=1", flush=True)
     return summary
 
 

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from autograder import batch, export, notebook_step, records
+from autograder import batch, export, records
 
 #: The demo's own nbgrader course; ``make demo-clean`` (:func:`clean`) removes it.
 DEMO_COURSE = records.REPO / "build" / "demo-course"
@@ -31,7 +31,8 @@ DEMO_NOTEBOOK_TIME_LIMIT_S = 150
 NOTEBOOK_SAMPLES: dict[str, dict] = {
     "nb_exec_instructor": {
         "doc": "a notebook cell loads the instructor's layers.py by absolute path and rebinds the "
-               "layer names, so the notebook's tests pass in the kernel (flagged: possible tampering)",
+               "layer names; the kit is not visible in the nbgrader step's sandbox, so the cell fails "
+               "and so do the notebook's tests (nothing to flag)",
         "cell": (
             "import importlib.util as _u\n"
             "_s = _u.spec_from_file_location('kit_layers', '{KIT}/intro2ai/layers.py')\n"
@@ -40,7 +41,7 @@ NOTEBOOK_SAMPLES: dict[str, dict] = {
             "conv_forward_naive, conv_backward_naive = _m.conv_forward_naive, _m.conv_backward_naive\n"
             "max_pool_forward_naive = _m.max_pool_forward_naive\n"
             "max_pool_backward_naive = _m.max_pool_backward_naive\n"),
-        "tampered": ["hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward", "hw5_max_pool_backward"],
+        "tampered": [],
     },
     "nb_custom_exc": {
         "doc": "a notebook cell installs an IPython custom exception handler that hides every error "
@@ -184,13 +185,6 @@ def demo(course: Path = records.DEFAULT_COURSE, assignment: str = records.DEFAUL
     course = prepare_course(course, assignment, demo_course)
     print(f"[demo] demo course {course} (the real course is not touched)", flush=True)
     names = list(names or sample_names())
-    if not notebook_step.process_limit_available():
-        # Root without a writable pids cgroup: nothing would stop a fork bomb in the notebook kernel.
-        skipped = [n for n in names if "fork" in n]
-        names = [n for n in names if n not in skipped]
-        if skipped:
-            print(f"[demo] skipping {', '.join(skipped)}: no pids cgroup to contain it in the notebook "
-                  f"kernel (run as a normal user, or where /sys/fs/cgroup/pids is writable)")
     names = place_samples(course, assignment, names)
     print(f"[demo] {len(names)} sample submissions in {records.submitted_dir(course, assignment)}", flush=True)
     seed = smod.expected_scores().get("seed")

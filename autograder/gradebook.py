@@ -13,7 +13,10 @@ tested steps of that hand-over:
 * :func:`apply_record` writes one result record into the gradebook: the kernel
   scores as ``auto_score``, the trusted scores as ``manual_score`` (scaled to
   the cell's ``max_score``), a Korean comment and, for a suspected tampering,
-  ``needs_manual_grade`` and the notebook's ``flagged`` bit.
+  ``needs_manual_grade`` and the notebook's ``flagged`` bit. It fails closed: when the
+  trusted grade is missing (``trusted_grader_error``), every graded cell without one gets
+  ``manual_score`` 0 and ``needs_manual_grade``; nbgrader's ``auto_score``, which the
+  student's kernel produced, is never the grade.
 
 Only the pipeline's parent process calls :func:`apply_record`, so gradebook
 writes are serialized (SQLite allows one writer).
@@ -30,6 +33,9 @@ from sqlalchemy import exc as sa_exc
 
 #: Prefix of every comment this module writes; a re-grade replaces it.
 COMMENT_TAG = "[trusted autograder]"
+
+#: Flags of a record whose trusted grade is missing: its cells get 0 and a review flag.
+FAIL_CLOSED_KINDS = ("trusted_grader_error",)
 
 #: Kernel score at or above this fraction of max_score counts as "passed in the kernel".
 KERNEL_PASS_FRACTION = 1.0
@@ -52,38 +58,11 @@ def snapshot(src: str | Path, dst: str | Path) -> None:
 
 
 def read_autograde(url: str, assignment: str, student: str) -> dict[str, Any]:
-    """What ``nbgrader autograde`` recorded for one student.
+    """What ``nbgrader autograde`` recorded for one student (the nbgrader step's child reads it
+    inside the sandbox; see :func:`autograder.jailed.nbgrader_child.read_autograde`)."""
+    from autograder.jailed import nbgrader_child
 
-    Returns
-    -------
-    dict
-        ``{"timestamp": str | None, "notebooks": {name: {"grades": {grade_id:
-        {"auto_score", "max_score"}}, "comments": {grade_id: auto_comment},
-        "late_penalty": float | None}}}``; ``{}`` when the student has no
-        submission in that gradebook.
-    """
-    with Gradebook(url) as gb:
-        try:
-            sub = gb.find_submission(assignment, student)
-        except MissingEntry:
-            return {}
-        out: dict[str, Any] = {
-            "timestamp": sub.timestamp.isoformat() if sub.timestamp else None,
-            "notebooks": {},
-        }
-        for nb in sub.notebooks:
-            grades = {
-                g.name: {"auto_score": g.auto_score, "max_score": g.max_score,
-                         "needs_manual_grade": bool(g.needs_manual_grade)}
-                for g in nb.grades
-            }
-            comments = {c.name: c.auto_comment for c in nb.comments}
-            out["notebooks"][nb.name] = {
-                "grades": grades,
-                "comments": comments,
-                "late_penalty": nb.late_submission_penalty,
-            }
-        return out
+    return nbgrader_child.read_autograde(url, assignment, student)
 
 
 def cell_tasks(grade_ids, task_ids) -> dict[str, str]:
@@ -233,6 +212,7 @@ def apply_record(url: str, assignment: str, record: dict) -> None:
     flags = record.get("flags", [])
     tasks = trusted.get("tasks", {})
     flagged_tasks = {f["task"] for f in flags if "task" in f}
+    trusted_missing = any(f.get("kind") in FAIL_CLOSED_KINDS for f in flags)
     with Gradebook(url) as gb, warnings.catch_warnings():
         # nbgrader's add_submission triggers SQLAlchemy autoflush warnings; harmless.
         warnings.simplefilter("ignore", category=sa_exc.SAWarning)
@@ -246,7 +226,8 @@ def apply_record(url: str, assignment: str, record: dict) -> None:
             seen = autograde.get("notebooks", {}).get(nb.name, {})
             for g in nb.grades:
                 if g.name in seen.get("grades", {}):
-                    g.auto_score = seen["grades"][g.name]["auto_score"]
+                    auto = seen["grades"][g.name]["auto_score"]
+                    g.auto_score = None if auto is None else min(max(float(auto), 0.0), float(g.max_score or 0.0))
                     g.needs_manual_grade = seen["grades"][g.name].get("needs_manual_grade", g.auto_score is None)
             for c in nb.comments:
                 if c.name in seen.get("comments", {}):
@@ -258,6 +239,10 @@ def apply_record(url: str, assignment: str, record: dict) -> None:
             for g in nb.grades:
                 task_id = mapping.get(g.name)
                 if task_id is None:
+                    if trusted_missing and (g.max_score or 0) > 0:
+                        g.manual_score = 0.0  # fail closed: never the kernel's auto_score
+                        g.needs_manual_grade = True
+                        nb_flagged = True
                     continue  # not a task cell: nbgrader's own score and review state stand
                 t = tasks[task_id]
                 frac = float(t["points"]) / float(t["max_points"]) if float(t.get("max_points") or 0) > 0 else 0.0

@@ -5,20 +5,23 @@ make targets of the same names call these).
 
 For every student folder ``assignments/submitted/<student>/<assignment>/``:
 
-1. ``nbgrader autograde`` runs the notebook (real nbgrader, in a kernel with
-   resource limits, against a private copy of the gradebook so that several
-   students can be autograded at once);
+1. ``nbgrader autograde`` and its kernel run the notebook in one sandbox, on a
+   scratch copy with a private gradebook (:mod:`autograder.notebook_step`);
 2. the trusted grader (``autograder.grade_submission``) grades the submission
-   folder in its own sandbox;
+   folder in its own sandboxes;
 3. the parent process writes both into the real ``gradebook.db`` (one writer:
-   SQLite), the trusted scores being the grade, and flags every task whose
-   notebook tests passed in the kernel but failed in the trusted grader;
+   SQLite), the trusted scores being the grade (0 and a review flag when that
+   grade is missing), and flags every task whose notebook tests passed in the
+   kernel but failed in the trusted grader (:mod:`autograder.batch`);
 4. a per-submission result record is written atomically under
-   ``assignments/.grading/<assignment>/``, keyed by a hash of the submission's
-   files: a re-run skips submissions graded already (unless ``--force``) and
-   re-grades any whose files changed.
+   ``assignments/.grading/<assignment>/`` (:mod:`autograder.records`), keyed by a
+   hash of the submission's files: a re-run skips submissions graded already
+   (unless ``--force``) and re-grades any whose files changed.
 
 Submissions are never modified: they are hashed before and after grading.
+Modules: records (paths, digests, records), notebook_step (the sandboxed
+nbgrader step; its programs in ``autograder/jailed/``), batch (grade_one,
+autograde), export (CSV, table, histogram), collect, demo, and this CLI.
 """
 from __future__ import annotations
 
@@ -41,8 +44,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--student", action="append", help="only these students (repeatable)")
     p.add_argument("--grader", default=records.DEFAULT_GRADER, help="module:function of the trusted grader")
     p.add_argument("--seed", default=None, help="seed of the hidden cases (default: the grader's secret)")
-    p.add_argument("--no-sandbox-kernel", action="store_true",
-                   help="run the notebook in the plain python3 kernel (no resource limits)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--cell-timeout", type=int, default=None,
                    help="seconds per notebook cell (default: Execute.timeout of nbgrader_config.py)")
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     course = args.course_dir.resolve()
     if args.command == "autograde":
         summary = batch.autograde(course, args.assignment, jobs=args.jobs, force=args.force, students=args.student,
-                            grader=args.grader, seed=args.seed, sandbox_kernel=not args.no_sandbox_kernel,
+                            grader=args.grader, seed=args.seed,
                             progress=not args.no_progress, cell_timeout=args.cell_timeout,
                             fast_notebook=args.fast_notebook, notebook_time_limit=args.notebook_time_limit)
         graded, stale = records.current_records(course, args.assignment)

@@ -9,59 +9,22 @@ import textwrap
 
 import pytest
 
-from autograder import kernel_launcher
+from autograder.jailed import kernel_launcher
 
 
-def test_place_provided_replaces_release_files_and_keeps_student_files(tmp_path):
-    release = tmp_path / "release"
-    (release / "intro2ai").mkdir(parents=True)
-    (release / "intro2ai" / "layers.py").write_text("stub")
-    (release / "intro2ai" / "fast_layers.py").write_text("provided")
-    (release / "hw5.ipynb").write_text("{}")
-    (release / "__pycache__").mkdir()
-    (release / "__pycache__" / "x.pyc").write_text("cache")
-    extra = tmp_path / "built.so"
-    extra.write_bytes(b"\x7fELF")
+def test_place_extensions_replaces_a_planted_link_and_leaves_its_target(tmp_path):
+    ext = tmp_path / "built.so"
+    ext.write_bytes(b"\x7fELF")
     dest = tmp_path / "dest"
     (dest / "intro2ai").mkdir(parents=True)
-    (dest / "intro2ai" / "layers.py").write_text("student work")
-    (dest / "intro2ai" / "fast_layers.py").write_text("student edit of a provided file")
-    (dest / "hw5.ipynb").write_text("student notebook")
     outside = tmp_path / "outside.txt"
     outside.write_text("not to be touched")
-    (dest / "intro2ai" / "optim.py").symlink_to(outside)
-    (release / "intro2ai" / "optim.py").write_text("provided optim")
-
-    kernel_launcher.place_provided({"release": str(release), "keep": ["intro2ai/layers.py"],
-                                    "extra": [[str(extra), "intro2ai/_ext.so"]]}, str(dest))
-
-    assert (dest / "intro2ai" / "layers.py").read_text() == "student work"
-    assert (dest / "intro2ai" / "fast_layers.py").read_text() == "provided"
-    assert (dest / "hw5.ipynb").read_text() == "student notebook"
-    assert not (dest / "__pycache__").exists()
+    (dest / "intro2ai" / "_ext.so").symlink_to(outside)
+    kernel_launcher.place_extensions([[str(ext), "intro2ai/_ext.so"], [str(ext), "sub/dir/_x.so"]], str(dest))
+    assert not (dest / "intro2ai" / "_ext.so").is_symlink()
     assert (dest / "intro2ai" / "_ext.so").read_bytes() == b"\x7fELF"
-    # a planted symlink is replaced by a regular file, its target is left alone
-    assert not (dest / "intro2ai" / "optim.py").is_symlink()
-    assert (dest / "intro2ai" / "optim.py").read_text() == "provided optim"
+    assert (dest / "sub" / "dir" / "_x.so").read_bytes() == b"\x7fELF"
     assert outside.read_text() == "not to be touched"
-
-
-def test_cap_lowers_a_limit_and_never_raises_above_the_hard_limit():
-    code = textwrap.dedent("""
-        import resource, sys
-        sys.path.insert(0, sys.argv[1])
-        import kernel_launcher as kl
-        kl.cap(resource.RLIMIT_FSIZE, 12345)
-        print(resource.getrlimit(resource.RLIMIT_FSIZE))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-        kl.cap(resource.RLIMIT_NOFILE, 10**6)
-        print(resource.getrlimit(resource.RLIMIT_NOFILE))
-        kl.cap(resource.RLIMIT_NOFILE, None)
-        print(resource.getrlimit(resource.RLIMIT_NOFILE))
-    """)
-    out = subprocess.run([sys.executable, "-c", code, os.path.dirname(kernel_launcher.__file__)],
-                         capture_output=True, text=True, check=True).stdout.split("\n")
-    assert out[:3] == ["(12345, 12345)", "(64, 64)", "(64, 64)"]
 
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "aarch64"), reason="seccomp filter for x86_64/aarch64")
@@ -107,7 +70,8 @@ def test_launcher_uses_the_standard_library_only():
 
 def test_pipeline_modules_import_without_a_cycle():
     """Each module of the pipeline imports on its own, and none imports the CLI module."""
-    mods = ["records", "notebook_step", "batch", "export", "collect", "demo", "feedback", "pipeline"]
+    mods = ["records", "notebook_step", "batch", "export", "collect", "demo", "feedback", "gradebook",
+            "pipeline"]
     for mod in mods:
         code = (f"import sys, autograder.{mod}; "
                 "print('autograder.pipeline' in sys.modules)")

@@ -28,6 +28,9 @@ REPO = records.REPO
 #: forged records, floods, notebook tampering).
 #: INTRO2AI_HW5_SAMPLES="reference,release,..." grades only those (a quicker check while developing).
 SUBSET = [s for s in os.environ.get("INTRO2AI_HW5_SAMPLES", "").split(",") if s] or demo.sample_names()
+#: Samples whose notebook tests passed only because the kernel could read the kit: the kit is not
+#: visible in the nbgrader step's sandbox, so their tests fail there too and nothing is flagged.
+KIT_UNREADABLE = {"adv_exec_instructor"}
 #: Generous for the notebook's slowest cell (about 5 s idle) on a busy machine; the looping
 #: samples each cost one cell timeout.
 CELL_TIMEOUT = 60
@@ -96,7 +99,7 @@ def test_tampering_flagged_only_where_the_kernel_was_fooled(graded):
         rec = records.load_record(course, "hw5", name)
         flagged = sorted(f["task"] for f in rec["flags"] if f["kind"] == "possible_tampering")
         recipe = demo.NOTEBOOK_SAMPLES.get(name) or smod.SAMPLES.get(name, {})
-        want = sorted(recipe.get("tampered", []))
+        want = sorted(recipe.get("tampered", [])) if name not in KIT_UNREADABLE else []
         assert flagged == want, name
         assert db[name]["flagged"] is bool(want), name
         for task in want:
@@ -106,17 +109,13 @@ def test_tampering_flagged_only_where_the_kernel_was_fooled(graded):
     assert not records.load_record(course, "hw5", "reference")["flags"]
 
 
-def test_every_notebook_kernel_had_a_process_cap(graded):
-    """A pids cgroup, RLIMIT_NPROC (not root) or the no-fork seccomp filter (root, no cgroup)."""
-    import os
-
+def test_every_notebook_ran_in_the_sandbox_with_a_kernel_that_cannot_fork(graded):
     course = graded["course"]
     for name in SUBSET:
         levels = records.load_record(course, "hw5", name)["notebook_isolation"]
         assert levels, name
         for level in levels:
-            capped = "pids" in level or "+no-fork" in level or os.geteuid() != 0
-            assert capped, (name, level)
+            assert level.startswith("bwrap:full") and "kernel-no-fork" in level, (name, level)
 
 
 def test_submissions_unchanged_and_nothing_escaped(graded):
