@@ -223,7 +223,7 @@ def test_batch_finishes_and_nothing_outside_the_scratch_changes(attacked):
     assert not (SITE / "intro2ai_planted.py").exists()
     assert "PWNED" not in TEMPLATE.read_text(encoding="utf-8")
     grading = records.record_dir(attacked["course"], "hw5")
-    assert sorted(p.name for p in grading.iterdir()) == sorted([f"{s}.json" for s in s["graded"]] + ["report.json"])
+    assert sorted(p.name for p in grading.iterdir()) == sorted([f"{s}.json" for s in s["graded"]] + ["_report.json"])
 
 
 def test_victims_keep_their_scores_and_are_not_flagged(attacked):

@@ -145,7 +145,7 @@ def test_batch_regrades_over_a_forged_record_and_reports_it(course, monkeypatch)
     records.record_path(course, "hw5", "kim").parent.mkdir(parents=True, exist_ok=True)
     records.record_path(course, "hw5", "kim").write_text(json.dumps(forged))
     summary = batch.autograde(course, "hw5", grader="tests.test_records:_zero_grade",
-                              skip_notebook=True, progress=False, sandbox_kernel=False)
+                              skip_notebook=True, progress=False)
     assert summary["graded"] == ["kim"]
     assert records.load_record(course, "hw5", "kim")["trusted"]["total"] == 0.0
     report = json.loads(records.report_path(course, "hw5").read_text())
