@@ -460,6 +460,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epoch-images", type=int, default=None,
                     help=f"images of the timed HW5 epoch (default {EPOCH_IMAGES}, 2000 with "
                          "--quick; 0 skips it)")
+    ap.add_argument("--no-one-thread", action="store_true",
+                    help="skip the side-by-side table with one thread each (CPU time)")
     ap.add_argument("--sides-only", action="store_true",
                     help="only the side-by-side table and the epoch (skip the one-process table)")
     ap.add_argument("--single-thread", action="store_true",
@@ -516,6 +518,13 @@ def main(argv=None) -> int:
                               torch is not None, log=lambda m: print(m, flush=True))
         sides["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
         meta["sides_env"] = sides["env"]
+        if not args.no_one_thread:
+            print("ours vs PyTorch, one thread each (process CPU time):", flush=True)
+            one = sides_mod.run(sides_mod.default_tasks(args.quick, args.cases), args.rounds, k,
+                                torch is not None, log=lambda m: print(m, flush=True),
+                                one_thread=True)
+            one["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+            sides["one_thread"] = one
         images = args.epoch_images if args.epoch_images is not None else (
             2000 if args.quick else EPOCH_IMAGES)
         if images > 0:
@@ -567,6 +576,10 @@ def print_sides(sides, meta, out=sys.stdout):
           f"{sides['load_average_end']}", file=out)
     for name, env in sides["env"].items():
         print(f"  {name} process: {json.dumps(env)}", file=out)
+    if "one_thread" in sides:
+        print(file=out)
+        sides_mod.print_table(sides["one_thread"], out)
+        print(f"load average after it {sides['one_thread']['load_average_end']}", file=out)
 
 
 def _finish(meta, rows, sides, args) -> int:

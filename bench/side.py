@@ -8,11 +8,13 @@ a line protocol:
 - the side prints one JSON line ``{"ready": true, "env": {...}}`` when it has started;
 - each line it reads is a JSON request ``{"task": "step:float32", "k": 10}``; it times ``k``
   calls of that task (built and warmed up on first use) and prints ``{"task": ..., "ms":
-  [...], "median_ms": ...}``; an error is reported as ``{"error": "..."}``;
+  [...], "median_ms": ..., "cpu_ms": [...], "median_cpu_ms": ...}`` (wall clock and the
+  process's CPU time); an error is reported as ``{"error": "..."}``;
 - an empty line or end of input ends it.
 
 The ``ours`` side imports NumPy before ``intro2ai``, as the HW5 notebook does, and sets no
-environment variable: the default a student gets.
+environment variable: the default a student gets. (The parent may start both sides with one
+thread each, as the grading sandbox runs: ``OPENBLAS_NUM_THREADS=1`` and friends.)
 
 Tasks: ``step:<dtype>`` (ThreeLayerConvNet forward, backward and Adam at batch 50),
 ``conv:<A-D>:<dtype>`` (convolution forward + backward of a bench case), ``pool:<dtype>``
@@ -51,7 +53,7 @@ def ours_env() -> dict:
     from intro2ai import _extension, _threads, fast_layers
 
     return {
-        "side": "ours", "pid": os.getpid(),
+        "side": "ours", "pid": os.getpid(), "thread_env": _thread_env(),
         "openblas_idle_threads": _threads.status(),
         "conv_threads": fast_layers._workers(),
         "direct_simd_level": fast_layers._simd_level(_extension.cython_module()),
@@ -111,6 +113,7 @@ def torch_env() -> dict:
     import torch
 
     return {"side": "torch", "pid": os.getpid(), "torch": torch.__version__,
+            "thread_env": _thread_env(),
             "torch_threads": torch.get_num_threads(),
             "torch_interop_threads": torch.get_num_interop_threads(),
             "torch_config": torch.__config__.parallel_info().splitlines()[:6],
@@ -170,6 +173,12 @@ def torch_task(name: str):
 # ----------------------------------------------------------------------------- loop
 
 
+def _thread_env() -> dict:
+    return {v: os.environ[v] for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                       "MKL_NUM_THREADS", "INTRO2AI_NUM_THREADS",
+                                       "OPENBLAS_THREAD_TIMEOUT") if v in os.environ}
+
+
 def _blas_pools() -> list:
     try:
         from threadpoolctl import threadpool_info
@@ -206,12 +215,14 @@ def main(argv=None) -> int:
                 for _ in range(3):  # warm up: allocations, thread pools, caches
                     tasks[name]()
             fn = tasks[name]
-            ms = []
+            ms, cpu = [], []
             for _ in range(k):
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 fn()
                 ms.append((time.perf_counter() - t0) * 1e3)
-            reply = {"task": name, "ms": ms, "median_ms": statistics.median(ms)}
+                cpu.append((time.process_time() - c0) * 1e3)
+            reply = {"task": name, "ms": ms, "median_ms": statistics.median(ms),
+                     "cpu_ms": cpu, "median_cpu_ms": statistics.median(cpu)}
         except Exception as exc:  # reported to the parent, which stops
             reply = {"error": f"{type(exc).__name__}: {exc}"}
         print(json.dumps(reply), flush=True)
