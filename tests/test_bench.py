@@ -59,6 +59,13 @@ def test_bench_quick_run_reports_and_saves(tmp_path):
         ours["openblas_idle_threads"].startswith("not needed"), ours
     assert sides["epoch"]["images"] == 100 and sides["epoch"]["seconds"] > 0
     assert len(data["meta"]["load_average_start"]) == 3 and len(sides["load_average_end"]) == 3
+    # The same with one thread each (the grading sandbox's setting), by CPU time.
+    one = sides["one_thread"]
+    assert [r["task"] for r in one["results"]] == tasks and one["clock"] == "process CPU time"
+    assert all(r["ours_ms"] > 0 for r in one["results"]), one["results"]
+    assert one["env"]["ours"]["thread_env"]["OPENBLAS_NUM_THREADS"] == "1"
+    assert one["env"]["ours"]["conv_threads"] == 1
+    assert one["env"]["ours"]["openblas_idle_threads"].startswith("not needed"), one["env"]
 
 
 def test_sides_against_torch_in_their_own_processes():

@@ -624,6 +624,27 @@ def test_pool_training_shape_both_dtypes(backend, pp, shape):
                layers.max_pool_backward_naive(dout, ref_cache), dt, f"dx {shape} {pp}")
 
 
+@pytest.mark.parametrize("pp", [{"pool_height": 2, "pool_width": 2, "stride": 2},
+                                {"pool_height": 3, "pool_width": 2, "stride": 1}])
+def test_pool_threads_give_the_same_numbers(monkeypatch, pp):
+    """Pooling shared among three threads (uneven image chunks) equals one thread exactly."""
+    if not HAS_CYTHON:
+        pytest.skip("Cython extension not built")
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((7, 3, 8, 6)).astype(np.float32)
+    results = []
+    for workers in (1, 3):
+        monkeypatch.setattr(fast_layers, "_WORKERS", workers)
+        monkeypatch.setattr(fast_layers, "_POOL_PARALLEL_MIN", 1)
+        out, cache = fast_layers.max_pool_forward_fast(x, pp)
+        dout = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
+        results.append((out, cache.idx, fast_layers.max_pool_backward_fast(dout, cache)))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    ref, ref_cache = layers.max_pool_forward_naive(x, pp)
+    np.testing.assert_array_equal(results[1][0], ref)
+
+
 def test_pool_checks_inputs():
     x = np.zeros((1, 1, 5, 4))
     with pytest.raises(ValueError, match=r"max_pool_forward_fast: \(H - pool_height\) = 3 is not divisible by stride 2"):
