@@ -593,6 +593,26 @@ def test_pool_tie_rule_first_max_row_major(backend, ph, pw, stride):
     np.testing.assert_array_equal(dx, expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pool_2x2_ties_pick_the_first_max_like_naive(backend, dtype):
+    """Windows with every pattern of ties (values in {-1, 0, 1}, all 81 orders of a 2x2
+    window and random ones): the 2x2 kernel picks each window's first maximum in row-major
+    order, as the naive layer does, so outputs and gradients are equal bit for bit."""
+    rng = np.random.default_rng(15)
+    patterns = np.array(np.meshgrid(*[[-1.0, 0.0, 1.0]] * 4, indexing="ij")).reshape(4, -1).T
+    x = np.zeros((2, 3, 2 * 9, 2 * 9), dtype=dtype)
+    windows = np.concatenate([patterns, rng.integers(-1, 2, (2 * 3 * 81 - 81, 4))])
+    windows = windows.reshape(2, 3, 9, 9, 2, 2).astype(dtype)
+    x[...] = windows.transpose(0, 1, 2, 4, 3, 5).reshape(x.shape)
+    pp = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    out, cache = fast_layers.max_pool_forward_fast(x, pp)
+    out_naive, cache_naive = layers.max_pool_forward_naive(x, pp)
+    np.testing.assert_array_equal(out, out_naive)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx = fast_layers.max_pool_backward_fast(dout, cache)
+    np.testing.assert_array_equal(dx, layers.max_pool_backward_naive(dout, cache_naive))
+
+
 def test_pool_overlapping_windows_accumulate(backend):
     x = np.zeros((1, 1, 3, 3))
     x[0, 0, 1, 1] = 5.0  # the centre is the max of all four 2x2 windows
