@@ -524,7 +524,7 @@ def main(argv=None) -> int:
                                 torch is not None, log=lambda m: print(m, flush=True),
                                 one_thread=True)
             one["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
-            sides["one_thread"] = one
+            sides["single_thread"] = one
         images = args.epoch_images if args.epoch_images is not None else (
             2000 if args.quick else EPOCH_IMAGES)
         if images > 0:
@@ -576,10 +576,10 @@ def print_sides(sides, meta, out=sys.stdout):
           f"{sides['load_average_end']}", file=out)
     for name, env in sides["env"].items():
         print(f"  {name} process: {json.dumps(env)}", file=out)
-    if "one_thread" in sides:
+    if "single_thread" in sides:
         print(file=out)
-        sides_mod.print_table(sides["one_thread"], out)
-        print(f"load average after it {sides['one_thread']['load_average_end']}", file=out)
+        sides_mod.print_table(sides["single_thread"], out)
+        print(f"load average after it {sides['single_thread']['load_average_end']}", file=out)
 
 
 def _finish(meta, rows, sides, args) -> int:
