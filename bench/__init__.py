@@ -1,7 +1,10 @@
 """Benchmark of the intro2ai layers: ``python -m bench`` (``make bench``).
 
-Measures, in one run and side by side, the machine's GEMM rate, the naive and fast layers and
-(when ``torch`` is importable) PyTorch's CPU ``conv2d`` / ``max_pool2d`` and a training step of
-the same ThreeLayerConvNet. Prints a table and saves it (CSV, JSON) with a plot under
-``bench/results/``. Nothing here is asserted: speed is measured, never tested.
+First ours against PyTorch (when ``torch`` is importable) with each side in its own process
+(``bench.side`` runners driven by ``bench.sides``; rounds alternated, best median kept), with
+the default threads and with one thread each, and one epoch of HW5's training
+(``bench.epoch``). Then, in one process, the machine's GEMM rate, the naive and fast layers
+and PyTorch's CPU ``conv2d`` / ``max_pool2d``. Prints the tables and saves them (text, CSV,
+JSON) with a plot under ``bench/results/``. Nothing here is asserted: speed is measured,
+never tested.
 """

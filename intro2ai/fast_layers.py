@@ -649,6 +649,17 @@ def conv_backward_strides(dout: np.ndarray, cache: ConvCache, need_dx: bool = Tr
 
 # ----------------------------------------------------------------------------- max pooling
 
+# Pooling kernels run on our threads, over chunks of images, from this many input elements on
+# (the training step's pool, 1.6M elements, takes ~2 ms on one thread).
+_POOL_PARALLEL_MIN = 1 << 18
+
+
+def _run_by_images(work: Any, N: int, size: int) -> None:
+    """``work`` over image ranges covering the batch, on our threads when the layer is big."""
+    workers = min(_workers(), N) if size >= _POOL_PARALLEL_MIN else 1
+    _run_parallel(work, _chunks(N, -(-N // (4 * workers)) if workers > 1 else N), workers)
+
+
 def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, PoolCache]:
     """Max-pool forward pass.
 
@@ -676,10 +687,14 @@ def max_pool_forward_fast(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray, 
         out = np.empty((N, C, H_out, W_out), dtype=x.dtype)
         idx = np.empty((N, C, H_out, W_out), dtype=np.intc)
 
-        if tiles and ph == 2:
-            mod.maxpool_forward_2x2(xc, out, idx)
-        else:
-            mod.maxpool_forward(xc, out, idx, ph, pw, stride)
+        def work(chunks):
+            for n0, n1 in chunks:
+                if tiles and ph == 2:
+                    mod.maxpool_forward_2x2(xc[n0:n1], out[n0:n1], idx[n0:n1])
+                else:
+                    mod.maxpool_forward(xc[n0:n1], out[n0:n1], idx[n0:n1], ph, pw, stride)
+
+        _run_by_images(work, N, x.size)
         backend = "cython"
     else:
         out, idx = _im2col_numpy.maxpool_forward(x, ph, pw, stride)
@@ -711,7 +726,13 @@ def max_pool_backward_fast(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
         if mod is None:  # cache from a process state where the extension was loaded
             mod = _extension.cython_module()
         dx = np.zeros(cache.x_shape, dtype=dtype)
-        mod.maxpool_backward(np.ascontiguousarray(dout, dtype=dtype), cache.idx, dx)
+        doutc = np.ascontiguousarray(dout, dtype=dtype)
+
+        def work(chunks):
+            for n0, n1 in chunks:
+                mod.maxpool_backward(doutc[n0:n1], cache.idx[n0:n1], dx[n0:n1])
+
+        _run_by_images(work, dx.shape[0], dx.size)
         return dx
     return _im2col_numpy.maxpool_backward(dout.astype(dtype, copy=False), cache.idx,
                                           cache.x_shape)

@@ -593,6 +593,26 @@ def test_pool_tie_rule_first_max_row_major(backend, ph, pw, stride):
     np.testing.assert_array_equal(dx, expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pool_2x2_ties_pick_the_first_max_like_naive(backend, dtype):
+    """Windows with every pattern of ties (values in {-1, 0, 1}, all 81 orders of a 2x2
+    window and random ones): the 2x2 kernel picks each window's first maximum in row-major
+    order, as the naive layer does, so outputs and gradients are equal bit for bit."""
+    rng = np.random.default_rng(15)
+    patterns = np.array(np.meshgrid(*[[-1.0, 0.0, 1.0]] * 4, indexing="ij")).reshape(4, -1).T
+    x = np.zeros((2, 3, 2 * 9, 2 * 9), dtype=dtype)
+    windows = np.concatenate([patterns, rng.integers(-1, 2, (2 * 3 * 81 - 81, 4))])
+    windows = windows.reshape(2, 3, 9, 9, 2, 2).astype(dtype)
+    x[...] = windows.transpose(0, 1, 2, 4, 3, 5).reshape(x.shape)
+    pp = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    out, cache = fast_layers.max_pool_forward_fast(x, pp)
+    out_naive, cache_naive = layers.max_pool_forward_naive(x, pp)
+    np.testing.assert_array_equal(out, out_naive)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx = fast_layers.max_pool_backward_fast(dout, cache)
+    np.testing.assert_array_equal(dx, layers.max_pool_backward_naive(dout, cache_naive))
+
+
 def test_pool_overlapping_windows_accumulate(backend):
     x = np.zeros((1, 1, 3, 3))
     x[0, 0, 1, 1] = 5.0  # the centre is the max of all four 2x2 windows
@@ -622,6 +642,27 @@ def test_pool_training_shape_both_dtypes(backend, pp, shape):
         # Overlapping windows add up in another order than in the naive loops.
         _close(fast_layers.max_pool_backward_fast(dout, cache),
                layers.max_pool_backward_naive(dout, ref_cache), dt, f"dx {shape} {pp}")
+
+
+@pytest.mark.parametrize("pp", [{"pool_height": 2, "pool_width": 2, "stride": 2},
+                                {"pool_height": 3, "pool_width": 2, "stride": 1}])
+def test_pool_threads_give_the_same_numbers(monkeypatch, pp):
+    """Pooling shared among three threads (uneven image chunks) equals one thread exactly."""
+    if not HAS_CYTHON:
+        pytest.skip("Cython extension not built")
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((7, 3, 8, 6)).astype(np.float32)
+    results = []
+    for workers in (1, 3):
+        monkeypatch.setattr(fast_layers, "_WORKERS", workers)
+        monkeypatch.setattr(fast_layers, "_POOL_PARALLEL_MIN", 1)
+        out, cache = fast_layers.max_pool_forward_fast(x, pp)
+        dout = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
+        results.append((out, cache.idx, fast_layers.max_pool_backward_fast(dout, cache)))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    ref, ref_cache = layers.max_pool_forward_naive(x, pp)
+    np.testing.assert_array_equal(results[1][0], ref)
 
 
 def test_pool_checks_inputs():
