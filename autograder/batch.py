@@ -156,6 +156,13 @@ def _grade_one(job: dict) -> dict:
     if error and not job.get("expected_tasks"):
         flags.append({"kind": "needs_manual_grade"})
     flags += gbmod.tampering_flags(autograde_data, trusted) if not error else []
+    # The trusted grader's own flags (a task graded unsandboxed, forged result records, a task
+    # it could not grade) reach the record, the CSV and the gradebook like the pipeline's.
+    seen = {(f.get("kind"), f.get("task")) for f in flags}
+    for f in trusted.get("flags", []) if isinstance(trusted.get("flags"), list) else []:
+        if isinstance(f, dict) and (f.get("kind"), f.get("task")) not in seen:
+            seen.add((f.get("kind"), f.get("task")))
+            flags.append({k: f[k] for k in ("kind", "task", "message") if k in f})
     if step is not None and (step.returncode != 0 or not autograde_data):
         flags.append({"kind": "notebook_autograde_failed", "returncode": step.returncode})
     if step is not None and step.timed_out:

@@ -155,3 +155,30 @@ def test_batch_regrades_over_a_forged_record_and_reports_it(course, monkeypatch)
 def _zero_grade(submission_dir, **kwargs):
     return {"tasks": {"hw5_conv_forward": {"points": 0.0, "max_points": 35.0, "status": "failed"}},
             "total": 0.0, "max_total": 35.0}
+
+
+def test_the_trusted_graders_flags_reach_the_record_and_the_csv(course, monkeypatch):
+    """An unsandboxed task (or any flag of the trusted grader) is visible in the export."""
+    import sys
+
+    from nbgrader.api import Gradebook
+
+    from autograder import batch, gradebook
+
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    sub = course / "submitted" / "kim" / "hw5"
+    sub.mkdir(parents=True)
+    (sub / "x.txt").write_text("work")
+    with Gradebook(gradebook.db_url(course / "gradebook.db")) as gb:
+        gb.add_assignment("hw5")
+    batch.autograde(course, "hw5", grader="tests.test_records:_flagged_grade", skip_notebook=True,
+                    progress=False)
+    rec = records.load_record(course, "hw5", "kim")
+    assert {"kind": "unsandboxed", "task": "hw5_conv_forward"} in rec["flags"]
+    assert "unsandboxed:hw5_conv_forward" in export.export(course, "hw5").read_text()
+
+
+def _flagged_grade(submission_dir, **kwargs):
+    rec = _zero_grade(submission_dir)
+    rec["flags"] = [{"kind": "unsandboxed", "task": "hw5_conv_forward"}]
+    return rec
