@@ -162,7 +162,8 @@ def _grade_one(job: dict) -> dict:
     for f in trusted.get("flags", []) if isinstance(trusted.get("flags"), list) else []:
         if isinstance(f, dict) and (f.get("kind"), f.get("task")) not in seen:
             seen.add((f.get("kind"), f.get("task")))
-            flags.append({k: f[k] for k in ("kind", "task", "message") if k in f})
+            flags.append({**{k: f[k] for k in ("kind", "task", "message") if k in f},
+                          "source": "trusted grader"})
     if step is not None and (step.returncode != 0 or not autograde_data):
         flags.append({"kind": "notebook_autograde_failed", "returncode": step.returncode})
     if step is not None and step.timed_out:

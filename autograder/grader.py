@@ -156,7 +156,12 @@ HIDDEN_MESSAGE_KO = "(숨겨진 케이스: 오류 메시지는 표시하지 않�
 
 
 def _error_ko(err: dict, hidden: bool = False) -> str:
-    message = HIDDEN_MESSAGE_KO if hidden and err.get("message") else err.get("message", "")
+    message = err.get("message", "")
+    if hidden and message:  # the rule's own text stays (without what it names, which a student
+        # could choose); anything else may be the student's
+        rule = err.get("exc_type") == "NaiveRuleError" and (
+            message.startswith(grading_rules.RULE_KO) or grading_rules.RULE_KO.startswith(message))
+        message = grading_rules.RULE_KO if rule else HIDDEN_MESSAGE_KO
     return grading_rules.error_ko(err.get("status"), err.get("exc_type"), message,
                                   err.get("where", ""))
 

@@ -97,11 +97,17 @@ def test_tampering_flagged_only_where_the_kernel_was_fooled(graded):
     db = gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5")
     for name in SUBSET:
         rec = records.load_record(course, "hw5", name)
-        flagged = sorted(f["task"] for f in rec["flags"] if f["kind"] == "possible_tampering")
+        # The notebook fooled, the trusted grader not: possible tampering, found by the pipeline.
+        flagged = sorted(f["task"] for f in rec["flags"]
+                         if f["kind"] == "possible_tampering" and "source" not in f)
         recipe = demo.NOTEBOOK_SAMPLES.get(name) or smod.SAMPLES.get(name, {})
         want = sorted(recipe.get("tampered", [])) if name not in KIT_UNREADABLE else []
         assert flagged == want, name
-        assert db[name]["flagged"] is bool(want), name
+        # The trusted grader's own flags (forged result records) are kept beside them.
+        own = sorted(f["task"] for f in rec["flags"] if f.get("source") == "trusted grader")
+        if name == "adv_forged_records":
+            assert own, name
+        assert db[name]["flagged"] is bool(want or own), name
         for task in want:
             cell = db[name]["cells"][task]
             assert cell["needs_manual_grade"] and cell["auto_score"] == cell["max_score"], (name, task)

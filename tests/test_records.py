@@ -174,7 +174,7 @@ def test_the_trusted_graders_flags_reach_the_record_and_the_csv(course, monkeypa
     batch.autograde(course, "hw5", grader="tests.test_records:_flagged_grade", skip_notebook=True,
                     progress=False)
     rec = records.load_record(course, "hw5", "kim")
-    assert {"kind": "unsandboxed", "task": "hw5_conv_forward"} in rec["flags"]
+    assert {"kind": "unsandboxed", "task": "hw5_conv_forward", "source": "trusted grader"} in rec["flags"]
     assert "unsandboxed:hw5_conv_forward" in export.export(course, "hw5").read_text()
 
 
