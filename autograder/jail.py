@@ -95,6 +95,7 @@ PYVER = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 SITE_INSIDE = f"{VENV}/lib/{PYVER}/site-packages"
 PYTHON_INSIDE = f"{VENV}/bin/python3"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+_PROC_COVERED = ("sys", "sysrq-trigger", "irq", "bus")  # read-only inside
 
 _counter = itertools.count()
 _counter_lock = threading.Lock()
@@ -425,7 +426,13 @@ def _args(argv: Sequence[str], policy: Policy, data_fds: Sequence[int],
     if policy.python and data_fds[len(policy.data):]:
         a += ["--perms", "0444", "--ro-bind-data", str(data_fds[len(policy.data)]),
               f"{VENV}/pyvenv.cfg"]
-    a += ["--proc", "/proc", "--dev", "/dev"]
+    a += ["--proc", "/proc"]
+    # bwrap covers these read-only only when its own access() check finds them writable,
+    # which it does not when it runs as root mapping uid 65534 to root outside: the sandbox
+    # could then write the host's sysctls (kernel.core_pattern: root outside) and sysrq.
+    for sub in _PROC_COVERED:
+        a += ["--ro-bind-try", f"/proc/{sub}", f"/proc/{sub}"]
+    a += ["--dev", "/dev"]
     if _bwrap_version() >= (0, 10):
         a += ["--size", str(int(policy.tmp_mb) << 20)]
     a += ["--tmpfs", "/tmp", "--remount-ro", "/", "--chdir", policy.cwd]

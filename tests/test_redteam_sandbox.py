@@ -1,0 +1,229 @@
+"""Red-team tests of the trusted grader's sandbox: a hostile student's layers.py attacks it.
+
+Each test asserts outcomes: the attacker earns no more than honest work of the same content
+(0 for a stub) or is flagged for a person; an honest victim graded at the same time keeps its
+score; the kit's sources, a sample of the venv's site-packages and the victim's submission are
+byte-for-byte unchanged; no process of a sandbox is left; grading finishes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import inspect
+import os
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograder import cases, grader, jail, samples, sandbox
+
+REPO = Path(__file__).resolve().parent.parent
+EXPECTED = samples.expected_scores()
+LIMITS = dict(EXPECTED["limits"])
+SEED = EXPECTED["seed"]
+TASKS = ("hw5_conv_forward", "hw5_max_pool_forward")
+
+pytestmark = pytest.mark.skipif(jail.level()[0] != "full", reason="no sandbox on this machine")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _tree_hash(folder: Path, pattern: str = "*") -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob(pattern)):
+        if "__pycache__" in p.parts or ".pytest_cache" in p.parts:
+            continue
+        h.update(str(p.relative_to(folder)).encode())
+        if p.is_file() and not p.is_symlink():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _site_sample() -> dict[str, str]:
+    """SHA-256 of a sample of the venv's site-packages (what the sandbox binds in)."""
+    site = Path(jail._site_packages())
+    out = {}
+    for rel in ("numpy/__init__.py", "numpy/_core/__init__.py", "numpy/core/__init__.py",
+                "numpy/lib/format.py", "scipy/__init__.py", "scipy/signal/__init__.py"):
+        p = site / rel
+        if p.is_file():
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    for p in sorted((site / "numpy").rglob("*.so"))[:5]:
+        out[str(p.relative_to(site))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    out["_listing"] = hashlib.sha256("\n".join(sorted(os.listdir(site))).encode()).hexdigest()
+    return out
+
+
+def _kit_hash() -> str:
+    h = hashlib.sha256()
+    for sub in ("autograder", "intro2ai"):
+        h.update(_tree_hash(REPO / sub, "*.py").encode())
+    h.update((REPO / "autograder" / "rubric.toml").read_bytes())
+    return h.hexdigest()
+
+
+def _ref_body(fn) -> str:
+    src = textwrap.dedent(inspect.getsource(fn))
+    body = src.split('"""', 2)[2] if '"""' in src else src.split(":\n", 1)[1]
+    return textwrap.indent(textwrap.dedent(body), "    ")
+
+
+def _layers(conv_body: str, pool_honest: bool = True) -> str:
+    from intro2ai import layers
+
+    regions = {"conv_forward_naive": ("body", conv_body)}
+    if pool_honest:
+        regions["max_pool_forward_naive"] = ("body", _ref_body(layers.max_pool_forward_naive))
+    spec = {"regions": regions, "append": {"intro2ai/layers.py": (
+        "\ndef _REF_CONV(x, w, b, conv_param):\n"
+        + _ref_body(layers.conv_forward_naive))}}
+    return samples.build_file("intro2ai/layers.py", spec)
+
+
+def _submission(root: Path, name: str, layers_text: str | None) -> Path:
+    ref = root / "_ref"
+    if not ref.exists():
+        samples.build_samples(ref, names=["reference"])
+    sub = root / name
+    shutil.copytree(ref / "reference", sub)
+    if layers_text is not None:
+        (sub / "intro2ai" / "layers.py").write_text(layers_text)
+    return sub
+
+
+HONEST_CONV = None  # filled lazily: the reference body
+
+
+def _attack(tmp_path: Path, body: str, *, pool_honest: bool = True) -> tuple[dict, dict]:
+    """Grade the attacker and an honest victim at the same time; check what must not change.
+
+    Returns (attacker record, victim record).
+    """
+    attacker = _submission(tmp_path, "attacker", _layers(textwrap.indent(
+        textwrap.dedent(body), "    "), pool_honest))
+    victim = _submission(tmp_path, "victim", None)
+    kit, site, vic = _kit_hash(), _site_sample(), _tree_hash(victim)
+    att = _tree_hash(attacker)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        fa = pool.submit(grader.grade_submission, attacker, seed=SEED, limits=LIMITS,
+                         tasks=TASKS)
+        fv = pool.submit(grader.grade_submission, victim, seed=SEED, limits=LIMITS,
+                         tasks=TASKS)
+        rec_a, rec_v = fa.result(timeout=300), fv.result(timeout=300)
+    assert _kit_hash() == kit
+    assert _site_sample() == site
+    assert _tree_hash(victim) == vic and _tree_hash(attacker) == att
+    assert sandbox.leftover_processes() == []
+    # The honest victim keeps its full score and is not flagged.
+    for t in TASKS:
+        vt = rec_v["tasks"][t]
+        assert vt["points"] == vt["max_points"], (t, vt["message"])
+        assert not vt["needs_manual_grade"], vt["flags"]
+    return rec_a, rec_v
+
+
+def _pts(rec: dict, task: str = "hw5_conv_forward") -> float:
+    return rec["tasks"][task]["points"]
+
+
+def _flagged(rec: dict, task: str = "hw5_conv_forward") -> bool:
+    return bool(rec["tasks"][task]["needs_manual_grade"])
+
+
+# --------------------------------------------------------------------------- host and kernel
+
+# conv_forward_naive of the probe returns one number per question instead of a convolution.
+PROBE = r"""
+import os, ctypes
+def _try(f):
+    try:
+        f()
+        return 1.0
+    except BaseException:
+        return 0.0
+def _sysctl():
+    p = "/proc/sys/vm/swappiness"
+    v = open(p).read()
+    with open(p, "w") as fh:  # the value it already has: harmless if it works
+        fh.write(v)
+def _open_w(p):
+    def f():
+        os.close(os.open(p, os.O_WRONLY | os.O_NONBLOCK))
+    return f
+def _dev_big():
+    n = 0
+    for k in range(16):
+        try:
+            with open("/dev/x%d" % k, "wb") as fh:
+                fh.write(b"x" * (4 << 20))
+            n += 4
+        except OSError:
+            break
+    return float(n)
+def _fds():
+    bad = 0
+    for fd in os.listdir("/proc/self/fd"):
+        fd = int(fd)
+        if fd in (0, 1, 2):
+            continue
+        try:
+            link = os.readlink("/proc/self/fd/%d" % fd)
+        except OSError:
+            continue
+        if not (link.startswith(("pipe:", "/proc/")) or "anon_inode" in link
+                or link.startswith("/dev/zero")):
+            bad += 1
+    return float(bad)
+out = np.array([
+    _try(_sysctl),
+    _try(_open_w("/proc/sys/kernel/core_pattern")),
+    _try(_open_w("/proc/sysrq-trigger")),
+    _try(_open_w("/proc/irq/default_smp_affinity")),
+    _try(lambda: os.utime("/dev/null", (0, 0))),
+    _try(lambda: os.setxattr("/dev/null", "user.redteam", b"1")),
+    _try(lambda: os.listdir("/sys")),
+    _try(lambda: os.listdir("/proc/1/root/work")),
+    _try(lambda: open("/proc/1/environ", "rb").read()),
+    _fds(),
+    _try(lambda: os.mknod("/tmp/n", 0o600 | 0o020000, os.makedev(1, 3))),
+    float(sum(1 for p in os.listdir("/proc") if p.isdigit())),
+], dtype=np.float64)
+"""
+PROBE_FIELDS = ("sysctl_write", "core_pattern", "sysrq", "irq", "utime_devnull",
+                "xattr_devnull", "sys", "proc1_root_work", "proc1_environ", "odd_fds",
+                "mknod_dev", "pids")
+
+
+def test_student_code_cannot_touch_the_host_kernel_or_devices(tmp_path):
+    """Root-mapped mode (the grader is root here, the interpreter under /root) made the
+    sandbox's uid root outside: it could write the host's sysctls (kernel.core_pattern gives
+    root outside) and set the host /dev/null's timestamps. Neither may happen, in any mode."""
+    sub = tmp_path / "probe"
+    (sub / "intro2ai").mkdir(parents=True)
+    (sub / "intro2ai" / "layers.py").write_text(
+        samples.build_file("intro2ai/layers.py",
+                           {"regions": {"conv_forward_naive": ("body", textwrap.indent(
+                               PROBE, "    "))}}))
+    files, _ = sandbox.read_submission(sub)
+    case = cases.Case("hw5_conv_forward", "visible_basic",
+                      {"x": np.zeros((1, 1, 3, 3)), "w": np.zeros((1, 1, 3, 3)),
+                       "b": np.zeros(1)}, {"conv_param": {"stride": 1, "pad": 0}}, False)
+    before = os.stat("/dev/null")
+    run = sandbox.run_task("hw5_conv_forward", [case], files, grader.load_rubric()["limits"])
+    assert run.cases[0].done, run
+    got = dict(zip(PROBE_FIELDS, run.cases[0].arrays["out"].tolist()))
+    after = os.stat("/dev/null")
+    assert (after.st_mtime_ns, after.st_mode, after.st_uid) == \
+        (before.st_mtime_ns, before.st_mode, before.st_uid)
+    assert "user.redteam" not in os.listxattr("/dev/null")
+    assert got["sysctl_write"] == got["core_pattern"] == got["sysrq"] == got["irq"] == 0, got
+    assert got["sys"] == got["proc1_root_work"] == got["mknod_dev"] == 0, got
+    assert got["odd_fds"] == 0, got
+    assert got["pids"] <= 3, got
+    assert sandbox.leftover_processes() == []
