@@ -30,10 +30,11 @@ def supported() -> bool:
     return platform.machine() in ("x86_64", "aarch64")
 
 
-#: chmod, chown and extended-attribute (ACL) writes, per architecture.
+#: chmod, chown, extended-attribute (ACL) and timestamp (utime*) writes, per architecture.
 _MODE_CALLS = {
-    "x86_64": (90, 91, 268, 452, 92, 93, 94, 260, 188, 189, 190, 197, 198, 199, 463, 466),
-    "aarch64": (52, 53, 452, 54, 55, 5, 6, 7, 14, 15, 16, 463, 466),
+    "x86_64": (90, 91, 268, 452, 92, 93, 94, 260, 188, 189, 190, 197, 198, 199, 463, 466,
+               132, 235, 261, 280),
+    "aarch64": (52, 53, 452, 54, 55, 5, 6, 7, 14, 15, 16, 463, 466, 88),
 }
 
 
@@ -41,9 +42,9 @@ def program(no_fork: bool = False, pin_modes: bool = False) -> bytes:
     """A filter as raw ``struct sock_filter`` records (raises OSError where unsupported).
 
     no_fork : fork, vfork and clone without CLONE_THREAD fail with EAGAIN, clone3 with ENOSYS.
-    pin_modes : chmod, chown and xattr writes do nothing and report success (for a sandbox
-        whose uid is root outside: it must not change the modes of root's files bound in,
-        e.g. ``/dev/null``; pretending keeps ``shutil.copy`` working).
+    pin_modes : chmod, chown, xattr and timestamp writes do nothing and report success (for a
+        sandbox whose uid is root outside: it must not change root's files bound in, e.g. the
+        host's ``/dev/null``; pretending keeps ``shutil.copy`` working).
     System calls of another architecture (x32, i386 on x86-64) fail with ENOSYS.
     """
     machine = platform.machine()
