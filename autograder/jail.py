@@ -432,10 +432,11 @@ def _args(argv: Sequence[str], policy: Policy, data_fds: Sequence[int],
     # could then write the host's sysctls (kernel.core_pattern: root outside) and sysrq.
     for sub in _PROC_COVERED:
         a += ["--ro-bind-try", f"/proc/{sub}", f"/proc/{sub}"]
-    a += ["--dev", "/dev"]
-    if _bwrap_version() >= (0, 10):
-        a += ["--size", str(int(policy.tmp_mb) << 20)]
-    a += ["--tmpfs", "/tmp", "--remount-ro", "/", "--chdir", policy.cwd]
+    # /dev's tmpfs has no size: read-only, with a /dev/shm as small as /tmp (files in a tmpfs
+    # are memory that no rlimit counts, and without a memory cgroup nothing else does).
+    sized = ["--size", str(int(policy.tmp_mb) << 20)] if _bwrap_version() >= (0, 10) else []
+    a += ["--dev", "/dev", *sized, "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
+    a += [*sized, "--tmpfs", "/tmp", "--remount-ro", "/", "--chdir", policy.cwd]
     if seccomp_fd is not None:
         a += ["--seccomp", str(seccomp_fd)]
     return a + ["--", *argv]
