@@ -38,13 +38,19 @@ _MODE_CALLS = {
 }
 
 
-def program(no_fork: bool = False, pin_modes: bool = False) -> bytes:
+#: System V IPC objects that outlive their process (shmget, msgget, semget).
+_SYSV_CALLS = {"x86_64": (29, 68, 64), "aarch64": (194, 186, 190)}
+
+
+def program(no_fork: bool = False, pin_modes: bool = False, no_sysv_ipc: bool = False) -> bytes:
     """A filter as raw ``struct sock_filter`` records (raises OSError where unsupported).
 
     no_fork : fork, vfork and clone without CLONE_THREAD fail with EAGAIN, clone3 with ENOSYS.
     pin_modes : chmod, chown, xattr and timestamp writes do nothing and report success (for a
         sandbox whose uid is root outside: it must not change root's files bound in, e.g. the
         host's ``/dev/null``; pretending keeps ``shutil.copy`` working).
+    no_sysv_ipc : shmget, msgget and semget fail with ENOSYS (a detached shared memory
+        segment is memory that no rlimit counts; without a memory cgroup nothing does).
     System calls of another architecture (x32, i386 on x86-64) fail with ENOSYS.
     """
     machine = platform.machine()
@@ -61,6 +67,8 @@ def program(no_fork: bool = False, pin_modes: bool = False) -> bytes:
         prog.append((_JGE, "enosys", "next", 0x40000000))  # x32 system calls
     if pin_modes:
         prog += [(_JEQ, "pretend", "next", nr) for nr in _MODE_CALLS[machine]]
+    if no_sysv_ipc:
+        prog += [(_JEQ, "enosys", "next", nr) for nr in _SYSV_CALLS[machine]]
     if no_fork:
         prog += [(_JEQ, "eagain", "next", nr) for nr in forks]
         prog += [(_JEQ, "enosys", "next", 435),  # clone3: its flags are out of reach
@@ -85,10 +93,15 @@ def no_fork_program() -> bytes:
 
 
 def install_no_fork() -> None:
-    """Load the filter into this process (PR_SET_NO_NEW_PRIVS first; raises OSError)."""
+    """Load the no-fork filter into this process (see ``install``)."""
+    install(no_fork_program())
+
+
+def install(code: bytes) -> None:
+    """Load a filter from ``program`` into this process (PR_SET_NO_NEW_PRIVS first; raises
+    OSError)."""
     import ctypes
 
-    code = no_fork_program()
     buf = ctypes.create_string_buffer(code, len(code))
     fprog = struct.pack("@HP", len(code) // 8, ctypes.addressof(buf))  # struct sock_fprog
     libc = ctypes.CDLL(None, use_errno=True)

@@ -227,3 +227,231 @@ def test_student_code_cannot_touch_the_host_kernel_or_devices(tmp_path):
     assert got["odd_fds"] == 0, got
     assert got["pids"] <= 3, got
     assert sandbox.leftover_processes() == []
+
+
+# --------------------------------------------------------------------------- result channel
+
+# Forged records on every descriptor the worker has (or could guess), from a stub.
+FORGE_EVERY_FD = r"""
+import os, io, json, sys
+import numpy as _np
+def _rec(h, p=b""):
+    h = json.dumps(h).encode()
+    return b"R" + len(h).to_bytes(4, "big") + h + len(p).to_bytes(8, "big") + p
+_buf = io.BytesIO()
+_np.save(_buf, _np.zeros((1,)))
+_junk = (_rec({"kind": "hello"}) + _rec({"kind": "array", "case": 0, "key": "out"},
+         _buf.getvalue()) + _rec({"kind": "done", "case": 0}) + _rec({"kind": "exit", "code": 0}))
+for _fd in range(256):
+    try:
+        os.write(_fd, _junk)
+    except OSError:
+        pass
+raise NotImplementedError
+"""
+
+
+def test_forged_records_on_every_descriptor_earn_nothing(tmp_path):
+    att, _ = _attack(tmp_path, FORGE_EVERY_FD)
+    assert _pts(att) == 0.0
+    assert _pts(att, "hw5_max_pool_forward") == 15.0  # its own honest task unharmed
+
+
+# The relay (the worker's parent) is killed, stopped, or the whole namespace is signalled,
+# after the first (honest) case.
+KILL_RELAY = r"""
+import os, signal
+out = _REF_CONV(x, w, b, conv_param)[0]
+_N.append(1)
+if len(_N) == 2:
+    os.kill(os.getppid(), signal.SIG{SIG})
+"""
+KILL_ALL = r"""
+import os, signal
+out = _REF_CONV(x, w, b, conv_param)[0]
+_N.append(1)
+if len(_N) == 2:
+    os.kill(-1, signal.SIGKILL)
+    os.kill(1, signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("body", [KILL_RELAY.replace("{SIG}", "KILL"),
+                                  KILL_RELAY.replace("{SIG}", "STOP"), KILL_ALL],
+                         ids=["sigkill_relay", "sigstop_relay", "kill_everything"])
+def test_attacking_the_relay_earns_at_most_the_cases_it_finished(tmp_path, body):
+    att, _ = _attack(tmp_path, body.replace("_N.append", "globals().setdefault('_N', []) "
+                                             "and None or _N.append"))
+    task = att["tasks"]["hw5_conv_forward"]
+    assert _pts(att) < task["max_points"]
+    # Only the cases whose honest result the relay forwarded before the attack count.
+    assert _pts(att) <= 4.0 + 6.0
+    assert _pts(att, "hw5_max_pool_forward") == 15.0
+
+
+EXIT_EARLY = r"""
+import os
+os._exit(0)
+"""
+
+
+def test_a_worker_that_exits_zero_early_earns_nothing(tmp_path):
+    att, _ = _attack(tmp_path, EXIT_EARLY)
+    assert _pts(att) == 0.0
+
+
+# A stub returning hostile values: one kind per case (complex with garbage imaginary part,
+# NaN, bool, float16, big-endian, structured, object, ragged, too large, subclass that lies).
+HOSTILE_VALUES = r"""
+import numpy as _np
+_N.append(1)
+_k = len(_N) - 1
+_shape = (x.shape[0], w.shape[0], 2, 2)
+class _Lie(_np.ndarray):
+    def __array__(self, *a, **k):
+        return _np.zeros(self.shape)
+    def __eq__(self, other):
+        return True
+_values = [
+    lambda: _np.ones(_shape) + 1e9j,
+    lambda: _np.full(_shape, _np.nan),
+    lambda: _np.ones(_shape, dtype=bool),
+    lambda: _np.ones(_shape, dtype=_np.float16),
+    lambda: _np.ones(_shape, dtype=">f8"),
+    lambda: _np.zeros(_shape, dtype=[("a", "f8")]),
+    lambda: _np.array([object()] * 4, dtype=object),
+    lambda: [[1.0], [1.0, 2.0]],
+    lambda: _np.zeros((1200, 1000)),
+    lambda: _np.zeros(_shape).view(_Lie),
+    lambda: _np.array(2**63 - 1),
+    lambda: _np.full(_shape, 5e-324),
+]
+out = _values[_k % len(_values)]()
+"""
+
+
+def test_hostile_return_values_earn_nothing(tmp_path):
+    att, _ = _attack(tmp_path, HOSTILE_VALUES.replace(
+        "_N.append", "globals().setdefault('_N', []) and None or _N.append"))
+    assert _pts(att) == 0.0
+
+
+# --------------------------------------------------------------------------- resources
+
+
+DAEMON = r"""
+import os, time
+if not globals().get("_FORKED"):
+    globals()["_FORKED"] = True
+    try:
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.closerange(3, 256)
+                time.sleep(120)
+            os._exit(0)
+    except OSError:
+        pass
+out = _REF_CONV(x, w, b, conv_param)[0]
+"""
+
+
+def test_daemonized_processes_do_not_outlive_the_task(tmp_path):
+    att, _ = _attack(tmp_path, DAEMON)
+    # What _attack checks matters here: no process of any sandbox is left.
+    assert _pts(att) <= att["tasks"]["hw5_conv_forward"]["max_points"]
+
+
+FILL = r"""
+import os, threading
+_chunk = b"x" * (1 << 20)
+for _fd in (1, 2):
+    for _ in range(64):
+        try:
+            os.write(_fd, _chunk)
+        except OSError:
+            break
+for _d in ("/tmp", "/dev", "/dev/shm", "/box", "/"):
+    for _k in range(64):
+        try:
+            with open(os.path.join(_d, "fill%d" % _k), "wb") as fh:
+                fh.write(_chunk * 4)
+        except OSError:
+            break
+_hog = []
+try:
+    while True:
+        _hog.append(bytearray(64 << 20))
+except MemoryError:
+    _hog.clear()
+out = _REF_CONV(x, w, b, conv_param)[0]
+"""
+
+
+def test_filling_disk_memory_and_output_hurts_nobody(tmp_path):
+    before = shutil.disk_usage("/tmp").used
+    att, _ = _attack(tmp_path, FILL)
+    assert _pts(att) <= att["tasks"]["hw5_conv_forward"]["max_points"]
+    assert shutil.disk_usage("/tmp").used - before < (64 << 20)
+    assert not [p for p in Path("/tmp").glob("intro2ai-grade-*") if p.stat().st_uid == 0
+                and (p / "box").exists() and any(p.rglob("fill*"))]
+
+
+# Memory outside every per-process limit: tmpfs files (/dev, /dev/shm, /tmp) and System V
+# shared memory segments stay after the process lets go of them. Where a memory cgroup holds
+# the sandbox they are charged to it; where none can be made (a rootless grader) only the
+# sandbox's own limits stand between them and the machine's RAM.
+HOARD = r"""
+import ctypes, os
+_MB = 1 << 20
+def _files(d, limit_mb):
+    n = 0
+    for k in range(limit_mb // 4):
+        try:
+            with open(os.path.join(d, "hoard%d" % k), "wb") as fh:
+                fh.write(b"x" * (4 * _MB))
+            n += 4
+        except OSError:
+            break
+    return n
+def _sysv(limit_mb):
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.shmat.restype = ctypes.c_void_p
+    n = 0
+    for _ in range(limit_mb // 128):
+        sid = libc.shmget(0, 128 * _MB, 0o1000 | 0o600)
+        if sid < 0:
+            break
+        addr = libc.shmat(sid, None, 0)
+        if addr in (None, ctypes.c_void_p(-1).value):
+            break
+        ctypes.memset(addr, 1, 128 * _MB)
+        libc.shmdt(ctypes.c_void_p(addr))
+        n += 128
+    return n
+out = np.array([_files("/dev", 192), _files("/dev/shm", 192), _files("/tmp", 192),
+                _sysv(1536)], dtype=np.float64)
+"""
+
+
+def test_memory_outside_the_process_limits_is_bounded_without_cgroups(tmp_path, monkeypatch):
+    jail._cgroup_base.cache_clear()
+    monkeypatch.setattr(jail, "_cgroup_base", lambda kind: None)
+    sub = tmp_path / "hoard"
+    (sub / "intro2ai").mkdir(parents=True)
+    (sub / "intro2ai" / "layers.py").write_text(
+        samples.build_file("intro2ai/layers.py",
+                           {"regions": {"conv_forward_naive": ("body", textwrap.indent(
+                               HOARD, "    "))}}))
+    files, _ = sandbox.read_submission(sub)
+    case = cases.Case("hw5_conv_forward", "visible_basic",
+                      {"x": np.zeros((1, 1, 3, 3)), "w": np.zeros((1, 1, 3, 3)),
+                       "b": np.zeros(1)}, {"conv_param": {"stride": 1, "pad": 0}}, False)
+    limits = dict(grader.load_rubric()["limits"], wall_seconds=30, cpu_seconds=20)
+    run = sandbox.run_task("hw5_conv_forward", [case], files, limits)
+    assert run.cases[0].done, run
+    dev, shm, tmp, sysv = run.cases[0].arrays["out"].tolist()
+    # At most the sandbox's small tmpfs sizes (16 MB each), and no System V segments.
+    assert dev + shm + tmp <= 3 * 16, (dev, shm, tmp)
+    assert sysv == 0
+    assert sandbox.leftover_processes() == []
