@@ -500,7 +500,7 @@ def _probe() -> tuple[str, str]:
 
 
 def _cgroup_summary() -> str:
-    kinds = [k for k in ("memory", "pids") if _cgroup_base(k) is not None]
+    kinds = [k for k in ("memory", "pids", "cpu") if _cgroup_base(k) is not None]
     if kinds:
         return "cgroups: " + ", ".join(kinds)
     return "no cgroups (memory: RLIMIT_AS per process; processes: seccomp/RLIMIT_NPROC)"
@@ -552,7 +552,7 @@ _reaped = False
 
 def _reap_stale_cgroups() -> None:
     """Remove empty cgroups left by graders that were killed (their pid is gone)."""
-    for kind in ("memory", "pids"):
+    for kind in ("memory", "pids", "cpu"):
         base = _cgroup_base(kind)
         if base is None:
             continue
@@ -586,6 +586,11 @@ def _make_cgroups(limits: Limits) -> list[Path]:
                        {"memory.limit_in_bytes": b, "memory.memsw.limit_in_bytes": b}))
     if limits.processes:
         wanted.append(("pids", {"pids.max": int(limits.processes)}))
+    # One CPU share per sandbox, however many processes or sessions (autogroups) it makes:
+    # RLIMIT_CPU is per process, and 36 spinning processes starved the honest tasks beside.
+    # (v1 only: under v2 a process is in one cgroup, so a second folder would move it.)
+    if not v2:
+        wanted.append(("cpu", {}))
     for kind, files in wanted:
         base = _cgroup_base(kind)
         if base is None:

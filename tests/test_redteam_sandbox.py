@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -74,12 +75,13 @@ def _ref_body(fn) -> str:
     return textwrap.indent(textwrap.dedent(body), "    ")
 
 
-def _layers(conv_body: str, pool_honest: bool = True) -> str:
+def _layers(conv_body: str, pool_honest: bool = True, pool_prefix: str = "") -> str:
     from intro2ai import layers
 
     regions = {"conv_forward_naive": ("body", conv_body)}
     if pool_honest:
-        regions["max_pool_forward_naive"] = ("body", _ref_body(layers.max_pool_forward_naive))
+        regions["max_pool_forward_naive"] = ("body", textwrap.indent(
+            textwrap.dedent(pool_prefix), "    ") + _ref_body(layers.max_pool_forward_naive))
     spec = {"regions": regions, "append": {"intro2ai/layers.py": (
         "\ndef _REF_CONV(x, w, b, conv_param):\n"
         + _ref_body(layers.conv_forward_naive))}}
@@ -100,21 +102,25 @@ def _submission(root: Path, name: str, layers_text: str | None) -> Path:
 HONEST_CONV = None  # filled lazily: the reference body
 
 
-def _attack(tmp_path: Path, body: str, *, pool_honest: bool = True) -> tuple[dict, dict]:
+def _attack(tmp_path: Path, body: str, *, pool_honest: bool = True,
+            pool_prefix: str = "", attacker_tasks: tuple[str, ...] = TASKS,
+            victim_delay: float = 0.0, victim_limits: dict | None = None) -> tuple[dict, dict]:
     """Grade the attacker and an honest victim at the same time; check what must not change.
 
     Returns (attacker record, victim record).
     """
     attacker = _submission(tmp_path, "attacker", _layers(textwrap.indent(
-        textwrap.dedent(body), "    "), pool_honest))
+        textwrap.dedent(body), "    "), pool_honest, pool_prefix))
     victim = _submission(tmp_path, "victim", None)
     kit, site, vic = _kit_hash(), _site_sample(), _tree_hash(victim)
     att = _tree_hash(attacker)
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         fa = pool.submit(grader.grade_submission, attacker, seed=SEED, limits=LIMITS,
-                         tasks=TASKS)
-        fv = pool.submit(grader.grade_submission, victim, seed=SEED, limits=LIMITS,
-                         tasks=TASKS)
+                         tasks=attacker_tasks)
+        if victim_delay:
+            time.sleep(victim_delay)  # the victim starts while the attack is under way
+        fv = pool.submit(grader.grade_submission, victim, seed=SEED,
+                         limits=dict(LIMITS, **(victim_limits or {})), tasks=TASKS)
         rec_a, rec_v = fa.result(timeout=300), fv.result(timeout=300)
     assert _kit_hash() == kit
     assert _site_sample() == site
@@ -455,3 +461,57 @@ def test_memory_outside_the_process_limits_is_bounded_without_cgroups(tmp_path, 
     assert dev + shm + tmp <= 3 * 16, (dev, shm, tmp)
     assert sysv == 0
     assert sandbox.leftover_processes() == []
+
+
+# CPU starvation: RLIMIT_CPU is per process, so a sandbox that may start processes (a pids
+# cgroup allows `processes`) spins one per slot until its wall clock ends, and an honest task
+# graded beside it would run out of wall time ("infinite loop?") on a machine of few cores.
+SPIN = r"""
+import os
+if not globals().get("_SPUN"):
+    globals()["_SPUN"] = True
+    for _ in range(40):
+        try:
+            if os.fork() == 0:
+                os.setsid()  # a scheduling group (autogroup) of its own
+                while True:
+                    pass
+        except OSError:
+            break
+out = _REF_CONV(x, w, b, conv_param)[0]
+"""
+
+
+def test_cpu_starvation_by_many_processes_does_not_cost_a_victim(tmp_path):
+    naive = ("hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward",
+             "hw5_max_pool_backward")  # each calls a spinning forward
+    att, _ = _attack(tmp_path, SPIN, pool_prefix=SPIN.split("out =")[0], attacker_tasks=naive,
+                     victim_delay=1.5)
+    assert _pts(att) <= att["tasks"]["hw5_conv_forward"]["max_points"]
+
+
+@pytest.mark.skipif(jail._cgroup_base("cpu") is None or
+                    (jail.CGROUP_ROOT / "cgroup.controllers").exists(),
+                    reason="no cgroup v1 cpu controller to make a group in")
+def test_each_sandbox_is_one_cpu_group(tmp_path):
+    """The fix of the starvation above (measured: an honest task beside 4 spinning sandboxes
+    took 9.0 s without it, 1.2 s with it): every process of a sandbox, forked or in a new
+    session, is in the sandbox's own cpu cgroup."""
+    pol = jail.Policy(packages=(), limits=jail.Limits(memory_mb=256, processes=8))
+    code = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n"
+            "time.sleep(30)  # both processes")
+    rec = []
+    with jail.start([jail.PYTHON_INSIDE, "-I", "-S", "-c", code], pol) as j:
+        for _ in range(100):
+            pids = [d for d in os.listdir("/proc") if d.isdigit()]
+            rec = [open(f"/proc/{p}/cgroup").read() for p in pids
+                   if os.path.exists(f"/proc/{p}/cmdline")
+                   and b"time.sleep(30)" in open(f"/proc/{p}/cmdline", "rb").read()]
+            if len(rec) >= 4:  # bwrap, its init, python and the forked child
+                break
+            time.sleep(0.05)
+        j.kill()
+    assert len(rec) >= 4
+    for r in rec:
+        cpu = [line for line in r.splitlines() if "cpu" in line.split(":")[1].split(",")]
+        assert cpu and f"intro2ai-jail-{os.getpid()}-" in cpu[0] and cpu[0].endswith("-cpu")
