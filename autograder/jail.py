@@ -18,7 +18,9 @@ What is visible inside (nothing else is):
   that point into the kit), or only ``Policy.packages`` when given;
 * the caller's read-only binds (``Policy.ro_binds``, (host, inside) pairs), one writable
   scratch folder (``Policy.scratch``) and small read-only files (``Policy.data``);
-* a private tmpfs ``/tmp``, a new ``/proc`` (own PID namespace) and a minimal ``/dev``.
+* a private tmpfs ``/tmp``, a new ``/proc`` (own PID namespace; ``/proc/sys``,
+  ``/proc/sysrq-trigger``, ``/proc/irq``, ``/proc/bus`` read-only) and a minimal read-only
+  ``/dev`` with a ``/dev/shm`` as small as ``/tmp``.
 
 Isolation: new user, PID, network (loopback only), IPC, UTS and cgroup namespaces; no nested
 user namespaces; all capabilities dropped; uid/gid 65534 inside; ``--die-with-parent``; a new
@@ -26,7 +28,8 @@ session (no terminal injection); with ``Policy.no_fork`` a seccomp filter that r
 processes (threads stay allowed); rlimits (CPU, address space,
 file size, open files, no core files) set before ``bwrap`` starts and inherited by every
 process; where the grader may create cgroups (root, cgroup v1 or v2) a memory cgroup for the
-whole process tree and a pids cgroup (``Limits.processes``).
+whole process tree, a pids cgroup (``Limits.processes``) and (v1) a cpu cgroup, so that a
+sandbox is one CPU share however many processes it runs.
 
 Who runs ``bwrap``: a non-root grader runs it as itself, through unprivileged user namespaces
 (the sandbox's processes belong to the grader's uid outside). A root grader drops to uid 65534
