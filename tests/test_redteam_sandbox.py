@@ -126,12 +126,23 @@ def _attack(tmp_path: Path, body: str, *, pool_honest: bool = True,
     assert _site_sample() == site
     assert _tree_hash(victim) == vic and _tree_hash(attacker) == att
     assert sandbox.leftover_processes() == []
+    assert _own_cgroups() == []
     # The honest victim keeps its full score and is not flagged.
     for t in TASKS:
         vt = rec_v["tasks"][t]
         assert vt["points"] == vt["max_points"], (t, vt["message"])
         assert not vt["needs_manual_grade"], vt["flags"]
     return rec_a, rec_v
+
+
+def _own_cgroups() -> list[Path]:
+    """cgroup folders of this process's sandboxes still present (none after grading)."""
+    found: list[Path] = []
+    for kind in ("memory", "pids", "cpu"):
+        base = jail._cgroup_base(kind)
+        if base is not None:
+            found += list(base.glob(f"intro2ai-jail-{os.getpid()}-*"))
+    return found
 
 
 def _pts(rec: dict, task: str = "hw5_conv_forward") -> float:
@@ -282,16 +293,26 @@ if len(_N) == 2:
 """
 
 
-@pytest.mark.parametrize("body", [KILL_RELAY.replace("{SIG}", "KILL"),
-                                  KILL_RELAY.replace("{SIG}", "STOP"), KILL_ALL],
-                         ids=["sigkill_relay", "sigstop_relay", "kill_everything"])
-def test_attacking_the_relay_earns_at_most_the_cases_it_finished(tmp_path, body):
+PTRACE_INIT = r"""
+import ctypes
+out = _REF_CONV(x, w, b, conv_param)[0]
+_N.append(1)
+if len(_N) == 2:  # bwrap's init (the relay's parent) is the worker's to trace: hold it
+    ctypes.CDLL(None).ptrace(16, 1, 0, 0)
+"""
+
+
+# (attack, most points it may earn: the honest cases done before it; all of them when the
+# attack leaves the relay alone)
+@pytest.mark.parametrize("body,cap", [(KILL_RELAY.replace("{SIG}", "KILL"), 4.0 + 6.0),
+                                      (KILL_RELAY.replace("{SIG}", "STOP"), 4.0 + 6.0),
+                                      (KILL_ALL, 4.0 + 6.0), (PTRACE_INIT, 20.0)],
+                         ids=["sigkill_relay", "sigstop_relay", "kill_everything",
+                              "ptrace_init"])
+def test_attacking_the_relay_earns_at_most_the_cases_it_finished(tmp_path, body, cap):
     att, _ = _attack(tmp_path, body.replace("_N.append", "globals().setdefault('_N', []) "
                                              "and None or _N.append"))
-    task = att["tasks"]["hw5_conv_forward"]
-    assert _pts(att) < task["max_points"]
-    # Only the cases whose honest result the relay forwarded before the attack count.
-    assert _pts(att) <= 4.0 + 6.0
+    assert _pts(att) <= cap
     assert _pts(att, "hw5_max_pool_forward") == 15.0
 
 
