@@ -42,7 +42,17 @@ _MODE_CALLS = {
 _SYSV_CALLS = {"x86_64": (29, 68, 64), "aarch64": (194, 186, 190)}
 
 
-def program(no_fork: bool = False, pin_modes: bool = False, no_sysv_ipc: bool = False) -> bytes:
+#: Kernel interfaces student code never needs, each a known way in or out of a sandbox:
+#: ptrace, process_vm_readv/writev, keyctl/add_key/request_key (keyrings are not namespaced),
+#: bpf, perf_event_open, userfaultfd, io_uring_setup/enter/register.
+_EXTRA_CALLS = {
+    "x86_64": (101, 310, 311, 250, 248, 249, 321, 298, 323, 425, 426, 427),
+    "aarch64": (117, 270, 271, 219, 217, 218, 280, 241, 282, 425, 426, 427),
+}
+
+
+def program(no_fork: bool = False, pin_modes: bool = False, no_sysv_ipc: bool = False,
+            no_extras: bool = False) -> bytes:
     """A filter as raw ``struct sock_filter`` records (raises OSError where unsupported).
 
     no_fork : fork, vfork and clone without CLONE_THREAD fail with EAGAIN, clone3 with ENOSYS.
@@ -51,6 +61,8 @@ def program(no_fork: bool = False, pin_modes: bool = False, no_sysv_ipc: bool = 
         host's ``/dev/null``; pretending keeps ``shutil.copy`` working).
     no_sysv_ipc : shmget, msgget and semget fail with ENOSYS (a detached shared memory
         segment is memory that no rlimit counts; without a memory cgroup nothing does).
+    no_extras : the calls of ``_EXTRA_CALLS`` (ptrace, keyrings, bpf, io_uring...) fail with
+        ENOSYS.
     System calls of another architecture (x32, i386 on x86-64) fail with ENOSYS.
     """
     machine = platform.machine()
@@ -69,6 +81,8 @@ def program(no_fork: bool = False, pin_modes: bool = False, no_sysv_ipc: bool = 
         prog += [(_JEQ, "pretend", "next", nr) for nr in _MODE_CALLS[machine]]
     if no_sysv_ipc:
         prog += [(_JEQ, "enosys", "next", nr) for nr in _SYSV_CALLS[machine]]
+    if no_extras:
+        prog += [(_JEQ, "enosys", "next", nr) for nr in _EXTRA_CALLS[machine]]
     if no_fork:
         prog += [(_JEQ, "eagain", "next", nr) for nr in forks]
         prog += [(_JEQ, "enosys", "next", 435),  # clone3: its flags are out of reach

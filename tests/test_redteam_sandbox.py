@@ -164,6 +164,8 @@ def _try(f):
         return 1.0
     except BaseException:
         return 0.0
+def _ok(f):
+    return 1.0 if f(ctypes.CDLL(None, use_errno=True)) >= 0 else 0.0
 def _sysctl():
     p = "/proc/sys/vm/swappiness"
     v = open(p).read()
@@ -210,11 +212,14 @@ out = np.array([
     _fds(),
     _try(lambda: os.mknod("/tmp/n", 0o600 | 0o020000, os.makedev(1, 3))),
     float(sum(1 for p in os.listdir("/proc") if p.isdigit())),
+    _ok(lambda libc: libc.ptrace(16, 1, 0, 0)),  # PTRACE_ATTACH to bwrap's init
+    _ok(lambda libc: libc.syscall(425, 1, ctypes.create_string_buffer(120))),  # io_uring
+    _ok(lambda libc: libc.syscall(250, 0, -3, 0)),  # keyctl: the session keyring's id
 ], dtype=np.float64)
 """
 PROBE_FIELDS = ("sysctl_write", "core_pattern", "sysrq", "irq", "utime_devnull",
                 "xattr_devnull", "sys", "proc1_root_work", "proc1_environ", "odd_fds",
-                "mknod_dev", "pids")
+                "mknod_dev", "pids", "ptrace_init", "io_uring", "keyctl")
 
 
 def test_student_code_cannot_touch_the_host_kernel_or_devices(tmp_path):
@@ -242,6 +247,7 @@ def test_student_code_cannot_touch_the_host_kernel_or_devices(tmp_path):
     assert got["sysctl_write"] == got["core_pattern"] == got["sysrq"] == got["irq"] == 0, got
     assert got["sys"] == got["proc1_root_work"] == got["mknod_dev"] == 0, got
     assert got["odd_fds"] == 0, got
+    assert got["ptrace_init"] == got["io_uring"] == got["keyctl"] == 0, got
     assert got["pids"] <= 3, got
     assert sandbox.leftover_processes() == []
 
