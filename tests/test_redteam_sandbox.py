@@ -13,6 +13,7 @@ import hashlib
 import inspect
 import os
 import shutil
+import stat
 import sys
 import textwrap
 import time
@@ -542,3 +543,38 @@ def test_each_sandbox_is_one_cpu_group(tmp_path):
     for r in rec:
         cpu = [line for line in r.splitlines() if "cpu" in line.split(":")[1].split(",")]
         assert cpu and f"intro2ai-jail-{os.getpid()}-" in cpu[0] and cpu[0].endswith("-cpu")
+
+
+def test_no_setuid_or_device_file_lands_in_a_scratch(tmp_path):
+    """A writable scratch (the nbgrader step's) is a host folder: with root-mapped bwrap what
+    the sandbox creates there is root's outside. No setuid/setgid file, device or mode change
+    may come out of it."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    os.chmod(tmp_path, 0o755)
+    os.chmod(scratch, 0o755)
+    (scratch / "given").write_text("x")
+    pol = jail.Policy(packages=(), scratch=(str(scratch), "/scratch"),
+                      limits=jail.Limits(memory_mb=256))
+    code = "\n".join([
+        "import os",
+        "os.umask(0)",
+        "fd = os.open('/scratch/s', os.O_CREAT | os.O_WRONLY, 0o6755)",
+        "os.write(fd, b'#!/bin/sh\\nid\\n')",
+        "os.close(fd)",
+        "for f in (lambda: os.chmod('/scratch/s', 0o6755),",
+        "          lambda: os.chmod('/scratch/given', 0o4777),",
+        "          lambda: os.mknod('/scratch/null', 0o666 | 0o020000, os.makedev(1, 3)),",
+        "          lambda: os.mkdir('/scratch/d', 0o7777)):",
+        "    try:",
+        "        f()",
+        "    except OSError:",
+        "        pass",
+    ])
+    res = jail.run([jail.PYTHON_INSIDE, "-I", "-S", "-c", code], pol, timeout=60)
+    assert res.returncode == 0, res.stderr
+    for p in scratch.rglob("*"):
+        st = os.lstat(p)
+        assert not st.st_mode & (stat.S_ISUID | stat.S_ISGID), (p, oct(st.st_mode))
+        assert stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode), p
+    assert oct(os.stat(scratch / "given").st_mode & 0o7777) in (oct(0o644), oct(0o664))
