@@ -7,10 +7,11 @@ the inputs in ``job.npz`` and sends what they returned as raw arrays. Once the s
 are imported, everything in this process is the student's to change, including this module:
 the relay checks every record, and the grader compares every array itself.
 
-Order in :func:`main`: the no-fork filter (where no pids cgroup exists), the job (trusted
-inputs), ``sys.path`` = box first, then the cases import the student files; for a naive task
-the rule of ``intro2ai.grading_rules`` is imported before and installed on the student's module
-right after its import (the box also holds refusing stand-ins for the fast layers and SciPy).
+Order in :func:`main`: the seccomp filter (no System V IPC, ptrace, keyrings, bpf, io_uring;
+no fork where no pids cgroup exists), the job (trusted inputs), ``sys.path`` = box first, then
+the cases import the student files; for a naive task the rule of ``intro2ai.grading_rules`` is
+imported before and installed on the student's module right after its import (the box also
+holds refusing stand-ins for the fast layers and SciPy).
 
 Records: ``b"R" + len4 + header JSON + len8 + payload``; a payload is
 ``np.save(..., allow_pickle=False)`` bytes (see ``autograder._relay`` for what is accepted).
@@ -82,11 +83,14 @@ def main(channel, cfg, stdlib_path, shared=None):
     global CFG, CHANNEL, WORKER_PID
     CFG, CHANNEL, WORKER_PID = cfg, channel, os.getpid()
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    if cfg.get("no_fork"):  # no pids cgroup here: the kernel refuses this process new ones
-        sys.path[:] = [cfg["programs"]] + list(stdlib_path)
-        import _seccomp
+    sys.path[:] = [cfg["programs"]] + list(stdlib_path)
+    import _seccomp
 
-        _seccomp.install_no_fork()
+    # No System V IPC objects (memory that outlives the process), no ptrace, keyrings, bpf,
+    # io_uring...; where no pids cgroup exists, no new processes either.
+    if cfg.get("no_fork") or _seccomp.supported():
+        _seccomp.install(_seccomp.program(no_fork=bool(cfg.get("no_fork")), no_sysv_ipc=True,
+                                          no_extras=True))
     os.chdir(cfg["box"])
     sys.path[:] = [cfg["site"]] + list(stdlib_path)
     load_job()

@@ -30,20 +30,39 @@ def supported() -> bool:
     return platform.machine() in ("x86_64", "aarch64")
 
 
-#: chmod, chown and extended-attribute (ACL) writes, per architecture.
+#: chmod, chown, extended-attribute (ACL) and timestamp (utime*) writes, per architecture.
 _MODE_CALLS = {
-    "x86_64": (90, 91, 268, 452, 92, 93, 94, 260, 188, 189, 190, 197, 198, 199, 463, 466),
-    "aarch64": (52, 53, 452, 54, 55, 5, 6, 7, 14, 15, 16, 463, 466),
+    "x86_64": (90, 91, 268, 452, 92, 93, 94, 260, 188, 189, 190, 197, 198, 199, 463, 466,
+               132, 235, 261, 280),
+    "aarch64": (52, 53, 452, 54, 55, 5, 6, 7, 14, 15, 16, 463, 466, 88),
 }
 
 
-def program(no_fork: bool = False, pin_modes: bool = False) -> bytes:
+#: System V IPC objects that outlive their process (shmget, msgget, semget).
+_SYSV_CALLS = {"x86_64": (29, 68, 64), "aarch64": (194, 186, 190)}
+
+
+#: Kernel interfaces student code never needs, each a known way in or out of a sandbox:
+#: ptrace, process_vm_readv/writev, keyctl/add_key/request_key (keyrings are not namespaced),
+#: bpf, perf_event_open, userfaultfd, io_uring_setup/enter/register.
+_EXTRA_CALLS = {
+    "x86_64": (101, 310, 311, 250, 248, 249, 321, 298, 323, 425, 426, 427),
+    "aarch64": (117, 270, 271, 219, 217, 218, 280, 241, 282, 425, 426, 427),
+}
+
+
+def program(no_fork: bool = False, pin_modes: bool = False, no_sysv_ipc: bool = False,
+            no_extras: bool = False) -> bytes:
     """A filter as raw ``struct sock_filter`` records (raises OSError where unsupported).
 
     no_fork : fork, vfork and clone without CLONE_THREAD fail with EAGAIN, clone3 with ENOSYS.
-    pin_modes : chmod, chown and xattr writes do nothing and report success (for a sandbox
-        whose uid is root outside: it must not change the modes of root's files bound in,
-        e.g. ``/dev/null``; pretending keeps ``shutil.copy`` working).
+    pin_modes : chmod, chown, xattr and timestamp writes do nothing and report success (for a
+        sandbox whose uid is root outside: it must not change root's files bound in, e.g. the
+        host's ``/dev/null``; pretending keeps ``shutil.copy`` working).
+    no_sysv_ipc : shmget, msgget and semget fail with ENOSYS (a detached shared memory
+        segment is memory that no rlimit counts; without a memory cgroup nothing does).
+    no_extras : the calls of ``_EXTRA_CALLS`` (ptrace, keyrings, bpf, io_uring...) fail with
+        ENOSYS.
     System calls of another architecture (x32, i386 on x86-64) fail with ENOSYS.
     """
     machine = platform.machine()
@@ -60,6 +79,10 @@ def program(no_fork: bool = False, pin_modes: bool = False) -> bytes:
         prog.append((_JGE, "enosys", "next", 0x40000000))  # x32 system calls
     if pin_modes:
         prog += [(_JEQ, "pretend", "next", nr) for nr in _MODE_CALLS[machine]]
+    if no_sysv_ipc:
+        prog += [(_JEQ, "enosys", "next", nr) for nr in _SYSV_CALLS[machine]]
+    if no_extras:
+        prog += [(_JEQ, "enosys", "next", nr) for nr in _EXTRA_CALLS[machine]]
     if no_fork:
         prog += [(_JEQ, "eagain", "next", nr) for nr in forks]
         prog += [(_JEQ, "enosys", "next", 435),  # clone3: its flags are out of reach
@@ -84,10 +107,15 @@ def no_fork_program() -> bytes:
 
 
 def install_no_fork() -> None:
-    """Load the filter into this process (PR_SET_NO_NEW_PRIVS first; raises OSError)."""
+    """Load the no-fork filter into this process (see ``install``)."""
+    install(no_fork_program())
+
+
+def install(code: bytes) -> None:
+    """Load a filter from ``program`` into this process (PR_SET_NO_NEW_PRIVS first; raises
+    OSError)."""
     import ctypes
 
-    code = no_fork_program()
     buf = ctypes.create_string_buffer(code, len(code))
     fprog = struct.pack("@HP", len(code) // 8, ctypes.addressof(buf))  # struct sock_fprog
     libc = ctypes.CDLL(None, use_errno=True)

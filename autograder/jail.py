@@ -18,7 +18,9 @@ What is visible inside (nothing else is):
   that point into the kit), or only ``Policy.packages`` when given;
 * the caller's read-only binds (``Policy.ro_binds``, (host, inside) pairs), one writable
   scratch folder (``Policy.scratch``) and small read-only files (``Policy.data``);
-* a private tmpfs ``/tmp``, a new ``/proc`` (own PID namespace) and a minimal ``/dev``.
+* a private tmpfs ``/tmp``, a new ``/proc`` (own PID namespace; ``/proc/sys``,
+  ``/proc/sysrq-trigger``, ``/proc/irq``, ``/proc/bus`` read-only) and a minimal read-only
+  ``/dev`` with a ``/dev/shm`` as small as ``/tmp``.
 
 Isolation: new user, PID, network (loopback only), IPC, UTS and cgroup namespaces; no nested
 user namespaces; all capabilities dropped; uid/gid 65534 inside; ``--die-with-parent``; a new
@@ -26,7 +28,8 @@ session (no terminal injection); with ``Policy.no_fork`` a seccomp filter that r
 processes (threads stay allowed); rlimits (CPU, address space,
 file size, open files, no core files) set before ``bwrap`` starts and inherited by every
 process; where the grader may create cgroups (root, cgroup v1 or v2) a memory cgroup for the
-whole process tree and a pids cgroup (``Limits.processes``).
+whole process tree, a pids cgroup (``Limits.processes``) and (v1) a cpu cgroup, so that a
+sandbox is one CPU share however many processes it runs.
 
 Who runs ``bwrap``: a non-root grader runs it as itself, through unprivileged user namespaces
 (the sandbox's processes belong to the grader's uid outside). A root grader drops to uid 65534
@@ -95,6 +98,7 @@ PYVER = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 SITE_INSIDE = f"{VENV}/lib/{PYVER}/site-packages"
 PYTHON_INSIDE = f"{VENV}/bin/python3"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+_PROC_COVERED = ("sys", "sysrq-trigger", "irq", "bus")  # read-only inside
 
 _counter = itertools.count()
 _counter_lock = threading.Lock()
@@ -425,10 +429,17 @@ def _args(argv: Sequence[str], policy: Policy, data_fds: Sequence[int],
     if policy.python and data_fds[len(policy.data):]:
         a += ["--perms", "0444", "--ro-bind-data", str(data_fds[len(policy.data)]),
               f"{VENV}/pyvenv.cfg"]
-    a += ["--proc", "/proc", "--dev", "/dev"]
-    if _bwrap_version() >= (0, 10):
-        a += ["--size", str(int(policy.tmp_mb) << 20)]
-    a += ["--tmpfs", "/tmp", "--remount-ro", "/", "--chdir", policy.cwd]
+    a += ["--proc", "/proc"]
+    # bwrap covers these read-only only when its own access() check finds them writable,
+    # which it does not when it runs as root mapping uid 65534 to root outside: the sandbox
+    # could then write the host's sysctls (kernel.core_pattern: root outside) and sysrq.
+    for sub in _PROC_COVERED:
+        a += ["--ro-bind-try", f"/proc/{sub}", f"/proc/{sub}"]
+    # /dev's tmpfs has no size: read-only, with a /dev/shm as small as /tmp (files in a tmpfs
+    # are memory that no rlimit counts, and without a memory cgroup nothing else does).
+    sized = ["--size", str(int(policy.tmp_mb) << 20)] if _bwrap_version() >= (0, 10) else []
+    a += ["--dev", "/dev", *sized, "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
+    a += [*sized, "--tmpfs", "/tmp", "--remount-ro", "/", "--chdir", policy.cwd]
     if seccomp_fd is not None:
         a += ["--seccomp", str(seccomp_fd)]
     return a + ["--", *argv]
@@ -492,7 +503,7 @@ def _probe() -> tuple[str, str]:
 
 
 def _cgroup_summary() -> str:
-    kinds = [k for k in ("memory", "pids") if _cgroup_base(k) is not None]
+    kinds = [k for k in ("memory", "pids", "cpu") if _cgroup_base(k) is not None]
     if kinds:
         return "cgroups: " + ", ".join(kinds)
     return "no cgroups (memory: RLIMIT_AS per process; processes: seccomp/RLIMIT_NPROC)"
@@ -544,7 +555,7 @@ _reaped = False
 
 def _reap_stale_cgroups() -> None:
     """Remove empty cgroups left by graders that were killed (their pid is gone)."""
-    for kind in ("memory", "pids"):
+    for kind in ("memory", "pids", "cpu"):
         base = _cgroup_base(kind)
         if base is None:
             continue
@@ -578,6 +589,11 @@ def _make_cgroups(limits: Limits) -> list[Path]:
                        {"memory.limit_in_bytes": b, "memory.memsw.limit_in_bytes": b}))
     if limits.processes:
         wanted.append(("pids", {"pids.max": int(limits.processes)}))
+    # One CPU share per sandbox, however many processes or sessions (autogroups) it makes:
+    # RLIMIT_CPU is per process, and 36 spinning processes starved the honest tasks beside.
+    # (v1 only: under v2 a process is in one cgroup, so a second folder would move it.)
+    if not v2:
+        wanted.append(("cpu", {}))
     for kind, files in wanted:
         base = _cgroup_base(kind)
         if base is None:
