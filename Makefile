@@ -32,7 +32,7 @@ test: $(BIN)/.installed  ## run the whole test suite
 test-fast: $(BIN)/.installed  ## run the tests that take seconds, not minutes
 	$(PY) -m pytest -m "not slow"
 
-bench: $(BIN)/.installed  ## benchmark naive vs fast layers vs GEMM rate (and PyTorch if installed)
+bench: $(BIN)/.installed  ## ours vs PyTorch (if installed), each side in its own process; naive vs fast layers vs GEMM rate
 	$(PY) -m bench
 
 # Data sets (see datasets/README.md). DATA_DIR defaults to $INTRO2AI_DATA_DIR, else datasets/.
@@ -76,11 +76,14 @@ labs-run: $(BIN)/.installed  ## run the labs in full mode on real data: LABS="la
 # Grading (nbgrader bookkeeping + trusted grader; see README "Grading"). JOBS=N workers,
 # FORCE=1 regrades submissions graded already, TIME_LIMIT=seconds for one submission's notebook
 # run (default 1800), ZIP=LMS bulk download for `make collect`.
-.PHONY: demo demo-clean autograde feedback export collect
+.PHONY: demo demo-clean autograde feedback export collect doctor
 GRADE = $(PY) -m autograder.pipeline
 
 demo: $(BIN)/.installed  ## the kit's main job: in its own course build/demo-course/, release HW5, grade the samples, feedback, CSV, table + histogram
 	$(GRADE) demo --jobs $(JOBS) $(if $(filter 1 yes true,$(FORCE)),--force)
+
+doctor: $(BIN)/.installed  ## the isolation grading gets on this machine, and what student code can see from inside
+	$(PY) -m autograder doctor
 
 demo-clean: $(BIN)/.installed  ## remove the demo course build/demo-course/ (the real course is never touched)
 	$(GRADE) demo-clean
