@@ -124,23 +124,30 @@ def test_key_file_is_created_private(tmp_path, monkeypatch):
     assert records.record_key() == key
 
 
-def test_batch_regrades_over_a_forged_record_and_reports_it(course, monkeypatch):
-    """A forged record for a student does not stop the grader from grading that student."""
+@pytest.fixture
+def one_submission(course, monkeypatch):
+    """A course with a real nbgrader gradebook and one submission, ``kim``'s."""
     import sys
 
-    from autograder import batch, gradebook
+    from nbgrader.api import Gradebook
+
+    from autograder import gradebook
 
     monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-
     sub = course / "submitted" / "kim" / "hw5"
     sub.mkdir(parents=True)
     (sub / "x.txt").write_text("work")
-    from nbgrader.api import Gradebook
-
     with Gradebook(gradebook.db_url(course / "gradebook.db")) as gb:
         gb.add_assignment("hw5")
+    return sub
+
+
+def test_batch_regrades_over_a_forged_record_and_reports_it(course, one_submission):
+    """A forged record for a student does not stop the grader from grading that student."""
+    from autograder import batch
+
     forged = _record("kim")
-    forged["digest"] = records.digest(sub)
+    forged["digest"] = records.digest(one_submission)
     forged["grading_key"] = records.grading_key(course, "hw5", "tests.test_records:_zero_grade", None)
     records.record_path(course, "hw5", "kim").parent.mkdir(parents=True, exist_ok=True)
     records.record_path(course, "hw5", "kim").write_text(json.dumps(forged))
@@ -157,20 +164,10 @@ def _zero_grade(submission_dir, **kwargs):
             "total": 0.0, "max_total": 35.0}
 
 
-def test_the_trusted_graders_flags_reach_the_record_and_the_csv(course, monkeypatch):
+def test_the_trusted_graders_flags_reach_the_record_and_the_csv(course, one_submission):
     """An unsandboxed task (or any flag of the trusted grader) is visible in the export."""
-    import sys
+    from autograder import batch
 
-    from nbgrader.api import Gradebook
-
-    from autograder import batch, gradebook
-
-    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    sub = course / "submitted" / "kim" / "hw5"
-    sub.mkdir(parents=True)
-    (sub / "x.txt").write_text("work")
-    with Gradebook(gradebook.db_url(course / "gradebook.db")) as gb:
-        gb.add_assignment("hw5")
     batch.autograde(course, "hw5", grader="tests.test_records:_flagged_grade", skip_notebook=True,
                     progress=False)
     rec = records.load_record(course, "hw5", "kim")
