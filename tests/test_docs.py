@@ -5,6 +5,8 @@
   students' (Korean) quick start, whose targets are those of the released HW5 folder's own
   ``Makefile`` (``assignments/source/hw5/Makefile``). Every kit target with a ``##`` help text
   appears in the README.
+- Every repository path written as inline code (`` `autograder/jail.py` ``) exists, unless it
+  is something the kit generates (``GENERATED``), so a moved file shows up here.
 - No sentence in ``README.md`` or ``docs/*.md`` is longer than ``MAX_WORDS`` words.
 """
 
@@ -23,6 +25,17 @@ KIT_MAKEFILE = ROOT / "Makefile"
 STUDENT_MAKEFILE = ROOT / "assignments" / "source" / "hw5" / "Makefile"
 # The README section for students is the one whose heading has this word ("student" in Korean).
 STUDENT_SECTION_WORD = "학생"
+
+# Top-level folders whose paths, written as inline code, must exist in the repository.
+REPO_FOLDERS = ("intro2ai/", "assignments/", "autograder/", "notebooks/", "bench/", "tests/",
+                "datasets/", "docs/")
+# Paths the kit creates (releases, course data, secrets, results): never committed.
+GENERATED = (
+    "assignments/gradebook.db", "assignments/submitted/", "assignments/release/",
+    "assignments/autograded/", "assignments/feedback/", "assignments/exports/",
+    "assignments/.grading/", "autograder/.grader_seed", "autograder/.record_key",
+    "bench/results/", "notebooks/executed/",
+)
 
 # The brief asks for sentences of about 40 words at most; 45 leaves room for a list of names.
 MAX_WORDS = 45
@@ -116,6 +129,19 @@ def test_relative_links_resolve(page):
         if not (page.parent / path).exists():
             broken.append(target)
     assert not broken, f"{_rel(page)} links to paths that do not exist: {broken}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_rel)
+def test_code_paths_exist(page):
+    text = COMMENT.sub("", FENCE.sub("", page.read_text(encoding="utf-8")))
+    missing = []
+    for span in INLINE_CODE.findall(text):
+        path = span.strip("`")
+        if not path.startswith(REPO_FOLDERS) or " " in path or path.startswith(GENERATED):
+            continue
+        if not (any(ROOT.glob(path)) if "*" in path else (ROOT / path).exists()):
+            missing.append(path)
+    assert not missing, f"{_rel(page)} names repository paths that do not exist: {sorted(set(missing))}"
 
 
 def test_readme_make_targets_exist():
