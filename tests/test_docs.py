@@ -1,6 +1,7 @@
 """The README and docs/ stay true to the repository and short enough to read.
 
-- Every relative link in ``README.md`` and ``docs/*.md`` points at a file or folder that exists.
+- Every relative link in ``README.md`` and ``docs/*.md`` points at a file or folder that exists,
+  and its ``#anchor``, if any, at a heading of the Markdown page it names (GitHub's slugs).
 - Every ``make X`` the README names is a target of the kit's ``Makefile``, except in the
   students' (Korean) quick start, whose targets are those of the released HW5 folder's own
   ``Makefile`` (``assignments/source/hw5/Makefile``). Every kit target with a ``##`` help text
@@ -118,15 +119,31 @@ def test_docs_folder_has_pages():
     assert DOCS, "docs/ holds no .md page; the README links to them"
 
 
+def _anchors(page: Path) -> set[str]:
+    """GitHub's heading anchors of a Markdown page (lower case, punctuation dropped, '-' for spaces)."""
+    slugs: set[str] = set()
+    for heading in re.findall(r"^#{1,6}\s+(.*?)\s*$", FENCE.sub("", page.read_text(encoding="utf-8")), re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        n, unique = 0, slug
+        while unique in slugs:  # a repeated heading gets -1, -2, ...
+            n += 1
+            unique = f"{slug}-{n}"
+        slugs.add(unique)
+    return slugs
+
+
 @pytest.mark.parametrize("page", PAGES, ids=_rel)
 def test_relative_links_resolve(page):
     text = COMMENT.sub("", FENCE.sub("", page.read_text(encoding="utf-8")))
     broken = []
     for target in LINK.findall(text):
-        if re.match(r"[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
-            continue  # an URL (https:, mailto:) or an anchor in the same page
-        path = target.split("#", 1)[0]
-        if not (page.parent / path).exists():
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):
+            continue  # an URL (https:, mailto:)
+        path, _, anchor = target.partition("#")
+        dest = page.parent / path if path else page
+        if not dest.exists():
+            broken.append(target)
+        elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
             broken.append(target)
     assert not broken, f"{_rel(page)} links to paths that do not exist: {broken}"
 
@@ -188,3 +205,10 @@ def test_sentence_splitter():
                                 "- item two", "a", "b c", "d.", "e", "f"]
     assert _code_texts(text)[0].startswith("```bash")
     assert MAKE_CALL.findall("make demo; make labs-run LABS=x") == ["demo", "labs-run"]
+
+
+def test_anchor_slugs(tmp_path):
+    page = tmp_path / "p.md"
+    page.write_text("# A title\n## Measuring speed: `make bench`\n## 학생용 빠른 시작 (HW5)\n## A title\n",
+                    encoding="utf-8")
+    assert _anchors(page) == {"a-title", "measuring-speed-make-bench", "학생용-빠른-시작-hw5", "a-title-1"}
