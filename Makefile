@@ -52,7 +52,7 @@ data-verify: $(BIN)/.installed  ## check the downloaded data against the pinned 
 data-list: $(BIN)/.installed  ## show which data sets are present and their sizes
 	$(PY) -m intro2ai.datasets list $(DATA_ARGS)
 
-# HW5 release (nbgrader course in assignments/; see README "HW5: instructor and student steps").
+# HW5 release (nbgrader course in assignments/; see docs/hw5.md).
 .PHONY: release release-check hw5-notebook
 
 release: $(BIN)/.installed  ## build assignments/release/hw5 (nbgrader + student edition of intro2ai) and leak-check it
@@ -73,7 +73,7 @@ labs: $(BIN)/.installed  ## rebuild notebooks/lab*.ipynb from notebooks/src/ and
 labs-run: $(BIN)/.installed  ## run the labs in full mode on real data: LABS="lab1 lab4" [LAB_DATASET=fashion-mnist] [DATA_DIR=dir]
 	$(if $(DATA_DIR),INTRO2AI_DATA_DIR="$(DATA_DIR)") $(PY) notebooks/run_labs.py $(LABS) $(if $(LAB_DATASET),--dataset $(LAB_DATASET)) --out notebooks/executed
 
-# Grading (nbgrader bookkeeping + trusted grader; see README "Grading"). JOBS=N workers,
+# Grading (nbgrader bookkeeping + trusted grader; see docs/grading.md). JOBS=N workers,
 # FORCE=1 regrades submissions graded already, TIME_LIMIT=seconds for one submission's notebook
 # run (default 1800), ZIP=LMS bulk download for `make collect`.
 .PHONY: demo demo-clean autograde feedback export collect doctor

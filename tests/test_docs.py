@@ -145,7 +145,7 @@ def test_relative_links_resolve(page):
             broken.append(target)
         elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
             broken.append(target)
-    assert not broken, f"{_rel(page)} links to paths that do not exist: {broken}"
+    assert not broken, f"{_rel(page)} has links that do not resolve (missing file or heading): {broken}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_rel)
