@@ -87,7 +87,8 @@ TREE_MEMORY_EXTRA_MB = 256  # memory cgroup: the relay beside the student's proc
 #: the real ones (it is meant to use them).
 NAIVE_TASKS = ("hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward",
                "hw5_max_pool_backward")
-_FAST_MODULES = ("intro2ai/fast_layers.py", "intro2ai/layer_utils.py", "intro2ai/_im2col_numpy.py")
+_FAST_MODULES = ("intro2ai/fast_layers.py", "intro2ai/layer_utils.py", "intro2ai/_im2col_numpy.py",
+                 "intro2ai/_fast_plan.py", "intro2ai/_fast_layouts.py")
 _FAST_STUB = (
     '"""Not available while a naive layer task is graded (autograder.sandbox.NAIVE_TASKS)."""\n'
     'from intro2ai import grading_rules\n'

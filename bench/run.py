@@ -19,6 +19,7 @@ PyTorch's time for the same work (below 1 means faster than PyTorch).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -32,20 +33,17 @@ from typing import Callable
 import numpy as np
 
 from bench import sides as sides_mod
-from intro2ai import _extension, _threads, fast_layers, layers
+from bench import work
+from intro2ai import _extension, _fast_plan, _threads, fast_layers, layers
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 # (label, x shape, w shape, stride, pad, pool after the conv or None)
-CONV_CASES = [
-    ("A", (100, 3, 31, 31), (25, 3, 3, 3), 2, 1, None),
-    ("B", (50, 3, 32, 32), (32, 3, 7, 7), 1, 3, (2, 2, 2)),
-    ("C", (100, 1, 28, 28), (20, 1, 5, 5), 1, 0, None),
-    ("D", (64, 64, 32, 32), (64, 64, 3, 3), 1, 1, None),
-]
+POOL_AFTER = {"B": (2, 2, 2)}
+CONV_CASES = [(label, *case, POOL_AFTER.get(label)) for label, case in work.CONV.items()]
 DTYPES = (np.float32, np.float64)
 EPOCH_IMAGES = 49_000
-STEP_BATCH = 50
+STEP_BATCH = work.STEP_BATCH
 
 
 @dataclass
@@ -145,19 +143,6 @@ def conv_flops(xs, ws, stride, pad) -> float:
     return 2.0 * N * F * C * HH * WW * H_out * W_out
 
 
-def conv_layout(xs, ws, stride, pad, dtype) -> str:
-    """Which layout ``conv_forward_fast`` takes for this case (direct, chunked, merged, ...)."""
-    _, mod = fast_layers._backend()
-    if mod is None:
-        return "numpy"
-    H_out = 1 + (xs[2] + 2 * pad - ws[2]) // stride
-    W_out = 1 + (xs[3] + 2 * pad - ws[3]) // stride
-    plan = fast_layers._plan(xs[0], ws[0], ws[1] * ws[2] * ws[3], H_out * W_out,
-                             np.dtype(dtype).itemsize, stride=stride,
-                             simd=fast_layers._simd_level(mod))
-    return plan.layout
-
-
 def bench_conv(label, xs, ws, stride, pad, dtype, k, gemm, torch, naive_n, rows):
     rng = np.random.default_rng(1)
     x = rng.standard_normal(xs).astype(dtype)
@@ -225,7 +210,7 @@ def bench_conv(label, xs, ws, stride, pad, dtype, k, gemm, torch, naive_n, rows)
         rows.append(Row(case, what, dname, impl, ms, g, g / gemm[dname] if g else None,
                         ms / t_torch[torch_key] if torch_key in t_torch else None, note))
 
-    row("fwd", "fast", t_fwd, fl, "fwd", f"{conv_layout(xs, ws, stride, pad, dtype)} layout")
+    row("fwd", "fast", t_fwd, fl, "fwd", f"{work.conv_layout(xs, ws, stride, pad, dtype)} layout")
     row("bwd", "fast", t_bwd, 2 * fl, "bwd", "torch bwd = (fwd+bwd) - fwd")
     row("fwd+bwd", "fast", t_fb, 3 * fl, "fwd+bwd")
     row("fwd+bwd", "strides", t_sfb, 3 * fl, "fwd+bwd")
@@ -294,41 +279,11 @@ def bench_pool(label, x, pp, k, torch, naive_n, rows):
 
 
 def bench_step(dtype, k, torch, rows):
-    from intro2ai import optim
-    from intro2ai.classifiers.cnn import ThreeLayerConvNet
-
     dname = np.dtype(dtype).name
     case = f"ThreeLayerConvNet step, batch {STEP_BATCH}, one process"
-    rng = np.random.default_rng(3)
-    X = rng.standard_normal((STEP_BATCH, 3, 32, 32)).astype(dtype)
-    y = rng.integers(0, 10, STEP_BATCH)
-    np.random.seed(0)
-    model = ThreeLayerConvNet(dtype=dtype, weight_scale=1e-2)
-    configs = {name: {"learning_rate": 1e-4} for name in model.params}
-
-    def step():
-        loss, grads = model.loss(X, y)
-        for name in model.params:
-            model.params[name], configs[name] = optim.adam(model.params[name], grads[name],
-                                                           configs[name])
-
-    t_loss = best_of(lambda: model.loss(X, y), k)
-    tstep = None
-    if torch is not None:
-        tdt = torch.float32 if dtype == np.float32 else torch.float64
-        nn = torch.nn
-        torch.manual_seed(0)
-        net = nn.Sequential(
-            nn.Conv2d(3, 32, 7, padding=3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-            nn.Linear(32 * 16 * 16, 100), nn.ReLU(), nn.Linear(100, 10),
-        ).to(tdt)
-        opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-        Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-
-        def tstep():
-            opt.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(net(Xt), yt).backward()
-            opt.step()
+    step, loss = work.ours_step(dtype)
+    t_loss = best_of(loss, k)
+    tstep = work.torch_step(dtype) if torch is not None else None
 
     # Rounds of k steps of each, alternating: a burst of load on this (shared) machine then
     # hits both sides instead of one, and each side is timed in its steady state (a training
@@ -468,6 +423,12 @@ def main(argv=None) -> int:
                     help="one BLAS/torch thread, timed by process CPU time: a comparison that "
                          "survives a busy machine (not the 2-core numbers)")
     args = ap.parse_args(argv)
+    # --single-thread: our conv and pool threads too.
+    with (fast_layers.use_layout(threads=1) if args.single_thread else contextlib.nullcontext()):
+        return _run(args)
+
+
+def _run(args) -> int:
     if args.single_thread:
         CLOCK["fn"] = time.process_time
     k = 2 if args.quick else args.repeat
@@ -475,8 +436,6 @@ def main(argv=None) -> int:
     torch = None if args.no_torch else load_torch()
     if torch is not None and args.single_thread:
         torch.set_num_threads(1)
-    if args.single_thread:
-        fast_layers._WORKERS = 1  # our conv and pool threads too
 
     meta = {
         "pid": os.getpid(), "python": platform.python_version(), "numpy": np.__version__,
@@ -488,10 +447,10 @@ def main(argv=None) -> int:
                                                    "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                                    "INTRO2AI_NUM_THREADS")
                          if v in os.environ},
-        "conv_threads": fast_layers._workers(),
+        "conv_threads": _fast_plan.workers(),
         "openblas_idle_threads": _threads.status(),
         # SIMD kernels of the direct convolution: 2 AVX-512, 1 AVX2+FMA, 0 portable, -1 none.
-        "direct_simd_level": fast_layers._simd_level(_extension.cython_module()),
+        "direct_simd_level": _fast_plan.simd_level(_extension.cython_module()),
         "repeat": k, "naive_batch": args.naive_batch,
         "clock": "process CPU time, 1 thread" if args.single_thread else "wall (perf_counter)",
         "load_average_start": [round(v, 2) for v in os.getloadavg()],

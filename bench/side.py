@@ -31,62 +31,38 @@ import time
 
 import numpy as np
 
-STEP_BATCH = 50
-# (x shape, w shape, stride, pad), as bench.run.CONV_CASES.
-CONV = {
-    "A": ((100, 3, 31, 31), (25, 3, 3, 3), 2, 1),
-    "B": ((50, 3, 32, 32), (32, 3, 7, 7), 1, 3),
-    "C": ((100, 1, 28, 28), (20, 1, 5, 5), 1, 0),
-    "D": ((64, 64, 32, 32), (64, 64, 3, 3), 1, 1),
-}
-POOL_SHAPE = (50, 32, 32, 32)
-
-
-def _data(shape, dtype, seed, scale=1.0):
-    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
+from bench.work import CONV, POOL_SHAPE, data, ours_step, torch_step
 
 
 # ----------------------------------------------------------------------------- ours
 
 
 def ours_env() -> dict:
-    from intro2ai import _extension, _threads, fast_layers
+    from intro2ai import _extension, _fast_plan, _threads
 
     return {
         "side": "ours", "pid": os.getpid(), "thread_env": _thread_env(),
         "openblas_idle_threads": _threads.status(),
-        "conv_threads": fast_layers._workers(),
-        "direct_simd_level": fast_layers._simd_level(_extension.cython_module()),
+        "conv_threads": _fast_plan.workers(),
+        "direct_simd_level": _fast_plan.simd_level(_extension.cython_module()),
         "extension": "cython" if _extension.is_built() else "numpy fallback",
         "blas": _blas_pools(),
     }
 
 
 def ours_task(name: str):
-    from intro2ai import fast_layers, optim
-    from intro2ai.classifiers.cnn import ThreeLayerConvNet
+    from intro2ai import fast_layers
 
     kind, *rest = name.split(":")
     dtype = np.dtype(rest[-1])
     if kind == "step":
-        X = _data((STEP_BATCH, 3, 32, 32), dtype, 3)
-        y = np.random.default_rng(3).integers(0, 10, STEP_BATCH)
-        np.random.seed(0)
-        model = ThreeLayerConvNet(dtype=dtype, weight_scale=1e-2)
-        configs = {p: {"learning_rate": 1e-4} for p in model.params}
-
-        def step():
-            loss, grads = model.loss(X, y)
-            for p in model.params:
-                model.params[p], configs[p] = optim.adam(model.params[p], grads[p], configs[p])
-
-        return step
+        return ours_step(dtype)[0]
     if kind == "conv":
         xs, ws, stride, pad = CONV[rest[0]]
-        x, w, b = _data(xs, dtype, 1), _data(ws, dtype, 2, 0.1), _data(ws[0], dtype, 4)
+        x, w, b = data(xs, dtype, 1), data(ws, dtype, 2, 0.1), data(ws[0], dtype, 4)
         cp = {"stride": stride, "pad": pad}
         out, _ = fast_layers.conv_forward_fast(x, w, b, cp)
-        dout = _data(out.shape, dtype, 5)
+        dout = data(out.shape, dtype, 5)
 
         def conv():
             _, cache = fast_layers.conv_forward_fast(x, w, b, cp)
@@ -94,9 +70,9 @@ def ours_task(name: str):
 
         return conv
     if kind == "pool":
-        x = _data(POOL_SHAPE, dtype, 6)
+        x = data(POOL_SHAPE, dtype, 6)
         pp = {"pool_height": 2, "pool_width": 2, "stride": 2}
-        dout = _data((POOL_SHAPE[0], POOL_SHAPE[1], 16, 16), dtype, 7)
+        dout = data((POOL_SHAPE[0], POOL_SHAPE[1], 16, 16), dtype, 7)
 
         def pool():
             _, cache = fast_layers.max_pool_forward_fast(x, pp)
@@ -126,32 +102,16 @@ def torch_task(name: str):
     F = torch.nn.functional
     kind, *rest = name.split(":")
     dtype = np.dtype(rest[-1])
-    tdt = torch.float32 if dtype == np.float32 else torch.float64
     if kind == "step":
-        nn = torch.nn
-        torch.manual_seed(0)
-        net = nn.Sequential(
-            nn.Conv2d(3, 32, 7, padding=3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-            nn.Linear(32 * 16 * 16, 100), nn.ReLU(), nn.Linear(100, 10),
-        ).to(tdt)
-        opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-        X = torch.from_numpy(_data((STEP_BATCH, 3, 32, 32), dtype, 3))
-        y = torch.from_numpy(np.random.default_rng(3).integers(0, 10, STEP_BATCH))
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(net(X), y).backward()
-            opt.step()
-
-        return step
+        return torch_step(dtype)
     if kind == "conv":
         xs, ws, stride, pad = CONV[rest[0]]
-        x = torch.from_numpy(_data(xs, dtype, 1)).requires_grad_()
-        w = torch.from_numpy(_data(ws, dtype, 2, 0.1)).requires_grad_()
-        b = torch.from_numpy(_data(ws[0], dtype, 4)).requires_grad_()
+        x = torch.from_numpy(data(xs, dtype, 1)).requires_grad_()
+        w = torch.from_numpy(data(ws, dtype, 2, 0.1)).requires_grad_()
+        b = torch.from_numpy(data(ws[0], dtype, 4)).requires_grad_()
         with torch.no_grad():
             shape = F.conv2d(x, w, b, stride=stride, padding=pad).shape
-        dout = torch.from_numpy(_data(tuple(shape), dtype, 5))
+        dout = torch.from_numpy(data(tuple(shape), dtype, 5))
 
         def conv():
             x.grad = w.grad = b.grad = None
@@ -159,8 +119,8 @@ def torch_task(name: str):
 
         return conv
     if kind == "pool":
-        x = torch.from_numpy(_data(POOL_SHAPE, dtype, 6)).requires_grad_()
-        dout = torch.from_numpy(_data((POOL_SHAPE[0], POOL_SHAPE[1], 16, 16), dtype, 7))
+        x = torch.from_numpy(data(POOL_SHAPE, dtype, 6)).requires_grad_()
+        dout = torch.from_numpy(data((POOL_SHAPE[0], POOL_SHAPE[1], 16, 16), dtype, 7))
 
         def pool():
             x.grad = None

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
-from intro2ai import _extension, _im2col_numpy, fast_layers, layers
+from intro2ai import _extension, _fast_plan, _im2col_numpy, fast_layers, layers
 
 # float64 results differ from the naive loops only by summation order.
 RTOL64 = 1e-10
@@ -34,11 +34,10 @@ def _close(actual, desired, dtype, what):
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request, monkeypatch):
+def backend(request):
     """Run a test once with the compiled kernels and once with the NumPy fallback."""
-    if request.param == "numpy":
-        monkeypatch.setattr(fast_layers, "_backend", lambda: ("numpy", None))
-    return request.param
+    with fast_layers.use_layout(backend="numpy" if request.param == "numpy" else None):
+        yield request.param
 
 
 # ----------------------------------------------------------------------------- strategies
@@ -130,7 +129,7 @@ def pool_oracle(x, ph, pw, stride, dout):
 # ----------------------------------------------------------------------------- convolution
 
 
-# Settings of fast_layers that force each GEMM layout of the compiled core: one merged GEMM
+# fast_layers.use_layout settings that force each GEMM layout of the compiled core: one merged GEMM
 # over a K-major cols buffer (when N > 1), batched per-image GEMMs over the whole cols array,
 # and the chunked layout (cols made a few images at a time and recomputed in the backward
 # pass) on one thread or shared by two or three threads, one image per chunk or several,
@@ -140,33 +139,21 @@ def pool_oracle(x, ph, pw, stride, dout):
 # one thread with dx by GEMM + col2im for these few channels, or on three with dx by the
 # direct kernels too (where pad < filter size; else GEMM + col2im, one image per chunk).
 LAYOUTS = {
-    "direct": dict(_LAYOUT="direct", _WORKERS=1),
-    "direct-3threads-dx": dict(_LAYOUT="direct", _WORKERS=3, _CHUNK_BYTES=1,
-                               _DIRECT_DX_MIN_C=1),
-    "merged": dict(_LAYOUT="merged"),
-    "batched": dict(_LAYOUT="batched"),
-    "chunked": dict(_LAYOUT="chunked", _WORKERS=1),
-    "chunked-1img-2threads": dict(_LAYOUT="chunked", _WORKERS=2, _CHUNK_BYTES=1),
-    "chunked-2threads-blocks": dict(_LAYOUT="chunked", _WORKERS=2, _P_BLOCK=2),
-    "chunked-1img-3threads-blocks": dict(_LAYOUT="chunked", _WORKERS=3, _CHUNK_BYTES=1,
-                                         _P_BLOCK=3),
+    "direct": dict(layout="direct", threads=1),
+    "direct-3threads-dx": dict(layout="direct", threads=3, chunk_bytes=1,
+                               direct_dx_min_channels=1),
+    "merged": dict(layout="merged"),
+    "batched": dict(layout="batched"),
+    "chunked": dict(layout="chunked", threads=1),
+    "chunked-1img-2threads": dict(layout="chunked", threads=2, chunk_bytes=1),
+    "chunked-2threads-blocks": dict(layout="chunked", threads=2, block=2),
+    "chunked-1img-3threads-blocks": dict(layout="chunked", threads=3, chunk_bytes=1, block=3),
 }
 
 
-class _layout:
-    """Context manager forcing one GEMM layout (usable inside hypothesis tests)."""
-
-    def __init__(self, name):
-        self.values = LAYOUTS[name]
-
-    def __enter__(self):
-        self.saved = {k: getattr(fast_layers, k) for k in self.values}
-        for k, v in self.values.items():
-            setattr(fast_layers, k, v)
-
-    def __exit__(self, *exc):
-        for k, v in self.saved.items():
-            setattr(fast_layers, k, v)
+def _layout(name):
+    """Force one GEMM layout (usable inside hypothesis tests)."""
+    return fast_layers.use_layout(**LAYOUTS[name])
 
 
 @HYP
@@ -212,13 +199,9 @@ def test_conv_backends_agree(case, layout):
     else:
         cols_np = _im2col_numpy.im2col(x, case["HH"], case["WW"], case["pad"], case["stride"])
         np.testing.assert_array_equal(cache_c.cols, cols_np)  # im2col is a pure copy
-    orig = fast_layers._backend
-    fast_layers._backend = lambda: ("numpy", None)
-    try:
+    with fast_layers.use_layout(backend="numpy"):
         out_n, cache_n = fast_layers.conv_forward_fast(x, w, b, cp)
         grads_n = fast_layers.conv_backward_fast(dout, cache_n)
-    finally:
-        fast_layers._backend = orig
     _close(out_c, out_n, case["dtype"], f"out cython ({layout}) vs numpy")
     for name, gc, gn in zip(("dx", "dw", "db"), grads_c, grads_n):
         _close(gc, gn, case["dtype"], f"{name} cython vs numpy, case {case}")
@@ -238,29 +221,28 @@ def test_conv_backends_agree(case, layout):
     ],
 )
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
-def test_conv_fixed_geometries(backend, layout, xs, ws, stride, pad, monkeypatch):
-    for name, value in LAYOUTS[layout].items():
-        monkeypatch.setattr(fast_layers, name, value)
+def test_conv_fixed_geometries(backend, layout, xs, ws, stride, pad):
     rng = np.random.default_rng(0)
-    for dt in (np.float32, np.float64):
-        x = rng.standard_normal(xs).astype(dt)
-        w = rng.standard_normal(ws).astype(dt)
-        b = rng.standard_normal(ws[0]).astype(dt)
-        cp = {"stride": stride, "pad": pad}
-        out, cache = fast_layers.conv_forward_fast(x, w, b, cp)
-        ref, ref_cache = layers.conv_forward_naive(x, w, b, cp)
-        _close(out, ref, dt, f"out {xs} {ws} {cp}")
-        dout = rng.standard_normal(out.shape).astype(dt)
-        for name, g, r in zip(("dx", "dw", "db"), fast_layers.conv_backward_fast(dout, cache),
-                              layers.conv_backward_naive(dout, ref_cache)):
-            assert g.dtype == dt
-            _close(g, r, dt, f"{name} {xs} {ws} {cp}")
+    with _layout(layout):
+        for dt in (np.float32, np.float64):
+            x = rng.standard_normal(xs).astype(dt)
+            w = rng.standard_normal(ws).astype(dt)
+            b = rng.standard_normal(ws[0]).astype(dt)
+            cp = {"stride": stride, "pad": pad}
+            out, cache = fast_layers.conv_forward_fast(x, w, b, cp)
+            ref, ref_cache = layers.conv_forward_naive(x, w, b, cp)
+            _close(out, ref, dt, f"out {xs} {ws} {cp}")
+            dout = rng.standard_normal(out.shape).astype(dt)
+            for name, g, r in zip(("dx", "dw", "db"), fast_layers.conv_backward_fast(dout, cache),
+                                  layers.conv_backward_naive(dout, ref_cache)):
+                assert g.dtype == dt
+                _close(g, r, dt, f"{name} {xs} {ws} {cp}")
 
 
 def test_conv_plan_for_benchmark_shapes(monkeypatch):
     """The layouts the benchmark shapes take (and so the ones timed by ``make bench``)."""
     monkeypatch.setenv("INTRO2AI_NUM_THREADS", "2")
-    plan = fast_layers._plan
+    plan = _fast_plan.plan
     # Stride 1 with SIMD direct kernels (cases B, C, D and the training step's conv): the
     # direct layout on two threads, whatever the size.
     for simd in (1, 2):
@@ -280,8 +262,8 @@ def test_conv_plan_for_benchmark_shapes(monkeypatch):
         for size in (4, 8):
             p = plan(N, F, K, P, size)
             assert (p.layout, p.workers, p.block) == ("chunked", 2, P), p
-            assert 1 <= p.chunk and p.chunk * K * P * size <= fast_layers._CHUNK_BYTES, p
-            assert F * K * P < fast_layers._BLAS_THREADED_MIN
+            assert 1 <= p.chunk and p.chunk * K * P * size <= _fast_plan.CHUNK_BYTES, p
+            assert F * K * P < _fast_plan.BLAS_THREADED_MIN
     # GEMMs OpenBLAS threads itself (case B, the training step's conv; case D): one merged
     # GEMM per operation; a single image: batched.
     assert plan(50, 32, 147, 1024, 4).layout == "merged"
@@ -295,15 +277,20 @@ def test_conv_plan_for_benchmark_shapes(monkeypatch):
     assert plan(50, 32, 147, 1024, 4, stride=1, simd=2).workers == 1
     # A chunked layout forced on GEMMs OpenBLAS would thread: column blocks below its size,
     # unless they would be too narrow to be efficient.
-    monkeypatch.setattr(fast_layers, "_LAYOUT", "chunked")
-    p = plan(50, 32, 147, 1024, 4)
-    assert 32 * 147 * p.block < fast_layers._BLAS_THREADED_MIN and p.block >= 32, p
-    assert plan(8, 256, 64, 64, 4)[2:] == (1, 64)
+    with fast_layers.use_layout("chunked"):
+        p = plan(50, 32, 147, 1024, 4)
+        assert 32 * 147 * p.block < _fast_plan.BLAS_THREADED_MIN and p.block >= 32, p
+        assert plan(8, 256, 64, 64, 4)[2:] == (1, 64)
     # A forced direct layout: taken with any compiled kernels, else the chunked one.
-    monkeypatch.setattr(fast_layers, "_LAYOUT", "direct")
-    assert plan(50, 32, 147, 1024, 4, stride=1, simd=0).layout == "direct"
-    assert plan(50, 32, 147, 1024, 4, stride=1, simd=-1).layout == "chunked"
-    assert plan(50, 32, 147, 1024, 4, stride=2, simd=2).layout == "chunked"
+    with fast_layers.use_layout("direct"):
+        assert plan(50, 32, 147, 1024, 4, stride=1, simd=0).layout == "direct"
+        assert plan(50, 32, 147, 1024, 4, stride=1, simd=-1).layout == "chunked"
+        assert plan(50, 32, 147, 1024, 4, stride=2, simd=2).layout == "chunked"
+    # Outside the with blocks the size decides again; a misspelt layout is refused.
+    assert plan(50, 32, 147, 1024, 4).layout == "merged"
+    with pytest.raises(ValueError, match="layout must be one of"):
+        with fast_layers.use_layout("chunky"):
+            pass
 
 
 def _conv_in_child(seed):
@@ -341,7 +328,6 @@ def test_conv_threads_unavailable_falls_back_to_one_thread(monkeypatch):
     def refuse(*args, **kwargs):
         raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(fast_layers, "_pool_state", {"pool": None, "size": 0, "pid": None})
     monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "submit", refuse)
     rng = np.random.default_rng(5)
     x, w, b = rng.standard_normal((6, 2, 9, 9)), rng.standard_normal((3, 2, 3, 3)), np.zeros(3)
@@ -560,21 +546,17 @@ def test_pool_fast_equals_naive_and_oracle(case):
     out_o, dx_o = pool_oracle(x, case["ph"], case["pw"], case["stride"], dout)
     np.testing.assert_array_equal(out_naive, out_o)
     _close(dx_naive, dx_o, case["dtype"], f"naive dx vs oracle, case {case}")
-    orig = fast_layers._backend
-    try:
-        for name in BACKENDS:
-            if name == "numpy":
-                fast_layers._backend = lambda: ("numpy", None)
+    for name in BACKENDS:
+        with fast_layers.use_layout(backend=name):
             out, cache = fast_layers.max_pool_forward_fast(x, pp)
             tiles = case["ph"] == case["pw"] == case["stride"]
             assert cache.path == ("reshape" if tiles else "im2col")
+            assert cache.backend == name
             assert out.dtype == x.dtype
             np.testing.assert_array_equal(out, out_naive, err_msg=f"{name} out, case {case}")
             dx = fast_layers.max_pool_backward_fast(dout, cache)
-            assert dx.dtype == x.dtype and dx.shape == x.shape
-            _close(dx, dx_naive, case["dtype"], f"{name} dx, case {case}")
-    finally:
-        fast_layers._backend = orig
+        assert dx.dtype == x.dtype and dx.shape == x.shape
+        _close(dx, dx_naive, case["dtype"], f"{name} dx, case {case}")
 
 
 @pytest.mark.parametrize("ph, pw, stride", [(2, 2, 2), (3, 3, 1), (2, 3, 1), (3, 3, 3)])
@@ -646,7 +628,7 @@ def test_pool_training_shape_both_dtypes(backend, pp, shape):
 
 @pytest.mark.parametrize("pp", [{"pool_height": 2, "pool_width": 2, "stride": 2},
                                 {"pool_height": 3, "pool_width": 2, "stride": 1}])
-def test_pool_threads_give_the_same_numbers(monkeypatch, pp):
+def test_pool_threads_give_the_same_numbers(pp):
     """Pooling shared among three threads (uneven image chunks) equals one thread exactly."""
     if not HAS_CYTHON:
         pytest.skip("Cython extension not built")
@@ -654,11 +636,10 @@ def test_pool_threads_give_the_same_numbers(monkeypatch, pp):
     x = rng.standard_normal((7, 3, 8, 6)).astype(np.float32)
     results = []
     for workers in (1, 3):
-        monkeypatch.setattr(fast_layers, "_WORKERS", workers)
-        monkeypatch.setattr(fast_layers, "_POOL_PARALLEL_MIN", 1)
-        out, cache = fast_layers.max_pool_forward_fast(x, pp)
-        dout = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
-        results.append((out, cache.idx, fast_layers.max_pool_backward_fast(dout, cache)))
+        with fast_layers.use_layout(threads=workers, pool_parallel_min=1):
+            out, cache = fast_layers.max_pool_forward_fast(x, pp)
+            dout = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
+            results.append((out, cache.idx, fast_layers.max_pool_backward_fast(dout, cache)))
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
     ref, ref_cache = layers.max_pool_forward_naive(x, pp)

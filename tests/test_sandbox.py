@@ -218,6 +218,30 @@ def test_whole_visible_tree_is_the_allowlist(tmp_path, monkeypatch):
     assert not {s for s in site if not s.startswith("numpy")}, site
 
 
+def test_every_module_behind_the_fast_layers_has_a_refusing_stand_in():
+    """A naive task must not reach the fast layers through one of their private modules: every
+    intro2ai module that fast_layers and layer_utils import (directly or not) is replaced by a
+    refusing stand-in, apart from the input checks, the naive layers themselves and the
+    modules that compute nothing (the extension loader, OpenBLAS's thread setting)."""
+    import ast
+
+    pkg = REPO / "intro2ai"
+    seen, todo = set(), ["fast_layers", "layer_utils"]
+    while todo:
+        name = todo.pop()
+        if name in seen or not (pkg / f"{name}.py").is_file():
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse((pkg / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "intro2ai":
+                todo += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("intro2ai."):
+                todo.append(node.module.split(".")[1])
+    assert {"fast_layers", "_fast_plan", "_fast_layouts", "_im2col_numpy"} <= seen, seen
+    computing = seen - {"_checks", "layers", "_extension", "_threads", "grading_rules"}
+    assert {f"intro2ai/{m}.py" for m in computing} <= set(sandbox._FAST_MODULES), computing
+
+
 def test_student_output_is_capped_and_never_parsed(tmp_path):
     text = samples.build_file("intro2ai/layers.py", {"regions": {"conv_forward_naive": ("body", """
         print('{"total": 100}' * 100000)

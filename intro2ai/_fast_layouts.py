@@ -1,0 +1,353 @@
+"""The four layouts of the fast convolution (``intro2ai.fast_layers``), as the planner
+(:mod:`intro2ai._fast_plan`) chooses them:
+
+- **direct** (stride 1, the compiled core has SIMD kernels for this CPU): the forward pass and
+  ``dw`` by the core's direct convolution (``_direct_conv.h``: each padded image is read in
+  place, no im2col columns), chunks of images shared among our threads; so is ``dx`` (a direct
+  convolution of ``dout`` with the flipped filters) for layers with enough input channels,
+  else the chunked layout's GEMM and col2im.
+- **chunked** (per-image GEMMs too small for OpenBLAS to thread, one image's columns in the L2
+  cache): per chunk of a few images, im2col into a small buffer and GEMMs straight into the
+  output; the backward pass recomputes the columns (cheaper than keeping a big array),
+  accumulates ``dw`` and col2im's the chunk. Chunks are shared among our threads.
+- **batched**: im2col into an ``(N, K, P)`` array (``K = C*HH*WW``, ``P = H_out*W_out``) and
+  per-image GEMMs over it (``np.matmul``: results land in ``(N, F, H_out, W_out)`` order with
+  no transpose copies), threaded by OpenBLAS.
+- **merged**: the same columns in a K-major ``(K, N, P)`` buffer, one GEMM per operation for
+  the whole batch (fewer synchronisations of OpenBLAS's threads).
+
+The forward passes return ``(out, cols)``: the columns the backward pass needs (batched or
+merged), or None when it recomputes them (direct and chunked). Without the compiled core (or for
+other dtypes) the columns come from ``intro2ai._im2col_numpy``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from intro2ai import _fast_plan, _im2col_numpy
+from intro2ai._fast_plan import Plan
+
+KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+# ----------------------------------------------------------------------------- dispatch
+
+
+def conv_forward(xc: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int,
+                 H_out: int, W_out: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Forward pass in the planned layout; ``xc`` is C-contiguous in the compute dtype."""
+    N, C = xc.shape[:2]
+    F, _, HH, WW = w.shape
+    _, mod = _fast_plan.backend()
+    if mod is None or xc.dtype not in KERNEL_DTYPES:
+        cols = _im2col_numpy.im2col(xc, HH, WW, pad, stride)
+        return gemm_forward(cols, w, b, N, H_out, W_out), cols
+    plan = _fast_plan.plan(N, F, C * HH * WW, H_out * W_out, xc.dtype.itemsize,
+                           stride=stride, simd=_fast_plan.simd_level(mod))
+    if plan.layout == "direct":
+        return direct_forward(mod, xc, w, b, pad, pad, H_out, W_out, plan), None
+    if plan.layout == "chunked":
+        return chunked_forward(mod, xc, w, b, HH, WW, pad, stride, H_out, W_out, plan), None
+    cols = im2col(mod, xc, HH, WW, pad, stride, plan.layout)
+    return gemm_forward(cols, w, b, N, H_out, W_out), cols
+
+
+def conv_backward(x: np.ndarray, w: np.ndarray, dout: np.ndarray, stride: int, pad: int,
+                  cols: np.ndarray | None, dtype: np.dtype, need_dx: bool):
+    """``(dx or None, dw, db)`` in the compute ``dtype``; ``cols`` as the forward pass left it."""
+    if cols is not None:
+        return gemm_backward(cols, w, dout, x.shape, stride, pad, need_dx)
+    N, C = x.shape[:2]
+    F, _, HH, WW = w.shape
+    H_out, W_out = dout.shape[2], dout.shape[3]
+    P = H_out * W_out
+    xc = np.ascontiguousarray(x, dtype=dtype)
+    dout3 = np.ascontiguousarray(dout, dtype=dtype).reshape(N, F, P)
+    db = dout3.sum(axis=(0, 2))
+    _, mod = _fast_plan.backend()
+    if mod is None or dtype not in KERNEL_DTYPES:
+        # The backend changed since the forward pass: do it in one piece.
+        cols = _im2col_numpy.im2col(xc, HH, WW, pad, stride)
+        dw = np.matmul(dout3, cols.transpose(0, 2, 1)).sum(axis=0)
+        dx = None
+        if need_dx:
+            dcols = np.matmul(w.reshape(F, -1).astype(dtype, copy=False).T, dout3)
+            dx = col2im(None, dcols, x.shape, HH, WW, pad, stride)
+        return dx, dw, db
+    K = C * HH * WW
+    plan = _fast_plan.plan(N, F, K, P, dtype.itemsize, stride=stride,
+                           simd=_fast_plan.simd_level(mod))
+    if plan.layout not in ("direct", "chunked"):  # the settings changed since the forward pass
+        plan = _fast_plan.plan(N, F, K, P, dtype.itemsize, "chunked")
+    direct = plan.layout == "direct"
+    direct_dx = direct and need_dx and direct_dx_pays(C, HH, WW, pad)
+    dx = dw = None
+    if (need_dx and not direct_dx) or not direct:
+        dx, dw = chunked_backward(mod, xc, w, dout3, HH, WW, pad, stride, plan,
+                                  not direct, need_dx and not direct_dx)
+    if direct:
+        dout4 = dout3.reshape(N, F, H_out, W_out)
+        dw = direct_dw(mod, xc, dout4, w.shape, pad, plan)
+        if direct_dx:
+            dx = direct_dx_conv(mod, dout4, w, pad, xc.shape, plan)
+    return dx, dw, db
+
+
+# ----------------------------------------------------------------------------- columns
+
+
+def im2col(mod: Any, x: np.ndarray, HH: int, WW: int, pad: int, stride: int,
+           layout: str = "batched") -> np.ndarray:
+    """im2col into an (N, K, P) array (x is C-contiguous, a kernel dtype).
+
+    The result is C-contiguous ("batched"), or ("merged") a transposed view of a C-contiguous
+    (K, N, P) buffer, so that ``buffer.reshape(K, N * P)`` feeds one GEMM per operation.
+    """
+    N, C, H, W = x.shape
+    H_out = _im2col_numpy.out_size(H, HH, pad, stride)
+    W_out = _im2col_numpy.out_size(W, WW, pad, stride)
+    K, P = C * HH * WW, H_out * W_out
+    if layout == "merged" and N > 1:
+        buf = np.empty((K, N, P), dtype=x.dtype)
+        mod.im2col(x, buf, HH, WW, pad, stride, True)
+        return buf.transpose(1, 0, 2)
+    cols = np.empty((N, K, P), dtype=x.dtype)
+    mod.im2col(x, cols, HH, WW, pad, stride, False)
+    return cols
+
+
+def k_major(cols: np.ndarray) -> np.ndarray | None:
+    """The (K, N*P) matrix behind a K-major cols view, or None for a C-contiguous (N, K, P)."""
+    if cols.flags.c_contiguous:
+        return None
+    base = cols.transpose(1, 0, 2)
+    if not base.flags.c_contiguous:
+        return None
+    return base.reshape(base.shape[0], -1)
+
+
+def col2im(mod: Any, dcols: np.ndarray, x_shape: tuple, HH: int, WW: int, pad: int,
+           stride: int) -> np.ndarray:
+    """col2im of an (N, K, P) array whose last axis is contiguous (any layout of N and K)."""
+    if mod is None or dcols.dtype not in KERNEL_DTYPES:
+        return _im2col_numpy.col2im(dcols, x_shape, HH, WW, pad, stride)
+    dx = np.zeros(x_shape, dtype=dcols.dtype)
+    if dcols.flags.c_contiguous:
+        mod.col2im(dcols, dx, HH, WW, pad, stride, False)
+    else:
+        kmaj = np.ascontiguousarray(dcols.transpose(1, 0, 2))  # a view when K-major
+        mod.col2im(kmaj, dx, HH, WW, pad, stride, True)
+    return dx
+
+
+def blocks(a: np.ndarray, block: int) -> list:
+    """A (k, R, P) array as column blocks for stacked GEMMs (views, no copies).
+
+    Returns ``[a]`` if ``block >= P``; else the whole blocks as one array of shape
+    ``(k, P // block, R, block)`` and, if ``block`` does not divide P, the remaining columns
+    ``(k, R, P % block)``. Slicing a view along its first axis slices ``a`` the same way.
+    """
+    k, R, P = a.shape
+    if block >= P:
+        return [a]
+    whole = (P // block) * block
+    s0, s1, s2 = a.strides
+    parts = [np.lib.stride_tricks.as_strided(
+        a, shape=(k, P // block, R, block), strides=(s0, block * s2, s1, s2))]
+    if whole < P:
+        parts.append(a[:, :, whole:])
+    return parts
+
+
+# ----------------------------------------------------------------------------- batched, merged
+
+
+def gemm_forward(cols: np.ndarray, w: np.ndarray, b: np.ndarray, N: int, H_out: int,
+                 W_out: int) -> np.ndarray:
+    """out[n] = w.reshape(F, -1) @ cols[n] + b, written straight into (N, F, H_out, W_out)."""
+    F = w.shape[0]
+    dtype = cols.dtype
+    wmat = w.reshape(F, -1).astype(dtype, copy=False)
+    bias = b.astype(dtype, copy=False)
+    out = np.empty((N, F, H_out * W_out), dtype=dtype)
+    merged = k_major(cols)
+    if merged is None:
+        np.matmul(wmat, cols, out=out)  # one GEMM per image, results land in place
+        out += bias.reshape(1, F, 1)
+    else:
+        out2 = wmat @ merged  # one GEMM for the batch: (F, N*P)
+        np.add(out2.reshape(F, N, -1).transpose(1, 0, 2), bias.reshape(1, F, 1), out=out)
+    return out.reshape(N, F, H_out, W_out)
+
+
+def gemm_backward(cols: np.ndarray, w: np.ndarray, dout: np.ndarray, x_shape: tuple,
+                  stride: int, pad: int, need_dx: bool):
+    """Backward pass over the forward pass's columns (batched or merged, or NumPy's)."""
+    dtype = cols.dtype
+    N = x_shape[0]
+    F, _, HH, WW = w.shape
+    P = dout.shape[2] * dout.shape[3]
+    wmat = w.reshape(F, -1).astype(dtype, copy=False)
+    merged = k_major(cols)
+    if merged is None:
+        dout3 = np.ascontiguousarray(dout, dtype=dtype).reshape(N, F, P)
+        db = dout3.sum(axis=(0, 2))
+        # dw = sum_n dout[n] @ cols[n].T: one (F, K) GEMM per image, then a small reduction.
+        dw = np.matmul(dout3, cols.transpose(0, 2, 1)).sum(axis=0)
+        dcols = np.matmul(wmat.T, dout3) if need_dx else None  # (N, K, P)
+    else:
+        dout2 = np.empty((F, N, P), dtype=dtype)
+        dout2[...] = dout.reshape(N, F, P).transpose(1, 0, 2)
+        dout2 = dout2.reshape(F, N * P)
+        db = dout2.sum(axis=1)
+        # One GEMM: dw = dout2 @ merged.T, computed as (merged @ dout2.T).T: OpenBLAS is faster
+        # with the long N*P axis as the inner dimension in this orientation.
+        dw = (merged @ dout2.T).T
+        dcols = None
+        if need_dx:
+            dcols = (wmat.T @ dout2).reshape(-1, N, P).transpose(1, 0, 2)  # K-major view
+    dx = None
+    if need_dx:  # the GEMM for dcols and col2im: about half the work of the backward pass
+        _, mod = _fast_plan.backend()
+        dx = col2im(mod, dcols, x_shape, HH, WW, pad, stride)
+    return dx, dw, db
+
+
+# ----------------------------------------------------------------------------- direct
+
+
+def direct_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray, pad_h: int,
+                   pad_w: int, H_out: int, W_out: int, plan: Plan) -> np.ndarray:
+    """Direct layout (stride 1): the compiled kernels convolve chunks of images, no im2col."""
+    N, dtype = xc.shape[0], xc.dtype
+    wc = np.ascontiguousarray(w, dtype=dtype)
+    bc = np.ascontiguousarray(b, dtype=dtype)
+    out = np.empty((N, w.shape[0], H_out, W_out), dtype=dtype)
+
+    def work(chunks):
+        for n0, n1 in chunks:
+            mod.conv_direct_forward(xc[n0:n1], wc, bc, out[n0:n1], pad_h, pad_w)
+
+    _fast_plan.run_parallel(work, _fast_plan.balanced_chunks(N, plan.workers), plan.workers)
+    return out
+
+
+def direct_dw(mod: Any, xc: np.ndarray, dout4: np.ndarray, w_shape: tuple, pad: int,
+              plan: Plan) -> np.ndarray:
+    """dw of the direct layout: one partial sum per chunk, added up in chunk order (the same
+    numbers whichever thread did which chunk)."""
+    chunks = _fast_plan.balanced_chunks(xc.shape[0], plan.workers)
+    partial = np.zeros((len(chunks),) + tuple(w_shape), dtype=xc.dtype)
+
+    def work(items):
+        for i, (n0, n1) in items:
+            mod.conv_direct_dw(xc[n0:n1], dout4[n0:n1], partial[i], pad, pad)
+
+    _fast_plan.run_parallel(work, list(enumerate(chunks)), plan.workers)
+    dw = partial[0]
+    for part in partial[1:]:
+        dw += part
+    return dw
+
+
+def direct_dx_pays(C: int, HH: int, WW: int, pad: int) -> bool:
+    """Whether dx goes through the direct kernels (needs pad <= HH-1 and pad <= WW-1)."""
+    return (C >= _fast_plan.current().direct_dx_min_channels
+            and pad <= HH - 1 and pad <= WW - 1)
+
+
+def direct_dx_conv(mod: Any, dout4: np.ndarray, w: np.ndarray, pad: int, x_shape: tuple,
+                   plan: Plan) -> np.ndarray:
+    """dx of a stride-1 convolution as a direct convolution of dout:
+    dx[n, c] = sum_f correlate(pad(dout[n, f], HH-1-pad, WW-1-pad), w[f, c] flipped)."""
+    HH, WW = w.shape[2], w.shape[3]
+    w_flip = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    zero_bias = np.zeros(w.shape[1], dtype=dout4.dtype)
+    return direct_forward(mod, dout4, w_flip, zero_bias, HH - 1 - pad, WW - 1 - pad,
+                          x_shape[2], x_shape[3], plan)
+
+
+# ----------------------------------------------------------------------------- chunked
+
+
+def chunked_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray, HH: int, WW: int,
+                    pad: int, stride: int, H_out: int, W_out: int, plan: Plan) -> np.ndarray:
+    """Chunked layout: per chunk of images, im2col into a small buffer and GEMM into ``out``."""
+    N, dtype = xc.shape[0], xc.dtype
+    F = w.shape[0]
+    wmat = np.ascontiguousarray(w.reshape(F, -1), dtype=dtype)
+    bias = b.astype(dtype, copy=False).reshape(F, 1)
+    K, P = wmat.shape[1], H_out * W_out
+    out = np.empty((N, F, P), dtype=dtype)
+
+    out_blocks = blocks(out, plan.block)  # views made once: little Python per chunk
+
+    def work(chunks):
+        buf = np.empty((plan.chunk, K, P), dtype=dtype)
+        buf_blocks = blocks(buf, plan.block)
+        for n0, n1 in chunks:
+            k = n1 - n0
+            mod.im2col(xc[n0:n1], buf[:k], HH, WW, pad, stride, False)
+            for c, o in zip(buf_blocks, out_blocks):
+                np.matmul(wmat, c[:k], out=o[n0:n1])
+            o = out[n0:n1]
+            o += bias
+
+    _fast_plan.run_parallel(work, _fast_plan.chunks(N, plan.chunk), plan.workers)
+    return out.reshape(N, F, H_out, W_out)
+
+
+def chunked_backward(mod: Any, xc: np.ndarray, w: np.ndarray, dout3: np.ndarray, HH: int,
+                     WW: int, pad: int, stride: int, plan: Plan, need_dw: bool, need_dx: bool):
+    """Chunked layout backward: im2col is recomputed per chunk (cheap, stays in cache).
+
+    Returns dx (None unless ``need_dx``) and dw (None unless ``need_dw``).
+    """
+    N, dtype = xc.shape[0], xc.dtype
+    F, P = dout3.shape[1], dout3.shape[2]
+    wmat_t = np.ascontiguousarray(w.reshape(F, -1).T, dtype=dtype)
+    K = wmat_t.shape[0]
+    dx = np.zeros(xc.shape, dtype=dtype) if need_dx else None
+    block = plan.block
+
+    chunks = _fast_plan.chunks(N, plan.chunk)
+    # One partial dw per chunk, added up in chunk order afterwards: the same numbers whichever
+    # thread did which chunk.
+    partial_dw_t = np.zeros((max(1, len(chunks)), K, F) if need_dw else (0,), dtype=dtype)
+
+    dout_blocks = blocks(dout3, block)  # views made once: little Python per chunk
+
+    def work(items):
+        if need_dw:
+            buf = np.empty((plan.chunk, K, P), dtype=dtype)
+            buf_blocks = blocks(buf, block)
+            # The GEMM results per block (allocated once: they can be big enough for mmap).
+            prods = [np.empty(c.shape[:-2] + (K, F), dtype=dtype) for c in buf_blocks]
+        if need_dx:
+            dbuf = np.empty((plan.chunk, K, P), dtype=dtype)
+            dbuf_blocks = blocks(dbuf, block)
+        for i, (n0, n1) in items:
+            k = n1 - n0
+            if need_dw:
+                dw_t = partial_dw_t[i]
+                mod.im2col(xc[n0:n1], buf[:k], HH, WW, pad, stride, False)
+                # dw.T += cols[n] @ dout[n].T, the long P axis as the inner dimension (in
+                # blocks of it when the GEMMs must stay small, summed afterwards).
+                for c, d, prod in zip(buf_blocks, dout_blocks, prods):
+                    p = np.matmul(c[:k], np.swapaxes(d[n0:n1], -1, -2), out=prod[:k])
+                    dw_t += p.reshape(-1, K, F).sum(axis=0)
+            if need_dx:
+                for d, dc in zip(dout_blocks, dbuf_blocks):
+                    np.matmul(wmat_t, d[n0:n1], out=dc[:k])
+                mod.col2im(dbuf[:k], dx[n0:n1], HH, WW, pad, stride, False)
+
+    _fast_plan.run_parallel(work, list(enumerate(chunks)), plan.workers)
+    if not need_dw:
+        return dx, None
+    dw_t = partial_dw_t[0]
+    for part in partial_dw_t[1:]:
+        dw_t += part
+    return dx, dw_t.T
