@@ -451,7 +451,7 @@ def collect_archives(archives: Iterable[Archive], course: Path, assignment: str 
             by_id.setdefault(student_id(arch.name), []).append(arch)
         except Refused as exc:
             rows.append(Row(arch.name, "", "refused", str(exc)))
-    submitted = records.submitted_dir(course, assignment)
+    submitted = records.submitted_dir(course)
     submitted.mkdir(parents=True, exist_ok=True)
     # Ids that differ only in case are one folder on a case-insensitive disk (macOS, Windows,
     # an SMB share): none of them is collected, and a collected folder is never matched.

@@ -26,48 +26,11 @@ DEMO_CELL_TIMEOUT_S = 30
 DEMO_NOTEBOOK_TIME_LIMIT_S = 150
 
 
-#: Notebook-level samples (the trusted grader's samples change only .py files). Each starts from
-#: the untouched release and adds one student cell right after the notebook's setup cell.
-NOTEBOOK_SAMPLES: dict[str, dict] = {
-    "nb_exec_instructor": {
-        "doc": "a notebook cell loads the instructor's layers.py by absolute path and rebinds the "
-               "layer names; the kit is not visible in the nbgrader step's sandbox, so the cell fails "
-               "and so do the notebook's tests (nothing to flag)",
-        "cell": (
-            "import importlib.util as _u\n"
-            "_s = _u.spec_from_file_location('kit_layers', '{KIT}/intro2ai/layers.py')\n"
-            "_m = _u.module_from_spec(_s)\n"
-            "_s.loader.exec_module(_m)\n"
-            "conv_forward_naive, conv_backward_naive = _m.conv_forward_naive, _m.conv_backward_naive\n"
-            "max_pool_forward_naive = _m.max_pool_forward_naive\n"
-            "max_pool_backward_naive = _m.max_pool_backward_naive\n"),
-        "tampered": [],
-    },
-    "nb_custom_exc": {
-        "doc": "a notebook cell installs an IPython custom exception handler that hides every error "
-               "(nbgrader still records the failing cells: no points, nothing to flag)",
-        "cell": ("get_ipython().set_custom_exc((BaseException,),\n"
-                 "                              lambda shell, etype, value, tb, tb_offset=None: None)\n"),
-        "tampered": [],
-    },
-}
-
-
-def _notebook_with_cell(release_nb: Path, code: str) -> str:
-    import nbformat
-    from nbformat.v4 import new_code_cell
-
-    nb = nbformat.read(str(release_nb), as_version=4)
-    at = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "import" in c.source), 0)
-    nb.cells.insert(at + 1, new_code_cell(code))
-    return nbformat.writes(nb)
-
-
 def sample_names() -> list[str]:
-    """The trusted grader's samples, then the notebook-level ones."""
+    """The trusted grader's samples, then the notebook-level ones (``samples.NOTEBOOK_SAMPLES``)."""
     from autograder import samples as smod
 
-    return list(smod.SAMPLES) + list(NOTEBOOK_SAMPLES)
+    return list(smod.SAMPLES) + list(smod.NOTEBOOK_SAMPLES)
 
 
 def expected_points(name: str) -> dict[str, float] | None:
@@ -77,18 +40,16 @@ def expected_points(name: str) -> dict[str, float] | None:
     exp = smod.expected_scores()["samples"]
     if name in exp:
         return {k: float(v) for k, v in exp[name].items() if k != "total"}
-    if name in NOTEBOOK_SAMPLES and "release" in exp:
-        return {k: float(v) for k, v in exp["release"].items() if k != "total"}
     return None
 
 
 def place_samples(course: Path, assignment: str, names: Iterable[str] | None = None) -> list[str]:
     """Write sample submissions into ``submitted/<name>/<assignment>/``.
 
-    A submission is the released folder with the sample's files on top (the
-    trusted grader's recipes in ``autograder.samples`` for the ``.py`` files, or
-    a notebook with an extra student cell).  An existing folder is replaced only
-    when its content differs, so a re-run of the demo resumes.
+    A submission is the released folder with the sample's files on top (the recipes in
+    ``autograder.samples`` for the ``.py`` files and, for a notebook-level sample, the released
+    notebook as the sample edits it).  An existing folder is replaced only when its content
+    differs, so a re-run of the demo resumes.
     """
     from autograder import samples as smod
 
@@ -99,10 +60,9 @@ def place_samples(course: Path, assignment: str, names: Iterable[str] | None = N
         dest = records.submission_path(course, assignment, name)
         subs = {"{KIT}": str(records.REPO), "{SUBMISSION}": str(dest), "{TMP_MARKER}": "/tmp/intro2ai_ESCAPED_FROM_SANDBOX"}
         files: dict[str, str] = {}
-        if name in NOTEBOOK_SAMPLES:
-            recipe = {"base": "release"}
-            files[f"{assignment}.ipynb"] = _notebook_with_cell(release / f"{assignment}.ipynb",
-                                                               NOTEBOOK_SAMPLES[name]["cell"])
+        if name in smod.NOTEBOOK_SAMPLES:
+            recipe = smod.NOTEBOOK_SAMPLES[name]
+            files[f"{assignment}.ipynb"] = smod.build_notebook(release / f"{assignment}.ipynb", name)
         else:
             recipe = smod.SAMPLES[name]
         for rel in smod.FILES:
@@ -186,7 +146,7 @@ def demo(course: Path = records.DEFAULT_COURSE, assignment: str = records.DEFAUL
     print(f"[demo] demo course {course} (the real course is not touched)", flush=True)
     names = list(names or sample_names())
     names = place_samples(course, assignment, names)
-    print(f"[demo] {len(names)} sample submissions in {records.submitted_dir(course, assignment)}", flush=True)
+    print(f"[demo] {len(names)} sample submissions in {records.submitted_dir(course)}", flush=True)
     seed = smod.expected_scores().get("seed")
     summary = batch.autograde(course, assignment, jobs=jobs, force=force, students=names, seed=seed,
                         cell_timeout=cell_timeout, fast_notebook=fast_notebook,

@@ -35,12 +35,14 @@ RECORD_VERSION = 2
 REPORT_NAME = "_report.json"
 
 
-def submitted_dir(course: Path, assignment: str) -> Path:
-    return course / "submitted"
+def submitted_dir(course: Path) -> Path:
+    """``<course>/submitted``: nbgrader's layout is ``submitted/<student>/<assignment>/``, so
+    every assignment of a course shares this folder."""
+    return Path(course) / "submitted"
 
 
 def submission_path(course: Path, assignment: str, student: str) -> Path:
-    return course / "submitted" / ids.validate(student) / assignment
+    return submitted_dir(course) / ids.validate(student) / assignment
 
 
 def record_dir(course: Path, assignment: str) -> Path:
@@ -63,7 +65,7 @@ def scan_submitted(course: Path, assignment: str) -> tuple[list[str], list[tuple
     """Valid student ids with a folder ``submitted/<student>/<assignment>/``, sorted, and
     ``(name, why)`` for every other entry of ``submitted/`` (an invalid id, a symlink, no
     ``<assignment>`` folder). A skipped name is never joined into a path."""
-    root = submitted_dir(course, assignment)
+    root = submitted_dir(course)
     found, skipped = [], []
     if not root.is_dir():
         return found, skipped
@@ -90,7 +92,7 @@ def discover(course: Path, assignment: str, students: Iterable[str] | None = Non
     Entries of ``submitted/`` that are not such a folder under a valid id are reported on stderr
     and skipped; an invalid id in ``students`` stops with the validator's reason.
     """
-    root = submitted_dir(course, assignment)
+    root = submitted_dir(course)
     found, skipped = scan_submitted(course, assignment)
     for name, why in skipped:
         print(f"skipped {root.name}/{name!r}: {why}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Fast layers: fast == naive over random geometries, adjointness, backends agree, tie rule.
 
 Oracles: the naive reference layers (``intro2ai.layers``), an independent loop oracle for
-max pooling written here, and ``scipy.signal.correlate`` for the convolution.
+max pooling and ``scipy.signal.correlate`` for the convolution (both in ``conftest.py``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scipy import signal
+from conftest import (
+    conv_arrays,
+    conv_cases,
+    conv_dw_oracle,
+    conv_oracle,
+    pool_arrays,
+    pool_cases,
+    pool_loop_oracle,
+)
 
 from intro2ai import _extension, _fast_plan, _im2col_numpy, fast_layers, layers
 
@@ -38,92 +46,6 @@ def backend(request):
     """Run a test once with the compiled kernels and once with the NumPy fallback."""
     with fast_layers.use_layout(backend="numpy" if request.param == "numpy" else None):
         yield request.param
-
-
-# ----------------------------------------------------------------------------- strategies
-
-
-@st.composite
-def conv_cases(draw):
-    N = draw(st.integers(1, 3))
-    C = draw(st.integers(1, 3))
-    F = draw(st.integers(1, 3))
-    HH = draw(st.integers(1, 4))
-    WW = draw(st.integers(1, 5))
-    stride = draw(st.integers(1, 3))
-    pad = draw(st.integers(0, 3))
-    # Smallest output size that leaves H >= 1: (H_out - 1) * stride >= 1 + 2*pad - HH.
-    h_min = 1 + max(0, -(-(1 + 2 * pad - HH) // stride))
-    w_min = 1 + max(0, -(-(1 + 2 * pad - WW) // stride))
-    H_out = draw(st.integers(h_min, h_min + 3))
-    W_out = draw(st.integers(w_min, w_min + 3))
-    H = (H_out - 1) * stride + HH - 2 * pad
-    W = (W_out - 1) * stride + WW - 2 * pad
-    dtype = draw(st.sampled_from([np.float32, np.float64]))
-    seed = draw(st.integers(0, 2**32 - 1))
-    return dict(N=N, C=C, F=F, H=H, W=W, HH=HH, WW=WW, stride=stride, pad=pad,
-                dtype=dtype, seed=seed)
-
-
-@st.composite
-def pool_cases(draw):
-    N = draw(st.integers(1, 2))
-    C = draw(st.integers(1, 3))
-    tiles = draw(st.booleans())
-    if tiles:
-        ph = pw = stride = draw(st.integers(1, 4))
-    else:
-        ph = draw(st.integers(1, 4))
-        pw = draw(st.integers(1, 4))
-        stride = draw(st.integers(1, 3))
-    H = (draw(st.integers(1, 4)) - 1) * stride + ph
-    W = (draw(st.integers(1, 4)) - 1) * stride + pw
-    dtype = draw(st.sampled_from([np.float32, np.float64]))
-    ties = draw(st.booleans())
-    seed = draw(st.integers(0, 2**32 - 1))
-    return dict(N=N, C=C, H=H, W=W, ph=ph, pw=pw, stride=stride, dtype=dtype, ties=ties,
-                seed=seed)
-
-
-def _conv_arrays(case):
-    rng = np.random.default_rng(case["seed"])
-    dt = case["dtype"]
-    x = rng.standard_normal((case["N"], case["C"], case["H"], case["W"])).astype(dt)
-    w = rng.standard_normal((case["F"], case["C"], case["HH"], case["WW"])).astype(dt)
-    b = rng.standard_normal(case["F"]).astype(dt)
-    return rng, x, w, b, {"stride": case["stride"], "pad": case["pad"]}
-
-
-def _pool_arrays(case):
-    rng = np.random.default_rng(case["seed"])
-    shape = (case["N"], case["C"], case["H"], case["W"])
-    if case["ties"]:
-        x = rng.integers(0, 3, size=shape).astype(case["dtype"])  # many equal maxima
-    else:
-        x = rng.standard_normal(shape).astype(case["dtype"])
-    pp = {"pool_height": case["ph"], "pool_width": case["pw"], "stride": case["stride"]}
-    return rng, x, pp
-
-
-def pool_oracle(x, ph, pw, stride, dout):
-    """Independent loop oracle: first maximum in row-major order; overlaps accumulate."""
-    N, C, H, W = x.shape
-    H_out, W_out = (H - ph) // stride + 1, (W - pw) // stride + 1
-    out = np.zeros((N, C, H_out, W_out), dtype=x.dtype)
-    dx = np.zeros_like(x)
-    for n in range(N):
-        for c in range(C):
-            for h in range(H_out):
-                for w in range(W_out):
-                    best, at = None, None
-                    for a in range(ph):
-                        for bb in range(pw):
-                            v = x[n, c, h * stride + a, w * stride + bb]
-                            if best is None or v > best:
-                                best, at = v, (h * stride + a, w * stride + bb)
-                    out[n, c, h, w] = best
-                    dx[n, c, at[0], at[1]] += dout[n, c, h, w]
-    return out, dx
 
 
 # ----------------------------------------------------------------------------- convolution
@@ -159,7 +81,7 @@ def _layout(name):
 @HYP
 @given(case=conv_cases(), layout=st.sampled_from(sorted(LAYOUTS)))
 def test_conv_fast_equals_naive(case, layout):
-    rng, x, w, b, cp = _conv_arrays(case)
+    rng, x, w, b, cp = conv_arrays(case)
     out_naive, cache_naive = layers.conv_forward_naive(x, w, b, cp)
     dout = rng.standard_normal(out_naive.shape).astype(case["dtype"])
     grads_naive = layers.conv_backward_naive(dout, cache_naive)
@@ -186,7 +108,7 @@ def test_conv_backends_agree(case, layout):
     """The compiled kernels (either GEMM layout) and the NumPy fallback give the same numbers."""
     if not HAS_CYTHON:
         pytest.skip("Cython extension not built")
-    rng, x, w, b, cp = _conv_arrays(case)
+    rng, x, w, b, cp = conv_arrays(case)
     dout = rng.standard_normal(
         layers.conv_forward_naive(x, w, b, cp)[0].shape).astype(case["dtype"])
     with _layout(layout):
@@ -350,12 +272,7 @@ def test_conv_forward_matches_scipy_correlate(backend):
     b = rng.standard_normal(4)
     stride, pad = 2, 2
     out, _ = fast_layers.conv_forward_fast(x, w, b, {"stride": stride, "pad": pad})
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    ref = np.zeros_like(out)
-    for n in range(2):
-        for f in range(4):
-            acc = sum(signal.correlate(xp[n, c], w[f, c], mode="valid") for c in range(3))
-            ref[n, f] = acc[::stride, ::stride] + b[f]
+    ref = conv_oracle(x, w, b, stride, pad)
     _close(out, ref, np.float64, "conv_forward_fast vs scipy.signal.correlate")
 
 
@@ -404,7 +321,7 @@ def test_conv_forward_checks_inputs():
 @given(case=conv_cases())
 def test_im2col_col2im_adjoint(case):
     """<col2im(y), x> == <y, im2col(x)> for both backends."""
-    rng, x, w, _, _ = _conv_arrays(case)
+    rng, x, w, _, _ = conv_arrays(case)
     HH, WW, pad, stride = case["HH"], case["WW"], case["pad"], case["stride"]
     cols = _im2col_numpy.im2col(x, HH, WW, pad, stride)
     y = rng.standard_normal(cols.shape).astype(case["dtype"])
@@ -460,19 +377,6 @@ def test_cython_kernels_reject_wrong_shapes():
 SIMD_LEVELS = list(range(_extension.cython_module().DIRECT_SIMD_LEVEL + 1)) if HAS_CYTHON else []
 
 
-def _correlate_oracle(x, w, b, pad_h, pad_w):
-    """Stride-1 convolution in float64 with scipy.signal.correlate (independent of our code)."""
-    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
-    N, C = x.shape[:2]
-    F = w.shape[0]
-    out = np.stack([
-        np.stack([sum(signal.correlate(xp[n, c], w[f, c].astype(np.float64), mode="valid")
-                      for c in range(C)) + b[f] for f in range(F)])
-        for n in range(N)])
-    # dw[f, c] = correlate(x_pad[n, c], dout[n, f], 'valid') summed over n: the same oracle.
-    return out, xp
-
-
 @pytest.mark.skipif(not SIMD_LEVELS, reason="Cython extension not built")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
@@ -496,12 +400,10 @@ def test_direct_kernels_every_simd_level(dtype, xs, ws, pad_h, pad_w):
     x = rng.standard_normal(xs).astype(dtype)
     w = rng.standard_normal(ws).astype(dtype)
     b = rng.standard_normal(ws[0]).astype(dtype)
-    ref, xp = _correlate_oracle(x, w, b, pad_h, pad_w)
+    # Stride-1 oracles in float64, independent of our code.
+    ref = conv_oracle(x.astype(np.float64), w.astype(np.float64), b, 1, (pad_h, pad_w))
     dout = rng.standard_normal(ref.shape).astype(dtype)
-    dw_ref = np.stack([
-        np.stack([sum(signal.correlate(xp[n, c], dout[n, f].astype(np.float64), mode="valid")
-                      for n in range(xs[0])) for c in range(xs[1])])
-        for f in range(ws[0])])
+    dw_ref = conv_dw_oracle(x, dout, (pad_h, pad_w))
     for level in SIMD_LEVELS:
         out = np.full(ref.shape, np.nan, dtype=dtype)
         mod.conv_direct_forward(x, w, b, out, pad_h, pad_w, level)
@@ -539,11 +441,11 @@ def test_direct_kernels_reject_bad_input():
 @HYP
 @given(case=pool_cases())
 def test_pool_fast_equals_naive_and_oracle(case):
-    rng, x, pp = _pool_arrays(case)
+    rng, x, pp = pool_arrays(case)
     out_naive, cache_naive = layers.max_pool_forward_naive(x, pp)
     dout = rng.standard_normal(out_naive.shape).astype(case["dtype"])
     dx_naive = layers.max_pool_backward_naive(dout, cache_naive)
-    out_o, dx_o = pool_oracle(x, case["ph"], case["pw"], case["stride"], dout)
+    out_o, dx_o = pool_loop_oracle(x, case["ph"], case["pw"], case["stride"], dout)
     np.testing.assert_array_equal(out_naive, out_o)
     _close(dx_naive, dx_o, case["dtype"], f"naive dx vs oracle, case {case}")
     for name in BACKENDS:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numpy.lib.stride_tricks import sliding_window_view
-from scipy import signal
+from conftest import conv_oracle, pool_oracle
 
 from intro2ai import layer_utils, layers
 from intro2ai.gradient_check import eval_numerical_gradient_array, rel_error
@@ -35,21 +34,6 @@ def assert_grads(case, analytic, f, inputs, dout):
         assert err < GRAD_TOL, (
             f"{name} [{case}]: shape {grad.shape}, relative error {err:.3e} exceeds {GRAD_TOL:.0e}"
         )
-
-
-def conv_oracle(x, w, b, conv_param):
-    """Convolution from scipy.signal.correlate (independent of the student's naive layers)."""
-    stride, pad = conv_param["stride"], conv_param["pad"]
-    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    return np.array([[sum(signal.correlate(x_pad[n, c], w[f, c], mode="valid")
-                          for c in range(x.shape[1]))[::stride, ::stride] + b[f]
-                      for f in range(w.shape[0])] for n in range(x.shape[0])])
-
-
-def pool_oracle(x, pool_param):
-    """Max pooling from sliding_window_view."""
-    ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-    return sliding_window_view(x, (ph, pw), axis=(2, 3))[:, :, ::s, ::s].max(axis=(-2, -1))
 
 
 def off_kink(pre_activation, case):
@@ -78,7 +62,7 @@ def test_conv_relu_gradients_seed_case():
     b = rng.standard_normal(3)
     dout = rng.standard_normal((2, 3, 8, 8))
     param = {"stride": 1, "pad": 1}
-    pre = conv_oracle(x, w, b, param)
+    pre = conv_oracle(x, w, b, **param)
     off_kink(pre, "conv_relu")
     out, cache = layer_utils.conv_relu_forward(x, w, b, param)
     expected = np.maximum(pre, 0)
@@ -105,9 +89,9 @@ def test_conv_relu_pool_gradients(x_shape, w_shape, conv_param, pool_param):
     x = rng.standard_normal(x_shape)
     w = rng.standard_normal(w_shape)
     b = rng.standard_normal(w_shape[0])
-    pre = conv_oracle(x, w, b, conv_param)
+    pre = conv_oracle(x, w, b, **conv_param)
     off_kink(pre, "conv_relu_pool")
-    expected = pool_oracle(np.maximum(pre, 0), pool_param)
+    expected = pool_oracle(np.maximum(pre, 0), **pool_param)
     out, cache = layer_utils.conv_relu_pool_forward(x, w, b, conv_param, pool_param)
     np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
     dout = rng.standard_normal(out.shape)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numpy.lib.stride_tricks import sliding_window_view
+from conftest import conv_oracle, pool_oracle
 from scipy import signal
 
 from intro2ai import layers
@@ -57,27 +57,6 @@ def random_conv_geometry(rng: np.random.Generator) -> dict:
         if H >= 1 and W >= 1:
             return dict(N=N, C=C, F=F, H=H, W=W, HH=HH, WW=WW, stride=stride, pad=pad,
                         H_out=H_out, W_out=W_out)
-
-
-def conv_oracle(x, w, b, stride, pad):
-    """Convolution layer built from scipy.signal.correlate (an independent implementation)."""
-    N, C = x.shape[:2]
-    F = w.shape[0]
-    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    rows = []
-    for n in range(N):
-        maps = []
-        for f in range(F):
-            full = sum(signal.correlate(x_pad[n, c], w[f, c], mode="valid") for c in range(C))
-            maps.append(full[::stride, ::stride] + b[f])
-        rows.append(maps)
-    return np.array(rows)
-
-
-def pool_oracle(x, ph, pw, stride):
-    """Max pooling built from sliding_window_view (an independent implementation)."""
-    windows = sliding_window_view(x, (ph, pw), axis=(2, 3))[:, :, ::stride, ::stride]
-    return windows.max(axis=(-2, -1))
 
 
 def distinct_values(rng, shape, gap=1e-2):

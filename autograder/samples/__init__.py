@@ -304,24 +304,45 @@ SAMPLES: dict[str, dict] = {
 
 
 #: Notebook-side samples: the .py files of ``base`` plus an edited ``hw5.ipynb`` (built from the
-#: released notebook by :func:`build_notebook`). The trusted grader ignores notebooks, so their
-#: expected scores are those of ``base``; the nbgrader pipeline (autograder/demo.py) runs
-#: them in a kernel, where the edit makes the tests "pass", and flags the disagreement.
+#: released notebook by :func:`build_notebook`: ``edit`` says how, ``cell`` is the student's
+#: code). The trusted grader ignores notebooks, so their expected scores are those of ``base``;
+#: the nbgrader pipeline (``make demo``) runs them in a kernel and flags the tasks in
+#: ``tampered`` (none: nbgrader restores the locked test cells, and neither the kit nor a
+#: swallowed error earns a point in the nbgrader step's sandbox).
 NOTEBOOK_SAMPLES: dict[str, dict] = {
     "nb_edited_tests": {
         "doc": "stubbed .py files; the student replaced every graded (locked) test cell of the "
-               "notebook by a cell that prints a success message",
+               "notebook by a cell that prints a success message (nbgrader restores them)",
         "base": "release",
         "edit": "graded_tests",
         "cell": "print('통과: 모든 테스트를 통과했습니다')\n",
+        "tampered": [],
+    },
+    "nb_exec_instructor": {
+        "doc": "stubbed .py files; a notebook cell loads the instructor's layers.py by absolute "
+               "path and rebinds the layer names; the kit is not visible in the nbgrader step's "
+               "sandbox, so the cell fails and so do the notebook's tests (nothing to flag)",
+        "base": "release",
+        "edit": "insert_after_imports",
+        "cell": (
+            "import importlib.util as _u\n"
+            "_s = _u.spec_from_file_location('kit_layers', '{KIT}/intro2ai/layers.py')\n"
+            "_m = _u.module_from_spec(_s)\n"
+            "_s.loader.exec_module(_m)\n"
+            "conv_forward_naive, conv_backward_naive = _m.conv_forward_naive, _m.conv_backward_naive\n"
+            "max_pool_forward_naive = _m.max_pool_forward_naive\n"
+            "max_pool_backward_naive = _m.max_pool_backward_naive\n"),
+        "tampered": [],
     },
     "nb_custom_exc": {
         "doc": "stubbed .py files; a notebook cell installs an IPython custom exception handler "
-               "that swallows every error raised by the test cells",
+               "that swallows every error raised by the test cells (nbgrader still records the "
+               "failing cells: no points, nothing to flag)",
         "base": "release",
         "edit": "insert_after_imports",
         "cell": ("get_ipython().set_custom_exc((BaseException,),\n"
                  "    lambda shell, etype, value, tb, tb_offset=None: None)\n"),
+        "tampered": [],
     },
 }
 
