@@ -33,6 +33,16 @@ def test_committed_notebook_is_what_the_builder_writes():
         "(never edit the .ipynb by hand)")
 
 
+def test_every_notebook_source_is_valid_python():
+    """Magics are commented in the sources, so linters and editors read them as Python."""
+    import ast
+
+    from notebooks import build
+
+    for src, _ in build.targets():
+        ast.parse(src.read_text(encoding="utf-8"), filename=str(src))
+
+
 def _build_source(tmp_path: Path, text: str) -> nbformat.NotebookNode:
     from notebooks import build
 
