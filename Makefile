@@ -61,13 +61,13 @@ release: $(BIN)/.installed  ## build assignments/release/hw5 (nbgrader + student
 release-check: $(BIN)/.installed  ## leak-check an existing assignments/release/ again
 	$(PY) -m autograder.release check assignments/release
 
-hw5-notebook: $(BIN)/.installed  ## regenerate assignments/source/hw5/hw5.ipynb from assignments/tools/build_hw5_notebook.py
-	$(PY) assignments/tools/build_hw5_notebook.py
+hw5-notebook: $(BIN)/.installed  ## regenerate assignments/source/hw5/hw5.ipynb from notebooks/src/hw5.py
+	$(PY) -m notebooks.build hw5
 
 .PHONY: labs labs-run
 
 labs: $(BIN)/.installed  ## rebuild notebooks/lab*.ipynb from notebooks/src/ and run them in FAST MODE
-	$(PY) notebooks/build.py
+	$(PY) -m notebooks.build lab
 	$(PY) notebooks/run_labs.py --fast
 
 labs-run: $(BIN)/.installed  ## run the labs in full mode on real data: LABS="lab1 lab4" [LAB_DATASET=fashion-mnist] [DATA_DIR=dir]

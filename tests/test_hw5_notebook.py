@@ -1,5 +1,6 @@
-"""The HW5 source notebook: built from its one source, clean, well-formed for nbgrader, and it
-runs top to bottom in a real Jupyter kernel (FAST MODE) on the instructor edition."""
+"""The HW5 source notebook: built from its one source (``notebooks/src/hw5.py``) by the one
+notebook builder, clean, well-formed for nbgrader, and it runs top to bottom in a real Jupyter
+kernel (FAST MODE) on the instructor edition."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "assignments" / "source" / "hw5" / "hw5.ipynb"
-BUILDER = REPO / "assignments" / "tools" / "build_hw5_notebook.py"
+SOURCE = REPO / "notebooks" / "src" / "hw5.py"  # the one source; notebooks/build.py builds it
 TASKS = ("hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward",
          "hw5_max_pool_backward", "hw5_three_layer_convnet")
 NOTEBOOK_TIMEOUT = 600  # seconds per cell; the whole FAST MODE run takes ~1-2 min on 2 cores
@@ -24,13 +25,68 @@ def _nb():
 
 
 def test_committed_notebook_is_what_the_builder_writes():
-    import importlib.util
+    from notebooks import build
 
-    spec = importlib.util.spec_from_file_location("build_hw5_notebook", BUILDER)
-    builder = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(builder)
-    assert NOTEBOOK.read_text(encoding="utf-8") == builder.render(), (
-        "hw5.ipynb is out of date: run `make hw5-notebook` (never edit the .ipynb by hand)")
+    assert dict(build.targets(["hw5"])) == {SOURCE: NOTEBOOK}
+    assert NOTEBOOK.read_text(encoding="utf-8") == build.render(build.build_notebook(SOURCE)), (
+        "hw5.ipynb is out of date with notebooks/src/hw5.py: run `make hw5-notebook` "
+        "(never edit the .ipynb by hand)")
+
+
+def test_every_notebook_source_is_valid_python():
+    """Magics are commented in the sources, so linters and editors read them as Python."""
+    import ast
+
+    from notebooks import build
+
+    for src, _ in build.targets():
+        ast.parse(src.read_text(encoding="utf-8"), filename=str(src))
+
+
+def _build_source(tmp_path: Path, text: str) -> nbformat.NotebookNode:
+    from notebooks import build
+
+    src = tmp_path / "hw5_tiny.py"
+    src.write_text(text, encoding="utf-8")
+    return build.build_notebook(src)
+
+
+def test_graded_cell_takes_grade_id_and_points_from_the_task_table(tmp_path):
+    from autograder import tasks
+
+    task = tasks.all_tasks()[1]
+    nb = _build_source(tmp_path, f'''# %% [markdown] id="intro"
+# 제목
+#
+# 본문
+
+# %% id="setup"
+# %matplotlib inline
+x = 1  # %d is a comment, not a magic
+
+# %% graded="{task.id}" needs="{tasks.ids()[0]}"
+assert x == 1
+''')
+    intro, setup, graded = nb.cells
+    assert (intro.id, intro.cell_type, intro.source) == ("intro", "markdown", "제목\n\n본문")
+    assert setup.source == "%matplotlib inline\nx = 1  # %d is a comment, not a magic"
+    assert setup.metadata == {}
+    assert graded.id == task.id.replace("_", "-")
+    assert graded.metadata["nbgrader"] == {
+        "grade": True, "grade_id": task.id, "locked": True, "points": task.points,
+        "schema_version": 3, "solution": False, "task": False}
+    assert graded.metadata["intro2ai"] == {"needs": [task.id, tasks.ids()[0]]}
+
+
+@pytest.mark.parametrize("header, error", [
+    ('# %% graded="hw5_no_such_task"', KeyError),  # grade ids come from the task table only
+    ('# %% graded="hw5_conv_forward" points=3', ValueError),  # and so do their points
+    ('# %% graded="hw5_conv_forward" check="x"', ValueError),
+    ('# %% colour="red"', ValueError),
+])
+def test_builder_refuses_a_cell_the_task_table_does_not_back(tmp_path, header, error):
+    with pytest.raises(error):
+        _build_source(tmp_path, header + "\nassert True\n")
 
 
 def test_notebook_has_no_outputs_and_no_personal_metadata():

@@ -119,8 +119,10 @@ def test_refused_id_writes_nothing(tmp_path):
 
 
 def test_notebook_banners_are_what_the_setup_cell_prints():
-    builder = (REPO / "assignments" / "tools" / "build_hw5_notebook.py").read_text(encoding="utf-8")
-    setup = builder.split('code("setup", """', 1)[1].split('""")', 1)[0]
+    import nbformat
+
+    nb = nbformat.read(REPO / "assignments" / "source" / "hw5" / "hw5.ipynb", as_version=4)
+    setup = next(c.source for c in nb.cells if c.id == "setup")
     assert f"print('{submit.FAST_BANNER}" in setup and f"'{submit.FULL_BANNER}" in setup
 
 

@@ -1,125 +1,65 @@
-"""Build assignments/source/hw5/hw5.ipynb: the one source of truth of the HW5 notebook.
+# %% [markdown] id="title"
+# # HW5: Convolutional Neural Networks 연습문제
+#
+# ***참고: 이번 과제 5 도 Stanford 대학 cs231n 수업 자료(http://cs231n.stanford.edu/)를 바탕으로 함***
+#
+# 과제 3 까지는 fully connected neural network 를 다뤘다. 이번 과제에서는 **convolutional neural
+# network (CNN)** 를 다룬다. convolutional layer 와 max-pooling layer 의 forward / backward 연산을
+# 직접 구현하고, 이 layer 들을 조합해 작은 CNN 을 만들어 CIFAR-10 으로 학습시킨다.
+#
+# | 구현문제 | task id | 파일 | 구현할 것 |
+# |---|---|---|---|
+# | 1 | `hw5_conv_forward` | `intro2ai/layers.py` | `conv_forward_naive` |
+# | 2 | `hw5_conv_backward` | `intro2ai/layers.py` | `conv_backward_naive` |
+# | 3 | `hw5_max_pool_forward` | `intro2ai/layers.py` | `max_pool_forward_naive` |
+# | 4 | `hw5_max_pool_backward` | `intro2ai/layers.py` | `max_pool_backward_naive` |
+# | 5 | `hw5_three_layer_convnet` | `intro2ai/classifiers/cnn.py` | `ThreeLayerConvNet` (`__init__`, `loss`) |
+#
+# 코드는 `.py` 파일에 작성하고, 이 노트북은 **수정하지 말고 실행만** 한다. 터미널에서
+# `make check` 로 각 구현문제의 상태를 표로 확인할 수 있다 (`make check TASK=hw5_conv_forward`).
+# 노트북은 `make jupyter` 로 열어 실행하거나, `make notebook` 으로 처음부터 끝까지 실행하고 저장한다.
+#
+# **FAST MODE**: 환경 변수 `INTRO2AI_FAST=1` 을 설정하면 (`INTRO2AI_FAST=1 make notebook` 또는
+# `INTRO2AI_FAST=1 make jupyter`) 실제 CIFAR-10 대신 같은 형식의 작은 가짜(synthetic) 데이터로
+# 짧게 실행된다. 코드가 끝까지 돌아가는지 빨리 확인할 때 쓰고, 제출할 때는 실제 데이터로 실행한다
+# (`make submit` 은 노트북을 마지막으로 FAST MODE 로 실행했는지 제출 기록에 남긴다).
+#
+# ### 규칙: 구현문제 1-4 는 NumPy 만으로
+#
+# `conv_forward_naive`, `conv_backward_naive`, `max_pool_forward_naive`, `max_pool_backward_naive`
+# 는 **NumPy 만으로** 직접 구현한다.
+#
+# - 쓰면 안 되는 것: 라이브러리의 convolution / pooling (`scipy.signal`, `scipy.ndimage`, `torch`
+#   등), 그리고 이 과제가 제공하는 fast layer (`intro2ai/fast_layers.py`, Cython 확장 모듈) 와
+#   sandwich layer (`intro2ai/layer_utils.py`). naive 함수에서 이들을 쓰면 결과가 맞아도 그
+#   구현문제는 **0 점**이다 (`make check` 도 같은 규칙으로 검사한다).
+# - 써도 되는 것: NumPy 의 모든 기능 (`np.pad`, `np.einsum`, `np.tensordot`, stride tricks
+#   (`np.lib.stride_tricks.sliding_window_view`, `as_strided`), 반복문 등).
+# - 구현문제 5 (`ThreeLayerConvNet`) 는 제공된 모든 모듈 (fast layer, sandwich layer 포함) 을 써도 된다.
+#
+# ### 채점 방법
+#
+# - 점수는 제출한 `intro2ai/layers.py` 와 `intro2ai/classifiers/cnn.py` 를 채점기가 정답 구현과 같은
+#   입력으로 비교해서 정한다. **이 노트북의 검사 셀과 `make check` 의 통과 여부는 점수를 정하지
+#   않는다** (구현을 확인하는 도구일 뿐이다). 노트북은 실행 결과가 있는 상태로 제출한다.
+# - 구현문제마다 여러 **케이스**로 채점하고 케이스마다 부분 점수를 준다 (출력, dx, dw, db 처럼
+#   비교하는 값마다 가중치가 있다). 한 케이스에서 오류가 나도 다른 케이스의 점수는 그대로다.
+# - **공개(visible) 케이스** 는 이 노트북과 `make check` 가 쓰는 것과 같은 종류의 입력이다.
+# - **비공개(hidden) 케이스** 는 채점할 때 새로 뽑는 입력이다. 값과 크기는 매번 다르지만 케이스의
+#   종류는 매번 같다: 여러 batch 크기와 channel 수, 정사각형이 아닌 입력, 여러 stride 와 pad
+#   (pad=0 포함), 정사각형이 아닌 pooling 창, 창 크기와 다른 stride, 겹치는 창, 창 안에 같은
+#   최댓값이 여러 개인 경우 등. 특정 크기에만 맞추지 말고 어떤 크기에서도 맞게 구현한다. 채점
+#   결과 페이지에는 케이스마다 모양(shape), stride, pad 와 점수가 나온다.
+# - 입력 배열 (`x`, `w`, `b`, `dout`, cache 안의 배열) 을 제자리에서(in place) 바꾸면 감점된다.
 
-Edit the cells here, then run ``make hw5-notebook`` (``python assignments/tools/build_hw5_notebook.py``)
-and commit both files; ``tests/test_hw5_notebook.py`` fails when the committed notebook
-differs from what this script writes. The notebook is written without outputs and with
-neutral metadata (kernelspec only).
+# %% [markdown] id="setup-md"
+# ### 셀 1: 환경 설정
+#
+# 필요한 모듈을 import 하고 그래프(plot) 설정을 한다. 코딩 없이 실행만 하면 된다.
+# `%autoreload 2` 덕분에 `.py` 파일을 고친 뒤 커널을 재시작하지 않아도 새 코드가 쓰인다.
+# `intro2ai.vis_utils` 를 import 하면 그래프의 한글이 함께 들어 있는 나눔고딕 글꼴로 그려진다.
 
-Graded cells are nbgrader autograder-test cells whose ``grade_id`` is the task id; their
-points equal the task's total in ``autograder/rubric.toml`` (the trusted grader's scores are
-what the gradebook finally holds). Cells that call student code carry
-``metadata["intro2ai"]["needs"]`` (the task ids they depend on), so the tests can check that
-the released notebook fails only there.
-"""
-
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-OUT = Path(__file__).resolve().parent.parent / "source" / "hw5" / "hw5.ipynb"
-
-POINTS = {  # = the sums of autograder/rubric.toml's cases
-    "hw5_conv_forward": 20,
-    "hw5_conv_backward": 25,
-    "hw5_max_pool_forward": 15,
-    "hw5_max_pool_backward": 15,
-    "hw5_three_layer_convnet": 25,
-}
-
-cells = []
-
-
-def md(cell_id: str, text: str) -> None:
-    cells.append(new_markdown_cell(text.strip("\n"), id=cell_id))
-
-
-def code(cell_id: str, text: str, needs: tuple[str, ...] = ()) -> None:
-    cell = new_code_cell(text.strip("\n"), id=cell_id)
-    if needs:
-        cell.metadata["intro2ai"] = {"needs": list(needs)}
-    cells.append(cell)
-
-
-def graded(task: str, text: str, needs: tuple[str, ...] = ()) -> None:
-    cell = new_code_cell(text.strip("\n"), id=task.replace("_", "-"))
-    cell.metadata["nbgrader"] = {
-        "grade": True, "grade_id": task, "locked": True, "points": POINTS[task],
-        "schema_version": 3, "solution": False, "task": False,
-    }
-    cell.metadata["intro2ai"] = {"needs": sorted({task, *needs})}
-    cells.append(cell)
-
-
-# ----------------------------------------------------------------------------- cells
-
-md("title", """
-# HW5: Convolutional Neural Networks 연습문제
-
-***참고: 이번 과제 5 도 Stanford 대학 cs231n 수업 자료(http://cs231n.stanford.edu/)를 바탕으로 함***
-
-과제 3 까지는 fully connected neural network 를 다뤘다. 이번 과제에서는 **convolutional neural
-network (CNN)** 를 다룬다. convolutional layer 와 max-pooling layer 의 forward / backward 연산을
-직접 구현하고, 이 layer 들을 조합해 작은 CNN 을 만들어 CIFAR-10 으로 학습시킨다.
-
-| 구현문제 | task id | 파일 | 구현할 것 |
-|---|---|---|---|
-| 1 | `hw5_conv_forward` | `intro2ai/layers.py` | `conv_forward_naive` |
-| 2 | `hw5_conv_backward` | `intro2ai/layers.py` | `conv_backward_naive` |
-| 3 | `hw5_max_pool_forward` | `intro2ai/layers.py` | `max_pool_forward_naive` |
-| 4 | `hw5_max_pool_backward` | `intro2ai/layers.py` | `max_pool_backward_naive` |
-| 5 | `hw5_three_layer_convnet` | `intro2ai/classifiers/cnn.py` | `ThreeLayerConvNet` (`__init__`, `loss`) |
-
-코드는 `.py` 파일에 작성하고, 이 노트북은 **수정하지 말고 실행만** 한다. 터미널에서
-`make check` 로 각 구현문제의 상태를 표로 확인할 수 있다 (`make check TASK=hw5_conv_forward`).
-노트북은 `make jupyter` 로 열어 실행하거나, `make notebook` 으로 처음부터 끝까지 실행하고 저장한다.
-
-**FAST MODE**: 환경 변수 `INTRO2AI_FAST=1` 을 설정하면 (`INTRO2AI_FAST=1 make notebook` 또는
-`INTRO2AI_FAST=1 make jupyter`) 실제 CIFAR-10 대신 같은 형식의 작은 가짜(synthetic) 데이터로
-짧게 실행된다. 코드가 끝까지 돌아가는지 빨리 확인할 때 쓰고, 제출할 때는 실제 데이터로 실행한다
-(`make submit` 은 노트북을 마지막으로 FAST MODE 로 실행했는지 제출 기록에 남긴다).
-
-### 규칙: 구현문제 1-4 는 NumPy 만으로
-
-`conv_forward_naive`, `conv_backward_naive`, `max_pool_forward_naive`, `max_pool_backward_naive`
-는 **NumPy 만으로** 직접 구현한다.
-
-- 쓰면 안 되는 것: 라이브러리의 convolution / pooling (`scipy.signal`, `scipy.ndimage`, `torch`
-  등), 그리고 이 과제가 제공하는 fast layer (`intro2ai/fast_layers.py`, Cython 확장 모듈) 와
-  sandwich layer (`intro2ai/layer_utils.py`). naive 함수에서 이들을 쓰면 결과가 맞아도 그
-  구현문제는 **0 점**이다 (`make check` 도 같은 규칙으로 검사한다).
-- 써도 되는 것: NumPy 의 모든 기능 (`np.pad`, `np.einsum`, `np.tensordot`, stride tricks
-  (`np.lib.stride_tricks.sliding_window_view`, `as_strided`), 반복문 등).
-- 구현문제 5 (`ThreeLayerConvNet`) 는 제공된 모든 모듈 (fast layer, sandwich layer 포함) 을 써도 된다.
-
-### 채점 방법
-
-- 점수는 제출한 `intro2ai/layers.py` 와 `intro2ai/classifiers/cnn.py` 를 채점기가 정답 구현과 같은
-  입력으로 비교해서 정한다. **이 노트북의 검사 셀과 `make check` 의 통과 여부는 점수를 정하지
-  않는다** (구현을 확인하는 도구일 뿐이다). 노트북은 실행 결과가 있는 상태로 제출한다.
-- 구현문제마다 여러 **케이스**로 채점하고 케이스마다 부분 점수를 준다 (출력, dx, dw, db 처럼
-  비교하는 값마다 가중치가 있다). 한 케이스에서 오류가 나도 다른 케이스의 점수는 그대로다.
-- **공개(visible) 케이스** 는 이 노트북과 `make check` 가 쓰는 것과 같은 종류의 입력이다.
-- **비공개(hidden) 케이스** 는 채점할 때 새로 뽑는 입력이다. 값과 크기는 매번 다르지만 케이스의
-  종류는 매번 같다: 여러 batch 크기와 channel 수, 정사각형이 아닌 입력, 여러 stride 와 pad
-  (pad=0 포함), 정사각형이 아닌 pooling 창, 창 크기와 다른 stride, 겹치는 창, 창 안에 같은
-  최댓값이 여러 개인 경우 등. 특정 크기에만 맞추지 말고 어떤 크기에서도 맞게 구현한다. 채점
-  결과 페이지에는 케이스마다 모양(shape), stride, pad 와 점수가 나온다.
-- 입력 배열 (`x`, `w`, `b`, `dout`, cache 안의 배열) 을 제자리에서(in place) 바꾸면 감점된다.
-""")
-
-md("setup-md", """
-### 셀 1: 환경 설정
-
-필요한 모듈을 import 하고 그래프(plot) 설정을 한다. 코딩 없이 실행만 하면 된다.
-`%autoreload 2` 덕분에 `.py` 파일을 고친 뒤 커널을 재시작하지 않아도 새 코드가 쓰인다.
-`intro2ai.vis_utils` 를 import 하면 그래프의 한글이 함께 들어 있는 나눔고딕 글꼴로 그려진다.
-""")
-
-code("setup", """
+# %% id="setup"
 # Setup cell.
 import os
 import time
@@ -137,28 +77,26 @@ from intro2ai.fast_layers import (conv_backward_fast, conv_forward_fast, max_poo
 from intro2ai.solver import Solver
 from intro2ai.vis_utils import visualize_grid  # also registers the bundled Korean font (NanumGothic)
 
-%matplotlib inline
+# %matplotlib inline
 plt.rcParams['figure.figsize'] = (10.0, 8.0)  # set default size of plots
 plt.rcParams['image.interpolation'] = 'nearest'
 plt.rcParams['image.cmap'] = 'gray'
 
-%load_ext autoreload
-%autoreload 2
+# %load_ext autoreload
+# %autoreload 2
 
 # FAST MODE: INTRO2AI_FAST=1 -> small synthetic CIFAR-10, short training.
 FAST = os.environ.get('INTRO2AI_FAST', '').strip() not in ('', '0')
 print('FAST MODE (작은 가짜 데이터로 빠르게 실행)' if FAST else '일반 모드 (실제 CIFAR-10)')
-""")
 
-md("data-md", """
-### 셀 2: CIFAR-10 데이터 불러오기 및 전처리
+# %% [markdown] id="data-md"
+# ### 셀 2: CIFAR-10 데이터 불러오기 및 전처리
+#
+# 데이터를 불러와 평균 영상을 빼는 전처리까지 한다. 코딩 없이 실행만 하면 된다.
+# CIFAR-10 이 아직 없으면 아래 셀이 내려받는 명령을 알려 준다
+# (터미널에서 `python -m intro2ai.datasets download cifar10`).
 
-데이터를 불러와 평균 영상을 빼는 전처리까지 한다. 코딩 없이 실행만 하면 된다.
-CIFAR-10 이 아직 없으면 아래 셀이 내려받는 명령을 알려 준다
-(터미널에서 `python -m intro2ai.datasets download cifar10`).
-""")
-
-code("data", """
+# %% id="data"
 # Load the (preprocessed) CIFAR-10 data.
 if FAST:
     import tempfile
@@ -170,27 +108,25 @@ else:
     try:
         data = get_CIFAR10_data()
     except FileNotFoundError:
-        print('CIFAR-10 데이터가 없습니다. 터미널(과제 폴더)에서 다음 명령으로 내려받은 뒤 이 셀을 다시 실행하세요:\\n'
-              '    python -m intro2ai.datasets download cifar10\\n'
+        print('CIFAR-10 데이터가 없습니다. 터미널(과제 폴더)에서 다음 명령으로 내려받은 뒤 이 셀을 다시 실행하세요:\n'
+              '    python -m intro2ai.datasets download cifar10\n'
               '(빠른 확인만 하려면 INTRO2AI_FAST=1 로 Jupyter 를 시작하면 작은 가짜 데이터를 씁니다.)')
         raise
 for k, v in list(data.items()):
     print(f'{k}: {v.shape}')
-""")
 
-md("conv-forward-md", """
-## 셀 3-7: Convolution, Max-pooling layer 의 forward / backward 구현
+# %% [markdown] id="conv-forward-md"
+# ## 셀 3-7: Convolution, Max-pooling layer 의 forward / backward 구현
+#
+# ### 구현문제 1: Convolution layer naive forward (`hw5_conv_forward`) & 셀 3: 검증
+#
+# **구현문제 1**: 파일 `intro2ai/layers.py` 를 열어 `conv_forward_naive` 를 구현하시오.
+# 입력 검사와 `stride, pad, H_out, W_out` 계산, cache 만들기는 이미 되어 있다.
+#
+# 지금은 속도는 신경 쓰지 말고 정확하게 구현하는 데 집중한다. 구현한 뒤 아래 셀을 실행한다
+# (상대 오차 `difference` 는 1e-7 보다 작아야 한다, 보통 e-8 정도).
 
-### 구현문제 1: Convolution layer naive forward (`hw5_conv_forward`) & 셀 3: 검증
-
-**구현문제 1**: 파일 `intro2ai/layers.py` 를 열어 `conv_forward_naive` 를 구현하시오.
-입력 검사와 `stride, pad, H_out, W_out` 계산, cache 만들기는 이미 되어 있다.
-
-지금은 속도는 신경 쓰지 말고 정확하게 구현하는 데 집중한다. 구현한 뒤 아래 셀을 실행한다
-(상대 오차 `difference` 는 1e-7 보다 작아야 한다, 보통 e-8 정도).
-""")
-
-graded("hw5_conv_forward", """
+# %% graded="hw5_conv_forward"
 x_shape = (2, 3, 4, 4)
 w_shape = (3, 3, 4, 4)
 x = np.linspace(-0.1, 0.5, num=np.prod(x_shape)).reshape(x_shape)
@@ -235,19 +171,17 @@ for _hw5_xs, _hw5_ws, _hw5_cp in [((2, 2, 7, 5), (3, 2, 3, 1), {'stride': 2, 'pa
     _hw5_out, _ = conv_forward_naive(_hw5_x, _hw5_w, _hw5_b, _hw5_cp)
     assert _hw5_out.shape == _hw5_ref.shape and rel_error(_hw5_out, _hw5_ref) < 1e-7
 ### END HIDDEN TESTS
-""")
 
-md("image-md", """
-### 셀 4: Convolution 으로 영상 처리하기
+# %% [markdown] id="image-md"
+# ### 셀 4: Convolution 으로 영상 처리하기
+#
+# convolutional layer 가 하는 연산을 눈으로 확인하기 위해, 구현한 `conv_forward_naive` 로 두 장의
+# 사진(고양이 Chelsea 와 커피잔, scikit-image 의 CC0 예제 사진)에 흔히 쓰는 영상 처리 연산을 적용한다.
+# 첫 번째 filter 는 컬러 영상을 흑백(grayscale)으로 바꾸고, 두 번째 filter 는 파란 채널에서 가로
+# 방향 에지(edge)를 검출한다. 연산은 모두 같은 convolution forward 이고 kernel 값만 다르다.
+# 결과 그림이 그럴듯하면 forward 구현이 맞을 가능성이 높다.
 
-convolutional layer 가 하는 연산을 눈으로 확인하기 위해, 구현한 `conv_forward_naive` 로 두 장의
-사진(고양이 Chelsea 와 커피잔, scikit-image 의 CC0 예제 사진)에 흔히 쓰는 영상 처리 연산을 적용한다.
-첫 번째 filter 는 컬러 영상을 흑백(grayscale)으로 바꾸고, 두 번째 filter 는 파란 채널에서 가로
-방향 에지(edge)를 검출한다. 연산은 모두 같은 convolution forward 이고 kernel 값만 다르다.
-결과 그림이 그럴듯하면 forward 구현이 맞을 가능성이 높다.
-""")
-
-code("image-demo", """
+# %% id="image-demo" needs="hw5_conv_forward"
 from importlib.resources import files
 
 from imageio.v2 import imread
@@ -258,7 +192,7 @@ cat = imread(images / 'chelsea.jpg')
 coffee = imread(images / 'coffee.jpg')
 
 def center_square(img):
-    \"\"\"Crop the middle square of a wide (or tall) image.\"\"\"
+    """Crop the middle square of a wide (or tall) image."""
     h, w = img.shape[:2]
     s = min(h, w)
     top, left = (h - s) // 2, (w - s) // 2
@@ -288,7 +222,7 @@ assert out.shape == (2, 2, img_size, img_size)
 assert np.allclose(out[:, 0, 1:-1, 1:-1], 0.3 * x[:, 0, 1:-1, 1:-1] + 0.6 * x[:, 1, 1:-1, 1:-1] + 0.1 * x[:, 2, 1:-1, 1:-1])
 
 def imshow_no_ax(img, normalize=True):
-    \"\"\"Show an image as uint8 without axis labels.\"\"\"
+    """Show an image as uint8 without axis labels."""
     if normalize:
         img_max, img_min = np.max(img), np.min(img)
         img = 255.0 * (img - img_min) / (img_max - img_min)
@@ -307,16 +241,14 @@ for row, original in enumerate((cat_sq, coffee_sq)):
     plt.title('가로 에지 (edge)' if row == 0 else '')
 plt.show()
 print('흑백 변환 결과가 기대값과 일치합니다. 그림에서 에지가 잘 보이는지 확인하세요.')
-""", needs=("hw5_conv_forward",))
 
-md("conv-backward-md", """
-### 구현문제 2: Convolution layer naive backward (`hw5_conv_backward`) & 셀 5: 검증
+# %% [markdown] id="conv-backward-md"
+# ### 구현문제 2: Convolution layer naive backward (`hw5_conv_backward`) & 셀 5: 검증
+#
+# **구현문제 2**: 파일 `intro2ai/layers.py` 에서 `conv_backward_naive` 를 구현하시오.
+# 아래 셀은 수치 미분(numerical gradient)과 비교한다. 상대 오차는 1e-8 정도 이하여야 한다.
 
-**구현문제 2**: 파일 `intro2ai/layers.py` 에서 `conv_backward_naive` 를 구현하시오.
-아래 셀은 수치 미분(numerical gradient)과 비교한다. 상대 오차는 1e-8 정도 이하여야 한다.
-""")
-
-graded("hw5_conv_backward", """
+# %% graded="hw5_conv_backward" needs="hw5_conv_forward"
 np.random.seed(231)
 x = np.random.randn(4, 3, 5, 5)
 w = np.random.randn(2, 3, 3, 3)
@@ -354,16 +286,14 @@ _hw5_nums = [eval_numerical_gradient_array(lambda v: conv_forward_naive(v, _hw5_
 for _hw5_g, _hw5_n in zip(_hw5_grads, _hw5_nums):
     assert _hw5_g.shape == _hw5_n.shape and rel_error(_hw5_g, _hw5_n) < 1e-6
 ### END HIDDEN TESTS
-""", needs=("hw5_conv_forward",))
 
-md("pool-forward-md", """
-### 구현문제 3: Max-pooling layer naive forward (`hw5_max_pool_forward`) & 셀 6: 검증
+# %% [markdown] id="pool-forward-md"
+# ### 구현문제 3: Max-pooling layer naive forward (`hw5_max_pool_forward`) & 셀 6: 검증
+#
+# **구현문제 3**: 파일 `intro2ai/layers.py` 에서 `max_pool_forward_naive` 를 구현하시오.
+# 속도는 신경 쓰지 말고 정확하게 구현한다. 상대 오차는 e-8 정도여야 한다.
 
-**구현문제 3**: 파일 `intro2ai/layers.py` 에서 `max_pool_forward_naive` 를 구현하시오.
-속도는 신경 쓰지 말고 정확하게 구현한다. 상대 오차는 e-8 정도여야 한다.
-""")
-
-graded("hw5_max_pool_forward", """
+# %% graded="hw5_max_pool_forward"
 x_shape = (2, 3, 4, 4)
 x = np.linspace(-0.3, 0.4, num=np.prod(x_shape)).reshape(x_shape)
 pool_param = {'pool_width': 2, 'pool_height': 2, 'stride': 2}
@@ -401,17 +331,15 @@ for _hw5_xs, _hw5_pp in [((2, 3, 7, 6), {'pool_height': 3, 'pool_width': 2, 'str
     _hw5_out, _ = max_pool_forward_naive(_hw5_x, _hw5_pp)
     assert _hw5_out.shape == _hw5_ref.shape and rel_error(_hw5_out, _hw5_ref) < 1e-7
 ### END HIDDEN TESTS
-""")
 
-md("pool-backward-md", """
-### 구현문제 4: Max-pooling layer naive backward (`hw5_max_pool_backward`) & 셀 7: 검증
+# %% [markdown] id="pool-backward-md"
+# ### 구현문제 4: Max-pooling layer naive backward (`hw5_max_pool_backward`) & 셀 7: 검증
+#
+# **구현문제 4**: 파일 `intro2ai/layers.py` 에서 `max_pool_backward_naive` 를 구현하시오.
+# 창(window) 안에 같은 최댓값이 여러 개이면 gradient 는 행 우선(row-major) 순서로 **첫 번째**
+# 최댓값(`np.argmax` 가 고르는 원소)에만 전달한다. 상대 오차는 e-12 정도여야 한다.
 
-**구현문제 4**: 파일 `intro2ai/layers.py` 에서 `max_pool_backward_naive` 를 구현하시오.
-창(window) 안에 같은 최댓값이 여러 개이면 gradient 는 행 우선(row-major) 순서로 **첫 번째**
-최댓값(`np.argmax` 가 고르는 원소)에만 전달한다. 상대 오차는 e-12 정도여야 한다.
-""")
-
-graded("hw5_max_pool_backward", """
+# %% graded="hw5_max_pool_backward" needs="hw5_max_pool_forward"
 np.random.seed(231)
 x = np.random.randn(3, 2, 8, 8)
 dout = np.random.randn(3, 2, 4, 4)
@@ -446,25 +374,23 @@ _hw5_dout = _hw5_rng.standard_normal(_hw5_out.shape)
 _hw5_num = eval_numerical_gradient_array(lambda v: max_pool_forward_naive(v, _hw5_pp)[0], _hw5_x, _hw5_dout)
 assert rel_error(max_pool_backward_naive(_hw5_dout, _hw5_cache), _hw5_num) < 1e-8
 ### END HIDDEN TESTS
-""", needs=("hw5_max_pool_forward",))
 
-md("fast-md", """
-## 셀 8: Fast layers (Cython 확장 모듈)
+# %% [markdown] id="fast-md"
+# ## 셀 8: Fast layers (Cython 확장 모듈)
+#
+# naive 구현은 반복문이 많아 느리다. `intro2ai/fast_layers.py` 에는 빠른 convolution 과
+# max-pooling 이 제공된다. convolution 은 보통 **im2col** 방식이고, stride 가 1 이면 CPU 의 SIMD
+# 명령(AVX2, AVX-512)으로 padding 된 이미지를 바로 읽는 direct convolution 을 쓴다. 핵심 부분은
+# Cython 확장 모듈(과 그 안에 포함된 C 코드)로 되어 있어 한 번 컴파일(compile)해야 한다. 과제 폴더의 터미널에서 다음을 실행한 뒤 **커널을 재시작**한다:
+#
+# ```bash
+# make compile-cython      # = python setup.py build_ext --inplace
+# ```
+#
+# 컴파일하지 않아도 같은 결과를 내는 NumPy 버전이 쓰이지만 느리다. 아래 셀은 확장 모듈이
+# 준비되었는지 알려 준다. 그다음 셀들은 naive 와 fast 구현의 결과(상대 오차)와 속도를 비교한다.
 
-naive 구현은 반복문이 많아 느리다. `intro2ai/fast_layers.py` 에는 빠른 convolution 과
-max-pooling 이 제공된다. convolution 은 보통 **im2col** 방식이고, stride 가 1 이면 CPU 의 SIMD
-명령(AVX2, AVX-512)으로 padding 된 이미지를 바로 읽는 direct convolution 을 쓴다. 핵심 부분은
-Cython 확장 모듈(과 그 안에 포함된 C 코드)로 되어 있어 한 번 컴파일(compile)해야 한다. 과제 폴더의 터미널에서 다음을 실행한 뒤 **커널을 재시작**한다:
-
-```bash
-make compile-cython      # = python setup.py build_ext --inplace
-```
-
-컴파일하지 않아도 같은 결과를 내는 NumPy 버전이 쓰이지만 느리다. 아래 셀은 확장 모듈이
-준비되었는지 알려 준다. 그다음 셀들은 naive 와 fast 구현의 결과(상대 오차)와 속도를 비교한다.
-""")
-
-code("extension-status", """
+# %% id="extension-status"
 from intro2ai import _extension
 
 if _extension.is_built():
@@ -472,9 +398,8 @@ if _extension.is_built():
 else:
     print('Cython 확장 모듈이 없습니다 (원인: %s).' % _extension.import_error())
     print('터미널에서 `make compile-cython` 을 실행한 뒤 커널을 재시작하세요. 지금은 NumPy 버전으로 계속합니다.')
-""")
 
-code("fast-conv", """
+# %% id="fast-conv" needs="hw5_conv_forward,hw5_conv_backward"
 # Relative errors should be around e-9 or less.
 np.random.seed(231)
 shape_x, shape_w = ((20, 3, 15, 15), (10, 3, 3, 3)) if FAST else ((100, 3, 31, 31), (25, 3, 3, 3))
@@ -502,7 +427,7 @@ t1 = time.perf_counter()
 dx_fast, dw_fast, db_fast = conv_backward_fast(dout, cache_fast)
 t2 = time.perf_counter()
 
-print('\\nTesting conv_backward_fast:')
+print('\nTesting conv_backward_fast:')
 print('Naive: %fs' % (t1 - t0))
 print('Fast: %fs' % (t2 - t1))
 print('Speedup: %fx' % ((t1 - t0) / max(t2 - t1, 1e-9)))
@@ -512,9 +437,8 @@ print('db difference: ', rel_error(db_naive, db_fast))
 for name, a, c in [('out', out_naive, out_fast), ('dx', dx_naive, dx_fast), ('dw', dw_naive, dw_fast), ('db', db_naive, db_fast)]:
     assert rel_error(a, c) < 1e-8, f'naive 와 fast 의 {name} 가 다릅니다. naive 구현을 확인하세요.'
 print('통과: naive 와 fast convolution 결과가 일치합니다.')
-""", needs=("hw5_conv_forward", "hw5_conv_backward"))
 
-code("fast-pool", """
+# %% id="fast-pool" needs="hw5_max_pool_forward,hw5_max_pool_backward"
 # Relative errors should be close to 0.0.
 np.random.seed(231)
 x = np.random.randn(20 if FAST else 100, 3, 32, 32)
@@ -539,25 +463,23 @@ t1 = time.perf_counter()
 dx_fast = max_pool_backward_fast(dout, cache_fast)
 t2 = time.perf_counter()
 
-print('\\nTesting pool_backward_fast:')
+print('\nTesting pool_backward_fast:')
 print('Naive: %fs' % (t1 - t0))
 print('fast: %fs' % (t2 - t1))
 print('speedup: %fx' % ((t1 - t0) / max(t2 - t1, 1e-9)))
 print('dx difference: ', rel_error(dx_naive, dx_fast))
-assert rel_error(out_naive, out_fast) < 1e-10 and rel_error(dx_naive, dx_fast) < 1e-10, \\
+assert rel_error(out_naive, out_fast) < 1e-10 and rel_error(dx_naive, dx_fast) < 1e-10, \
     'naive 와 fast max-pooling 결과가 다릅니다. naive 구현을 확인하세요.'
 print('통과: naive 와 fast max-pooling 결과가 일치합니다.')
-""", needs=("hw5_max_pool_forward", "hw5_max_pool_backward"))
 
-md("sandwich-md", """
-## 셀 9-10: Convolutional "sandwich" layers
+# %% [markdown] id="sandwich-md"
+# ## 셀 9-10: Convolutional "sandwich" layers
+#
+# 과제 3 처럼, 자주 함께 쓰는 layer 묶음(sandwich)을 `intro2ai/layer_utils.py` 에 하나의 layer 처럼
+# 정의해 두었다 (fast layers 사용). 아래 셀로 사용법을 익히고 gradient 가 맞는지 확인한다.
+# 코딩 없이 실행만 하면 된다.
 
-과제 3 처럼, 자주 함께 쓰는 layer 묶음(sandwich)을 `intro2ai/layer_utils.py` 에 하나의 layer 처럼
-정의해 두었다 (fast layers 사용). 아래 셀로 사용법을 익히고 gradient 가 맞는지 확인한다.
-코딩 없이 실행만 하면 된다.
-""")
-
-code("conv-relu-pool", """
+# %% id="conv-relu-pool"
 from intro2ai.layer_utils import conv_relu_pool_forward, conv_relu_pool_backward
 np.random.seed(231)
 x = np.random.randn(2, 3, 16, 16)
@@ -581,9 +503,8 @@ for name, err in errors.items():
     print(f'{name} error: ', err)
     assert err < 1e-6, f'conv_relu_pool 의 {name} 상대 오차 {err:.1e} 가 너무 큽니다.'
 print('통과: conv_relu_pool sandwich layer 의 gradient 가 맞습니다.')
-""")
 
-code("conv-relu", """
+# %% id="conv-relu"
 from intro2ai.layer_utils import conv_relu_forward, conv_relu_backward
 np.random.seed(231)
 x = np.random.randn(2, 3, 8, 8)
@@ -606,28 +527,26 @@ for name, err in errors.items():
     print(f'{name} error: ', err)
     assert err < 1e-6, f'conv_relu 의 {name} 상대 오차 {err:.1e} 가 너무 큽니다.'
 print('통과: conv_relu sandwich layer 의 gradient 가 맞습니다.')
-""")
 
-md("convnet-md", """
-## 셀 11-20: Three-layer convolutional network 학습과 활용
+# %% [markdown] id="convnet-md"
+# ## 셀 11-20: Three-layer convolutional network 학습과 활용
+#
+# 필요한 layer 를 모두 구현했으니 이들을 결합해 간단한 CNN 을 만든다.
+# 구조: `conv - relu - 2x2 max pool - affine - relu - affine - softmax`.
+#
+# ### 구현문제 5: Three-layer CNN (`hw5_three_layer_convnet`)
+#
+# **구현문제 5**: 파일 `intro2ai/classifiers/cnn.py` 의 `ThreeLayerConvNet` class 를 완성하시오
+# (`__init__` 의 parameter 초기화와 `loss`). sandwich layer 를 써도 된다.
+# 아래 셀들로 구현을 디버깅할 수 있다.
+#
+# ### 셀 11: Loss 의 유효성 검증 (sanity check)
+#
+# 새 network 를 만들면 먼저 loss 값이 그럴듯한지 본다. softmax loss 에서 weight 가 작은 random
+# 값이면 `C` 개 class 에 대한 초기 loss 는 약 `log(C)` 이다 (CIFAR-10: log(10) ≈ 2.3).
+# regularization 을 더하면 조금 커진다.
 
-필요한 layer 를 모두 구현했으니 이들을 결합해 간단한 CNN 을 만든다.
-구조: `conv - relu - 2x2 max pool - affine - relu - affine - softmax`.
-
-### 구현문제 5: Three-layer CNN (`hw5_three_layer_convnet`)
-
-**구현문제 5**: 파일 `intro2ai/classifiers/cnn.py` 의 `ThreeLayerConvNet` class 를 완성하시오
-(`__init__` 의 parameter 초기화와 `loss`). sandwich layer 를 써도 된다.
-아래 셀들로 구현을 디버깅할 수 있다.
-
-### 셀 11: Loss 의 유효성 검증 (sanity check)
-
-새 network 를 만들면 먼저 loss 값이 그럴듯한지 본다. softmax loss 에서 weight 가 작은 random
-값이면 `C` 개 class 에 대한 초기 loss 는 약 `log(C)` 이다 (CIFAR-10: log(10) ≈ 2.3).
-regularization 을 더하면 조금 커진다.
-""")
-
-code("loss-sanity", """
+# %% id="loss-sanity" needs="hw5_three_layer_convnet"
 np.random.seed(231)
 model = ThreeLayerConvNet()
 
@@ -644,17 +563,15 @@ loss_reg, grads = model.loss(X, y)
 print('Initial loss (with regularization): ', loss_reg)
 assert loss_reg > loss, 'regularization 을 켜면 loss 가 커져야 합니다. reg 항을 더했는지 확인하세요.'
 print('통과: 초기 loss 가 약 log(10) 이고 regularization 을 켜면 커집니다.')
-""", needs=("hw5_three_layer_convnet",))
 
-md("grad-check-md", """
-### 셀 12: Gradient 의 유효성 검증
+# %% [markdown] id="grad-check-md"
+# ### 셀 12: Gradient 의 유효성 검증
+#
+# loss 가 그럴듯하면 수치 미분(numerical gradient)으로 backward pass 를 검증한다. 작은 인공 데이터와
+# 적은 수의 neuron 을 쓴다. 정확하게 구현해도 ReLU 와 max-pool 의 꺾인 점 때문에 상대 오차가
+# 1e-2 정도 날 수 있다.
 
-loss 가 그럴듯하면 수치 미분(numerical gradient)으로 backward pass 를 검증한다. 작은 인공 데이터와
-적은 수의 neuron 을 쓴다. 정확하게 구현해도 ReLU 와 max-pool 의 꺾인 점 때문에 상대 오차가
-1e-2 정도 날 수 있다.
-""")
-
-graded("hw5_three_layer_convnet", """
+# %% graded="hw5_three_layer_convnet"
 num_inputs = 2
 input_dim = (3, 16, 16)
 reg = 0.0
@@ -702,19 +619,17 @@ assert rel_error(_hw5_m.loss(_hw5_X), _hw5_s) < 1e-7
 _hw5_ref = _hw5_sl(_hw5_s, _hw5_y)[0] + 0.5 * 0.3 * sum(np.sum(_hw5_p[k] ** 2) for k in ('W1', 'W2', 'W3'))
 assert abs(_hw5_m.loss(_hw5_X, _hw5_y)[0] - _hw5_ref) < 1e-7
 ### END HIDDEN TESTS
-""")
 
-md("overfit-md", """
-### 셀 13-16: 적은 데이터로 overfitting 시키기
+# %% [markdown] id="overfit-md"
+# ### 셀 13-16: 적은 데이터로 overfitting 시키기
+#
+# 모델을 점검하는 좋은 방법은 아주 적은 학습 데이터로 학습해 보는 것이다. 데이터가 적으면 모델이
+# 쉽게 overfitting 되어 training accuracy 가 매우 높아지고 validation accuracy 는 낮게 남는다.
+# 실제 CIFAR-10 에서는 100 장으로 학습한다. FAST MODE 의 가짜 데이터는 class 마다 무늬가 뚜렷해서
+# 100 장이면 validation 도 잘 맞히므로, 10 장 (몇몇 class 는 한 장도 없다) 으로 학습해 같은
+# 현상을 보인다.
 
-모델을 점검하는 좋은 방법은 아주 적은 학습 데이터로 학습해 보는 것이다. 데이터가 적으면 모델이
-쉽게 overfitting 되어 training accuracy 가 매우 높아지고 validation accuracy 는 낮게 남는다.
-실제 CIFAR-10 에서는 100 장으로 학습한다. FAST MODE 의 가짜 데이터는 class 마다 무늬가 뚜렷해서
-100 장이면 validation 도 잘 맞히므로, 10 장 (몇몇 class 는 한 장도 없다) 으로 학습해 같은
-현상을 보인다.
-""")
-
-code("overfit", """
+# %% id="overfit" needs="hw5_three_layer_convnet"
 np.random.seed(231)
 
 num_train = 10 if FAST else 100
@@ -738,29 +653,25 @@ solver = Solver(
     print_every=1
 )
 solver.train()
-""", needs=("hw5_three_layer_convnet",))
 
-code("overfit-train-acc", """
+# %% id="overfit-train-acc" needs="hw5_three_layer_convnet"
 # Print final training accuracy.
 small_train_acc = solver.check_accuracy(small_data['X_train'], small_data['y_train'])
 print('Small data training accuracy:', small_train_acc)
 assert small_train_acc > 0.6, f'100개 영상의 training accuracy 가 {small_train_acc:.2f} 입니다. overfitting 되지 않았습니다: loss 와 gradient 를 확인하세요.'
 print('통과: 적은 데이터에 overfitting 됩니다.')
-""", needs=("hw5_three_layer_convnet",))
 
-code("overfit-val-acc", """
+# %% id="overfit-val-acc" needs="hw5_three_layer_convnet"
 # Print final validation accuracy.
 small_val_acc = solver.check_accuracy(small_data['X_val'], small_data['y_val'])
 print('Small data validation accuracy:', small_val_acc)
 print(f'training {small_train_acc:.2f} 와 validation {small_val_acc:.2f} 의 차이가 overfitting 의 크기다.')
-""", needs=("hw5_three_layer_convnet",))
 
-md("overfit-plot-md", """
-loss 와 training / validation accuracy 를 그래프로 그리면 overfitting 이 분명하게 보인다
-(training accuracy 는 1 에 가까워지고 validation accuracy 는 훨씬 아래에 머문다):
-""")
+# %% [markdown] id="overfit-plot-md"
+# loss 와 training / validation accuracy 를 그래프로 그리면 overfitting 이 분명하게 보인다
+# (training accuracy 는 1 에 가까워지고 validation accuracy 는 훨씬 아래에 머문다):
 
-code("overfit-plot", """
+# %% id="overfit-plot" needs="hw5_three_layer_convnet"
 plt.subplot(2, 1, 1)
 plt.plot(solver.loss_history, 'o')
 plt.title(f'학습 영상 {num_train} 장으로 학습')
@@ -776,16 +687,14 @@ plt.ylabel('정확도 (accuracy)')
 plt.ylim(0, 1.05)
 plt.tight_layout()
 plt.show()
-""", needs=("hw5_three_layer_convnet",))
 
-md("train-md", """
-### 셀 17-19: 전체 데이터로 학습
+# %% [markdown] id="train-md"
+# ### 셀 17-19: 전체 데이터로 학습
+#
+# three-layer CNN 을 전체 학습 데이터로 1 epoch 학습하면 training set 에서 40 % 이상의 accuracy 가
+# 나와야 한다. (FAST MODE 에서는 작은 가짜 데이터로 짧게 학습하므로 이 목표는 적용하지 않는다.)
 
-three-layer CNN 을 전체 학습 데이터로 1 epoch 학습하면 training set 에서 40 % 이상의 accuracy 가
-나와야 한다. (FAST MODE 에서는 작은 가짜 데이터로 짧게 학습하므로 이 목표는 적용하지 않는다.)
-""")
-
-code("train", """
+# %% id="train" needs="hw5_three_layer_convnet"
 model = ThreeLayerConvNet(weight_scale=0.001, hidden_dim=500, reg=0.001)
 
 solver = Solver(
@@ -799,9 +708,8 @@ solver = Solver(
     print_every=20
 )
 solver.train()
-""", needs=("hw5_three_layer_convnet",))
 
-code("train-acc", """
+# %% id="train-acc" needs="hw5_three_layer_convnet"
 # Print final training accuracy (on 1000 training images, as the Solver does during training).
 full_train_acc = solver.check_accuracy(data['X_train'], data['y_train'], num_samples=1000)
 print('Full data training accuracy:', full_train_acc)
@@ -810,59 +718,24 @@ if FAST:
 else:
     assert full_train_acc > 0.4, f'1 epoch 후 training accuracy 가 {full_train_acc:.2f} 입니다. 40 % 를 넘어야 합니다.'
     print('통과: 1 epoch 만에 training accuracy 40 % 를 넘었습니다.')
-""", needs=("hw5_three_layer_convnet",))
 
-code("val-acc", """
+# %% id="val-acc" needs="hw5_three_layer_convnet"
 # Print final validation accuracy.
 print(
     'Full data validation accuracy:',
     solver.check_accuracy(data['X_val'], data['y_val'])
 )
-""", needs=("hw5_three_layer_convnet",))
 
-md("filters-md", """
-### 셀 20: Filter (convolution kernel) 시각화
+# %% [markdown] id="filters-md"
+# ### 셀 20: Filter (convolution kernel) 시각화
+#
+# 학습된 CNN 의 첫 번째 layer filter 들을 그려 본다. 실제 CIFAR-10 으로 학습했다면 색 덩어리나
+# 방향이 있는 에지 모양이 보인다.
 
-학습된 CNN 의 첫 번째 layer filter 들을 그려 본다. 실제 CIFAR-10 으로 학습했다면 색 덩어리나
-방향이 있는 에지 모양이 보인다.
-""")
-
-code("filters", """
+# %% id="filters" needs="hw5_three_layer_convnet"
 grid = visualize_grid(model.params['W1'].transpose(0, 2, 3, 1))
 plt.imshow(grid.astype('uint8'))
 plt.title('첫 번째 conv layer 의 filter')
 plt.axis('off')
 plt.gcf().set_size_inches(5, 5)
 plt.show()
-""", needs=("hw5_three_layer_convnet",))
-
-
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook(cells=cells)
-    nb.metadata = {
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-    }
-    nbformat.validate(nb)
-    return nb
-
-
-def render() -> str:
-    return nbformat.writes(build()) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    text = render()
-    if argv and argv[0] == "--check":
-        if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            print(f"{OUT} is out of date: run python assignments/tools/build_hw5_notebook.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
