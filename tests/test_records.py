@@ -186,3 +186,24 @@ def _flagged_grade(submission_dir, **kwargs):
     rec = _zero_grade(submission_dir)
     rec["flags"] = [{"kind": "unsandboxed", "task": "hw5_conv_forward"}]
     return rec
+
+
+def test_batch_regrades_a_record_of_an_older_format(course, one_submission):
+    """A verified record written before the current RECORD_VERSION (same submission, same key
+    otherwise) is not a grade: the batch grades the student again and replaces it."""
+    from autograder import batch
+
+    old = _record("kim")
+    old.update(version=records.RECORD_VERSION - 1, digest=records.digest(one_submission),
+               grading_key=records.grading_key(course, "hw5", "tests.test_records:_zero_grade", None))
+    old["trusted"]["tasks"]["hw5_conv_forward"]["status"] = "passed"  # an old spelling
+    body = records._canonical(old)
+    records.atomic_write(records.record_path(course, "hw5", "kim"),
+                         json.dumps({"mac": records._mac(body), "record": old}))
+    assert records.current_records(course, "hw5") == ({}, {"kim": records.RECORD_OUTDATED})
+    summary = batch.autograde(course, "hw5", grader="tests.test_records:_zero_grade",
+                              skip_notebook=True, progress=False)
+    assert summary["graded"] == ["kim"]
+    rec = records.load_record(course, "hw5", "kim")
+    assert rec["version"] == records.RECORD_VERSION and rec["trusted"]["total"] == 0.0
+    assert set(records.current_records(course, "hw5")[0]) == {"kim"}
