@@ -2,7 +2,8 @@
 
 ``grade_submission(submission_dir, *, seed=None) -> dict`` grades one submission folder in
 sandboxed child processes against the kit's reference; ``python -m autograder grade DIR
---json`` prints the same record as JSON. See ``autograder/grader.py``.
+--json`` prints the same record as JSON. See ``autograder/grader.py``; the dict is a
+:class:`autograder.results.SubmissionResult` (``SubmissionResult.from_dict`` reads it).
 """
 
 __all__ = ["grade_submission"]

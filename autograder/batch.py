@@ -1,14 +1,15 @@
 """The batch: grade every submission (a pool of workers), the parent writes gradebook and records.
 
-:func:`grade_one` is a pure function of its job (submission in, record out) run by the workers;
+:func:`grade_one` is a pure function of its job (submission in, record out: a
+:class:`~autograder.results.PipelineRecord`) run by the workers;
 :func:`autograde` is the parent: it skips submissions graded already, applies each record to the
 gradebook (one SQLite writer) and stores it (:mod:`autograder.records`).
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import importlib
-import math
 import multiprocessing
 import sys
 import tempfile
@@ -17,6 +18,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from autograder import jail, notebook_step, records
+from autograder.results import AutogradeResult, Flag, FlagKind, PipelineRecord, Status, \
+    SubmissionResult, TaskResult
+
+#: Who raised a flag that the trusted grader (not the pipeline) reported.
+TRUSTED_SOURCE = "trusted grader"
 
 
 def load_grader(spec: str) -> Callable[..., dict]:
@@ -41,48 +47,40 @@ def expected_tasks(grader: str) -> dict[str, float]:
     return {t: float(sum(v["cases"].values())) for t, v in rubric["tasks"].items()}
 
 
-def _finite(x) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(float(x)):
-        raise ValueError(f"not a finite number: {x!r:.40}")
-    return float(x)
+def check_trusted(trusted: Any) -> SubmissionResult:
+    """The trusted grader's result (a dict, as ``grade_submission`` returns it), read with
+    ``SubmissionResult.from_dict``: known keys and types only, tasks with finite points within
+    their maximum; ``ValueError`` (``RecordFormatError``) otherwise."""
+    return SubmissionResult.from_dict(trusted, "trusted result")
 
 
-def check_trusted(trusted: Any) -> dict:
-    """The trusted grader's result, checked: tasks with finite points within their maximum."""
-    if not isinstance(trusted, dict) or not isinstance(trusted.get("tasks"), dict):
-        raise ValueError("the trusted result has no tasks")
-    for task, t in trusted["tasks"].items():
-        if not isinstance(task, str) or not isinstance(t, dict):
-            raise ValueError("a trusted task is not an object")
-        pts, mx = _finite(t.get("points")), _finite(t.get("max_points"))
-        if not 0 <= pts <= mx:
-            raise ValueError(f"{task}: {pts} points of {mx}")
-    _finite(trusted.get("total", 0.0))
-    _finite(trusted.get("max_total", 0.0))
-    return trusted
+#: The trusted result of a submission the grader failed on.
+NO_TRUSTED_RESULT = SubmissionResult(tasks={}, total=0.0, max_total=0.0)
 
 
-def fail_closed(trusted: dict, expected: dict[str, float], message: str | None) -> tuple[dict, list[dict]]:
+def fail_closed(trusted: SubmissionResult, expected: dict[str, float],
+                message: str | None) -> tuple[SubmissionResult, list[Flag]]:
     """0 points and a manual-review flag for every expected task the trusted result lacks
     (every one when ``message``, an error, is given)."""
-    tasks = {} if message else dict(trusted.get("tasks", {}))
+    tasks = {} if message else dict(trusted.tasks)
     flags = []
     for task, max_points in expected.items():
         if task not in tasks:
-            tasks[task] = {"points": 0.0, "max_points": max_points, "status": "error", "message": MISSING_GRADE_KO}
-            flags.append({"kind": "needs_manual_grade", "task": task})
+            tasks[task] = TaskResult(points=0.0, max_points=float(max_points), status=Status.ERROR,
+                                     message=MISSING_GRADE_KO)
+            flags.append(Flag(FlagKind.NEEDS_MANUAL_GRADE, task=task))
     if not message and not flags:
         return trusted, []
-    total = sum(float(t["points"]) for t in tasks.values())
-    max_total = sum(float(t["max_points"]) for t in tasks.values())
-    out = dict(trusted) if not message else {}
-    out.update({"tasks": tasks, "total": round(total, 4), "max_total": max_total})
+    total = sum(t.points for t in tasks.values())
+    max_total = sum(t.max_points for t in tasks.values())
+    out = dataclasses.replace(trusted if not message else NO_TRUSTED_RESULT, tasks=tasks,
+                              total=round(total, 4), max_total=max_total)
     if message:
-        flags.insert(0, {"kind": "trusted_grader_error", "message": message[:2000]})
+        flags.insert(0, Flag(FlagKind.TRUSTED_GRADER_ERROR, message=message[:2000]))
     return out, flags
 
 
-def grade_one(job: dict) -> dict:
+def grade_one(job: dict) -> PipelineRecord:
     """Grade one submission; a pure function of the job (no gradebook writes).
 
     ``job`` holds ``course``, ``assignment``, ``student``, ``digest``, ``template_db``,
@@ -98,33 +96,34 @@ def grade_one(job: dict) -> dict:
                              round(time.perf_counter() - t0, 3))
 
 
-def failed_record(job: dict, message: str, seconds: float = 0.0) -> dict:
+def failed_record(job: dict, message: str, seconds: float = 0.0) -> PipelineRecord:
     """The record of a submission whose grading failed: every task 0, flagged for review."""
-    trusted, flags = fail_closed({}, job.get("expected_tasks") or {}, message)
+    trusted, flags = fail_closed(NO_TRUSTED_RESULT, job.get("expected_tasks") or {}, message)
     if not job.get("expected_tasks"):
-        flags.append({"kind": "needs_manual_grade"})
-    rec = _record(job, trusted, {}, None, "", [], flags, None, {"nbgrader": 0.0, "trusted": 0.0, "total": seconds})
-    rec["grading_key"] = None  # retried by the next run
-    return rec
+        flags.append(Flag(FlagKind.NEEDS_MANUAL_GRADE))
+    rec = _record(job, trusted, AutogradeResult(), None, "", [], flags, None,
+                  {"nbgrader": 0.0, "trusted": 0.0, "total": seconds})
+    return dataclasses.replace(rec, grading_key=None)  # retried by the next run
 
 
-def _record(job, trusted, autograde, notebook_rc, notebook_log, isolation, flags, after, timings) -> dict:
-    return {
-        "version": records.RECORD_VERSION,
-        "student": job["student"],
-        "assignment": job["assignment"],
-        "digest": job["digest"],
-        "digest_after": after,
-        "grading_key": job.get("grading_key"),
-        "graded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "trusted": trusted,
-        "autograde": autograde,
-        "notebook_returncode": notebook_rc,
-        "notebook_isolation": sorted(set(isolation)),
-        "notebook_log_tail": notebook_log if notebook_rc not in (0, None) else "",
-        "flags": flags,
-        "timings": timings,
-    }
+def _record(job, trusted: SubmissionResult, autograde: AutogradeResult, notebook_rc, notebook_log,
+            isolation, flags: list[Flag], after, timings) -> PipelineRecord:
+    return PipelineRecord(
+        version=records.RECORD_VERSION,
+        student=job["student"],
+        assignment=job["assignment"],
+        digest=job["digest"],
+        digest_after=after,
+        grading_key=job.get("grading_key"),
+        graded_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        trusted=trusted,
+        autograde=autograde,
+        notebook_returncode=notebook_rc,
+        notebook_isolation=tuple(sorted(set(isolation))),
+        notebook_log_tail=notebook_log if notebook_rc not in (0, None) else "",
+        flags=tuple(flags),
+        timings=timings,
+    )
 
 
 def _grade_one(job: dict) -> dict:
@@ -142,7 +141,7 @@ def _grade_one(job: dict) -> dict:
             step = notebook_step.run_notebook_step(course, assignment, student, Path(job["template_db"]),
                                                    Path(tmp), job.get("cell_timeout"),
                                                    bool(job.get("fast_notebook")), limit, data)
-    autograde_data = step.autograde if step else {}
+    autograde_data = AutogradeResult.from_dict(step.autograde if step else {}, "autograde")
     t1 = time.perf_counter()
     error = None
     try:
@@ -150,30 +149,29 @@ def _grade_one(job: dict) -> dict:
         trusted = check_trusted(load_grader(job["grader"])(str(sub), **kwargs))
     except Exception as exc:  # every failure is a grade, never a crash of the batch
         error = f"trusted grader failed: {type(exc).__name__}: {str(exc)[:500]}"
-        trusted = {"tasks": {}, "total": 0.0, "max_total": 0.0}
+        trusted = NO_TRUSTED_RESULT
     t2 = time.perf_counter()
     trusted, flags = fail_closed(trusted, job.get("expected_tasks") or {}, error)
     if error and not job.get("expected_tasks"):
-        flags.append({"kind": "needs_manual_grade"})
+        flags.append(Flag(FlagKind.NEEDS_MANUAL_GRADE))
     flags += gbmod.tampering_flags(autograde_data, trusted) if not error else []
     # The trusted grader's own flags (a task graded unsandboxed, forged result records, a task
     # it could not grade) reach the record, the CSV and the gradebook like the pipeline's.
-    seen = {(f.get("kind"), f.get("task")) for f in flags}
-    for f in trusted.get("flags", []) if isinstance(trusted.get("flags"), list) else []:
-        if isinstance(f, dict) and (f.get("kind"), f.get("task")) not in seen:
-            seen.add((f.get("kind"), f.get("task")))
-            flags.append({**{k: f[k] for k in ("kind", "task", "message") if k in f},
-                          "source": "trusted grader"})
-    if step is not None and (step.returncode != 0 or not autograde_data):
-        flags.append({"kind": "notebook_autograde_failed", "returncode": step.returncode})
+    seen = {(f.kind, f.task) for f in flags}
+    for f in trusted.flags:
+        if (f.kind, f.task) not in seen:
+            seen.add((f.kind, f.task))
+            flags.append(Flag(f.kind, task=f.task, message=f.message, source=TRUSTED_SOURCE))
+    if step is not None and (step.returncode != 0 or not step.autograde):
+        flags.append(Flag(FlagKind.NOTEBOOK_AUTOGRADE_FAILED, returncode=step.returncode))
     if step is not None and step.timed_out:
-        flags.append({"kind": "notebook_timeout",
-                      "seconds": job.get("notebook_time_limit") or notebook_step.NOTEBOOK_TIME_LIMIT_S})
+        flags.append(Flag(FlagKind.NOTEBOOK_TIMEOUT, seconds=float(
+            job.get("notebook_time_limit") or notebook_step.NOTEBOOK_TIME_LIMIT_S)))
     if step is not None and job.get("data_missing"):
-        flags.append({"kind": "notebook_data_missing", "message": job["data_missing"]})
+        flags.append(Flag(FlagKind.NOTEBOOK_DATA_MISSING, message=job["data_missing"]))
     after = records.digest(sub)
     if after != job["digest"]:
-        flags.append({"kind": "submission_changed_during_grading"})
+        flags.append(Flag(FlagKind.SUBMISSION_CHANGED_DURING_GRADING))
     timings = {"nbgrader": round(t1 - t0, 3), "trusted": round(t2 - t1, 3), "total": round(t2 - t0, 3)}
     return _record(job, trusted, autograde_data, step.returncode if step else None, step.log if step else "",
                    step.isolation if step else [], flags, after, timings)
@@ -193,7 +191,8 @@ def autograde(course: Path = records.DEFAULT_COURSE, assignment: str = records.D
               fast_notebook: bool = False,
               notebook_time_limit: float = notebook_step.NOTEBOOK_TIME_LIMIT_S) -> dict[str, Any]:
     """Autograde every submission; returns a summary ``{"graded", "skipped", "records", "wall",
-    "data_missing"}``."""
+    "data_missing"}`` (``records``: the new :class:`~autograder.results.PipelineRecord` by
+    student)."""
     from autograder import gradebook as gbmod
 
     course = Path(course).resolve()
@@ -215,15 +214,15 @@ def autograde(course: Path = records.DEFAULT_COURSE, assignment: str = records.D
     todo, skipped = [], []
     for student in names:
         dg = records.digest(records.submission_path(course, assignment, student))
-        rec = records.load_record(course, assignment, student)
-        if (not force and rec and rec.get("digest") == dg and rec.get("grading_key") == key):
+        rec = None if force else records.load_current(course, assignment, student)
+        if rec is not None and rec.digest == dg and rec.grading_key == key:
             if not gbmod.has_submission(url, assignment, student):
                 gbmod.apply_record(url, assignment, rec)  # gradebook was reset: restore, no regrade
             skipped.append(student)
         else:
             todo.append((student, dg))
     t_start = time.perf_counter()
-    graded: dict[str, dict] = {}
+    graded: dict[str, PipelineRecord] = {}
     with tempfile.TemporaryDirectory(prefix="intro2ai-batch-") as tmp:
         tmp = Path(tmp)
         template = tmp / "template.db"
@@ -238,16 +237,16 @@ def autograde(course: Path = records.DEFAULT_COURSE, assignment: str = records.D
         jobs_by_student = {job["student"]: job for job in jobs_list}
         bar = _progress(len(jobs_list), f"autograde {assignment}", progress)
 
-        def finish(rec: dict) -> None:
+        def finish(rec: PipelineRecord) -> None:
             try:
                 gbmod.apply_record(url, assignment, rec)  # parent only: one SQLite writer
             except Exception as exc:  # fail closed: 0 and a flag in the gradebook too
-                rec = failed_record(jobs_by_student[rec["student"]], f"gradebook update failed: {exc!r}")
+                rec = failed_record(jobs_by_student[rec.student], f"gradebook update failed: {exc!r}")
                 gbmod.apply_record(url, assignment, rec)
             records.store_record(course, assignment, rec)
-            graded[rec["student"]] = rec
+            graded[rec.student] = rec
             bar.update(1)
-            bar.set_postfix_str(rec["student"])
+            bar.set_postfix_str(rec.student)
 
         try:
             if jobs <= 1 or len(jobs_list) <= 1:
@@ -304,14 +303,14 @@ def _progress(total: int, desc: str, enabled: bool):
 def _write_report(course: Path, assignment: str, summary: dict) -> None:
     """Batch report: flags and timings of every stored record (JSON, atomic)."""
     stored, stale = records.current_records(course, assignment)
-    timed = [r["timings"] for s, r in summary["records"].items()]
+    timed = [r.timings for r in summary["records"].values()]
     report = {
         "assignment": assignment,
         "graded_now": summary["graded"],
         "skipped": summary["skipped"],
         "wall_seconds": round(summary["wall"], 3),
         "seconds_per_submission": _timing_stats(timed),
-        "flags": {s: r.get("flags", []) for s, r in sorted(stored.items()) if r.get("flags")},
+        "flags": {s: [f.to_dict() for f in r.flags] for s, r in sorted(stored.items()) if r.flags},
         "not_a_grade": dict(sorted(stale.items())),  # records whose submission is gone or changed
         "skipped_folders": dict(records.scan_submitted(course, assignment)[1]),
         # Files in the record folder that did not verify: never graded from, listed for review.

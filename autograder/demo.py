@@ -158,13 +158,13 @@ def demo(course: Path = records.DEFAULT_COURSE, assignment: str = records.DEFAUL
     mismatches = []
     for s, rec in graded.items():
         want = expected_points(s)
-        got = {t: float(v["points"]) for t, v in rec["trusted"].get("tasks", {}).items()}
+        got = {t: v.points for t, v in rec.trusted.tasks.items()}
         if want is not None and got != want:
             mismatches.append(s)
     print()
     print(export.format_table(graded))
     print()
-    stats = batch._timing_stats([r["timings"] for r in summary["records"].values()])
+    stats = batch._timing_stats([r.timings for r in summary["records"].values()])
     if stats:
         print(f"[demo] graded {len(summary['graded'])} (skipped {len(summary['skipped'])} unchanged) "
               f"in {summary['wall']:.0f} s with {jobs} jobs; per submission: nbgrader "
@@ -175,7 +175,7 @@ def demo(course: Path = records.DEFAULT_COURSE, assignment: str = records.DEFAUL
     print(f"[demo] scores equal to autograder/samples/expected_scores.toml: "
           f"{len(graded) - len(mismatches)}/{len(graded)}" + (f" (differ: {', '.join(sorted(mismatches))})"
                                                                 if mismatches else ""))
-    for s, f in sorted((s, export.flag_summary(r)) for s, r in graded.items() if r.get("flags")):
+    for s, f in sorted((s, export.flag_summary(r)) for s, r in graded.items() if r.flags):
         print(f"[demo] flag {s}: {f}")
     print(f"[demo] feedback:  {len(pages)} pages under {course / 'feedback'}")
     print(f"[demo] grades:    {csv_path}")

@@ -1,4 +1,8 @@
-"""Grade tables: the CSV export, the terminal table and the histogram of totals."""
+"""Grade tables: the CSV export, the terminal table and the histogram of totals.
+
+They read typed records (:class:`autograder.results.PipelineRecord`, from
+``records.current_records``).
+"""
 from __future__ import annotations
 
 import csv
@@ -6,36 +10,34 @@ import io
 from pathlib import Path
 
 from autograder import records as store
+from autograder.results import PipelineRecord
 
 
-def task_ids(records: dict[str, dict]) -> list[str]:
+def task_ids(records: dict[str, PipelineRecord]) -> list[str]:
     """Task ids in grading order (first record's order, then any others sorted)."""
     seen: list[str] = []
     for rec in records.values():
-        for t in rec["trusted"].get("tasks", {}):
+        for t in rec.trusted.tasks:
             if t not in seen:
                 seen.append(t)
     return seen
 
 
-def flag_summary(rec: dict) -> str:
-    parts = []
-    for f in rec.get("flags", []):
-        parts.append(f["kind"] + (f":{f['task']}" if "task" in f else ""))
-    return ";".join(parts)
+def flag_summary(rec: PipelineRecord) -> str:
+    """The record's flags as ``kind`` or ``kind:task``, joined by ``;``."""
+    return ";".join(f.summary() for f in rec.flags)
 
 
-def grade_rows(records: dict[str, dict]) -> tuple[list[str], list[list]]:
+def grade_rows(records: dict[str, PipelineRecord]) -> tuple[list[str], list[list]]:
     """Header and rows of the grade table (student x task, total, flags)."""
     tasks = task_ids(records)
     header = ["student", *tasks, "total", "max_total", "flags"]
     rows = []
     for student in sorted(records):
         rec = records[student]
-        t = rec["trusted"].get("tasks", {})
-        rows.append([student, *[_num(t[k]["points"]) if k in t else "" for k in tasks],
-                     _num(rec["trusted"].get("total", 0.0)), _num(rec["trusted"].get("max_total", 0.0)),
-                     flag_summary(rec)])
+        t = rec.trusted.tasks
+        rows.append([student, *[_num(t[k].points) if k in t else "" for k in tasks],
+                     _num(rec.trusted.total), _num(rec.trusted.max_total), flag_summary(rec)])
     return header, rows
 
 
@@ -74,7 +76,7 @@ def histogram_path(csv_path: Path) -> Path:
     return Path(csv_path).with_name(Path(csv_path).stem + "_histogram.png")
 
 
-def format_table(records: dict[str, dict]) -> str:
+def format_table(records: dict[str, PipelineRecord]) -> str:
     header, rows = grade_rows(records)
     cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
@@ -83,7 +85,7 @@ def format_table(records: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def histogram(records: dict[str, dict], out: Path, assignment: str = store.DEFAULT_ASSIGNMENT) -> Path:
+def histogram(records: dict[str, PipelineRecord], out: Path, assignment: str = store.DEFAULT_ASSIGNMENT) -> Path:
     """Save :func:`histogram_figure` as a PNG (atomically) and return its path."""
     import matplotlib.pyplot as plt
 
@@ -95,7 +97,7 @@ def histogram(records: dict[str, dict], out: Path, assignment: str = store.DEFAU
     return Path(out)
 
 
-def histogram_figure(records: dict[str, dict], assignment: str = store.DEFAULT_ASSIGNMENT):
+def histogram_figure(records: dict[str, PipelineRecord], assignment: str = store.DEFAULT_ASSIGNMENT):
     """Histograms of the grades, one panel per task and one of the total (matplotlib, Agg), with
     at most 20 bars per panel and integer count ticks."""
     import matplotlib
@@ -107,12 +109,12 @@ def histogram_figure(records: dict[str, dict], assignment: str = store.DEFAULT_A
     tasks = task_ids(records)
     panels = []  # (title, points of each student, max points)
     for t in tasks:
-        pts = [float(r["trusted"]["tasks"][t]["points"]) for r in records.values() if t in r["trusted"].get("tasks", {})]
-        mx = max([float(r["trusted"]["tasks"][t].get("max_points", 0.0)) for r in records.values()
-                  if t in r["trusted"].get("tasks", {})] + pts + [1.0])
+        pts = [r.trusted.tasks[t].points for r in records.values() if t in r.trusted.tasks]
+        mx = max([r.trusted.tasks[t].max_points for r in records.values() if t in r.trusted.tasks]
+                 + pts + [1.0])
         panels.append((t, pts, mx))
-    totals = [float(r["trusted"].get("total", 0.0)) for r in records.values()]
-    max_total = max([float(r["trusted"].get("max_total", 0.0)) for r in records.values()] + totals + [1.0])
+    totals = [r.trusted.total for r in records.values()]
+    max_total = max([r.trusted.max_total for r in records.values()] + totals + [1.0])
     panels.append((f"total (of {_num(max_total)})", totals, max_total))
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)

@@ -5,10 +5,10 @@ test cells included, so the kit writes its own page instead: per task, per
 case, what was compared, the error against the tolerance and the Korean
 diagnostic hint of the trusted grader.
 
-What a page may show is whitelisted: scalar fields of tasks, cases and checks
-(names, points, statuses, errors, tolerances, messages, shapes).  Arrays, code
-and anything else in a record never reach the page, and every string is
-scrubbed of solution markers, hidden-test markers and the reference's
+A page is made from a typed record (:class:`autograder.results.PipelineRecord`), whose
+fields are all scalars: names, points, statuses (shown by their Korean label), errors,
+tolerances, messages, the case's input description. A record holds no arrays or code, and
+every string is scrubbed of solution markers, hidden-test markers and the reference's
 solution lines before rendering (:func:`forbidden_snippets`).
 
 Pages go to ``feedback/<student>/<assignment>/<notebook>.html``, where
@@ -27,6 +27,7 @@ import jinja2
 
 from autograder import ids
 from autograder import records as store
+from autograder.results import CaseResult, CheckResult, FlagKind, PipelineRecord
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -40,19 +41,8 @@ MAX_TEXT = 600
 #: Reference files whose solution regions must never leak.
 REFERENCE_FILES = ("intro2ai/layers.py", "intro2ai/classifiers/cnn.py")
 
-#: Fields shown per level (anything else, including every array, is dropped).
-TASK_FIELDS = ("title", "status", "message")
-CASE_FIELDS = ("name", "input", "description", "describe", "compared", "inputs", "shapes", "status", "message",
-               "hint", "hints", "diagnosis", "diagnostics", "points", "max_points", "hidden")
-CHECK_FIELDS = ("name", "error", "tolerance", "tol", "passed", "status", "message", "note", "weight")
-
-STATUS_KO = {
-    "passed": "통과 (passed)", "pass": "통과 (passed)", "ok": "통과 (passed)",
-    "partial": "부분 점수 (partial)", "failed": "실패 (failed)", "fail": "실패 (failed)",
-    "not_attempted": "미제출 (not attempted)", "not attempted": "미제출 (not attempted)",
-    "error": "오류 (error)", "timeout": "시간 초과 (timeout)", "crashed": "비정상 종료 (crashed)",
-    "memory": "메모리 부족 (memory)", "exit": "강제 종료 (exit)", "interrupt": "중단됨 (interrupt)",
-}
+#: Shown beside a check that carries no points.
+DIAGNOSTIC_KO = "진단용, 점수 없음 (diagnostic only)"
 
 
 @lru_cache(maxsize=4)
@@ -125,111 +115,77 @@ def _css(points: Any, max_points: Any) -> str:
     return "bad" if p <= 0 else "part"
 
 
-def _hints(case: dict) -> list[str]:
-    out = []
-    for key in ("hint", "hints", "diagnosis", "diagnostics"):
-        value = case.get(key)
-        if isinstance(value, str):
-            out.append(scrub(value))
-        elif isinstance(value, (list, tuple)):
-            out.extend(scrub(v) for v in value if isinstance(v, str))
-        elif isinstance(value, dict):
-            for v in value.values():
-                if isinstance(v, str):
-                    out.append(scrub(v))
-    return [h for h in out if h]
-
-
-def _checks(case: dict) -> list[dict]:
-    raw = case.get("checks")
-    items: list[tuple[str, Any]] = []
-    if isinstance(raw, dict):
-        items = list(raw.items())
-    elif isinstance(raw, list):
-        items = [(c.get("name", "") if isinstance(c, dict) else "", c) for c in raw]
-    out = []
-    for name, chk in items:
-        if not isinstance(chk, dict):
-            continue
-        error = _scalar(chk.get("error"))
-        tol = _scalar(chk.get("tolerance", chk.get("tol")))
-        passed = chk.get("passed")
-        if passed is None and chk.get("status") is not None:
-            passed = str(chk["status"]).lower() in ("passed", "pass", "ok")
-        note = _scalar(chk.get("message", chk.get("note")))
-        if chk.get("weight") == 0:
-            note = (note + "; " if note else "") + "진단용, 점수 없음 (diagnostic only)"
-        out.append({
-            "name": _scalar(name) or "",
-            "error": error if error is not None else "-",
-            "tolerance": tol,
-            "note": note,
-            "css": "" if passed is None else ("ok" if passed else "bad"),
-        })
-    return out
-
-
-def case_context(case: dict) -> dict:
-    """The whitelisted view of one case."""
-    hidden = case.get("hidden")
-    name = _scalar(case.get("name")) or ""
-    if hidden is None:
-        hidden = not ("visible" in name)
-    description = None
-    for key in ("input", "description", "describe", "compared", "inputs", "shapes"):
-        description = _scalar(case.get(key))
-        if description:
-            break
+def _check_context(chk: CheckResult) -> dict:
+    error = _scalar(chk.error)
     return {
-        "name": name,
-        "kind": "비공개 (hidden)" if hidden else "공개 (visible)",
-        "description": description,
-        "checks": _checks(case),
-        "points": _points(case.get("points")),
-        "max_points": _points(case.get("max_points")) if case.get("max_points") is not None else None,
-        "css": _css(case.get("points"), case.get("max_points")),
-        "message": _scalar(case.get("message")),
-        "hints": _hints(case),
+        "name": _scalar(chk.name) or "",
+        "error": error if error is not None else "-",
+        "tolerance": _scalar(chk.tolerance),
+        "note": DIAGNOSTIC_KO if chk.weight == 0 else None,
+        "css": "ok" if chk.passed else "bad",
     }
 
 
-def page_context(record: dict) -> dict:
+def case_context(case: CaseResult) -> dict:
+    """What the page shows of one case."""
+    return {
+        "name": _scalar(case.name) or "",
+        "kind": "비공개 (hidden)" if case.hidden else "공개 (visible)",
+        "description": _scalar(case.input) or None,
+        "checks": [_check_context(c) for c in case.checks],
+        "points": _points(case.points),
+        "max_points": _points(case.max_points),
+        "css": _css(case.points, case.max_points),
+        "message": _scalar(case.message),
+    }
+
+
+def _title(task_id: str) -> str | None:
+    """The task's heading from the task table (None for a task it does not list)."""
+    from autograder import tasks
+
+    try:
+        return tasks.get(task_id).title
+    except KeyError:
+        return None
+
+
+def page_context(record: PipelineRecord) -> dict:
     """Everything the template shows for one student's record."""
-    trusted = record.get("trusted", {})
+    trusted = record.trusted
     tasks = []
-    for task_id, t in trusted.get("tasks", {}).items():
-        status = str(t.get("status", ""))
+    for task_id, t in trusted.tasks.items():
         tasks.append({
             "id": scrub(task_id),
-            "title": _scalar(t.get("title")),
-            "points": _points(t.get("points")),
-            "max_points": _points(t.get("max_points")),
-            "css": _css(t.get("points"), t.get("max_points")),
-            "status": STATUS_KO.get(status.lower(), scrub(status)),
+            "title": _scalar(_title(task_id)),
+            "points": _points(t.points),
+            "max_points": _points(t.max_points),
+            "css": _css(t.points, t.max_points),
+            "status": t.status.label_ko,
             # With cases listed below, the task message's head is enough (its tail repeats them).
-            "message": _scalar(str(t.get("message", "")).split(" [", 1)[0] if t.get("cases") else t.get("message")),
-            "cases": [case_context(c) for c in t.get("cases", []) if isinstance(c, dict)],
+            "message": _scalar(t.message.split(" [", 1)[0] if t.cases else t.message),
+            "cases": [case_context(c) for c in t.cases],
         })
     notes = []
-    kinds = {f.get("kind") for f in record.get("flags", [])}
-    if "possible_tampering" in kinds:
+    kinds = record.flag_kinds()
+    if FlagKind.POSSIBLE_TAMPERING in kinds:
         notes.append("노트북(notebook)에서 통과한 테스트가 신뢰 채점기에서는 통과하지 못했습니다. "
                      "조교가 제출물을 직접 확인한 뒤 점수를 확정합니다.")
-    if "notebook_autograde_failed" in kinds:
+    if FlagKind.NOTEBOOK_AUTOGRADE_FAILED in kinds:
         notes.append("노트북을 처음부터 끝까지 실행하지 못했습니다 (오류 또는 시간 초과). "
                      "점수는 .py 파일의 채점 결과로 매겨졌습니다. 제출 전에 노트북을 재시작 후 전체 실행해 보세요.")
-    if "notebook_timeout" in kinds:
-        seconds = next(f.get("seconds") for f in record["flags"] if f.get("kind") == "notebook_timeout")
+    if FlagKind.NOTEBOOK_TIMEOUT in kinds:
+        seconds = next(f.seconds for f in record.flags if f.kind == FlagKind.NOTEBOOK_TIMEOUT)
         notes.append(f"노트북 전체 실행이 제한 시간({_scalar(seconds)}초)을 넘어 중단되었습니다. "
                      "무한 루프나 너무 오래 걸리는 셀이 없는지 확인하세요.")
-    if "trusted_grader_error" in kinds:
+    if FlagKind.TRUSTED_GRADER_ERROR in kinds:
         notes.append("채점기 오류로 점수가 확정되지 않았습니다. 조교가 확인합니다.")
     return {
-        "student": scrub(record.get("student", "")),
-        "assignment": scrub(record.get("assignment", "")),
-        "total": _points(trusted.get("total")),
-        "max_total": _points(trusted.get("max_total")),
-        "graded_at": _scalar(record.get("graded_at")),
+        "student": scrub(record.student),
+        "assignment": scrub(record.assignment),
+        "total": _points(trusted.total),
+        "max_total": _points(trusted.max_total),
+        "graded_at": _scalar(record.graded_at),
         "tasks": tasks,
         "notes": notes,
     }
@@ -243,7 +199,7 @@ def _template() -> jinja2.Template:
     return env.get_template("feedback.html.j2")
 
 
-def render(record: dict) -> str:
+def render(record: PipelineRecord) -> str:
     """The HTML page of one record."""
     return _template().render(**page_context(record))
 
@@ -272,8 +228,7 @@ def write_all(course: Path, assignment: str, students: Iterable[str] | None = No
     for student, rec in sorted(records.items()):
         # Notebook names come from what the notebook step reported: only plain names become
         # file names (the same alphabet as student ids).
-        notebooks = sorted(nb for nb in (rec.get("autograde") or {}).get("notebooks", {})
-                           if ids.is_valid(nb)) or [assignment]
+        notebooks = sorted(nb for nb in rec.autograde.notebooks if ids.is_valid(nb)) or [assignment]
         html = render(rec)
         for nb in notebooks:
             path = page_path(course, assignment, student, nb)

@@ -19,7 +19,8 @@ tested steps of that hand-over:
   student's kernel produced, is never the grade.
 
 Only the pipeline's parent process calls :func:`apply_record`, so gradebook
-writes are serialized (SQLite allows one writer).
+writes are serialized (SQLite allows one writer). Records and results are read as the types of
+:mod:`autograder.results`.
 """
 from __future__ import annotations
 
@@ -31,11 +32,14 @@ from typing import Any
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy import exc as sa_exc
 
+from autograder.results import (AutogradeResult, CaseResult, CellScore, Flag, FlagKind,
+                                PipelineRecord, SubmissionResult, TaskResult)
+
 #: Prefix of every comment this module writes; a re-grade replaces it.
 COMMENT_TAG = "[trusted autograder]"
 
 #: Flags of a record whose trusted grade is missing: its cells get 0 and a review flag.
-FAIL_CLOSED_KINDS = ("trusted_grader_error",)
+FAIL_CLOSED_KINDS = (FlagKind.TRUSTED_GRADER_ERROR,)
 
 #: Kernel score at or above this fraction of max_score counts as "passed in the kernel".
 KERNEL_PASS_FRACTION = 1.0
@@ -83,29 +87,16 @@ def cell_tasks(grade_ids, task_ids) -> dict[str, str]:
     return out
 
 
-def _kernel_passed(cells: list[dict]) -> bool:
+def _kernel_passed(cells: list[CellScore]) -> bool:
     return bool(cells) and all(
-        c["auto_score"] is not None
-        and c["max_score"] > 0
-        and c["auto_score"] >= KERNEL_PASS_FRACTION * c["max_score"]
+        c.auto_score is not None
+        and c.max_score > 0
+        and c.auto_score >= KERNEL_PASS_FRACTION * c.max_score
         for c in cells
     )
 
 
-_PASSED = ("passed", "pass", "ok")
-
-
-def _is_visible(case: dict) -> bool:
-    if case.get("hidden") is not None:
-        return not case["hidden"]
-    return "visible" in str(case.get("name", ""))
-
-
-#: Case statuses of a graded run (anything else: the code did not run through in the grader).
-_RAN = ("pass", "passed", "ok", "partial", "fail", "failed")
-
-
-def _case_failed(case: dict) -> bool:
+def _case_failed(case: CaseResult) -> bool:
     """Does the trusted grader contradict a kernel that passed this visible case?
 
     Yes when the student code did not run through there (not attempted, an error, a
@@ -113,24 +104,17 @@ def _case_failed(case: dict) -> bool:
     found them off (error above tolerance).  Checks the notebook does not make (dtype,
     initial weight scale) fail the case but do not contradict the kernel: not flagged.
     """
-    status = str(case.get("status", "")).lower()
-    if status and status not in _RAN:
+    if not case.status.ran:
         return True
-    checks = case.get("checks")
-    if isinstance(checks, dict):
-        checks = [dict(c, name=k) for k, c in checks.items() if isinstance(c, dict)]
-    for c in checks or []:
-        if not isinstance(c, dict) or c.get("weight", 1) == 0 or c.get("passed") is not False:
+    for c in case.checks:
+        if c.weight == 0 or c.passed:
             continue
-        err, tol = c.get("error"), c.get("tolerance")
-        if isinstance(err, (int, float)) and isinstance(tol, (int, float)) and err > tol:
+        if c.error is not None and c.tolerance is not None and c.error > c.tolerance:
             return True
-    if not checks and "passed" in case:
-        return not case["passed"]
     return False
 
 
-def trusted_failed(task: dict) -> bool:
+def trusted_failed(task: TaskResult) -> bool:
     """Did the trusted grader contradict what the notebook tests saw?
 
     The notebook runs the *visible* cases; when the result lists them, the task
@@ -138,48 +122,47 @@ def trusted_failed(task: dict) -> bool:
     mistake that only hidden cases catch is not a tampering).  Without visible
     cases: the task failed when it lost points.
     """
-    cases = [c for c in task.get("cases", []) if isinstance(c, dict)]
-    visible = [c for c in cases if _is_visible(c)]
+    visible = [c for c in task.cases if not c.hidden]
     if visible:
         return any(_case_failed(c) for c in visible)
-    return float(task.get("points", 0.0)) < float(task.get("max_points", 0.0))
+    return task.points < task.max_points
 
 
-def tampering_flags(autograde: dict, trusted: dict) -> list[dict[str, Any]]:
+def tampering_flags(autograde: AutogradeResult, trusted: SubmissionResult) -> list[Flag]:
     """Tasks whose notebook tests all passed in the kernel but failed in the trusted grader.
 
     Kernel code can be made to pass any check made in that kernel, so such a
     disagreement is reported as a possible tampering for a person to look at.
     """
     flags = []
-    tasks = trusted.get("tasks", {})
-    for nb_name, nb in sorted(autograde.get("notebooks", {}).items()):
-        mapping = cell_tasks(nb["grades"], tasks)
+    tasks = trusted.tasks
+    for nb_name, nb in sorted(autograde.notebooks.items()):
+        mapping = cell_tasks(nb.grades, tasks)
         for task_id in sorted(set(mapping.values())):
-            cells = [nb["grades"][g] for g, t in mapping.items() if t == task_id]
+            cells = [nb.grades[g] for g, t in mapping.items() if t == task_id]
             if _kernel_passed(cells) and trusted_failed(tasks[task_id]):
-                flags.append({
-                    "kind": "possible_tampering",
-                    "task": task_id,
-                    "notebook": nb_name,
-                    "cells": sorted(g for g, t in mapping.items() if t == task_id),
-                    "trusted_points": tasks[task_id].get("points"),
-                    "max_points": tasks[task_id].get("max_points"),
-                })
+                flags.append(Flag(
+                    FlagKind.POSSIBLE_TAMPERING,
+                    task=task_id,
+                    notebook=nb_name,
+                    cells=tuple(sorted(g for g, t in mapping.items() if t == task_id)),
+                    trusted_points=tasks[task_id].points,
+                    max_points=tasks[task_id].max_points,
+                ))
     return flags
 
 
-def comment_text(trusted: dict, flags: list[dict]) -> str:
+def comment_text(trusted: SubmissionResult, flags: tuple[Flag, ...] | list[Flag]) -> str:
     """The Korean comment stored with the trusted scores."""
     lines = [f"{COMMENT_TAG} 신뢰 채점기(trusted grader) 점수가 최종 점수입니다."]
-    for task_id, t in sorted(trusted.get("tasks", {}).items()):
-        lines.append(f"- {task_id}: {_fmt(t.get('points'))} / {_fmt(t.get('max_points'))} ({t.get('status', '')})")
+    for task_id, t in sorted(trusted.tasks.items()):
+        lines.append(f"- {task_id}: {_fmt(t.points)} / {_fmt(t.max_points)} ({t.status.label_ko})")
     for f in flags:
-        if f.get("kind") != "possible_tampering":
-            lines.append(f"! {f.get('kind')}")
+        if f.kind != FlagKind.POSSIBLE_TAMPERING:
+            lines.append(f"! {f.kind}")
             continue
         lines.append(
-            f"! {f['task']}: 노트북(kernel)의 테스트는 통과했지만 신뢰 채점기에서는 실패했습니다 "
+            f"! {f.task}: 노트북(kernel)의 테스트는 통과했지만 신뢰 채점기에서는 실패했습니다 "
             f"(possible tampering). 조교가 직접 확인해야 합니다."
         )
     return "\n".join(lines)
@@ -192,7 +175,7 @@ def _fmt(x) -> str:
     return str(int(x)) if x == int(x) else f"{x:g}"
 
 
-def apply_record(url: str, assignment: str, record: dict) -> None:
+def apply_record(url: str, assignment: str, record: PipelineRecord) -> None:
     """Write one result record into the gradebook (idempotent).
 
     Parameters
@@ -201,39 +184,39 @@ def apply_record(url: str, assignment: str, record: dict) -> None:
         Gradebook URL (see :func:`db_url`).
     assignment : str
         Assignment name, e.g. ``"hw5"``.
-    record : dict
-        A pipeline result record: ``student``, ``autograde`` (from
-        :func:`read_autograde`, possibly empty when nbgrader failed), ``trusted``
-        (from ``autograder.grade_submission``) and ``flags``.
+    record : PipelineRecord
+        Its ``autograde`` (from :func:`read_autograde`, empty when nbgrader failed),
+        ``trusted`` (from ``autograder.grade_submission``) and ``flags``.
     """
-    student = record["student"]
-    autograde = record.get("autograde") or {}
-    trusted = record["trusted"]
-    flags = record.get("flags", [])
-    tasks = trusted.get("tasks", {})
-    flagged_tasks = {f["task"] for f in flags if "task" in f}
-    trusted_missing = any(f.get("kind") in FAIL_CLOSED_KINDS for f in flags)
+    student = record.student
+    autograde = record.autograde
+    trusted = record.trusted
+    flags = record.flags
+    tasks = trusted.tasks
+    flagged_tasks = {f.task for f in flags if f.task is not None}
+    trusted_missing = any(f.kind in FAIL_CLOSED_KINDS for f in flags)
     with Gradebook(url) as gb, warnings.catch_warnings():
         # nbgrader's add_submission triggers SQLAlchemy autoflush warnings; harmless.
         warnings.simplefilter("ignore", category=sa_exc.SAWarning)
         gb.update_or_create_student(student)
         kwargs = {}
-        if autograde.get("timestamp"):
-            kwargs["timestamp"] = autograde["timestamp"]
+        if autograde.timestamp:
+            kwargs["timestamp"] = autograde.timestamp
         sub = gb.update_or_create_submission(assignment, student, **kwargs)
         comment = comment_text(trusted, flags)
         for nb in sub.notebooks:
-            seen = autograde.get("notebooks", {}).get(nb.name, {})
+            seen = autograde.notebooks.get(nb.name)
+            grades = seen.grades if seen else {}
             for g in nb.grades:
-                if g.name in seen.get("grades", {}):
-                    auto = seen["grades"][g.name]["auto_score"]
+                if g.name in grades:
+                    auto = grades[g.name].auto_score
                     g.auto_score = None if auto is None else min(max(float(auto), 0.0), float(g.max_score or 0.0))
-                    g.needs_manual_grade = seen["grades"][g.name].get("needs_manual_grade", g.auto_score is None)
+                    g.needs_manual_grade = grades[g.name].needs_manual_grade
             for c in nb.comments:
-                if c.name in seen.get("comments", {}):
-                    c.auto_comment = seen["comments"][c.name]
-            if seen.get("late_penalty") is not None:
-                nb.late_submission_penalty = seen["late_penalty"]
+                if seen and c.name in seen.comments:
+                    c.auto_comment = seen.comments[c.name]
+            if seen and seen.late_penalty is not None:
+                nb.late_submission_penalty = seen.late_penalty
             mapping = cell_tasks([g.name for g in nb.grades], tasks)
             nb_flagged = False
             for g in nb.grades:
@@ -245,7 +228,7 @@ def apply_record(url: str, assignment: str, record: dict) -> None:
                         nb_flagged = True
                     continue  # not a task cell: nbgrader's own score and review state stand
                 t = tasks[task_id]
-                frac = float(t["points"]) / float(t["max_points"]) if float(t.get("max_points") or 0) > 0 else 0.0
+                frac = t.points / t.max_points if t.max_points > 0 else 0.0
                 g.manual_score = frac * float(g.max_score)
                 g.needs_manual_grade = task_id in flagged_tasks
                 nb_flagged |= task_id in flagged_tasks

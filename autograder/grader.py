@@ -1,9 +1,11 @@
 """The trusted grader: cases -> sandboxed student runs -> comparison with the reference.
 
 ``grade_submission(submission_dir, *, seed=None)`` is a pure function of the submission folder
-(never modified) and the secret seed: it returns the trusted record (per task: points,
-max_points, status, Korean message, cases, flags; the total, the isolation level; see
-:func:`grade_submission`).
+(never modified) and the secret seed: it returns the trusted result, a
+:class:`autograder.results.SubmissionResult` as a dict (``to_dict``; graders are plugins named
+by ``"module:function"`` and their results cross process boundaries as JSON). Everything below
+it builds the typed results (:class:`~autograder.results.TaskResult`,
+:class:`~autograder.results.CaseResult`, :class:`~autograder.results.CheckResult`).
 Student code never runs in this process; the reference (the kit's own ``intro2ai``) does.
 """
 
@@ -21,6 +23,8 @@ import numpy as np
 
 from autograder import cases as cases_mod
 from autograder import jail, mistakes, sandbox
+from autograder.results import CaseResult, CheckResult, Failure, Flag, FlagKind, Status, \
+    SubmissionResult, TaskResult
 from intro2ai import grading_rules
 
 RUBRIC_PATH = Path(__file__).resolve().parent / "rubric.toml"
@@ -143,10 +147,6 @@ def mistaken_outputs(task: str, case: cases_mod.Case, ref: dict) -> dict:
 rel_err = grading_rules.rel_err
 compare = grading_rules.compare
 _diagnose = grading_rules.diagnose
-_reason_ko = grading_rules.reason_ko
-
-
-_STATUS_KO = grading_rules.STATUS_KO
 
 
 #: What a hidden case's feedback says in place of the student's exception message: the message
@@ -195,37 +195,40 @@ def _init_checks(res: sandbox.CaseResult, ref: dict, case: cases_mod.Case, rubri
     problems, vproblems = grading_rules.init_problems(
         params, {k[2:]: v for k, v in ref.items()}, case.params["init"]["weight_scale"],
         rubric["tolerances"]["init_z"])
-    return [{"name": "params", "passed": not problems, "error": None, "tolerance": None,
-             "reason": "; ".join(problems) or None, "weight": wt["params"]},
-            {"name": "init_values", "passed": not vproblems, "error": None, "tolerance": None,
-             "reason": "; ".join(vproblems) or None, "weight": wt["init_values"]}]
+    return [CheckResult("params", passed=not problems, weight=float(wt["params"]),
+                        failure=Failure("init", "; ".join(problems)) if problems else None),
+            CheckResult("init_values", passed=not vproblems, weight=float(wt["init_values"]),
+                        failure=Failure("init", "; ".join(vproblems)) if vproblems else None)]
 
 
 def value_checks(task: str, case: cases_mod.Case, ref: dict, arrays: dict,
-                 rubric: dict, hints: bool = True) -> list[dict]:
-    """The scored checks of a case's outputs ``arrays`` against ``ref``, with mistake hints."""
+                 rubric: dict, hints: bool = True) -> list[CheckResult]:
+    """The scored checks of a case's outputs ``arrays`` against ``ref``, with the known
+    mistakes a failed output matches."""
     checks = []
     variants = None
     for key, r, tol, weight in _checks_for(task, case, ref, rubric):
         c = compare(key, arrays.get(key), np.asarray(r), tol)
-        c["weight"] = weight
+        found: list[str] = []
         if hints and not c["passed"] and arrays.get(key) is not None:
             if variants is None:
                 variants = mistaken_outputs(task, case, ref)
-            c["hints"] = _diagnose(key, arrays[key], variants)
-        checks.append(c)
+            found = _diagnose(key, arrays[key], variants)
+        checks.append(CheckResult(key, passed=c["passed"], weight=float(weight), error=c["error"],
+                                  tolerance=float(tol), failure=c["failure"],
+                                  mistakes=tuple(found)))
     return checks
 
 
-def share_points(checks: list[dict], max_pts: float) -> float:
+def share_points(checks: list[CheckResult], max_pts: float) -> float:
     """``max_pts`` times the weighted share of the passing checks (rubric.toml), unrounded."""
-    total_w = sum(c["weight"] for c in checks if c["weight"])
-    got_w = sum(c["weight"] for c in checks if c["weight"] and c["passed"])
+    total_w = sum(c.weight for c in checks if c.weight)
+    got_w = sum(c.weight for c in checks if c.weight and c.passed)
     return max_pts * got_w / total_w if total_w else 0.0
 
 
 def _numeric_notes(task: str, case: cases_mod.Case, res: sandbox.CaseResult, ref: dict,
-                   checks: list[dict], rubric: dict) -> list[str]:
+                   checks: list[CheckResult], rubric: dict) -> list[str]:
     """Notes from the student's backward vs numerical gradients of the student's own forward.
 
     "Check your forward" is said only when it is true at the sampled positions: a failed
@@ -235,16 +238,15 @@ def _numeric_notes(task: str, case: cases_mod.Case, res: sandbox.CaseResult, ref
     net = task == "hw5_three_layer_convnet"
     fwd = "loss" if net else "forward"
     tol = rubric["tolerances"]["numerical_model" if net else "numerical"]
-    numeric = {c["name"][len("numerical_"):]: c for c in checks
-               if c["name"].startswith("numerical_")}
-    failed = [c["name"] for c in checks if c["weight"] and not c["passed"]]
+    numeric = {c.name[len("numerical_"):]: c for c in checks if c.name.startswith("numerical_")}
+    failed = [c.name for c in checks if c.weight and not c.passed]
     forward_off, disagree = [], []
     for key in failed:
         grad = key[2:] if net else key  # g_W1 -> W1 (numerical_W1); dx -> dx (numerical_dx)
         check = numeric.get(grad)
         if check is None:
             continue
-        if not check["passed"]:
+        if not check.passed:
             disagree.append(grad)
             continue
         name = grad if net else grad[1:]
@@ -276,7 +278,8 @@ def _mutated(case: cases_mod.Case, res: sandbox.CaseResult) -> list[str]:
     return out
 
 
-def _numeric_check(task: str, case: cases_mod.Case, res: sandbox.CaseResult, rubric) -> list:
+def _numeric_check(task: str, case: cases_mod.Case, res: sandbox.CaseResult,
+                   rubric) -> list[CheckResult]:
     """Student's backward vs numerical gradients of the student's own forward (weight 0)."""
     checks = []
     tol = rubric["tolerances"]["numerical_model" if task == "hw5_three_layer_convnet"
@@ -298,9 +301,10 @@ def _numeric_check(task: str, case: cases_mod.Case, res: sandbox.CaseResult, rub
         if not (np.all(np.isfinite(num)) and np.all(np.isfinite(g))):
             continue
         err = rel_err(g, num)
-        checks.append({"name": label, "passed": err <= tol, "error": err, "tolerance": tol,
-                       "reason": None if err <= tol else "value",
-                       "weight": rubric["weights"]["numerical"]})
+        checks.append(CheckResult(
+            label, passed=bool(err <= tol), weight=float(rubric["weights"]["numerical"]),
+            error=err, tolerance=float(tol),
+            failure=None if err <= tol else grading_rules.value_failure(label, err, tol)))
     return checks
 
 
@@ -313,24 +317,30 @@ _PROCESS_KO = {
 }
 
 
-def _process_failure(run: sandbox.TaskRun, limits: dict) -> tuple[str, str]:
+def _process_failure(run: sandbox.TaskRun, limits: dict) -> tuple[Status, str]:
     code = run.exit_code
     if run.timed_out:
-        return "timeout", _PROCESS_KO["timeout"].format(wall=limits["wall_seconds"],
-                                                        cpu=limits["cpu_seconds"])
+        return Status.TIMEOUT, _PROCESS_KO["timeout"].format(wall=limits["wall_seconds"],
+                                                             cpu=limits["cpu_seconds"])
     if code in (128 + 24, 128 + 9, -24, -9):  # SIGXCPU, or SIGKILL at the hard CPU limit
-        return "timeout", _PROCESS_KO["cpu"].format(cpu=limits["cpu_seconds"])
+        return Status.TIMEOUT, _PROCESS_KO["cpu"].format(cpu=limits["cpu_seconds"])
     if run.stream_problem:
-        return "lost", _PROCESS_KO["lost"].format(detail=run.stream_problem)
+        return Status.LOST, _PROCESS_KO["lost"].format(detail=run.stream_problem)
     if code is not None and code > 128:
         detail = f"signal {code - 128}"
     else:
         detail = f"exit code {code}"
-    return "crashed", _PROCESS_KO["crashed"].format(detail=detail)
+    return Status.CRASHED, _PROCESS_KO["crashed"].format(detail=detail)
+
+
+def _blocking_status(error: dict) -> Status:
+    """The case status of a student exception (the relay's error statuses)."""
+    status = error["status"]
+    return Status.NOT_ATTEMPTED if status == "not_implemented" else Status(status)
 
 
 def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
-               file_notes: list[str]) -> dict:
+               file_notes: list[str]) -> TaskResult:
     points_map = rubric["tasks"][task]["cases"]
     penalty = float(rubric["policy"]["mutation_penalty"])
     limits = rubric["limits"]
@@ -362,11 +372,10 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
 
             # Status and Korean message of the case.
             if res.tampered:
-                status = "tampered"
+                status = Status.TAMPERED
                 notes.append(TAMPERED_KO)
             elif blocking:
-                status = blocking[0]["status"]
-                status = "not_attempted" if status == "not_implemented" else status
+                status = _blocking_status(blocking[0])
                 notes.append(_error_ko(blocking[0], case.hidden))
                 if task == "hw5_conv_backward" and grading_rules.cache_padded(
                         blocking[0].get("message", ""), case.arrays["x"].shape,
@@ -376,11 +385,11 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
                 status, text = _process_failure(run, limits)
                 notes.append(text)
             elif pts == max_pts:
-                status = "pass"
+                status = Status.PASS
             elif pts > 0:
-                status = "partial"
+                status = Status.PARTIAL
             else:
-                status = "fail"
+                status = Status.FAIL
             for e in errors:
                 if e["step"] == "forward":
                     notes.append("forward 가 실패하여 표준 cache 로 backward 를 채점했습니다 ("
@@ -391,14 +400,11 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
                 elif e["step"] == "scores":
                     notes.append("loss(X) (y=None) 실패: " + _error_ko(e, case.hidden))
             for c in checks:
-                if c["passed"] or not c["weight"]:
+                if c.passed or not c.weight or c.failure is None:
                     continue
-                if c["reason"] == "missing" and (blocking or not res.done):
+                if c.failure.kind == "missing" and (blocking or not res.done):
                     continue  # already explained by the error / the process failure
-                if c["name"] in ("params", "init_values"):
-                    notes.append(c["reason"])
-                else:
-                    notes.append(grading_rules.check_message(c, c.get("hints") or []))
+                notes.append(c.message_ko)
             notes += _numeric_notes(task, case, res, ref, checks, rubric)
             if mutated:
                 notes.append(f"{mistakes.MISTAKE_KO['cache_mutated']}: {', '.join(mutated)} "
@@ -406,49 +412,44 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
             if res.bad:
                 notes.append("반환값을 숫자 배열로 바꿀 수 없습니다: "
                              + ", ".join(f"{b['key']} ({b['type']})" for b in res.bad[:3]))
-            case_records.append({
-                "name": case.name, "hidden": case.hidden, "input": case.describe(),
-                "points": pts, "max_points": max_pts, "status": status,
-                "message": " / ".join(notes) if notes else "통과",
-                "checks": [{k: c.get(k) for k in ("name", "passed", "error", "tolerance", "weight")}
-                           for c in checks],
-            })
+            case_records.append(CaseResult(
+                name=case.name, hidden=case.hidden, input=case.describe(), points=pts,
+                max_points=max_pts, status=status,
+                message=" / ".join(notes) if notes else "통과", checks=tuple(checks)))
         except Exception as exc:  # noqa: BLE001  (fail closed: 0 and a person looks at it)
-            case_records.append({
-                "name": case.name, "hidden": case.hidden, "input": case.describe(),
-                "points": 0.0, "max_points": max_pts, "status": "needs_manual_grade",
-                "message": f"결과를 해석할 수 없습니다 ({type(exc).__name__}); 조교가 직접 "
-                           f"확인합니다", "checks": [],
-            })
+            case_records.append(CaseResult(
+                name=case.name, hidden=case.hidden, input=case.describe(), points=0.0,
+                max_points=max_pts, status=Status.NEEDS_MANUAL_GRADE,
+                message=f"결과를 해석할 수 없습니다 ({type(exc).__name__}); 조교가 직접 확인합니다"))
     return _task_record(task, case_records, run, file_notes)
 
 
-def _task_record(task, case_records, run, file_notes) -> dict:
-    pts = round(sum(c["points"] for c in case_records), 2)
-    max_pts = round(sum(c["max_points"] for c in case_records), 2)
-    statuses = [c["status"] for c in case_records]
+def _task_record(task: str, case_records: list[CaseResult], run: sandbox.TaskRun,
+                 file_notes: list[str]) -> TaskResult:
+    pts = round(sum(c.points for c in case_records), 2)
+    max_pts = round(sum(c.max_points for c in case_records), 2)
+    statuses = [c.status for c in case_records]
     file, func = _SUBMISSION_FILE[task]
     if pts == max_pts:
-        status = "pass"
-    elif all(s == "not_attempted" for s in statuses):
-        status = "not_attempted"
+        status = Status.PASS
+    elif all(s == Status.NOT_ATTEMPTED for s in statuses):
+        status = Status.NOT_ATTEMPTED
     elif pts > 0:
-        status = "partial"
+        status = Status.PARTIAL
     else:
-        bad = [s for s in statuses if s not in ("fail", "pass", "partial", "not_attempted")]
-        status = bad[0] if bad else "fail"
+        bad = [s for s in statuses if not s.ran and s != Status.NOT_ATTEMPTED]
+        status = bad[0] if bad else Status.FAIL
     head = f"{func} ({file}): {pts:g}/{max_pts:g}점."
-    if status == "pass":
+    if status == Status.PASS:
         msg = head + " 모든 case 통과."
-    elif status == "not_attempted":
+    elif status == Status.NOT_ATTEMPTED:
         msg = head + f" 아직 구현하지 않았습니다 (NotImplementedError). {file} 의 {func} 을(를) " \
                      f"구현하세요."
     else:
         groups: dict[str, list[str]] = {}  # the same message for several cases: said once
         for c in case_records:
-            if c["status"] != "pass":
-                groups.setdefault(c["message"], []).append(
-                    c["name"] + (" (hidden)" if c["hidden"] else ""))
+            if c.status != Status.PASS:
+                groups.setdefault(c.message, []).append(c.name + (" (hidden)" if c.hidden else ""))
         msg = head + " " + " | ".join(f"[{', '.join(names)}] {text}"
                                       for text, names in groups.items())
     for note in run.notes:
@@ -462,33 +463,33 @@ def _task_record(task, case_records, run, file_notes) -> dict:
                     "refused": f" ({rel} 이(가) 제출 폴더 밖을 가리키는 링크이거나 일반 파일이 "
                                f"아니어서 stub 으로 채점했습니다.)",
                     "too_large": f" ({rel} 이(가) 너무 커서 stub 으로 채점했습니다.)"}[kind]
-    flags = [{"kind": "possible_tampering", "task": task, "cases": [
-        c["name"] for c in case_records if c["status"] == "tampered"]}] \
-        if "tampered" in statuses else []
+    flags = [Flag(FlagKind.POSSIBLE_TAMPERING, task=task, cases=tuple(
+        c.name for c in case_records if c.status == Status.TAMPERED))] \
+        if Status.TAMPERED in statuses else []
     if run.stream_problem:  # the relay found a malformed record: only student code makes one
-        flags.append({"kind": "possible_tampering", "task": task,
-                      "why": run.stream_problem[:200]})
-    if "needs_manual_grade" in statuses:
-        flags.append({"kind": "needs_manual_grade", "task": task})
+        flags.append(Flag(FlagKind.POSSIBLE_TAMPERING, task=task,
+                          message=run.stream_problem[:200]))
+    if Status.NEEDS_MANUAL_GRADE in statuses:
+        flags.append(Flag(FlagKind.NEEDS_MANUAL_GRADE, task=task))
     if run.isolation.get("level") != "full":
-        flags.append({"kind": "unsandboxed", "task": task})
-    return {"points": pts, "max_points": max_pts, "status": status, "message": msg,
-            "cases": case_records, "isolation": run.isolation.get("level"),
-            "needs_manual_grade": bool(flags), "flags": flags,
-            "seconds": round(run.seconds, 3)}
+        flags.append(Flag(FlagKind.UNSANDBOXED, task=task))
+    return TaskResult(points=pts, max_points=max_pts, status=status, message=msg,
+                      cases=tuple(case_records), isolation=run.isolation.get("level"),
+                      needs_manual_grade=bool(flags), flags=tuple(flags),
+                      seconds=round(run.seconds, 3))
 
 
-def _failed_task(task: str, rubric: dict, exc: BaseException, seconds: float) -> dict:
+def _failed_task(task: str, rubric: dict, exc: BaseException, seconds: float) -> TaskResult:
     """Fail closed: the record of a task whose grading raised (0 points, manual review)."""
     max_pts = round(sum(float(v) for v in rubric["tasks"][task]["cases"].values()), 2)
     file, func = _SUBMISSION_FILE[task]
     what = f"{type(exc).__name__}: {str(exc)[:200]}"
-    return {"points": 0.0, "max_points": max_pts, "status": "needs_manual_grade",
-            "message": f"{func} ({file}): 0/{max_pts:g}점. 채점 중 오류가 발생하여 이 과제는 "
-                       f"조교가 직접 확인합니다 ({what}).",
-            "cases": [], "isolation": None, "needs_manual_grade": True,
-            "flags": [{"kind": "grader_error", "task": task, "message": what}],
-            "seconds": round(seconds, 3)}
+    return TaskResult(points=0.0, max_points=max_pts, status=Status.NEEDS_MANUAL_GRADE,
+                      message=f"{func} ({file}): 0/{max_pts:g}점. 채점 중 오류가 발생하여 이 "
+                              f"과제는 조교가 직접 확인합니다 ({what}).",
+                      needs_manual_grade=True,
+                      flags=(Flag(FlagKind.GRADER_ERROR, task=task, message=what),),
+                      seconds=round(seconds, 3))
 
 
 # -------------------------------------------------------------------------------------------
@@ -524,10 +525,11 @@ def grade_submission(submission_dir: str | os.PathLike, *, seed: int | str | Non
     Returns
     -------
     dict
+        A :class:`autograder.results.SubmissionResult` as ``to_dict()`` writes it:
         ``{"tasks": {task_id: {"points", "max_points", "status", "message", "cases", ...}},
         "total", "max_total", "isolation", "needs_manual_grade", "flags", "seconds",
-        "notes"}``. A task whose grading raised has 0 points, status
-        ``needs_manual_grade`` and a ``grader_error`` flag.
+        "notes"}`` (``SubmissionResult.from_dict`` reads it back). A task whose grading raised
+        has 0 points, status ``needs_manual_grade`` and a ``grader_error`` flag.
     """
     t0 = time.monotonic()
     rubric = load_rubric(rubric_path)
@@ -549,7 +551,7 @@ def grade_submission(submission_dir: str | os.PathLike, *, seed: int | str | Non
                                f"{jail.ALLOW_UNSANDBOXED_ENV}=1 to grade without one")
     sandbox.provided_package()  # build the cached student edition once, before the threads
 
-    def one(task: str) -> dict:
+    def one(task: str) -> TaskResult:
         t1 = time.monotonic()
         try:  # fail closed: whatever goes wrong, this task gets 0 and a flag, never a pass
             run = sandbox.run_task(task, all_cases[task], files, lim,
@@ -561,17 +563,16 @@ def grade_submission(submission_dir: str | os.PathLike, *, seed: int | str | Non
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(task_ids)) as pool:
         futures = {t: pool.submit(one, t) for t in task_ids}
         record_tasks = {t: f.result() for t, f in futures.items()}
-    levels = {r["isolation"] for r in record_tasks.values()}
-    flags = [f for r in record_tasks.values() for f in r.get("flags", [])]
-    return {
-        "submission": str(submission_dir),
-        "tasks": record_tasks,
-        "total": round(sum(r["points"] for r in record_tasks.values()), 2),
-        "max_total": round(sum(r["max_points"] for r in record_tasks.values()), 2),
-        "isolation": "full" if levels == {"full"} else "none",
-        "isolation_reason": why,
-        "needs_manual_grade": any(r.get("needs_manual_grade") for r in record_tasks.values()),
-        "flags": flags,
-        "seconds": round(time.monotonic() - t0, 3),
-        "notes": notes,
-    }
+    levels = {r.isolation for r in record_tasks.values()}
+    return SubmissionResult(
+        submission=str(submission_dir),
+        tasks=record_tasks,
+        total=round(sum(r.points for r in record_tasks.values()), 2),
+        max_total=round(sum(r.max_points for r in record_tasks.values()), 2),
+        isolation="full" if levels == {"full"} else "none",
+        isolation_reason=why,
+        needs_manual_grade=any(r.needs_manual_grade for r in record_tasks.values()),
+        flags=tuple(f for r in record_tasks.values() for f in r.flags),
+        seconds=round(time.monotonic() - t0, 3),
+        notes=tuple(notes),
+    ).to_dict()

@@ -83,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
                             fast_notebook=args.fast_notebook, notebook_time_limit=args.notebook_time_limit)
         graded, stale = records.current_records(course, args.assignment)
         print(export.format_table(graded))
-        stats = batch._timing_stats([r["timings"] for r in summary["records"].values()])
+        stats = batch._timing_stats([r.timings for r in summary["records"].values()])
         print(f"graded {len(summary['graded'])}, skipped {len(summary['skipped'])} unchanged, "
               f"{summary['wall']:.1f} s wall" + (f", {stats['total']['mean']:.1f} s per submission" if stats else ""))
-        flagged = [(s, export.flag_summary(r)) for s, r in sorted(graded.items()) if r.get("flags")]
+        flagged = [(s, export.flag_summary(r)) for s, r in sorted(graded.items()) if r.flags]
         for s, f in flagged:
             print(f"FLAG {s}: {f}")
         for s, why in sorted(stale.items()):

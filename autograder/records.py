@@ -8,6 +8,11 @@ Records are the grading parent's alone: only it writes them, in a folder no sand
 each is stored in an envelope ``{"mac", "record"}`` whose HMAC-SHA256 (key: :func:`record_key`)
 is checked when it is read. A file that fails the check (dropped there by anyone else, edited,
 copied from another student, a link) grades nothing: the submission is graded again.
+
+A record is a :class:`autograder.results.PipelineRecord`; its file holds ``to_dict()``.
+:func:`load_record`, :func:`load_records` and :func:`scan_records` give verified bodies (plain
+dicts, of any format version); :func:`load_current` and :func:`current_records` give typed
+records of the current :data:`RECORD_VERSION`: an older record is not a grade (it is regraded).
 """
 from __future__ import annotations
 
@@ -22,14 +27,15 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from autograder import ids
+from autograder import ids, results
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_COURSE = REPO / "assignments"
 DEFAULT_ASSIGNMENT = "hw5"
 DEFAULT_GRADER = "autograder:grade_submission"
 #: Bump when the record layout or the grading steps change: old records are then regraded.
-RECORD_VERSION = 2
+#: 3: typed results (autograder.results): statuses, structured check failures, typed flags.
+RECORD_VERSION = 3
 #: The batch report beside the records. Its leading "_" is outside the id alphabet
 #: (autograder.ids), so no student's record can ever have this name.
 REPORT_NAME = "_report.json"
@@ -290,12 +296,34 @@ def _mac(body: bytes) -> str:
 #: Why a stored record is not a grade (shown by ``make export`` and in the batch report).
 SUBMISSION_MISSING = "submission missing"
 SUBMISSION_CHANGED = "submission changed since grading (run make autograde)"
+RECORD_OUTDATED = "record from an older grader version (run make autograde)"
 
 
-def current_records(course: Path, assignment: str) -> tuple[dict[str, dict], dict[str, str]]:
-    """Records that are the grade of the submission now in ``submitted/``, and ``{student: why}``
-    for the others (:data:`SUBMISSION_MISSING`, :data:`SUBMISSION_CHANGED`): a record outlives a
-    deleted or replaced submission, and must then not be exported, fed back or shown as a grade."""
+def typed_record(rec: dict) -> results.PipelineRecord:
+    """A verified record body as a :class:`~autograder.results.PipelineRecord`;
+    ``RecordFormatError`` when it is of another format version or shape."""
+    if rec.get("version") != RECORD_VERSION:
+        raise results.RecordFormatError(f"record format version {rec.get('version')!r:.20}, "
+                                        f"not {RECORD_VERSION}")
+    return results.PipelineRecord.from_dict(rec, "record")
+
+
+def load_current(course: Path, assignment: str, student: str) -> results.PipelineRecord | None:
+    """The stored record of one student, typed, or None when there is none, it fails
+    verification or it is of an older format (the student is then graded again)."""
+    rec = load_record(course, assignment, student)
+    try:
+        return None if rec is None else typed_record(rec)
+    except results.RecordFormatError:
+        return None
+
+
+def current_records(course: Path, assignment: str) -> tuple[dict[str, results.PipelineRecord],
+                                                            dict[str, str]]:
+    """Records that are the grade of the submission now in ``submitted/``, typed, and
+    ``{student: why}`` for the others (:data:`SUBMISSION_MISSING`, :data:`SUBMISSION_CHANGED`,
+    :data:`RECORD_OUTDATED`): a record outlives a deleted or replaced submission, and must then
+    not be exported, fed back or shown as a grade; nor must one of an older format."""
     present, stale = {}, {}
     for student, rec in load_records(course, assignment).items():
         sub = submission_path(Path(course), assignment, student)
@@ -304,7 +332,10 @@ def current_records(course: Path, assignment: str) -> tuple[dict[str, dict], dic
         elif rec.get("digest") and rec["digest"] != digest(sub):
             stale[student] = SUBMISSION_CHANGED
         else:
-            present[student] = rec
+            try:
+                present[student] = typed_record(rec)
+            except results.RecordFormatError:
+                stale[student] = RECORD_OUTDATED
     return present, stale
 
 
@@ -322,10 +353,10 @@ def _json_default(obj):
     return str(obj)
 
 
-def store_record(course: Path, assignment: str, rec: dict) -> Path:
+def store_record(course: Path, assignment: str, record: results.PipelineRecord) -> Path:
     """Write one result record atomically, with its MAC (the grading parent alone calls this)."""
-    student = ids.validate(rec["student"])
-    rec = json.loads(_canonical(rec))  # plain JSON types, exactly what a reader will verify
+    student = ids.validate(record.student)
+    rec = json.loads(_canonical(record.to_dict()))  # plain JSON types, exactly what a reader verifies
     body = _canonical(rec)
     path = record_path(course, assignment, student)
     envelope = {"mac": _mac(body), "record": rec}

@@ -12,14 +12,15 @@ One source for what the grader and the students' self-checks both say and enforc
   own ``layers.py`` and the provided input checks); a call that reaches anything else fails with
   :class:`NaiveRuleError` and :data:`RULE_KO`. The grader's sandbox and ``make check`` install
   the same guard. Merely importing another module at the top of ``layers.py`` is allowed.
-* **Comparison and messages**: :func:`compare`, :func:`diagnose`, :func:`check_message` and the
-  Korean names of known mistakes (:data:`MISTAKE_KO`).
+* **Comparison and messages**: :func:`compare` (a failed check says why with a :class:`Failure`),
+  :func:`diagnose`, :func:`check_message` and the Korean names of known mistakes (:data:`MISTAKE_KO`).
 * **Initial weights**: :func:`init_problems`, a check of ``ThreeLayerConvNet.__init__`` whose
   statistics hold for arrays of any size.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -272,32 +273,90 @@ def rel_err(student: np.ndarray, ref: np.ndarray) -> float:
     return float(np.max(np.abs(student - ref))) / scale if ref.size else 0.0
 
 
+#: What a failed check can be; :class:`Failure` says which, with what was expected and received.
+FAILURE_KINDS = ("missing", "dtype", "shape", "nan_inf", "value", "init")
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """Why a check failed.
+
+    Attributes
+    ----------
+    kind : str
+        One of :data:`FAILURE_KINDS`.
+    text : str
+        The Korean sentence a student reads, e.g. ``"out: shape 이 (2, 3) 이어야 하는데 (3, 2)
+        입니다"``.
+    expected, received : str or None
+        What the check wanted and what it got, as shown (a shape, a dtype, a tolerance and an
+        error), where that applies.
+    """
+
+    kind: str
+    text: str
+    expected: str | None = None
+    received: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAILURE_KINDS:
+            raise ValueError(f"Failure: unknown kind {self.kind!r} (one of {FAILURE_KINDS})")
+        for name in ("text", "expected", "received"):
+            value = getattr(self, name)
+            if not (isinstance(value, str) or (value is None and name != "text")):
+                raise TypeError(f"Failure.{name}: expected a string, got {type(value).__name__}")
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Failure":
+        unknown = sorted(str(k) for k in data if k not in ("kind", "text", "expected", "received"))
+        if unknown:
+            raise ValueError(f"Failure: unknown key(s) {', '.join(unknown)}")
+        if "kind" not in data or "text" not in data:
+            raise ValueError("Failure: needs kind and text")
+        return cls(**data)
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1e}"
+
+
 def compare(key: str, student: np.ndarray | None, ref: np.ndarray, tol: float) -> dict:
-    """One check: passed?, error, and a reason code when it failed (see :func:`reason_ko`)."""
-    check = {"name": key, "passed": False, "error": None, "tolerance": tol, "reason": None}
+    """One check: ``{"name", "passed", "error", "tolerance", "failure"}``; ``failure`` is a
+    :class:`Failure` when it failed, else None."""
+    check = {"name": key, "passed": False, "error": None, "tolerance": tol, "failure": None}
     if student is None:
-        check["reason"] = "missing"
+        check["failure"] = Failure("missing", f"{key}: 결과가 없습니다")
         return check
     if key == "loss" and student.size == 1:
         student = student.reshape(())
-    if not (np.issubdtype(student.dtype, np.floating) or np.issubdtype(student.dtype, np.integer)):
-        check["reason"] = f"dtype:{student.dtype}"
+    numeric = np.issubdtype(student.dtype, np.floating) or np.issubdtype(student.dtype, np.integer)
+    if numeric and student.shape != ref.shape:
+        want, got = str(tuple(ref.shape)), str(tuple(student.shape))
+        check["failure"] = Failure("shape", f"{key}: shape 이 {want} 이어야 하는데 {got} 입니다",
+                                   want, got)
         return check
-    if student.shape != ref.shape:
-        check["reason"] = f"shape:{tuple(student.shape)}:{tuple(ref.shape)}"
-        return check
-    if student.dtype != ref.dtype:
-        check["reason"] = f"dtype:{student.dtype}:{ref.dtype}"
+    if not numeric or student.dtype != ref.dtype:
+        want, got = str(ref.dtype), str(student.dtype)
+        check["failure"] = Failure("dtype", f"{key}: dtype 이 {want} 이어야 하는데 {got} 입니다",
+                                   want, got)
         return check
     if not np.all(np.isfinite(student)):
-        check["reason"] = "nan_inf"
+        check["failure"] = Failure("nan_inf", f"{key}: NaN 또는 inf 가 있습니다")
         return check
     err = rel_err(student.astype(np.float64), ref.astype(np.float64))
     check["error"] = err
     check["passed"] = bool(err <= tol)
     if not check["passed"]:
-        check["reason"] = "value"
+        check["failure"] = value_failure(key, err, tol)
     return check
+
+
+def value_failure(key: str, err: float, tol: float) -> Failure:
+    """The failure of a value comparison: error above tolerance."""
+    return Failure("value", f"{key}: 오차 {_fmt(err)} > 허용 오차 {_fmt(tol)}", _fmt(tol), _fmt(err))
 
 
 def diagnose(key: str, student: np.ndarray | None, variants: dict) -> list[str]:
@@ -318,34 +377,18 @@ def diagnose(key: str, student: np.ndarray | None, variants: dict) -> list[str]:
     return hits
 
 
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.1e}"
-
-
-def reason_ko(check: dict) -> str:
-    """The Korean sentence for a failed check of :func:`compare`."""
-    r = check["reason"] or ""
-    k = check["name"]
-    if r == "missing":
-        return f"{k}: 결과가 없습니다"
-    if r.startswith("shape:"):
-        _, got, want = r.split(":")
-        return f"{k}: shape 이 {want} 이어야 하는데 {got} 입니다"
-    if r.startswith("dtype:"):
-        parts = r.split(":")
-        want = parts[2] if len(parts) > 2 else "float64"
-        return f"{k}: dtype 이 {want} 이어야 하는데 {parts[1]} 입니다"
-    if r == "nan_inf":
-        return f"{k}: NaN 또는 inf 가 있습니다"
-    return f"{k}: 오차 {_fmt(check['error'])} > 허용 오차 {_fmt(check['tolerance'])}"
+def failure_message(failure: Failure, mistakes: list[str] | tuple[str, ...] = ()) -> str:
+    """A failure with the known mistakes it matches, as the grader's feedback and make check
+    say it."""
+    text = failure.text
+    if mistakes:
+        text += " → 가능한 원인: " + "; ".join(MISTAKE_KO[m] for m in mistakes)
+    return text
 
 
 def check_message(check: dict, hints: list[str]) -> str:
-    """A failed check with its likely causes, as the grader's feedback and make check say it."""
-    text = reason_ko(check)
-    if hints:
-        text += " → 가능한 원인: " + "; ".join(MISTAKE_KO[h] for h in hints)
-    return text
+    """A failed check of :func:`compare` with its likely causes (see :func:`failure_message`)."""
+    return failure_message(check["failure"], hints)
 
 
 STATUS_KO = {

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from autograder import demo, export, feedback, ids, records
+from autograder.results import PipelineRecord
 
 POINTS = {"hw5_conv_forward": 20.0, "hw5_max_pool_forward": 15.0}
 
@@ -35,7 +36,7 @@ def graded_student(course: Path, student: str, points: dict[str, float]) -> Path
     (sub / "hw5.ipynb").write_text(json.dumps({"student": student}))
     rec = {"version": records.RECORD_VERSION, "student": student, "assignment": "hw5",
            "digest": records.digest(sub), "trusted": trusted(points), "flags": []}
-    records.store_record(course, "hw5", rec)
+    records.store_record(course, "hw5", PipelineRecord.from_dict(rec))
     return sub
 
 

@@ -121,14 +121,17 @@ def test_parse_stream_reads_the_relays_exit_record():
 def test_compare_reasons():
     ref = np.ones((2, 3))
     assert grader.compare("out", ref + 1e-12, ref, 1e-7)["passed"]
-    assert grader.compare("out", None, ref, 1e-7)["reason"] == "missing"
-    assert grader.compare("out", np.ones((3, 2)), ref, 1e-7)["reason"].startswith("shape:")
-    assert grader.compare("out", ref.astype(np.float32), ref, 1e-7)["reason"].startswith("dtype:")
+    assert grader.compare("out", ref + 1e-12, ref, 1e-7)["failure"] is None
+    assert grader.compare("out", None, ref, 1e-7)["failure"].kind == "missing"
+    shape = grader.compare("out", np.ones((3, 2)), ref, 1e-7)["failure"]
+    assert (shape.kind, shape.expected, shape.received) == ("shape", "(2, 3)", "(3, 2)")
+    dtype = grader.compare("out", ref.astype(np.float32), ref, 1e-7)["failure"]
+    assert (dtype.kind, dtype.expected, dtype.received) == ("dtype", "float64", "float32")
     bad = ref.copy()
     bad[0, 0] = np.nan
-    assert grader.compare("out", bad, ref, 1e-7)["reason"] == "nan_inf"
+    assert grader.compare("out", bad, ref, 1e-7)["failure"].kind == "nan_inf"
     c = grader.compare("out", ref * 1.1, ref, 1e-7)
-    assert not c["passed"] and c["error"] == pytest.approx(0.1)
+    assert not c["passed"] and c["error"] == pytest.approx(0.1) and c["failure"].kind == "value"
     assert grader.compare("loss", np.array([2.0]), np.array(2.0), 1e-7)["passed"]
 
 
@@ -223,8 +226,8 @@ def test_malformed_results_are_a_grade_not_a_crash():
                              done=True)
     run = sandbox.TaskRun({0: res}, 0, False, {"level": "full"}, None, 0, 0.1)
     rec = grader.grade_task("hw5_conv_forward", [case], run, RUBRIC, [])
-    assert rec["points"] == 0 and rec["cases"][0]["status"] in ("fail", "error")
-    assert rec["message"]
+    assert rec.points == 0 and rec.cases[0].status in ("fail", "error")
+    assert rec.message
 
 
 def test_diagnostic_records_may_follow_done():

@@ -14,6 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 from autograder import grade_submission, mistakes, samples
+from autograder.results import SubmissionResult
 from autograder.sandbox import leftover_processes
 
 EXPECTED = samples.expected_scores()
@@ -109,6 +110,7 @@ def test_sample_scores_exactly(name, sample_root):
         assert record["isolation"] == "full"
     for task in record["tasks"].values():
         assert task["message"] and task["status"]
+    assert SubmissionResult.from_dict(record).to_dict() == record  # the typed result, exactly
     if name in HINTS:
         task, hint = HINTS[name]
         assert mistakes.MISTAKE_KO[hint] in record["tasks"][task]["message"]

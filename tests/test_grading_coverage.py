@@ -66,7 +66,7 @@ def _init_record(init: dict, params: dict):
     res = sandbox.CaseResult(arrays={"p_" + k: np.asarray(v) for k, v in params.items()},
                              names=list(params), done=True)
     ref = grader.reference_outputs("hw5_three_layer_convnet", case)
-    return {c["name"]: c for c in grader._init_checks(res, ref, case, RUBRIC)}
+    return {c.name: c for c in grader._init_checks(res, ref, case, RUBRIC)}
 
 
 def _every_init_geometry():
@@ -88,10 +88,10 @@ def test_the_init_check_passes_every_correct_init_and_fails_a_missing_weight_sca
         with grader._global_seed(0):
             model = cnn.ThreeLayerConvNet(**grader._net_kwargs(init))
         checks = _init_record(init, model.params)
-        assert checks["params"]["passed"] and checks["init_values"]["passed"], (init, checks)
+        assert checks["params"].passed and checks["init_values"].passed, (init, checks)
         wrong = {k: (v / init["weight_scale"] if k.startswith("W") else v)
                  for k, v in model.params.items()}
-        assert not _init_record(init, wrong)["init_values"]["passed"], init
+        assert not _init_record(init, wrong)["init_values"].passed, init
         n += 1
     assert n == 1 + 3 * 3 * 2 * 3 * 2 * 3 * 3
 

@@ -135,25 +135,27 @@ def test_failed_record_gives_every_expected_task_zero_and_a_review_flag():
     job = {"student": "s", "assignment": "hw5", "digest": "d", "grading_key": "k",
            "expected_tasks": {"t1": 20.0, "t2": 15.0}}
     rec = batch.failed_record(job, "grading failed: RecursionError: deep")
-    assert rec["trusted"]["tasks"]["t1"]["points"] == 0.0 and rec["trusted"]["tasks"]["t2"]["max_points"] == 15.0
-    assert rec["trusted"]["total"] == 0.0 and rec["trusted"]["max_total"] == 35.0
-    kinds = [(f["kind"], f.get("task")) for f in rec["flags"]]
+    assert rec.trusted.tasks["t1"].points == 0.0 and rec.trusted.tasks["t2"].max_points == 15.0
+    assert rec.trusted.total == 0.0 and rec.trusted.max_total == 35.0
+    kinds = [(f.kind.value, f.task) for f in rec.flags]
     assert kinds == [("trusted_grader_error", None), ("needs_manual_grade", "t1"), ("needs_manual_grade", "t2")]
-    assert rec["grading_key"] is None  # retried by the next run
+    assert rec.grading_key is None  # retried by the next run
     # A result that lacks a task, or has points above the maximum, is not a grade either.
-    trusted, flags = batch.fail_closed({"tasks": {"t1": {"points": 20.0, "max_points": 20.0}}},
+    one = {"points": 20.0, "max_points": 20.0, "status": "pass", "message": "ok"}
+    trusted, flags = batch.fail_closed(batch.check_trusted({"tasks": {"t1": one}, "total": 20.0,
+                                                            "max_total": 20.0}),
                                        job["expected_tasks"], None)
-    assert trusted["tasks"]["t2"]["points"] == 0.0 and flags == [{"kind": "needs_manual_grade", "task": "t2"}]
-    with pytest.raises(ValueError):
-        batch.check_trusted({"tasks": {"t1": {"points": 21.0, "max_points": 20.0}}})
-    with pytest.raises(ValueError):
-        batch.check_trusted({"tasks": {"t1": {"points": float("inf"), "max_points": 20.0}}})
+    assert trusted.tasks["t2"].points == 0.0
+    assert [f.to_dict() for f in flags] == [{"kind": "needs_manual_grade", "task": "t2"}]
+    for bad in (21.0, float("inf")):
+        with pytest.raises(ValueError):
+            batch.check_trusted({"tasks": {"t1": {**one, "points": bad}}, "total": 0.0, "max_total": 20.0})
 
 
 def test_grade_one_fails_closed_when_anything_raises(tmp_path):
     job = {"course": str(tmp_path / "missing-course"), "assignment": "hw5", "student": "s", "digest": "d",
            "grader": "no_such_module:grade", "skip_notebook": True, "expected_tasks": {"t1": 20.0}}
     rec = batch.grade_one(job)
-    assert rec["trusted"]["total"] == 0.0
-    assert {"trusted_grader_error", "needs_manual_grade"} <= {f["kind"] for f in rec["flags"]}
-    assert [f["task"] for f in rec["flags"] if f["kind"] == "needs_manual_grade"] == ["t1"]
+    assert rec.trusted.total == 0.0
+    assert {"trusted_grader_error", "needs_manual_grade"} <= {f.kind for f in rec.flags}
+    assert [f.task for f in rec.flags if f.kind == "needs_manual_grade"] == ["t1"]

@@ -23,6 +23,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from autograder import batch, export, gradebook, jail, records
+from autograder.results import AutogradeResult, PipelineRecord
 from test_pipeline import VARIANTS, _tiny_course, fake_grade
 
 pytestmark = [pytest.mark.slow,
@@ -210,8 +211,8 @@ def attacked(tmp_path_factory):
             "db": gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5")}
 
 
-def _kinds(rec: dict) -> set[str]:
-    return {f["kind"] for f in rec["flags"]}
+def _kinds(rec: PipelineRecord) -> set[str]:
+    return {f.kind.value for f in rec.flags}
 
 
 def test_batch_finishes_and_nothing_outside_the_scratch_changes(attacked):
@@ -229,8 +230,8 @@ def test_batch_finishes_and_nothing_outside_the_scratch_changes(attacked):
 def test_victims_keep_their_scores_and_are_not_flagged(attacked):
     for victim in ("victim", "victim2"):
         rec = attacked["summary"]["records"][victim]
-        assert {t: v["points"] for t, v in rec["trusted"]["tasks"].items()} == FULL
-        assert rec["flags"] == [] and rec["notebook_returncode"] == 0, rec["flags"]
+        assert {t: v.points for t, v in rec.trusted.tasks.items()} == FULL
+        assert rec.flags == () and rec.notebook_returncode == 0, rec.flags
         cells = attacked["db"][victim]["cells"]
         assert {t: cells[t]["score"] for t in FULL} == FULL
         assert not attacked["db"][victim]["flagged"]
@@ -238,7 +239,7 @@ def test_victims_keep_their_scores_and_are_not_flagged(attacked):
 
 def test_item1_the_kernel_sees_no_secret_no_network_no_other_process(attacked):
     rec = attacked["summary"]["records"]["snoop"]
-    assert {t: v["points"] for t, v in rec["trusted"]["tasks"].items()} == FULL
+    assert {t: v.points for t, v in rec.trusted.tasks.items()} == FULL
     nb = nbformat.read(str(attacked["course"] / "autograded" / "snoop" / "hw5" / "hw5.ipynb"), as_version=4)
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "SNOOP-DONE" in printed  # the cell ran to its end ...
@@ -246,15 +247,15 @@ def test_item1_the_kernel_sees_no_secret_no_network_no_other_process(attacked):
     assert "uid 0 " not in printed
     # The killer ends only its own sandbox; its honest work keeps its grade, the others theirs.
     killer = attacked["summary"]["records"]["killer"]
-    assert {t: v["points"] for t, v in killer["trusted"]["tasks"].items()} == FULL
+    assert {t: v.points for t, v in killer.trusted.tasks.items()} == FULL
 
 
 def test_item2_planted_links_lead_to_no_write_outside_the_scratch(attacked):
     rec = attacked["summary"]["records"]["linker"]
-    assert {t: v["points"] for t, v in rec["trusted"]["tasks"].items()} == FULL
+    assert {t: v.points for t, v in rec.trusted.tasks.items()} == FULL
     # Its summary folder was a link: the parent read nothing through it and flagged the notebook.
     assert "notebook_autograde_failed" in _kinds(rec)
-    assert rec["autograde"] == {}
+    assert rec.autograde == AutogradeResult()
     assert (attacked["course"] / "submitted" / "victim" / "hw5" / "mylib.py").read_text() == HONEST
     assert not (attacked["course"] / "autograded" / "linker" / "hw5" / "hw5.ipynb").exists()
 
@@ -263,8 +264,8 @@ def test_item5_a_grader_exception_gives_zero_and_a_review_flag_never_the_noteboo
     rows = {r["student"]: r for r in csv.DictReader(export.export(attacked["course"], "hw5").open())}
     for student in ("raiser", "malformed"):
         rec = attacked["summary"]["records"][student]
-        assert "trusted_grader_error" in _kinds(rec) and "needs_manual_grade" in _kinds(rec), rec["flags"]
-        assert rec["trusted"]["total"] == 0.0
+        assert "trusted_grader_error" in _kinds(rec) and "needs_manual_grade" in _kinds(rec), rec.flags
+        assert rec.trusted.total == 0.0
         cells = attacked["db"][student]["cells"]
         for task in FULL:
             assert cells[task]["auto_score"] == FULL[task]  # the kernel passed its own tests ...
@@ -292,7 +293,7 @@ def test_item7_formgrader_gets_no_markup_from_the_notebook(attacked):
     assert "<img src=x" not in html and "&lt;img src=x" in html  # the markdown's tag is text
     assert "&lt;script&gt;alert(&#39;XSS-PRINT&#39;)" in html or "&lt;script&gt;alert('XSS-PRINT')" in html
     rec = attacked["summary"]["records"]["xss"]
-    assert {t: v["points"] for t, v in rec["trusted"]["tasks"].items()} == FULL
+    assert {t: v.points for t, v in rec.trusted.tasks.items()} == FULL
     assert "possible_tampering" not in _kinds(rec)
 
 
@@ -306,12 +307,12 @@ def test_item6_an_output_flood_stays_out_of_the_grading_process(tmp_path):
     assert sorted(summary["graded"]) == ["flood", "victim", "victim2"]
     assert rss_after - rss_before < 300 * 1024  # the grading process never held the flood
     rec = summary["records"]["flood"]
-    assert {t: v["points"] for t, v in rec["trusted"]["tasks"].items()} == FULL
+    assert {t: v.points for t, v in rec.trusted.tasks.items()} == FULL
     published = course / "autograded" / "flood" / "hw5" / "hw5.ipynb"
     assert not published.exists() or published.stat().st_size < 1024**2
     assert records.record_path(course, "hw5", "flood").stat().st_size < 200_000
     for victim in ("victim", "victim2"):
-        assert summary["records"][victim]["flags"] == []
+        assert summary["records"][victim].flags == ()
     assert {"kit": _kit_sha(), "subs": _digests(course)} == before
 
 
@@ -344,7 +345,7 @@ def test_notebook_data_read_only_at_a_fixed_path_and_a_flag_when_missing(tmp_pat
     run = dict(grader="test_pipeline:fake_grade", progress=False, cell_timeout=60, notebook_time_limit=300)
 
     with_data = batch.autograde(course, "hw5", jobs=2, students=["reader", "victim"], **run)
-    assert all(r["flags"] == [] for r in with_data["records"].values()), with_data["records"]
+    assert all(r.flags == () for r in with_data["records"].values()), with_data["records"]
     shown = (course / "autograded" / "reader" / "hw5" / "hw5.ipynb").read_text(encoding="utf-8")
     assert "DATA-DIR /data" in shown and "data_batch_1" in shown and "WRITE-DENIED" in shown
     assert (data / cifar10.CIFAR10_FOLDER / "data_batch_1").read_bytes() == b"batch data_batch_1"
@@ -353,10 +354,10 @@ def test_notebook_data_read_only_at_a_fixed_path_and_a_flag_when_missing(tmp_pat
     monkeypatch.setenv("INTRO2AI_DATA_DIR", str(tmp_path / "empty"))
     without = batch.autograde(course, "hw5", jobs=2, force=True, students=["reader", "victim"], **run)
     for rec in without["records"].values():
-        assert [f["kind"] for f in rec["flags"]] == ["notebook_data_missing"]
-        assert {t: v["points"] for t, v in rec["trusted"]["tasks"].items()} == FULL
+        assert [f.kind for f in rec.flags] == ["notebook_data_missing"]
+        assert {t: v.points for t, v in rec.trusted.tasks.items()} == FULL
     out = capsys.readouterr().out
     assert out.count("notebook_data_missing") == 1 and "make data" in out
 
     fast = batch.autograde(course, "hw5", jobs=1, force=True, students=["victim"], fast_notebook=True, **run)
-    assert fast["records"]["victim"]["flags"] == []
+    assert fast["records"]["victim"].flags == ()

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from autograder import batch, export, feedback, gradebook, notebook_step, records
+from autograder.results import AutogradeResult, PipelineRecord, RecordFormatError, TaskResult
 
 # --------------------------------------------------------------------------- stand-in grader
 
@@ -40,8 +41,6 @@ def fake_grade(submission_dir, seed=None):
                 "status": "pass" if good else "fail", "message": "통과" if good else "오차가 큽니다",
                 "checks": [{"name": "out", "passed": good, "error": 0.0 if good else 0.5,
                             "tolerance": 1e-7, "weight": 1}],
-                # Arrays never reach a page: the feedback test looks for this value.
-                "expected": [123456.789, 987654.321],
             }],
         }
     return {"tasks": tasks, "total": sum(t["points"] for t in tasks.values()),
@@ -118,32 +117,35 @@ def _check(ok, error=None):
 
 
 def _task(visible_ok, hidden_ok, max_pts=10.0):
+    """A task result as a dict (``TaskResult.from_dict`` reads it)."""
     cases = [{"name": "visible_basic", "hidden": False, "points": 4.0 if visible_ok else 0.0, "max_points": 4.0,
-              "status": "pass" if visible_ok else "fail", "checks": [_check(visible_ok)]},
+              "status": "pass" if visible_ok else "fail", "message": "", "checks": [_check(visible_ok)]},
              {"name": "hidden_x", "hidden": True, "points": 6.0 if hidden_ok else 0.0, "max_points": 6.0,
-              "status": "pass" if hidden_ok else "fail", "checks": [_check(hidden_ok)]}]
-    return {"points": sum(c["points"] for c in cases), "max_points": max_pts, "cases": cases}
+              "status": "pass" if hidden_ok else "fail", "message": "", "checks": [_check(hidden_ok)]}]
+    return {"points": sum(c["points"] for c in cases), "max_points": max_pts, "status": "partial",
+            "message": "", "cases": cases}
 
 
 def _autograde(kernel_scores):
-    return {"notebooks": {"hw5": {"grades": {
-        g: {"auto_score": s, "max_score": 10.0} for g, s in kernel_scores.items()}}}}
+    return AutogradeResult.from_dict({"notebooks": {"hw5": {"grades": {
+        g: {"auto_score": s, "max_score": 10.0} for g, s in kernel_scores.items()}}}})
 
 
 def test_tampering_flag_only_when_kernel_passed_and_visible_case_failed():
-    trusted = {"tasks": {"t_a": _task(False, False), "t_b": _task(True, False), "t_c": _task(False, False)}}
+    trusted = batch.check_trusted({"tasks": {"t_a": _task(False, False), "t_b": _task(True, False),
+                                             "t_c": _task(False, False)}, "total": 0.0, "max_total": 30.0})
     flags = gradebook.tampering_flags(_autograde({"t_a": 10.0, "t_b": 10.0, "t_c": 0.0}), trusted)
     # t_a: kernel passed, visible failed -> flagged; t_b: only a hidden case failed (a genuine
     # mistake the notebook cannot see) -> not flagged; t_c: failed in the kernel too -> not flagged.
-    assert [f["task"] for f in flags] == ["t_a"]
-    assert flags[0]["kind"] == "possible_tampering"
+    assert [f.task for f in flags] == ["t_a"]
+    assert flags[0].kind == "possible_tampering"
 
 
 def test_tampering_ignores_diagnostic_checks():
     task = _task(True, True)
     task["cases"][0]["checks"].append({"name": "numerical_dx", "passed": False, "error": 1.0,
                                        "tolerance": 1e-5, "weight": 0})
-    assert not gradebook.trusted_failed(task)
+    assert not gradebook.trusted_failed(TaskResult.from_dict(task))
 
 
 def test_tampering_needs_a_contradiction_not_a_stricter_check():
@@ -151,11 +153,12 @@ def test_tampering_needs_a_contradiction_not_a_stricter_check():
     task = _task(True, True)
     task["cases"][0].update(status="fail", points=0.0, checks=[_check(False, error=None)])
     task["cases"][0]["checks"][0]["error"] = None
-    assert not gradebook.trusted_failed(task)
+    task["points"] = 6.0
+    assert not gradebook.trusted_failed(TaskResult.from_dict(task))
     # Code that did not run through in the grader (a stub, an error) while the kernel passed: flagged.
     for status in ("not_attempted", "error", "timeout"):
         task["cases"][0]["status"] = status
-        assert gradebook.trusted_failed(task), status
+        assert gradebook.trusted_failed(TaskResult.from_dict(task)), status
 
 
 def test_feedback_page_shows_scalars_never_arrays_or_solution_lines():
@@ -163,7 +166,13 @@ def test_feedback_page_shows_scalars_never_arrays_or_solution_lines():
            "flags": [{"kind": "possible_tampering", "task": "hw5_conv_forward"}]}
     snippet = next(s for s in feedback.forbidden_snippets() if not s.isupper() and "SOLUTION" not in s)
     rec["trusted"]["tasks"]["hw5_max_pool_forward"]["cases"][0]["message"] = f"오류: {snippet} ### BEGIN SOLUTION"
-    html = feedback.render(rec)
+    # An array in a grader's result is refused where the batch reads it: it never gets into a
+    # record, so never onto a page.
+    with_array = json.loads(json.dumps(rec["trusted"]))
+    with_array["tasks"]["hw5_conv_forward"]["cases"][0]["expected"] = [123456.789, 987654.321]
+    with pytest.raises(RecordFormatError, match="expected"):
+        batch.check_trusted(with_array)
+    html = feedback.render(PipelineRecord.from_dict(rec))
     text = feedback.visible_text(html)
     assert "123456.789" not in text and "987654.321" not in text
     assert snippet not in text
@@ -189,7 +198,7 @@ def test_grade_rows_and_export(tmp_path):
         (sub / "mylib.py").write_text(src)
         rec = {"version": records.RECORD_VERSION, "student": student, "assignment": "hw5",
                "digest": records.digest(sub), "trusted": fake_grade_from_text(src), "flags": []}
-        records.store_record(course, "hw5", rec)
+        records.store_record(course, "hw5", PipelineRecord.from_dict(rec))
     out = export.export(course, "hw5")
     rows = list(csv.reader(out.open()))
     assert rows[0] == ["student", "hw5_conv_forward", "hw5_max_pool_forward", "total", "max_total", "flags"]
@@ -381,11 +390,11 @@ def test_notebook_step_time_limit_stops_a_hanging_submission(tmp_path):
                                  students=["ref", "stub"], cell_timeout=600, notebook_time_limit=15)
     assert summary["wall"] < 120
     rec = summary["records"]["ref"]
-    kinds = {f["kind"] for f in rec["flags"]}
+    kinds = {f.kind for f in rec.flags}
     assert {"notebook_timeout", "notebook_autograde_failed"} <= kinds
-    assert rec["timings"]["nbgrader"] < 60
-    assert rec["trusted"]["total"] == 35.0  # the grade comes from the trusted grader regardless
-    assert "notebook_timeout" not in {f["kind"] for f in summary["records"]["stub"]["flags"]}
+    assert rec.timings["nbgrader"] < 60
+    assert rec.trusted.total == 35.0  # the grade comes from the trusted grader regardless
+    assert "notebook_timeout" not in {f.kind for f in summary["records"]["stub"].flags}
     # Nothing of the stopped kernel is left running.
     autograded = str((course / "autograded").resolve())
     leftover = [p.name for p in Path("/proc").iterdir() if p.name.isdigit()

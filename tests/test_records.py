@@ -10,15 +10,21 @@ import os
 import pytest
 
 from autograder import export, records
+from autograder.results import PipelineRecord
 
 
 def _record(student, total=35.0):
+    """A record as a dict (what a record file holds); ``PipelineRecord.from_dict`` reads it."""
     return {"version": records.RECORD_VERSION, "student": student, "assignment": "hw5",
             "digest": "d" * 64, "grading_key": "k",
             "trusted": {"tasks": {"hw5_conv_forward": {"points": total, "max_points": 35.0,
-                                                      "status": "passed"}},
+                                                      "status": "pass", "message": "ok"}},
                         "total": total, "max_total": 35.0},
             "flags": []}
+
+
+def _store(course, rec):
+    return records.store_record(course, "hw5", PipelineRecord.from_dict(rec))
 
 
 @pytest.fixture
@@ -28,14 +34,14 @@ def course(tmp_path, monkeypatch):
 
 
 def test_round_trip(course):
-    records.store_record(course, "hw5", _record("kim"))
+    _store(course, _record("kim"))
     assert records.load_record(course, "hw5", "kim")["trusted"]["total"] == 35.0
     assert set(records.load_records(course, "hw5")) == {"kim"}
 
 
 def test_forged_plain_json_is_not_loaded(course):
     """The old loader took any JSON with a ``student`` key."""
-    records.store_record(course, "hw5", _record("honest", 10.0))
+    _store(course, _record("honest", 10.0))
     path = records.record_path(course, "hw5", "forger")
     path.write_text(json.dumps(_record("forger")))
     assert records.load_record(course, "hw5", "forger") is None
@@ -45,7 +51,7 @@ def test_forged_plain_json_is_not_loaded(course):
 
 
 def test_edited_score_fails_the_mac(course):
-    path = records.store_record(course, "hw5", _record("kim", 0.0))
+    path = _store(course, _record("kim", 0.0))
     env = json.loads(path.read_text())
     env["record"]["trusted"]["total"] = 35.0
     path.write_text(json.dumps(env))
@@ -53,7 +59,7 @@ def test_edited_score_fails_the_mac(course):
 
 
 def test_envelope_with_another_key_fails(course, monkeypatch):
-    path = records.store_record(course, "hw5", _record("kim"))
+    path = _store(course, _record("kim"))
     monkeypatch.setenv(records.RECORD_KEY_ENV, "another-key")
     assert records.load_record(course, "hw5", "kim") is None
     assert path.exists()
@@ -61,15 +67,15 @@ def test_envelope_with_another_key_fails(course, monkeypatch):
 
 def test_record_copied_to_another_student_is_refused(course):
     """A valid record of a strong student, copied under a weak student's name."""
-    src = records.store_record(course, "hw5", _record("strong"))
-    records.store_record(course, "hw5", _record("weak", 0.0))
+    src = _store(course, _record("strong"))
+    _store(course, _record("weak", 0.0))
     records.record_path(course, "hw5", "weak").write_bytes(src.read_bytes())
     assert records.load_record(course, "hw5", "weak") is None
     assert set(records.load_records(course, "hw5")) == {"strong"}
 
 
 def test_symlinked_record_is_not_followed(course, tmp_path):
-    good = records.store_record(course, "hw5", _record("kim"))
+    good = _store(course, _record("kim"))
     target = tmp_path / "elsewhere.json"
     target.write_bytes(good.read_bytes())
     good.unlink()
@@ -80,7 +86,7 @@ def test_symlinked_record_is_not_followed(course, tmp_path):
 @pytest.mark.parametrize("content", [b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe", b"{}",
                                      b'{"mac": 1, "record": {}}'])
 def test_malformed_files_are_problems_not_crashes(course, content):
-    records.store_record(course, "hw5", _record("kim"))
+    _store(course, _record("kim"))
     records.record_path(course, "hw5", "bad").write_bytes(content)
     rows = {s: (r, p) for s, r, p in records.scan_records(course, "hw5")}
     assert rows["bad"][0] is None and rows["bad"][1]
@@ -96,7 +102,7 @@ def test_oversized_file_is_not_read(course, monkeypatch):
 
 def test_invalid_ids_are_never_written_or_loaded(course):
     with pytest.raises(ValueError):
-        records.store_record(course, "hw5", _record("../escape"))
+        _store(course, _record("../escape"))
     folder = records.record_dir(course, "hw5")
     folder.mkdir(parents=True)
     (folder / "a.b.json").write_text("{}")
@@ -108,7 +114,7 @@ def test_export_ignores_forged_records(course):
         records.submission_path(course, "hw5", student).mkdir(parents=True)
     rec = _record("honest", 10.0)
     rec["digest"] = records.digest(records.submission_path(course, "hw5", "honest"))
-    records.store_record(course, "hw5", rec)
+    _store(course, rec)
     records.record_path(course, "hw5", "forger").write_text(json.dumps(_record("forger")))
     out = export.export(course, "hw5")
     assert "forger" not in out.read_text()
@@ -160,7 +166,8 @@ def test_batch_regrades_over_a_forged_record_and_reports_it(course, one_submissi
 
 
 def _zero_grade(submission_dir, **kwargs):
-    return {"tasks": {"hw5_conv_forward": {"points": 0.0, "max_points": 35.0, "status": "failed"}},
+    return {"tasks": {"hw5_conv_forward": {"points": 0.0, "max_points": 35.0, "status": "fail",
+                                           "message": "0"}},
             "total": 0.0, "max_total": 35.0}
 
 
@@ -179,3 +186,24 @@ def _flagged_grade(submission_dir, **kwargs):
     rec = _zero_grade(submission_dir)
     rec["flags"] = [{"kind": "unsandboxed", "task": "hw5_conv_forward"}]
     return rec
+
+
+def test_batch_regrades_a_record_of_an_older_format(course, one_submission):
+    """A verified record written before the current RECORD_VERSION (same submission, same key
+    otherwise) is not a grade: the batch grades the student again and replaces it."""
+    from autograder import batch
+
+    old = _record("kim")
+    old.update(version=records.RECORD_VERSION - 1, digest=records.digest(one_submission),
+               grading_key=records.grading_key(course, "hw5", "tests.test_records:_zero_grade", None))
+    old["trusted"]["tasks"]["hw5_conv_forward"]["status"] = "passed"  # an old spelling
+    body = records._canonical(old)
+    records.atomic_write(records.record_path(course, "hw5", "kim"),
+                         json.dumps({"mac": records._mac(body), "record": old}))
+    assert records.current_records(course, "hw5") == ({}, {"kim": records.RECORD_OUTDATED})
+    summary = batch.autograde(course, "hw5", grader="tests.test_records:_zero_grade",
+                              skip_notebook=True, progress=False)
+    assert summary["graded"] == ["kim"]
+    rec = records.load_record(course, "hw5", "kim")
+    assert rec["version"] == records.RECORD_VERSION and rec["trusted"]["total"] == 0.0
+    assert set(records.current_records(course, "hw5")[0]) == {"kim"}

