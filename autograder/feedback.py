@@ -27,6 +27,7 @@ import jinja2
 
 from autograder import ids
 from autograder import records as store
+from autograder import tasks as tasks_mod
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -193,6 +194,17 @@ def case_context(case: dict) -> dict:
     }
 
 
+def _title(task_id: Any, t: dict) -> str:
+    """The heading of a task: the record's title, else the task table's (function and what it
+    is, in Korean); nothing for an id the table does not know."""
+    if t.get("title"):
+        return _scalar(t.get("title"))
+    task = {x.id: x for x in tasks_mod.all_tasks()}.get(task_id)
+    if task is None:
+        return ""
+    return f"{task.title} ({task.title_ko})" if task.title_ko else task.title
+
+
 def page_context(record: dict) -> dict:
     """Everything the template shows for one student's record."""
     trusted = record.get("trusted", {})
@@ -201,7 +213,7 @@ def page_context(record: dict) -> dict:
         status = str(t.get("status", ""))
         tasks.append({
             "id": scrub(task_id),
-            "title": _scalar(t.get("title")),
+            "title": _title(task_id, t),
             "points": _points(t.get("points")),
             "max_points": _points(t.get("max_points")),
             "css": _css(t.get("points"), t.get("max_points")),
