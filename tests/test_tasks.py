@@ -1,8 +1,8 @@
 """The task table (autograder/tasks.py, from rubric.toml) is the one place that lists the tasks.
 
-Every task of the table has its reference region, its case makers, its known mistakes, its
-pytest marker and its row in the checks' data; and no module of the grader or of the students'
-checks spells a task id of its own.
+Every task of the table has its reference region, its case makers, its pytest marker and its
+row in the checks' data; and no module of the grader or of the students' checks spells a task id
+of its own.
 """
 
 from __future__ import annotations
@@ -58,14 +58,15 @@ def test_every_solution_region_is_a_task_of_the_table():
 def test_each_task_has_cases_mistakes_and_check_cases(task):
     assert [c.name for c in cases.make_cases(task.id, "s")] == list(task.cases)
     assert cases.check_cases(task.id)
-    assert mistakes.TASK_MISTAKES[task.id], f"{task.id}: no known mistakes registered"
+    assert task.id in mistakes.TASK_MISTAKES  # its known mistakes (none registered: no hints)
 
 
-def test_pyproject_has_one_marker_per_task_and_no_other_task_marker():
+def test_pytest_has_one_marker_per_task_and_pyproject_none(pytestconfig):
+    names = {m.split(":", 1)[0] for m in pytestconfig.getini("markers")}
+    assert set(tasks.ids()) <= names  # registered from the table by the root conftest.py
     config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    names = {m.split(":", 1)[0] for m in config["tool"]["pytest"]["ini_options"]["markers"]}
-    assert set(tasks.ids()) <= names
-    assert {n for n in names if re.fullmatch(r"hw\d+_\w+", n)} == set(tasks.ids())
+    listed = {m.split(":", 1)[0] for m in config["tool"]["pytest"]["ini_options"]["markers"]}
+    assert not {n for n in listed if re.fullmatch(r"hw\d+_\w+", n)}
 
 
 def test_the_checks_data_carries_the_table():
