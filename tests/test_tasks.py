@@ -103,3 +103,44 @@ def test_no_module_but_the_table_spells_a_task_id():
                 if ids.search(line):
                     offenders.append(f"{rel}:{n}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
+
+
+def _relay_module():
+    """autograder/_relay.py as a module (it reads its config from argv when imported)."""
+    import importlib.util
+    import json
+    import sys
+
+    spec = importlib.util.spec_from_file_location("_relay_under_test",
+                                                  REPO / "autograder" / "_relay.py")
+    module = importlib.util.module_from_spec(spec)
+    argv = sys.argv
+    sys.argv = ["_relay.py", json.dumps({"result_fd": 1})]
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.argv = argv
+    return module
+
+
+def test_the_relay_accepts_exactly_the_keys_the_table_names():
+    relay = _relay_module()
+    for t in TASKS:
+        shared, arrays, diag = relay.layer_keys(t.spec())
+        if t.kind == "model":
+            assert (shared, arrays, diag) == ((), set(), set())
+            continue
+        assert arrays == set(t.outputs)
+        if t.kind == "backward":
+            assert shared == (*t.inputs, "dout") and diag == {"num_d" + k for k in t.inputs}
+        else:
+            assert shared == t.inputs and diag == set()
+    bad = dict(TASKS[0].spec(), outputs=["out", "../x"])
+    with pytest.raises(ValueError):
+        relay.layer_keys(bad)  # a malformed job is refused, never widened
+
+
+def test_the_naive_rules_default_functions_are_naive_tasks_of_the_table():
+    from intro2ai import grading_rules
+
+    assert set(grading_rules.NAIVE_FUNCTIONS) <= set(tasks.naive_functions())
