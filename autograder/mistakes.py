@@ -4,6 +4,9 @@ Each function returns ``{mistake_id: {output_key: array}}``: what a submission w
 mistake would have returned on the case's inputs. When a wrong student output matches one of
 them (within ``MATCH_TOL``), the feedback names the mistake. Only a hint: the score always
 comes from the comparison with the reference.
+
+Each task's mistakes are registered at the end of this module under the task's ``function``
+(the task table, :mod:`autograder.tasks`) with :func:`known`; a task with none gets no hints.
 """
 
 from __future__ import annotations
