@@ -52,20 +52,7 @@ FIELD_BYTES = 400
 MAX_NAMES = 16
 MAX_RECORDS = 20000  # an honest worker sends a few dozen per case
 
-#: Inputs the student's functions get as views of memory shared with the relay: after each
-#: case the relay itself reports them as post_<key> (the "inputs mutated" check).
-SHARED_INPUTS = {
-    "hw5_conv_forward": ("x", "w", "b"),
-    "hw5_conv_backward": ("x", "w", "b", "dout"),
-    "hw5_max_pool_forward": ("x",),
-    "hw5_max_pool_backward": ("x", "dout"),
-}
-_ARRAYS = {
-    "hw5_conv_forward": ({"out"}, set()),
-    "hw5_conv_backward": ({"dx", "dw", "db"}, {"num_dx", "num_dw", "num_db"}),
-    "hw5_max_pool_forward": ({"out"}, set()),
-    "hw5_max_pool_backward": ({"dx"}, {"num_dx"}),
-}
+LAYER_KINDS = ("forward", "backward")  # a "model" task's keys follow from each case's inputs
 ERROR_STEPS = {"import", "call", "forward", "init", "loss", "scores", "numeric"}
 ERROR_STATUSES = {"not_implemented", "memory", "exit", "interrupt", "timeout", "error"}
 
@@ -104,14 +91,34 @@ class Case:
         self.names = None
 
 
+def _names(spec, field):
+    value = spec.get(field)
+    if not isinstance(value, list) or not all(
+            isinstance(n, str) and n.isidentifier() and len(n) <= 16 for n in value):
+        raise ValueError(f"job spec: {field} is not a list of names")
+    return value
+
+
+def layer_keys(spec):
+    """A layer task's (shared inputs, array keys, diagnostic keys), from the job's spec (the
+    grader's task table): its inputs (and ``dout`` for a backward) are shared with the relay;
+    it reports its outputs, and a backward the numerical gradients of its inputs."""
+    if spec.get("kind") not in LAYER_KINDS:
+        return (), set(), set()
+    inputs, outputs = _names(spec, "inputs"), _names(spec, "outputs")
+    if spec["kind"] == "backward":
+        return tuple(inputs) + ("dout",), set(outputs), {"num_d" + k for k in inputs}
+    return tuple(inputs), set(outputs), set()
+
+
 def case_table(job, npz_keys):
     """What each case may report: (array keys, diagnostic keys, is an init case)."""
-    task = job["task"]
+    spec = job["spec"]
+    _shared, arrays, diag = layer_keys(spec)
     out = []
     for i, _ in enumerate(job["cases"]):
         keys = {k.split(".", 1)[1] for k in npz_keys if k.startswith(f"{i}.")}
-        if task in _ARRAYS:
-            arrays, diag = _ARRAYS[task]
+        if spec.get("kind") in LAYER_KINDS:
             out.append(Case(set(arrays), set(diag), False))
         elif "X" in keys:  # a ThreeLayerConvNet loss case
             params = sorted(k[len("param_"):] for k in keys if k.startswith("param_"))
@@ -157,14 +164,14 @@ def check_npy(payload, npformat):
 class Shared:
     """The shared input memory: one anonymous MAP_SHARED mapping made before the fork."""
 
-    def __init__(self, task, arrays):
+    def __init__(self, shared_keys, arrays):
         import mmap
 
         self.layout = []  # (case, key, offset, dtype str, shape)
         size = 0
         for name in sorted(arrays):
             i, key = name.split(".", 1)
-            if key in SHARED_INPUTS.get(task, ()):
+            if key in shared_keys:
                 a = arrays[name]
                 self.layout.append((int(i), key, size, a.dtype.str, tuple(a.shape)))
                 size += (a.nbytes + 63) // 64 * 64
@@ -367,7 +374,9 @@ def main():
         job = json.load(fh)
     with numpy.load(os.path.join(box, "job.npz"), allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
-    shared = Shared(job["task"], arrays)
+    if job.get("spec", {}).get("kind") not in LAYER_KINDS + ("model",):
+        raise ValueError("job spec: unknown task kind")  # fail closed: nothing runs
+    shared = Shared(layer_keys(job["spec"])[0], arrays)
     relay = Relay(case_table(job, list(arrays)), npformat,
                   int(CFG["limits"]["result_mb"]) << 20, shared)
     send({"kind": "hello"})  # the sandbox is up (before any student code runs)

@@ -244,18 +244,23 @@ def run_cases():
                 vals.append((float(fp) - float(fm)) / (2 * H_NUMERIC))
             send_array(i, prefix + name, np.array(vals), kind="diag")
 
-    task = job["task"]
+    # What to call comes from the job's spec: the trusted grader's task table.
+    spec = job["spec"]
+    run_case = CASE_FUNCS[spec["kind"]]
     try:
-        if task == "hw5_three_layer_convnet":
-            from intro2ai.classifiers import cnn as module
-        else:
+        import importlib
+
+        if spec["naive"]:
             from intro2ai import grading_rules  # the naive-layer rule, as in make check
             guard, guarded = grading_rules.guard, grading_rules.is_guarded  # before student code
-            from intro2ai import layers as module
-            guard(module, extra_files=(os.path.abspath(__file__),))
-            fns = [getattr(module, n, None) for n in grading_rules.NAIVE_FUNCTIONS]
+            naive = tuple(spec["naive_functions"])
+            module = importlib.import_module(spec["module"])
+            guard(module, extra_files=(os.path.abspath(__file__),), functions=naive)
+            fns = [getattr(module, n, None) for n in naive]
             if not all(guarded(f) for f in fns if callable(f)):
                 raise RuntimeError("the naive-layer rule could not be installed")
+        else:
+            module = importlib.import_module(spec["module"])
     except BaseException as exc:  # noqa: BLE001
         for i in range(len(job["cases"])):
             report(i, "import", exc)
@@ -270,8 +275,8 @@ def run_cases():
         S.update(SHARED_VIEWS.get(i, {}))
         params = case["params"]
         try:
-            CASE_FUNCS[task](i, module, A, S, params, case.get("numeric", {}), np,
-                             send_array, report, pair, numeric)
+            run_case(spec, i, module, A, S, params, case.get("numeric", {}), np,
+                     send_array, report, pair, numeric)
         except BaseException as exc:  # noqa: BLE001
             report(i, "call", exc)
         send({"kind": "done", "case": i})
@@ -282,66 +287,41 @@ def run_cases():
             pass
 
 
-def _conv_forward(i, L, A, S, params, num, np, send_array, report, pair, numeric):
-    x, w, b = S["x"], S["w"], S["b"]
-    out, _ = pair(L.conv_forward_naive(x, w, b, dict(params["conv_param"])),
-                  "conv_forward_naive")
-    send_array(i, "out", out)
+def _args(spec, arrays, params):
+    """A layer's forward arguments: its inputs (from ``arrays``), then its dict parameter."""
+    return [arrays[k] for k in spec["inputs"]] + (
+        [dict(params[spec["param"]])] if spec["param"] else [])
 
 
-def _conv_backward(i, L, A, S, params, num, np, send_array, report, pair, numeric):
-    x, w, b, dout = (S[k] for k in ("x", "w", "b", "dout"))
-    cp = dict(params["conv_param"])
+def _layer_forward(spec, i, L, A, S, params, num, np, send_array, report, pair, numeric):
+    fn = spec["function"]
+    out, _ = pair(getattr(L, fn)(*_args(spec, S, params)), fn)
+    send_array(i, spec["outputs"][0], out)
+
+
+def _layer_backward(spec, i, L, A, S, params, num, np, send_array, report, pair, numeric):
+    fn, fwd, outputs = spec["function"], spec["forward"], spec["outputs"]
     forward_ok = True
     try:
         if FORWARD_HUNG:
             raise ForwardTimeout("forward call timed out in an earlier case")
         with call_limit(FORWARD_CALL_SECONDS):
-            _, cache = pair(L.conv_forward_naive(x, w, b, cp), "conv_forward_naive")
+            _, cache = pair(getattr(L, fwd)(*_args(spec, S, params)), fwd)
     except BaseException as exc:  # noqa: BLE001
         report(i, "forward", exc)
         forward_ok = False
-        cache_cls = getattr(L, "ConvCache", None)
-        cache = cache_cls(x, w, b, cp) if cache_cls else (x, w, b, cp)
-    dx, dw, db = pair(L.conv_backward_naive(dout, cache), "conv_backward_naive", 3)
-    send_array(i, "dx", dx)
-    send_array(i, "dw", dw)
-    send_array(i, "db", db)
+        cache_cls = getattr(L, spec["cache"], None) if spec["cache"] else None
+        args = _args(spec, S, params)
+        cache = cache_cls(*args) if cache_cls else tuple(args)
+    res = getattr(L, fn)(S["dout"], cache)
+    grads = pair(res, fn, len(outputs)) if len(outputs) > 1 else (res,)
+    for key, value in zip(outputs, grads):
+        send_array(i, key, value)
     if forward_ok:
-        f = lambda a: L.conv_forward_naive(a["x"], a["w"], a["b"], dict(cp))[0]  # noqa: E731
+        f = lambda a: getattr(L, fwd)(*_args(spec, a, params))[0]  # noqa: E731
+        inputs = tuple(spec["inputs"])
         try:
-            numeric(i, f, {k: A[k] for k in ("x", "w", "b")}, ("x", "w", "b"), num, A["dout"])
-        except BaseException as exc:  # noqa: BLE001
-            report(i, "numeric", exc)
-
-
-def _pool_forward(i, L, A, S, params, num, np, send_array, report, pair, numeric):
-    x = S["x"]
-    out, _ = pair(L.max_pool_forward_naive(x, dict(params["pool_param"])),
-                  "max_pool_forward_naive")
-    send_array(i, "out", out)
-
-
-def _pool_backward(i, L, A, S, params, num, np, send_array, report, pair, numeric):
-    x, dout = S["x"], S["dout"]
-    pp = dict(params["pool_param"])
-    forward_ok = True
-    try:
-        if FORWARD_HUNG:
-            raise ForwardTimeout("forward call timed out in an earlier case")
-        with call_limit(FORWARD_CALL_SECONDS):
-            _, cache = pair(L.max_pool_forward_naive(x, pp), "max_pool_forward_naive")
-    except BaseException as exc:  # noqa: BLE001
-        report(i, "forward", exc)
-        forward_ok = False
-        cache_cls = getattr(L, "PoolCache", None)
-        cache = cache_cls(x, pp) if cache_cls else (x, pp)
-    dx = L.max_pool_backward_naive(dout, cache)
-    send_array(i, "dx", dx)
-    if forward_ok:
-        f = lambda a: L.max_pool_forward_naive(a["x"], dict(pp))[0]  # noqa: E731
-        try:
-            numeric(i, f, {"x": A["x"]}, ("x",), num, A["dout"])
+            numeric(i, f, {k: A[k] for k in inputs}, inputs, num, A["dout"])
         except BaseException as exc:  # noqa: BLE001
             report(i, "numeric", exc)
 
@@ -353,9 +333,9 @@ def _net_kwargs(np, init):
     return kw
 
 
-def _net(i, M, A, S, params, num, np, send_array, report, pair, numeric):
+def _model(spec, i, M, A, S, params, num, np, send_array, report, pair, numeric):
     kwargs = _net_kwargs(np, params["init"])
-    cls = M.ThreeLayerConvNet
+    cls = getattr(M, spec["function"])
     if "X" not in A:  # an __init__ case
         np.random.seed(0)
         model = cls(**kwargs)
@@ -380,7 +360,7 @@ def _net(i, M, A, S, params, num, np, send_array, report, pair, numeric):
     model.reg = params["reg"]
     X, y = A["X"], A["y"]
     try:
-        loss, grads = pair(model.loss(X.copy(), y.copy()), "ThreeLayerConvNet.loss", 2)
+        loss, grads = pair(model.loss(X.copy(), y.copy()), spec["function"] + ".loss", 2)
         send_array(i, "loss", np.asarray(loss, dtype=np.float64))
         if not isinstance(grads, dict):
             raise TypeError(f"grads must be a dict, got {type(grads).__name__}")
@@ -405,10 +385,9 @@ def _net(i, M, A, S, params, num, np, send_array, report, pair, numeric):
         report(i, "numeric", exc)
 
 
+#: How a case of each task kind is run (the kind and the names come from the job's spec).
 CASE_FUNCS = {
-    "hw5_conv_forward": _conv_forward,
-    "hw5_conv_backward": _conv_backward,
-    "hw5_max_pool_forward": _pool_forward,
-    "hw5_max_pool_backward": _pool_backward,
-    "hw5_three_layer_convnet": _net,
+    "forward": _layer_forward,
+    "backward": _layer_backward,
+    "model": _model,
 }

@@ -1,6 +1,8 @@
 """Test cases of the trusted grader: visible ones and hidden ones drawn from a secret seed.
 
-Every task id has a fixed list of case *slots* (their points are in ``rubric.toml``). A slot
+Every task of the table (:mod:`autograder.tasks`) has a fixed list of case *slots* (their
+points are in ``rubric.toml``), made by the case maker registered here for the task's function
+(:func:`maker`; the make-check cases likewise with :func:`check_maker`). A slot
 named ``visible_*`` / ``*_visible`` is a fixed case of the kind students run in the notebook
 (its geometry, never data whose answer the notebook prints);
 the other slots are **hidden**: their geometry (batch, channels, non-square inputs and
@@ -25,9 +27,11 @@ import hashlib
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
+
+from autograder import tasks as tasks_mod
 
 SEED_ENV = "INTRO2AI_GRADER_SEED"
 SEED_FILE = Path(__file__).resolve().parent / ".grader_seed"
@@ -52,9 +56,8 @@ class Case:
         """Shapes and parameters for feedback (inputs only: never expected values)."""
         parts = [f"{k} {tuple(v.shape)}" for k, v in self.arrays.items()
                  if not k.startswith("param_") and k not in ("y",)]
-        for key in ("conv_param", "pool_param", "init", "reg"):
-            if key in self.params:
-                value = self.params[key]
+        for key, value in self.params.items():
+            if key != "params_seed":  # a seed of the grader's own, not an input
                 if key == "init":
                     value = {k: v for k, v in value.items() if k != "dtype"}
                 parts.append(f"{key}={value}")
@@ -84,6 +87,34 @@ def secret_seed(seed: int | str | None = None) -> str:
     except OSError:
         pass  # read-only checkout: a per-process seed still grades correctly
     return value
+
+
+#: Case makers by task function: ``maker(task_id, seed) -> [Case]`` (see :func:`make_cases`).
+_MAKERS: dict[str, Callable[[str, str], list[Case]]] = {}
+#: Makers of the public make-check cases by task function: ``maker(task_id) -> [Case]``.
+_CHECK_MAKERS: dict[str, Callable[[str], list[Case]]] = {}
+
+
+def maker(*functions: str):
+    """Register the decorated ``f(task_id, seed)`` as the case maker of these task functions."""
+    def register(fn):
+        for name in functions:
+            _MAKERS[name] = fn
+        return fn
+    return register
+
+
+def check_maker(*functions: str):
+    """Register the decorated ``f(task_id)`` as the make-check case maker of these functions."""
+    def register(fn):
+        for name in functions:
+            _CHECK_MAKERS[name] = fn
+        return fn
+    return register
+
+
+def _backward(task: str) -> bool:
+    return tasks_mod.get(task).kind == "backward"
 
 
 def _rng(seed: str, task: str, name: str) -> np.random.Generator:
@@ -150,8 +181,9 @@ def _conv_case(task, name, hidden, x, w, b, conv_param, rng, backward) -> Case:
     return Case(task, name, arrays, {"conv_param": conv_param}, hidden, numeric)
 
 
+@maker("conv_forward_naive", "conv_backward_naive")
 def conv_cases(task: str, seed: str) -> list[Case]:
-    backward = task == "hw5_conv_backward"
+    backward = _backward(task)
     cases = []
     # Visible: fixed cases (fixed seeds) of the geometry of the notebook's checks. The forward
     # one is not the notebook's linspace data: the notebook prints its correct_out, and a
@@ -222,8 +254,9 @@ def _pool_case(task, name, hidden, x, pool_param, rng, backward, numeric=True) -
     return Case(task, name, arrays, {"pool_param": pool_param}, hidden, num)
 
 
+@maker("max_pool_forward_naive", "max_pool_backward_naive")
 def pool_cases(task: str, seed: str) -> list[Case]:
-    backward = task == "hw5_max_pool_backward"
+    backward = _backward(task)
     cases = []
     if backward:
         rng = np.random.default_rng(231)
@@ -274,6 +307,7 @@ def _net_kwargs(rng, visible: bool) -> dict:
             "reg": float(np.round(rng.uniform(0.1, 0.9), 3)), "dtype": "float64"}
 
 
+@maker("ThreeLayerConvNet")
 def net_cases(task: str, seed: str) -> list[Case]:
     cases = []
     for name in ("init_visible", "init_hidden", "loss_visible", "loss_hidden"):
@@ -296,24 +330,22 @@ def net_cases(task: str, seed: str) -> list[Case]:
     return cases
 
 
-TASKS = (
-    "hw5_conv_forward",
-    "hw5_conv_backward",
-    "hw5_max_pool_forward",
-    "hw5_max_pool_backward",
-    "hw5_three_layer_convnet",
-)
+#: The task ids, in rubric order (the table's).
+TASKS = tasks_mod.ids()
+
+
+def _registered(registry: dict, task: str, what: str):
+    function = tasks_mod.get(task).function  # KeyError naming the known ids
+    try:
+        return registry[function]
+    except KeyError:
+        raise KeyError(f"task {task!r}: no {what} is registered for {function!r} in "
+                       f"autograder/cases.py") from None
 
 
 def make_cases(task: str, seed: str) -> list[Case]:
     """All cases of ``task`` (visible first), hidden ones drawn from ``seed``."""
-    if task in ("hw5_conv_forward", "hw5_conv_backward"):
-        return conv_cases(task, seed)
-    if task in ("hw5_max_pool_forward", "hw5_max_pool_backward"):
-        return pool_cases(task, seed)
-    if task == "hw5_three_layer_convnet":
-        return net_cases(task, seed)
-    raise KeyError(f"unknown task id {task!r}; known: {', '.join(TASKS)}")
+    return _registered(_MAKERS, task, "case maker")(task, seed)
 
 
 # ------------------------------------------------------------------------------------------
@@ -341,36 +373,46 @@ CHECK_NET = {"input_dim": [3, 8, 8], "num_filters": 3, "filter_size": 3, "hidden
 
 def check_cases(task: str) -> list[Case]:
     """The public cases of ``make check`` for ``task`` (fixed data; see :data:`CHECK_CONV`)."""
-    out: list[Case] = []
-    if task in ("hw5_conv_forward", "hw5_conv_backward"):
-        for k, (name, (xs, ws, cp)) in enumerate(CHECK_CONV.items()):
-            rng = np.random.default_rng(5100 + k)
-            x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
-            out.append(_conv_case(task, name, False, x, w, b, cp, rng,
-                                  task == "hw5_conv_backward"))
-    elif task in ("hw5_max_pool_forward", "hw5_max_pool_backward"):
-        for k, (name, (xs, pp)) in enumerate(CHECK_POOL.items()):
-            rng = np.random.default_rng(5200 + k)
-            if name == "check_ties":
-                x = rng.integers(0, 3, size=xs).astype(np.float64)
-                x[0, 0, 0, :2] = 3.0
-            else:
-                x = _distinct(rng, xs)
-            if name == "check_overlap":
-                x[:, :, 2, 2] = x.max() + 1.0
-            out.append(_pool_case(task, name, False, x, pp, rng,
-                                  task == "hw5_max_pool_backward", numeric=False))
-    elif task == "hw5_three_layer_convnet":
-        out.append(Case(task, "check_init", {}, {"init": dict(CHECK_NET)}, False))
-        for k, reg in enumerate((0.0, 0.7)):
-            rng = np.random.default_rng(5300 + k)
-            init = dict(CHECK_NET, reg=reg)
-            X = rng.standard_normal((2, *init["input_dim"]))
-            y = rng.integers(init["num_classes"], size=2).astype(np.int64)
-            out.append(Case(task, f"check_loss_reg{k}", {"X": X, "y": y},
-                            {"init": init, "reg": reg, "params_seed": 5400 + k}, False))
-    else:
-        raise KeyError(f"unknown task id {task!r}; known: {', '.join(TASKS)}")
+    out = _registered(_CHECK_MAKERS, task, "check case maker")(task)
     for case in out:
         case.numeric = {}
+    return out
+
+
+@check_maker("conv_forward_naive", "conv_backward_naive")
+def _conv_check_cases(task: str) -> list[Case]:
+    out = []
+    for k, (name, (xs, ws, cp)) in enumerate(CHECK_CONV.items()):
+        rng = np.random.default_rng(5100 + k)
+        x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+        out.append(_conv_case(task, name, False, x, w, b, cp, rng, _backward(task)))
+    return out
+
+
+@check_maker("max_pool_forward_naive", "max_pool_backward_naive")
+def _pool_check_cases(task: str) -> list[Case]:
+    out = []
+    for k, (name, (xs, pp)) in enumerate(CHECK_POOL.items()):
+        rng = np.random.default_rng(5200 + k)
+        if name == "check_ties":
+            x = rng.integers(0, 3, size=xs).astype(np.float64)
+            x[0, 0, 0, :2] = 3.0
+        else:
+            x = _distinct(rng, xs)
+        if name == "check_overlap":
+            x[:, :, 2, 2] = x.max() + 1.0
+        out.append(_pool_case(task, name, False, x, pp, rng, _backward(task), numeric=False))
+    return out
+
+
+@check_maker("ThreeLayerConvNet")
+def _net_check_cases(task: str) -> list[Case]:
+    out = [Case(task, "check_init", {}, {"init": dict(CHECK_NET)}, False)]
+    for k, reg in enumerate((0.0, 0.7)):
+        rng = np.random.default_rng(5300 + k)
+        init = dict(CHECK_NET, reg=reg)
+        X = rng.standard_normal((2, *init["input_dim"]))
+        y = rng.integers(init["num_classes"], size=2).astype(np.int64)
+        out.append(Case(task, f"check_loss_reg{k}", {"X": X, "y": y},
+                        {"init": init, "reg": reg, "params_seed": 5400 + k}, False))
     return out

@@ -6,7 +6,10 @@ is built and shipped as plain arrays (``np.savez``, loaded with ``allow_pickle=F
 cases are :func:`autograder.cases.check_cases`: fixed public data, never the grader's visible
 or hidden cases.
 
-Keys are ``"<task>::<case>::<part>"``:
+Key ``table``: a 0-d string array holding the JSON of the task table as the checks need it
+(:func:`autograder.tasks.public_table`, plus each task's error causes and the functions under the
+NumPy-only rule): the checks, which ship without ``autograder/``, read their task ids, titles
+and how to call each task from it. The other keys are ``"<task>::<case>::<part>"``:
 
 * ``params``: a 0-d string array holding the case's JSON (parameters, tolerances per output);
 * ``in::<name>``: an input array; ``ref::<key>``: the reference's output;
@@ -27,10 +30,20 @@ from pathlib import Path
 import numpy as np
 
 from autograder import cases as cases_mod
-from autograder import grader
+from autograder import grader, mistakes
+from autograder import tasks as tasks_mod
 
 from autograder.release import CHECKS_DATA as FILE_NAME  # noqa: E402
 SEP = "::"
+TABLE_KEY = "table"
+
+
+def table() -> dict:
+    """The task table as the students' checks read it (JSON)."""
+    rows = tasks_mod.public_table()
+    for row in rows:
+        row["error_causes"] = list(mistakes.ERROR_CAUSES.get(row["function"], ()))
+    return {"tasks": rows, "naive_functions": list(tasks_mod.naive_functions())}
 
 
 def _tolerances(task: str, case: cases_mod.Case, ref: dict, rubric: dict) -> dict[str, float]:
@@ -40,7 +53,7 @@ def _tolerances(task: str, case: cases_mod.Case, ref: dict, rubric: dict) -> dic
 def build_arrays() -> dict[str, np.ndarray]:
     """Every array of the checks' data file, from the reference (deterministic)."""
     rubric = grader.load_rubric()
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, np.ndarray] = {TABLE_KEY: np.array(json.dumps(table(), sort_keys=True))}
     for task in cases_mod.TASKS:
         for case in cases_mod.check_cases(task):
             grader.prepare_net_case(case)
@@ -48,7 +61,7 @@ def build_arrays() -> dict[str, np.ndarray]:
             ref = {k: np.asarray(v) for k, v in grader.reference_outputs(task, case).items()}
             head = f"{task}{SEP}{case.name}{SEP}"
             meta = {"params": case.params, "tolerances": _tolerances(task, case, ref, rubric)}
-            if task == "hw5_three_layer_convnet" and "X" not in case.arrays:
+            if tasks_mod.get(task).kind == "model" and "X" not in case.arrays:
                 meta["init_z"] = float(rubric["tolerances"]["init_z"])
             out[head + "params"] = np.array(json.dumps(meta, sort_keys=True))
             for name, arr in case.arrays.items():

@@ -27,6 +27,7 @@ import jinja2
 
 from autograder import ids
 from autograder import records as store
+from autograder import tasks as tasks_mod
 from autograder.results import CaseResult, CheckResult, FlagKind, PipelineRecord
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -140,14 +141,13 @@ def case_context(case: CaseResult) -> dict:
     }
 
 
-def _title(task_id: str) -> str | None:
-    """The task's heading from the task table (None for a task it does not list)."""
-    from autograder import tasks
-
-    try:
-        return tasks.get(task_id).title
-    except KeyError:
-        return None
+def _title(task_id: str) -> str:
+    """The heading of a task from the task table (function and what it is, in Korean); nothing
+    for an id the table does not know."""
+    task = {x.id: x for x in tasks_mod.all_tasks()}.get(task_id)
+    if task is None:
+        return ""
+    return f"{task.title} ({task.title_ko})" if task.title_ko else task.title
 
 
 def page_context(record: PipelineRecord) -> dict:

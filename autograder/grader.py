@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import importlib
 import os
 import time
 import tomllib
@@ -23,18 +24,12 @@ import numpy as np
 
 from autograder import cases as cases_mod
 from autograder import jail, mistakes, sandbox
+from autograder import tasks as tasks_mod
 from autograder.results import CaseResult, CheckResult, Failure, Flag, FlagKind, Status, \
     SubmissionResult, TaskResult
 from intro2ai import grading_rules
 
-RUBRIC_PATH = Path(__file__).resolve().parent / "rubric.toml"
-_SUBMISSION_FILE = {
-    "hw5_conv_forward": ("intro2ai/layers.py", "conv_forward_naive"),
-    "hw5_conv_backward": ("intro2ai/layers.py", "conv_backward_naive"),
-    "hw5_max_pool_forward": ("intro2ai/layers.py", "max_pool_forward_naive"),
-    "hw5_max_pool_backward": ("intro2ai/layers.py", "max_pool_backward_naive"),
-    "hw5_three_layer_convnet": ("intro2ai/classifiers/cnn.py", "ThreeLayerConvNet"),
-}
+RUBRIC_PATH = tasks_mod.RUBRIC_PATH
 NET_NUMERIC_POINTS = 3
 TAMPERED_KO = ("결과 채널에 같은 결과가 두 번 보고되었습니다 (조작 의심): 이 case 는 0점이며 조교가 "
                "직접 확인합니다")
@@ -44,6 +39,16 @@ def load_rubric(path: str | os.PathLike | None = None) -> dict[str, Any]:
     """The rubric (points, tolerances, weights, limits) from ``rubric.toml``."""
     with open(path or RUBRIC_PATH, "rb") as fh:
         return tomllib.load(fh)
+
+
+def _task(task: str, rubric: dict | None = None) -> tasks_mod.Task:
+    """The table's entry for ``task``, with the points and tolerances of ``rubric`` if given."""
+    return tasks_mod.from_rubric(rubric)[task] if rubric is not None else tasks_mod.get(task)
+
+
+def _reference(t: tasks_mod.Task, name: str | None = None):
+    """The reference's (kit's) function or class ``name`` (default: the task's) of its module."""
+    return getattr(importlib.import_module(t.module), name or t.function)
 
 
 # -------------------------------------------------------------------------------------------
@@ -69,13 +74,14 @@ def _net_kwargs(init: dict) -> dict:
 
 
 def prepare_net_case(case: cases_mod.Case) -> None:
-    """Give a ThreeLayerConvNet loss case the reference model's parameters (in place)."""
-    from intro2ai.classifiers import cnn
-
-    if "X" not in case.arrays or any(k.startswith("param_") for k in case.arrays):
+    """Give a model task's loss case the reference model's parameters (in place; any other
+    case is left as it is)."""
+    t = tasks_mod.get(case.task)
+    if t.kind != "model" or "X" not in case.arrays or any(
+            k.startswith("param_") for k in case.arrays):
         return
     with _global_seed(case.params["params_seed"]):
-        model = cnn.ThreeLayerConvNet(**_net_kwargs(case.params["init"]))
+        model = _reference(t)(**_net_kwargs(case.params["init"]))
     rng = np.random.default_rng(case.params["params_seed"])
     for k, v in model.params.items():
         v = np.array(v, dtype=np.float64)
@@ -86,27 +92,24 @@ def prepare_net_case(case: cases_mod.Case) -> None:
             v.size, size=min(NET_NUMERIC_POINTS, v.size), replace=False))
 
 
-def reference_outputs(task: str, case: cases_mod.Case) -> dict[str, np.ndarray]:
-    """The reference's outputs on the case's inputs (never leaves this process)."""
-    from intro2ai import layers
+def _call_args(t: tasks_mod.Task, A: dict, p: dict) -> list:
+    """The arguments of a layer task's forward call: its inputs, then its dict parameter."""
+    return [A[k] for k in t.inputs] + ([dict(p[t.param])] if t.param else [])
 
-    A = {k: v.copy() for k, v in case.arrays.items()}
-    p = case.params
-    if task == "hw5_conv_forward":
-        return {"out": layers.conv_forward_naive(A["x"], A["w"], A["b"], dict(p["conv_param"]))[0]}
-    if task == "hw5_conv_backward":
-        _, cache = layers.conv_forward_naive(A["x"], A["w"], A["b"], dict(p["conv_param"]))
-        dx, dw, db = layers.conv_backward_naive(A["dout"], cache)
-        return {"dx": dx, "dw": dw, "db": db}
-    if task == "hw5_max_pool_forward":
-        return {"out": layers.max_pool_forward_naive(A["x"], dict(p["pool_param"]))[0]}
-    if task == "hw5_max_pool_backward":
-        _, cache = layers.max_pool_forward_naive(A["x"], dict(p["pool_param"]))
-        return {"dx": layers.max_pool_backward_naive(A["dout"], cache)}
-    from intro2ai.classifiers import cnn
 
+def _reference_forward(t: tasks_mod.Task, A: dict, p: dict) -> dict[str, np.ndarray]:
+    return {t.outputs[0]: _reference(t)(*_call_args(t, A, p))[0]}
+
+
+def _reference_backward(t: tasks_mod.Task, A: dict, p: dict) -> dict[str, np.ndarray]:
+    _, cache = _reference(t, t.forward)(*_call_args(t, A, p))
+    grads = _reference(t)(A["dout"], cache)
+    return dict(zip(t.outputs, (grads,) if len(t.outputs) == 1 else grads))
+
+
+def _reference_model(t: tasks_mod.Task, A: dict, p: dict) -> dict[str, np.ndarray]:
     with _global_seed(0):
-        model = cnn.ThreeLayerConvNet(**_net_kwargs(p["init"]))
+        model = _reference(t)(**_net_kwargs(p["init"]))
     if "X" not in A:
         return {"p_" + k: v for k, v in model.params.items()}
     model.params = {k[len("param_"):]: v for k, v in A.items() if k.startswith("param_")}
@@ -117,25 +120,24 @@ def reference_outputs(task: str, case: cases_mod.Case) -> dict[str, np.ndarray]:
     return out
 
 
+#: How the reference computes a task's outputs, by the task's kind.
+_REFERENCE_BY_KIND = {"forward": _reference_forward, "backward": _reference_backward,
+                      "model": _reference_model}
+
+
+def reference_outputs(task: str, case: cases_mod.Case) -> dict[str, np.ndarray]:
+    """The reference's outputs on the case's inputs (never leaves this process)."""
+    t = tasks_mod.get(task)
+    A = {k: v.copy() for k, v in case.arrays.items()}
+    return _REFERENCE_BY_KIND[t.kind](t, A, case.params)
+
+
 def mistaken_outputs(task: str, case: cases_mod.Case, ref: dict) -> dict:
-    A, p = case.arrays, case.params
+    """What the known mistakes of ``task`` would have returned on the case (for hints)."""
     try:
-        if task == "hw5_conv_forward":
-            return mistakes.conv_forward_mistakes(A["x"], A["w"], A["b"], p["conv_param"])
-        if task == "hw5_conv_backward":
-            return mistakes.conv_backward_mistakes(A["x"], A["w"], A["b"], A["dout"],
-                                                   p["conv_param"])
-        if task == "hw5_max_pool_forward":
-            return mistakes.pool_forward_mistakes(A["x"], p["pool_param"])
-        if task == "hw5_max_pool_backward":
-            return mistakes.pool_backward_mistakes(A["x"], A["dout"], p["pool_param"])
-        if "X" in A:
-            params = {k[len("param_"):]: v for k, v in A.items() if k.startswith("param_")}
-            grads = {k[2:]: v for k, v in ref.items() if k.startswith("g_")}
-            return mistakes.net_mistakes(params, p["reg"], float(ref["loss"]), grads)
+        return mistakes.variants(task, case.arrays, case.params, ref)
     except Exception:  # noqa: BLE001  (a hint must never break grading)
         return {}
-    return {}
 
 
 # -------------------------------------------------------------------------------------------
@@ -172,19 +174,16 @@ def _error_ko(err: dict, hidden: bool = False) -> str:
 
 
 def _checks_for(task: str, case: cases_mod.Case, ref: dict, rubric: dict) -> list[tuple]:
-    """[(key, ref_array, tolerance name, weight)] for the case."""
-    tol, wt = rubric["tolerances"], rubric["weights"]
-    if task in ("hw5_conv_forward", "hw5_max_pool_forward"):
-        return [("out", ref["out"], tol["forward"], wt["out"])]
-    if task == "hw5_conv_backward":
-        return [(k, ref[k], tol["backward"], wt[k]) for k in ("dx", "dw", "db")]
-    if task == "hw5_max_pool_backward":
-        return [("dx", ref["dx"], tol["backward"], wt["dx"])]
+    """[(key, ref_array, tolerance, weight)] for the case."""
+    t = _task(task, rubric)
+    if t.kind != "model":
+        return [(k, ref[k], t.tolerance, t.weights[k]) for k in t.outputs]
     if "X" not in case.arrays:
         return []  # init cases are checked by _init_checks
-    out = [("loss", ref["loss"], tol["model"], wt["loss"])]
-    out += [(k, ref[k], tol["model"], wt["grads"]) for k in sorted(ref) if k.startswith("g_")]
-    out.append(("scores", ref["scores"], tol["model"], wt["scores"]))
+    wt = rubric["weights"]
+    out = [("loss", ref["loss"], t.tolerance, wt["loss"])]
+    out += [(k, ref[k], t.tolerance, wt["grads"]) for k in sorted(ref) if k.startswith("g_")]
+    out.append(("scores", ref["scores"], t.tolerance, wt["scores"]))
     return out
 
 
@@ -235,9 +234,10 @@ def _numeric_notes(task: str, case: cases_mod.Case, res: sandbox.CaseResult, ref
     gradient agrees there with the student's forward, and that forward's numerical gradient
     does not agree with the reference's gradient.
     """
-    net = task == "hw5_three_layer_convnet"
+    t = _task(task, rubric)
+    net = t.kind == "model"
     fwd = "loss" if net else "forward"
-    tol = rubric["tolerances"]["numerical_model" if net else "numerical"]
+    tol = t.numeric_tolerance
     numeric = {c.name[len("numerical_"):]: c for c in checks if c.name.startswith("numerical_")}
     failed = [c.name for c in checks if c.weight and not c.passed]
     forward_off, disagree = [], []
@@ -282,10 +282,10 @@ def _numeric_check(task: str, case: cases_mod.Case, res: sandbox.CaseResult,
                    rubric) -> list[CheckResult]:
     """Student's backward vs numerical gradients of the student's own forward (weight 0)."""
     checks = []
-    tol = rubric["tolerances"]["numerical_model" if task == "hw5_three_layer_convnet"
-                              else "numerical"]
+    t = _task(task, rubric)
+    tol = t.numeric_tolerance
     for name, idx in case.numeric.items():
-        if task == "hw5_three_layer_convnet":
+        if t.kind == "model":
             num, grad = res.arrays.get("num_" + name), res.arrays.get("g_" + name)
             label = f"numerical_{name}"
         else:
@@ -341,7 +341,8 @@ def _blocking_status(error: dict) -> Status:
 
 def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
                file_notes: list[str]) -> TaskResult:
-    points_map = rubric["tasks"][task]["cases"]
+    t = _task(task, rubric)
+    points_map = t.cases
     penalty = float(rubric["policy"]["mutation_penalty"])
     limits = rubric["limits"]
     case_records = []
@@ -353,7 +354,7 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
             errors = res.errors
             blocking = [e for e in errors if e["step"] in ("call", "import", "loss")]
             notes: list[str] = []
-            if task == "hw5_three_layer_convnet" and "X" not in case.arrays:
+            if t.kind == "model" and "X" not in case.arrays:
                 checks = _init_checks(res, ref, case, rubric) if res.done and not blocking else []
             else:
                 checks = value_checks(task, case, ref, res.arrays, rubric)
@@ -377,10 +378,10 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
             elif blocking:
                 status = _blocking_status(blocking[0])
                 notes.append(_error_ko(blocking[0], case.hidden))
-                if task == "hw5_conv_backward" and grading_rules.cache_padded(
-                        blocking[0].get("message", ""), case.arrays["x"].shape,
-                        case.arrays["w"].shape, case.params["conv_param"]):
-                    notes.append("가능한 원인: " + mistakes.MISTAKE_KO["cache_padded"])
+                cause = mistakes.error_cause(task, blocking[0].get("message", ""), case.arrays,
+                                             case.params)
+                if cause:
+                    notes.append("가능한 원인: " + mistakes.MISTAKE_KO[cause])
             elif not res.done:
                 status, text = _process_failure(run, limits)
                 notes.append(text)
@@ -394,7 +395,7 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
                 if e["step"] == "forward":
                     notes.append("forward 가 실패하여 표준 cache 로 backward 를 채점했습니다 ("
                                  + _error_ko(e, case.hidden) + ")")
-                elif e["step"] == "init" and task == "hw5_three_layer_convnet":
+                elif e["step"] == "init" and t.kind == "model":
                     notes.append("__init__ 이 실패하여 reference 의 params 로 loss 를 채점했습니다 ("
                                  + _error_ko(e, case.hidden) + ")")
                 elif e["step"] == "scores":
@@ -429,7 +430,7 @@ def _task_record(task: str, case_records: list[CaseResult], run: sandbox.TaskRun
     pts = round(sum(c.points for c in case_records), 2)
     max_pts = round(sum(c.max_points for c in case_records), 2)
     statuses = [c.status for c in case_records]
-    file, func = _SUBMISSION_FILE[task]
+    file, func = tasks_mod.get(task).file, tasks_mod.get(task).function
     if pts == max_pts:
         status = Status.PASS
     elif all(s == Status.NOT_ATTEMPTED for s in statuses):
@@ -481,8 +482,9 @@ def _task_record(task: str, case_records: list[CaseResult], run: sandbox.TaskRun
 
 def _failed_task(task: str, rubric: dict, exc: BaseException, seconds: float) -> TaskResult:
     """Fail closed: the record of a task whose grading raised (0 points, manual review)."""
-    max_pts = round(sum(float(v) for v in rubric["tasks"][task]["cases"].values()), 2)
-    file, func = _SUBMISSION_FILE[task]
+    t = _task(task, rubric)
+    max_pts = round(t.points, 2)
+    file, func = t.file, t.function
     what = f"{type(exc).__name__}: {str(exc)[:200]}"
     return TaskResult(points=0.0, max_points=max_pts, status=Status.NEEDS_MANUAL_GRADE,
                       message=f"{func} ({file}): 0/{max_pts:g}점. 채점 중 오류가 발생하여 이 "
@@ -542,8 +544,9 @@ def grade_submission(submission_dir: str | os.PathLike, *, seed: int | str | Non
     files, notes = sandbox.read_submission(submission_dir)
     task_ids = tuple(tasks or rubric["tasks"])
     all_cases = {t: cases_mod.make_cases(t, secret) for t in task_ids}
-    for c in all_cases.get("hw5_three_layer_convnet", []):
-        prepare_net_case(c)
+    for task_cases in all_cases.values():
+        for c in task_cases:
+            prepare_net_case(c)  # a model's loss cases get the reference's parameters
     level, why = jail.level()
     if level != "full" and not jail.allowed_unsandboxed(allow_unsandboxed):
         raise jail.Unavailable(f"grade_submission: no sandbox for student code here ({why}); "

@@ -4,29 +4,62 @@ Each function returns ``{mistake_id: {output_key: array}}``: what a submission w
 mistake would have returned on the case's inputs. When a wrong student output matches one of
 them (within ``MATCH_TOL``), the feedback names the mistake. Only a hint: the score always
 comes from the comparison with the reference.
+
+Each task's mistakes are registered at the end of this module under the task's ``function``
+(the task table, :mod:`autograder.tasks`) with :func:`known`; a task with none gets no hints.
 """
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
+
+from autograder import tasks as tasks_mod
 
 # The Korean names of the mistakes live with the rules students receive (one source for the
 # grader and make check).
 from intro2ai.grading_rules import MATCH_TOL, MISTAKE_KO  # noqa: E402,F401
 
-#: The known mistakes of each task: every seed's hidden cases expose each of them
-#: (tests/test_grading_coverage.py).
-TASK_MISTAKES = {
-    "hw5_conv_forward": ("pad_ignored", "kernel_flipped", "bias_missing", "stride_ignored",
-                         "filter_transposed"),
-    "hw5_conv_backward": ("dx_not_cropped", "dx_crop_empty", "kernel_flipped", "overwrite",
-                          "dw_no_batch_sum", "db_batch_only"),
-    "hw5_max_pool_forward": ("stride_ignored", "pool_hw_swapped", "avg_pool", "channels_mixed"),
-    "hw5_max_pool_backward": ("all_maxima", "last_max", "whole_window", "overwrite",
-                              "window_overwrite"),
-    "hw5_three_layer_convnet": ("reg_missing", "reg_no_half", "reg_grad_missing",
-                                "bias_regularized"),
-}
+#: The known mistakes of each task function and the function that applies them to a case:
+#: ``variants(arrays, params, ref) -> {mistake_id: {output_key: array}}``. Registered below,
+#: next to their code, with :func:`known`.
+_KNOWN: dict[str, tuple[str, ...]] = {}
+_VARIANTS: dict[str, Callable[[dict, dict, dict], dict]] = {}
+
+
+def known(function: str, mistake_ids: tuple[str, ...]):
+    """Register the decorated ``variants(arrays, params, ref)`` for the task ``function``,
+    whose known mistakes are ``mistake_ids`` (every seed's hidden cases must expose each)."""
+    def register(fn):
+        _KNOWN[function] = tuple(mistake_ids)
+        _VARIANTS[function] = fn
+        return fn
+    return register
+
+
+#: Mistakes of a task function that show as an input error (keys of
+#: ``intro2ai.grading_rules.ERROR_CAUSES``), registered with their variants below.
+ERROR_CAUSES: dict[str, tuple[str, ...]] = {}
+
+
+def error_cause(task: str, message: str, arrays: dict, params: dict) -> str | None:
+    """The known mistake of ``task`` that explains the error ``message`` on a case, or None."""
+    from intro2ai.grading_rules import ERROR_CAUSES as CHECK
+
+    for cause in ERROR_CAUSES.get(tasks_mod.get(task).function, ()):
+        try:
+            if CHECK[cause](message, arrays, params):
+                return cause
+        except Exception:  # noqa: BLE001  (a hint must never break grading)
+            continue
+    return None
+
+
+def variants(task: str, arrays: dict, params: dict, ref: dict) -> dict[str, dict[str, Any]]:
+    """What each known mistake of ``task`` would have returned on a case (``{}`` if none)."""
+    fn = _VARIANTS.get(tasks_mod.get(task).function)
+    return fn(arrays, params, ref) if fn else {}
 
 
 def _pad(x, pad):
@@ -226,3 +259,50 @@ def net_mistakes(params, reg, loss, grads) -> dict:
                                    **{"g_" + k: grads[k] + reg * params[k]
                                       for k in params if k not in ws}}
     return res
+
+
+# -------------------------------------------------------------------------------------------
+# The known mistakes of each task function (the table's ``function``), applied to a case
+# -------------------------------------------------------------------------------------------
+
+
+@known("conv_forward_naive", ("pad_ignored", "kernel_flipped", "bias_missing", "stride_ignored",
+                              "filter_transposed"))
+def _conv_forward_variants(A, p, ref):
+    return conv_forward_mistakes(A["x"], A["w"], A["b"], p["conv_param"])
+
+
+@known("conv_backward_naive", ("dx_not_cropped", "dx_crop_empty", "kernel_flipped", "overwrite",
+                               "dw_no_batch_sum", "db_batch_only"))
+def _conv_backward_variants(A, p, ref):
+    return conv_backward_mistakes(A["x"], A["w"], A["b"], A["dout"], p["conv_param"])
+
+
+ERROR_CAUSES["conv_backward_naive"] = ("cache_padded",)  # cache.x padded in forward
+
+
+@known("max_pool_forward_naive", ("stride_ignored", "pool_hw_swapped", "avg_pool",
+                                  "channels_mixed"))
+def _pool_forward_variants(A, p, ref):
+    return pool_forward_mistakes(A["x"], p["pool_param"])
+
+
+@known("max_pool_backward_naive", ("all_maxima", "last_max", "whole_window", "overwrite",
+                                   "window_overwrite"))
+def _pool_backward_variants(A, p, ref):
+    return pool_backward_mistakes(A["x"], A["dout"], p["pool_param"])
+
+
+@known("ThreeLayerConvNet", ("reg_missing", "reg_no_half", "reg_grad_missing",
+                             "bias_regularized"))
+def _net_variants(A, p, ref):
+    if "X" not in A:  # an __init__ case: its checks have no mistaken outputs
+        return {}
+    params = {k[len("param_"):]: v for k, v in A.items() if k.startswith("param_")}
+    grads = {k[2:]: v for k, v in ref.items() if k.startswith("g_")}
+    return net_mistakes(params, p["reg"], float(ref["loss"]), grads)
+
+
+#: The known mistakes of each task id (from the table): every seed's hidden cases expose each
+#: of them (tests/test_grading_coverage.py).
+TASK_MISTAKES = {t.id: _KNOWN.get(t.function, ()) for t in tasks_mod.all_tasks()}

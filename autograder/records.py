@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from autograder import ids, results
+from autograder import ids, results, tasks
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_COURSE = REPO / "assignments"
@@ -149,7 +149,9 @@ def atomic_write(path: Path, data: str | bytes) -> None:
 
 
 #: Files whose change changes grades: a record made before such a change is regraded.
-GRADING_FILES = ("autograder/rubric.toml", "intro2ai/layers.py", "intro2ai/classifiers/cnn.py")
+def _grading_files() -> tuple[str, ...]:
+    """The kit files a grade depends on: the rubric and every task's reference file."""
+    return ("autograder/rubric.toml",) + tuple(dict.fromkeys(t.file for t in tasks.all_tasks()))
 
 
 def grading_key(course: Path, assignment: str, grader: str, seed: int | str | None) -> str:
@@ -163,7 +165,7 @@ def grading_key(course: Path, assignment: str, grader: str, seed: int | str | No
     except Exception:  # a stand-in grader or no seed helper: the given seed is all we know
         resolved = seed
     h.update(b"seed\0" + str(resolved).encode())
-    paths = [REPO / rel for rel in GRADING_FILES]
+    paths = [REPO / rel for rel in _grading_files()]
     paths += sorted((Path(course) / "source" / assignment).glob("*.ipynb"))
     for path in paths:
         h.update(b"\0" + path.name.encode() + b"\0")

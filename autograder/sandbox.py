@@ -51,10 +51,12 @@ from typing import Any
 import numpy as np
 
 from autograder import jail
+from autograder import tasks as tasks_mod
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
-SUBMISSION_FILES = ("intro2ai/layers.py", "intro2ai/classifiers/cnn.py")
+#: The files students hand in: the task table's files, in rubric order.
+SUBMISSION_FILES = tuple(dict.fromkeys(t.file for t in tasks_mod.all_tasks()))
 MAX_SUBMISSION_FILE_BYTES = 1 << 20
 #: The sandbox-side programs, bound read-only at GRADER_DIR (stdlib + NumPy only).
 PROGRAMS = ("_relay.py", "_sandbox_child.py", "_seccomp.py")
@@ -85,8 +87,7 @@ TREE_MEMORY_EXTRA_MB = 256  # memory cgroup: the relay beside the student's proc
 #: implemented, not forwarded to conv_forward_fast. The modules still import, so a student who
 #: merely imports them (e.g. to compare in the notebook) loses nothing. ThreeLayerConvNet keeps
 #: the real ones (it is meant to use them).
-NAIVE_TASKS = ("hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward",
-               "hw5_max_pool_backward")
+NAIVE_TASKS = tuple(t.id for t in tasks_mod.all_tasks() if t.naive)
 _FAST_MODULES = ("intro2ai/fast_layers.py", "intro2ai/layer_utils.py", "intro2ai/_im2col_numpy.py",
                  "intro2ai/_fast_plan.py", "intro2ai/_fast_layouts.py")
 _FAST_STUB = (
@@ -361,6 +362,7 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
     allowed.
     """
     t0 = time.monotonic()
+    spec = tasks_mod.get(task)
     level, why = jail.level()
     if level != "full" and not jail.allowed_unsandboxed(allow_unsandboxed):
         raise jail.Unavailable(f"no sandbox for student code here ({why}); pass "
@@ -372,7 +374,7 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
         box = os.path.join(parent, "box")
         os.mkdir(box)
         package = dict(provided_package(kit_root))
-        if task in NAIVE_TASKS:
+        if spec.naive:
             for rel in list(package):
                 if rel in _FAST_MODULES:
                     module = rel[:-3].replace("/", ".")
@@ -384,7 +386,7 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
                 package[module.replace(".", "/") + ".py"] = _FAST_STUB.format(module=module).encode()
         notes: list[str] = []
         files = dict(files)
-        if task == "hw5_three_layer_convnet" and "intro2ai/layers.py" in files:
+        if spec.kind == "model" and "intro2ai/layers.py" in files:
             # The network needs only the provided parts of layers.py: a syntax error in the
             # student's naive layers must not cost this task too (compiled here, never run).
             try:
@@ -398,7 +400,8 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             with open(dest, "wb") as fh:
                 fh.write(data)
-        job = {"task": task, "cases": []}
+        # What the sandbox side runs and accepts comes from here (the table), never from the box.
+        job = {"task": task, "spec": spec.spec(), "cases": []}
         npz: dict[str, np.ndarray] = {}
         for i, case in enumerate(cases):
             job["cases"].append({"name": case.name, "params": case.params,
@@ -413,7 +416,7 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
             for name in filenames:
                 os.chmod(os.path.join(dirpath, name), 0o644)
 
-        policy = _policy(box, limits, NAIVE_PACKAGES if task in NAIVE_TASKS else PACKAGES)
+        policy = _policy(box, limits, NAIVE_PACKAGES if spec.naive else PACKAGES)
         jailed = level == "full"
         at = (lambda p: p) if jailed else policy.host_path  # noqa: E731
         r, w = os.pipe()

@@ -18,21 +18,22 @@ import tempfile
 
 _SERVER = r"""
 import os, sys, tempfile, time
-from autograder import cases, grader, jail, sandbox, samples
+from autograder import cases, grader, jail, sandbox, samples, tasks
+TASK = tasks.of_kind("forward")[0].id  # the first forward layer task of the table (conv)
 if sys.argv[1] == "unsandboxed":
     jail.level = lambda: ("none", "bench")
     os.environ[jail.ALLOW_UNSANDBOXED_ENV] = "1"
 root = tempfile.mkdtemp()
 samples.build_samples(root, names=["reference"])
 files, _ = sandbox.read_submission(os.path.join(root, "reference"))
-case = cases.make_cases("hw5_conv_forward", "bench")[0]
+case = cases.make_cases(TASK, "bench")[0]
 limits = grader.load_rubric()["limits"]
 sandbox.provided_package()
-sandbox.run_task("hw5_conv_forward", [case], files, limits)  # warm-up (and jail.level())
+sandbox.run_task(TASK, [case], files, limits)  # warm-up (and jail.level())
 print("ready", flush=True)
 for line in sys.stdin:
     t = time.monotonic()
-    run = sandbox.run_task("hw5_conv_forward", [case], files, limits)
+    run = sandbox.run_task(TASK, [case], files, limits)
     assert run.cases[0].done, run
     print(f"{time.monotonic() - t:.4f}", flush=True)
 """

@@ -173,7 +173,8 @@ def _run_guarded(fn: Callable, extra_files: tuple[str, ...], args, kwargs):
     return result
 
 
-def guard(module: Any, extra_files: tuple[str, ...] = ()) -> None:
+def guard(module: Any, extra_files: tuple[str, ...] = (),
+          functions: tuple[str, ...] | None = None) -> None:
     """Wrap the naive layer functions of ``module`` (in place) so that each call obeys the rule.
 
     Parameters
@@ -183,8 +184,11 @@ def guard(module: Any, extra_files: tuple[str, ...] = ()) -> None:
     extra_files : tuple of str
         Further source files whose code may run during a call (e.g. the grader's signal
         handlers).
+    functions : tuple of str, optional
+        The functions under the rule (default :data:`NAIVE_FUNCTIONS`; the grader and the
+        checks pass the naive tasks of the task table).
     """
-    for name in NAIVE_FUNCTIONS:
+    for name in NAIVE_FUNCTIONS if functions is None else functions:
         fn = getattr(module, name, None)
         if not callable(fn) or is_guarded(fn):
             continue
@@ -442,6 +446,15 @@ def cache_padded(message: str, x_shape: tuple, w_shape: tuple, conv_param: dict)
         size, window = (H, HH) if m.group(1) == "H" else (W, WW)
         return int(m.group(2)) == size + 4 * pad - window
     return False
+
+
+#: Mistakes that show as an input error of the provided checks rather than as wrong outputs:
+#: ``cause(message, arrays, params)`` tells whether the mistake explains the error ``message``
+#: on a case's input arrays and parameters (which tasks have which: autograder/mistakes.py).
+ERROR_CAUSES = {
+    "cache_padded": lambda message, arrays, params: cache_padded(
+        message, arrays["x"].shape, arrays["w"].shape, params["conv_param"]),
+}
 
 
 # ------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 Usage (from the homework folder)::
 
     python -m checks.run_checks                     # every task
-    python -m checks.run_checks hw5_conv_forward    # one task
-    python -m checks.run_checks -v hw5_conv_forward # every failing case of that task
+    python -m checks.run_checks TASK_ID             # one task (ids: the table in the output)
+    python -m checks.run_checks -v TASK_ID          # every failing case of that task
 
 Exit status 0 when every selected task passes, 1 otherwise.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from checks.conftest import TASKS
+from checks.conftest import DATA_FILE, TASK_ROWS, TASKS
 from intro2ai import grading_rules
 
 HERE = Path(__file__).resolve().parent
@@ -47,7 +47,8 @@ class _Collector:
         task = next((m.name for m in item.iter_markers() if m.name in TASKS), None)
         if task is None:
             return
-        case = item.callspec.id if hasattr(item, "callspec") else item.name
+        case = item.callspec.params.get("name", item.callspec.id) if hasattr(
+            item, "callspec") else item.name
         if rep.skipped:
             self.results[task].append((case, "skipped", ""))
         elif rep.passed:
@@ -76,11 +77,12 @@ def _where(exc) -> str:
     if exc is None:
         return ""
     where = ""
+    files = {row["file"] for row in TASK_ROWS.values()}
     for entry in exc.traceback:
-        path = Path(str(entry.path))
-        if path.name in ("layers.py", "cnn.py") and "intro2ai" in path.parts:
-            rel = path.relative_to(path.parents[1] if path.name == "layers.py" else path.parents[2])
-            where = f"{rel.as_posix()}:{entry.lineno + 1} ({entry.name})"
+        path = Path(str(entry.path)).as_posix()
+        rel = next((f for f in files if path.endswith("/" + f)), None)
+        if rel:
+            where = f"{rel}:{entry.lineno + 1} ({entry.name})"
     return where
 
 
@@ -121,10 +123,10 @@ def _stub_left(task: str) -> bool:
     """True when the task's NotImplementedError stub is still in the student's files."""
     import intro2ai
 
-    pkg = Path(intro2ai.__file__).resolve().parent
+    root = Path(intro2ai.__file__).resolve().parent.parent
     needle = f'"{task}: 아직 구현하지 않았습니다'
-    for rel in ("layers.py", "classifiers/cnn.py"):
-        path = pkg / rel
+    for rel in sorted({row["file"] for row in TASK_ROWS.values()}):
+        path = root / rel
         if path.is_file() and needle in path.read_text(encoding="utf-8", errors="replace"):
             return True
     return False
@@ -164,6 +166,9 @@ WIDTH = 100  # columns of the table, Hangul counted as two
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in args
+    if not TASKS:
+        print(f"검사 데이터 {DATA_FILE.name} 가 없습니다. 배포된 과제 폴더를 그대로 쓰세요.")
+        return 1
     tasks = [a for a in args if a != "-v"] or list(TASKS)
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:

@@ -1,11 +1,12 @@
 """HW5 visible self-checks (공개 자가 점검).
 
-Run them with ``make check`` (all tasks) or ``make check TASK=hw5_conv_forward`` (one task).
+Run them with ``make check`` (all tasks) or ``make check TASK=<task id>`` (one task).
 Each test carries the pytest marker of its task id. The expected outputs (and the outputs of
 the known mistakes on the same inputs) were computed from the reference when this release was
-built and are stored in ``checks/hw5_cases.npz``: this folder holds no solution. The graded
-cases are different cases of the same kinds (pad = 0 and pad > 0, non-square inputs and
-filters, stride > 1, non-square and overlapping pool windows, ties).
+built and are stored in ``checks/hw5_cases.npz``, with the table of the tasks (ids, files and
+how each is called): this folder holds no solution. The graded cases are different cases of
+the same kinds (pad = 0 and pad > 0, non-square inputs and filters, stride > 1, non-square and
+overlapping pool windows, ties).
 
 The comparison, the Korean messages and the naive-layer rule (NumPy only) come from
 ``intro2ai.grading_rules``: the grader uses the same code.
@@ -13,30 +14,32 @@ The comparison, the Korean messages and the naive-layer rule (NumPy only) come f
 
 from __future__ import annotations
 
+import importlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from intro2ai import grading_rules, layers
+from checks.conftest import DATA_FILE, TABLE, TABLE_KEY, TASK_ROWS
+from intro2ai import grading_rules
 
-DATA_FILE = Path(__file__).resolve().parent / "hw5_cases.npz"
 SEP = "::"
-TASK_IDS = ("hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward",
-            "hw5_max_pool_backward", "hw5_three_layer_convnet")
 
 # The naive functions may use NumPy only, here as in grading.
-grading_rules.guard(layers)
+for _module in {row["file"] for row in TASK_ROWS.values() if row["naive"]}:
+    grading_rules.guard(importlib.import_module(_module.removesuffix(".py").replace("/", ".")),
+                        functions=tuple(TABLE["naive_functions"]))
 
 
 def _load() -> dict[str, dict[str, dict]]:
     """{task: {case: {"meta", "in", "ref", "mistakes"}}} from the data file."""
-    cases: dict[str, dict[str, dict]] = {t: {} for t in TASK_IDS}
+    cases: dict[str, dict[str, dict]] = {t: {} for t in TASK_ROWS}
     if not DATA_FILE.is_file():
         return cases
     with np.load(DATA_FILE, allow_pickle=False) as data:
         for key in data.files:
+            if key == TABLE_KEY:
+                continue
             task, name, part, *rest = key.split(SEP)
             case = cases.setdefault(task, {}).setdefault(
                 name, {"meta": {}, "in": {}, "ref": {}, "mistakes": {}})
@@ -52,11 +55,14 @@ def _load() -> dict[str, dict[str, dict]]:
 CASES = _load()
 
 
-def _params(task: str):
-    if not CASES[task]:
-        return [pytest.param(None, marks=getattr(pytest.mark, task), id="no-data")]
-    return [pytest.param(name, marks=getattr(pytest.mark, task), id=name)
-            for name in CASES[task]]
+def _params(*kinds: str):
+    """(task, case) of every task of these kinds, each with its task's marker."""
+    out = []
+    for task, row in TASK_ROWS.items():
+        if row["kind"] in kinds:
+            out += [pytest.param(task, name, marks=getattr(pytest.mark, task),
+                                 id=f"{task}-{name}") for name in CASES[task]]
+    return out
 
 
 def _verdict(name: str, case: dict, outputs: dict, inputs: dict, originals: dict) -> None:
@@ -81,100 +87,77 @@ def _fresh(case: dict) -> tuple[dict, dict]:
     return inputs, {k: v.copy() for k, v in case["in"].items()}
 
 
-def _no_data() -> None:
-    pytest.fail(f"검사 데이터 {DATA_FILE.name} 가 없습니다. 배포된 과제 폴더를 그대로 쓰세요.",
-                pytrace=False)
+def test_data_file():
+    if not TASK_ROWS:
+        pytest.fail(f"검사 데이터 {DATA_FILE.name} 가 없습니다. 배포된 과제 폴더를 그대로 쓰세요.",
+                    pytrace=False)
 
 
-# --------------------------------------------------------------------------- convolution
+# --------------------------------------------------------------------------- layers
 
-@pytest.mark.parametrize("name", _params("hw5_conv_forward"))
-def test_conv_forward(name):
-    if name is None:
-        _no_data()
-    case = CASES["hw5_conv_forward"][name]
+def _module(row: dict):
+    return importlib.import_module(row["file"].removesuffix(".py").replace("/", "."))
+
+
+def _args(row: dict, A: dict, params: dict) -> list:
+    """The forward call's arguments: the inputs, then the dict parameter."""
+    return [A[k] for k in row["inputs"]] + ([dict(params[row["param"]])] if row["param"] else [])
+
+
+@pytest.mark.parametrize(("task", "name"), _params("forward"))
+def test_layer_forward(task, name):
+    row, case = TASK_ROWS[task], CASES[task][name]
     A, orig = _fresh(case)
-    cp = dict(case["meta"]["params"]["conv_param"])
-    out, _ = layers.conv_forward_naive(A["x"], A["w"], A["b"], cp)
-    _verdict(name, case, {"out": out}, A, orig)
+    out, _ = getattr(_module(row), row["function"])(*_args(row, A, case["meta"]["params"]))
+    _verdict(name, case, {row["outputs"][0]: out}, A, orig)
 
 
-@pytest.mark.parametrize("name", _params("hw5_conv_backward"))
-def test_conv_backward(name):
-    if name is None:
-        _no_data()
-    case = CASES["hw5_conv_backward"][name]
+@pytest.mark.parametrize(("task", "name"), _params("backward"))
+def test_layer_backward(task, name):
+    row, case = TASK_ROWS[task], CASES[task][name]
+    module, params = _module(row), case["meta"]["params"]
     A, orig = _fresh(case)
-    cp = dict(case["meta"]["params"]["conv_param"])
     # As in grading: a failing forward costs the forward task only; the backward is then
     # checked with the standard cache.
     try:
-        _, cache = layers.conv_forward_naive(A["x"], A["w"], A["b"], cp)
+        _, cache = getattr(module, row["forward"])(*_args(row, A, params))
     except Exception:  # noqa: BLE001
-        cache = layers.ConvCache(A["x"], A["w"], A["b"], cp)
+        cache = getattr(module, row["cache"])(*_args(row, A, params))
     try:
-        dx, dw, db = layers.conv_backward_naive(A["dout"], cache)
+        grads = getattr(module, row["function"])(A["dout"], cache)
     except ValueError as exc:
-        if grading_rules.cache_padded(str(exc), A["x"].shape, A["w"].shape, cp):
-            pytest.fail(f"[{name}] {exc} → 가능한 원인: "
-                        f"{grading_rules.MISTAKE_KO['cache_padded']}", pytrace=False)
+        for cause in row["error_causes"]:
+            if grading_rules.ERROR_CAUSES[cause](str(exc), A, params):
+                pytest.fail(f"[{name}] {exc} → 가능한 원인: {grading_rules.MISTAKE_KO[cause]}",
+                            pytrace=False)
         raise
-    _verdict(name, case, {"dx": dx, "dw": dw, "db": db}, A, orig)
+    if len(row["outputs"]) == 1:
+        grads = (grads,)
+    _verdict(name, case, dict(zip(row["outputs"], grads)), A, orig)
 
 
-# --------------------------------------------------------------------------- max pooling
+# --------------------------------------------------------------------------- models
 
-@pytest.mark.parametrize("name", _params("hw5_max_pool_forward"))
-def test_max_pool_forward(name):
-    if name is None:
-        _no_data()
-    case = CASES["hw5_max_pool_forward"][name]
-    A, orig = _fresh(case)
-    out, _ = layers.max_pool_forward_naive(A["x"], dict(case["meta"]["params"]["pool_param"]))
-    _verdict(name, case, {"out": out}, A, orig)
-
-
-@pytest.mark.parametrize("name", _params("hw5_max_pool_backward"))
-def test_max_pool_backward(name):
-    if name is None:
-        _no_data()
-    case = CASES["hw5_max_pool_backward"][name]
-    A, orig = _fresh(case)
-    pp = dict(case["meta"]["params"]["pool_param"])
-    try:
-        _, cache = layers.max_pool_forward_naive(A["x"], pp)
-    except Exception:  # noqa: BLE001  (as in grading: see test_conv_backward)
-        cache = layers.PoolCache(A["x"], pp)
-    dx = layers.max_pool_backward_naive(A["dout"], cache)
-    _verdict(name, case, {"dx": dx}, A, orig)
-
-
-# --------------------------------------------------------------------------- ThreeLayerConvNet
-
-def _net(init: dict):
-    from intro2ai.classifiers.cnn import ThreeLayerConvNet
-
+def _net(row: dict, init: dict):
     kw = dict(init, input_dim=tuple(init["input_dim"]), dtype=np.float64)
     np.random.seed(0)
-    return ThreeLayerConvNet(**kw)
+    return getattr(_module(row), row["function"])(**kw)
 
 
-@pytest.mark.parametrize("name", _params("hw5_three_layer_convnet"))
-def test_three_layer_convnet(name):
-    if name is None:
-        _no_data()
-    case = CASES["hw5_three_layer_convnet"][name]
+@pytest.mark.parametrize(("task", "name"), _params("model"))
+def test_model(task, name):
+    row, case = TASK_ROWS[task], CASES[task][name]
     meta = case["meta"]
     init = meta["params"]["init"]
     if not case["in"]:  # __init__: names, shapes, dtypes, zero biases, weight scale
-        params = {k: np.asarray(v) for k, v in _net(init).params.items()}
+        params = {k: np.asarray(v) for k, v in _net(row, init).params.items()}
         want = {k[len("p_"):]: v for k, v in case["ref"].items()}
         problems, values = grading_rules.init_problems(params, want, init["weight_scale"],
                                                        meta["init_z"])
         if problems or values:
             pytest.fail(f"[{name}] " + " / ".join(problems + values), pytrace=False)
         return
-    model = _net(init)
+    model = _net(row, init)
     ref_params = {k[len("param_"):]: v for k, v in case["in"].items() if k.startswith("param_")}
     model.params = {k: v.copy() for k, v in ref_params.items()}
     model.reg = meta["params"]["reg"]
