@@ -10,7 +10,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 JOBS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup compile-cython test test-fast bench clean
+.PHONY: help setup compile-cython test test-fast lint bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -31,6 +31,10 @@ test: $(BIN)/.installed  ## run the whole test suite
 
 test-fast: $(BIN)/.installed  ## run the tests that take seconds, not minutes
 	$(PY) -m pytest -m "not slow"
+
+lint: $(BIN)/.installed  ## ruff: lint and format check (what CI runs after the tests)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(BIN)/.installed  ## ours vs PyTorch (if installed), each side in its own process; naive vs fast layers vs GEMM rate
 	$(PY) -m bench
