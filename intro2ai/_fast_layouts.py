@@ -83,7 +83,7 @@ def conv_backward(x: np.ndarray, w: np.ndarray, dout: np.ndarray, stride: int, p
     if plan.layout not in ("direct", "chunked"):  # the settings changed since the forward pass
         plan = _fast_plan.plan(N, F, K, P, dtype.itemsize, "chunked")
     direct = plan.layout == "direct"
-    direct_dx = direct and need_dx and direct_dx_pays(C, HH, WW, pad)
+    direct_dx = direct and need_dx and direct_dx_pays(mod, dtype, C, HH, WW, pad)
     dx = dw = None
     if (need_dx and not direct_dx) or not direct:
         dx, dw = chunked_backward(mod, xc, w, dout3, HH, WW, pad, stride, plan,
@@ -253,10 +253,19 @@ def direct_dw(mod: Any, xc: np.ndarray, dout4: np.ndarray, w_shape: tuple, pad: 
     return dw
 
 
-def direct_dx_pays(C: int, HH: int, WW: int, pad: int) -> bool:
-    """Whether dx goes through the direct kernels (needs pad <= HH-1 and pad <= WW-1)."""
-    return (C >= _fast_plan.current().direct_dx_min_channels
-            and pad <= HH - 1 and pad <= WW - 1)
+def direct_dx_pays(mod: Any, dtype: np.dtype, C: int, HH: int, WW: int, pad: int) -> bool:
+    """Whether dx goes through the direct kernels (needs pad <= HH-1 and pad <= WW-1).
+
+    dx is a direct convolution with the C input channels as its output channels, computed in
+    tiles of the kernels' filter tile: from ``direct_dx_min_channels`` channels on, or when C
+    fills at least three quarters of its tiles (3 channels in tiles of 4).
+    """
+    if pad > HH - 1 or pad > WW - 1:
+        return False
+    if C >= _fast_plan.current().direct_dx_min_channels:
+        return True
+    tile = getattr(mod, "DIRECT_FILTER_TILE", {}).get(np.dtype(dtype).name, 0)
+    return tile > 0 and 4 * C >= 3 * (-(-C // tile) * tile)
 
 
 def direct_dx_conv(mod: Any, dout4: np.ndarray, w: np.ndarray, pad: int, x_shape: tuple,

@@ -43,8 +43,10 @@ PARALLEL_MIN_MACS = 1 << 21
 # A chunked layout forced on GEMMs OpenBLAS would thread splits the H_out*W_out axis into
 # blocks below its threshold, but never narrower than this (narrower GEMMs are inefficient).
 MIN_BLOCK = 32
-# The direct kernels compute dx with the C input channels as output channels, tiled by up to 8:
-# with fewer channels most of each tile is wasted and the GEMM + col2im is faster.
+# The direct kernels compute dx with the C input channels as output channels, in tiles of 4 or
+# 8 filters: with fewer channels most of each tile can be wasted and the GEMM + col2im is
+# faster. From this many channels on dx is direct whatever the tile (see
+# _fast_layouts.direct_dx_pays for fewer).
 DIRECT_DX_MIN_C = 4
 # Pooling kernels run on our threads from this many input elements on.
 POOL_PARALLEL_MIN = 1 << 18

@@ -35,6 +35,8 @@ from libc.string cimport memcpy, memset
 
 cdef extern from "_direct_conv.h" nogil:
     int i2a_direct_simd_level()
+    Py_ssize_t i2a_direct_filter_tile_f32(int level)
+    Py_ssize_t i2a_direct_filter_tile_f64(int level)
     int i2a_direct_forward_f32(const float* x, const float* w, const float* b, float* out,
                                Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                Py_ssize_t F, Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h,
@@ -55,6 +57,11 @@ cdef extern from "_direct_conv.h" nogil:
 # SIMD kernels of the direct convolution on this CPU: 2 = AVX-512, 1 = AVX2 + FMA, 0 = only
 # the portable ones (correct, not faster than im2col), -1 = not compiled. See _direct_conv.h.
 DIRECT_SIMD_LEVEL = i2a_direct_simd_level()
+# Filters per forward tile of the direct kernels at that level, by dtype name (empty without
+# kernels): output channels short of a multiple of it are computed as padding.
+DIRECT_FILTER_TILE = ({"float32": i2a_direct_filter_tile_f32(DIRECT_SIMD_LEVEL),
+                       "float64": i2a_direct_filter_tile_f64(DIRECT_SIMD_LEVEL)}
+                      if DIRECT_SIMD_LEVEL >= 0 else {})
 
 
 cdef inline Py_ssize_t _lo(Py_ssize_t off, Py_ssize_t stride) noexcept nogil:

@@ -492,6 +492,7 @@ def test_direct_kernels_every_simd_level(dtype, xs, ws, pad_h, pad_w):
     """conv_direct_forward / conv_direct_dw at every SIMD level this CPU runs (the portable
     16-byte kernels included) against scipy.signal.correlate, with a random dout."""
     mod = _extension.cython_module()
+    assert mod.DIRECT_FILTER_TILE[np.dtype(dtype).name] in (4, 8)  # filters per forward tile
     rng = np.random.default_rng(sum(xs) + sum(ws))
     x = rng.standard_normal(xs).astype(dtype)
     w = rng.standard_normal(ws).astype(dtype)
