@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from intro2ai import _fast_plan, _im2col_numpy
-from intro2ai._fast_plan import Plan
 
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -220,7 +219,7 @@ def gemm_backward(cols: np.ndarray, w: np.ndarray, dout: np.ndarray, x_shape: tu
 
 
 def direct_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray, pad_h: int,
-                   pad_w: int, H_out: int, W_out: int, plan: Plan) -> np.ndarray:
+                   pad_w: int, H_out: int, W_out: int, plan: _fast_plan.Plan) -> np.ndarray:
     """Direct layout (stride 1): the compiled kernels convolve chunks of images, no im2col."""
     N, dtype = xc.shape[0], xc.dtype
     wc = np.ascontiguousarray(w, dtype=dtype)
@@ -236,7 +235,7 @@ def direct_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray, pad_h
 
 
 def direct_dw(mod: Any, xc: np.ndarray, dout4: np.ndarray, w_shape: tuple, pad: int,
-              plan: Plan) -> np.ndarray:
+              plan: _fast_plan.Plan) -> np.ndarray:
     """dw of the direct layout: one partial sum per chunk, added up in chunk order (the same
     numbers whichever thread did which chunk)."""
     chunks = _fast_plan.balanced_chunks(xc.shape[0], plan.workers)
@@ -269,7 +268,7 @@ def direct_dx_pays(mod: Any, dtype: np.dtype, C: int, HH: int, WW: int, pad: int
 
 
 def direct_dx_conv(mod: Any, dout4: np.ndarray, w: np.ndarray, pad: int, x_shape: tuple,
-                   plan: Plan) -> np.ndarray:
+                   plan: _fast_plan.Plan) -> np.ndarray:
     """dx of a stride-1 convolution as a direct convolution of dout:
     dx[n, c] = sum_f correlate(pad(dout[n, f], HH-1-pad, WW-1-pad), w[f, c] flipped)."""
     HH, WW = w.shape[2], w.shape[3]
@@ -283,7 +282,8 @@ def direct_dx_conv(mod: Any, dout4: np.ndarray, w: np.ndarray, pad: int, x_shape
 
 
 def chunked_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray, HH: int, WW: int,
-                    pad: int, stride: int, H_out: int, W_out: int, plan: Plan) -> np.ndarray:
+                    pad: int, stride: int, H_out: int, W_out: int,
+                    plan: _fast_plan.Plan) -> np.ndarray:
     """Chunked layout: per chunk of images, im2col into a small buffer and GEMM into ``out``."""
     N, dtype = xc.shape[0], xc.dtype
     F = w.shape[0]
@@ -310,7 +310,8 @@ def chunked_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray, HH: 
 
 
 def chunked_backward(mod: Any, xc: np.ndarray, w: np.ndarray, dout3: np.ndarray, HH: int,
-                     WW: int, pad: int, stride: int, plan: Plan, need_dw: bool, need_dx: bool):
+                     WW: int, pad: int, stride: int, plan: _fast_plan.Plan, need_dw: bool,
+                     need_dx: bool):
     """Chunked layout backward: im2col is recomputed per chunk (cheap, stays in cache).
 
     Returns dx (None unless ``need_dx``) and dw (None unless ``need_dw``).
