@@ -1,9 +1,9 @@
 """How the fast layers lay out their work, and the threads that do it.
 
-:func:`plan` chooses, for one convolution of the compiled core, one of the four layouts of
-:mod:`intro2ai._fast_layouts` ("direct", "chunked", "merged", "batched"), how many images a
-chunk holds, how many of our threads share the chunks and how many columns (of
-``H_out * W_out``) one GEMM takes. :func:`run_parallel` runs the chunks on those threads.
+:func:`plan` chooses, for one convolution of the compiled core, one of the layouts of
+:mod:`intro2ai._fast_layouts` (:data:`LAYOUTS`), how many images a chunk holds, how many of our
+threads share the chunks and how many columns (of ``H_out * W_out``) one GEMM takes.
+:func:`run_parallel` runs the chunks on those threads.
 
 What the plan would choose by size can be overridden, for the tests and the benchmark, by
 :func:`overriding` (behind ``intro2ai.fast_layers.use_layout``): a :class:`Settings` held in a
