@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from bench.work import CONV, POOL_SHAPE, data, ours_step, torch_step
+from bench import work
 
 
 # ----------------------------------------------------------------------------- ours
@@ -56,13 +56,14 @@ def ours_task(name: str):
     kind, *rest = name.split(":")
     dtype = np.dtype(rest[-1])
     if kind == "step":
-        return ours_step(dtype)[0]
+        return work.ours_step(dtype)[0]
     if kind == "conv":
-        xs, ws, stride, pad = CONV[rest[0]]
-        x, w, b = data(xs, dtype, 1), data(ws, dtype, 2, 0.1), data(ws[0], dtype, 4)
+        xs, ws, stride, pad = work.CONV[rest[0]]
+        x, w = work.data(xs, dtype, 1), work.data(ws, dtype, 2, 0.1)
+        b = work.data(ws[0], dtype, 4)
         cp = {"stride": stride, "pad": pad}
         out, _ = fast_layers.conv_forward_fast(x, w, b, cp)
-        dout = data(out.shape, dtype, 5)
+        dout = work.data(out.shape, dtype, 5)
 
         def conv():
             _, cache = fast_layers.conv_forward_fast(x, w, b, cp)
@@ -70,9 +71,9 @@ def ours_task(name: str):
 
         return conv
     if kind == "pool":
-        x = data(POOL_SHAPE, dtype, 6)
+        x = work.data(work.POOL_SHAPE, dtype, 6)
         pp = {"pool_height": 2, "pool_width": 2, "stride": 2}
-        dout = data((POOL_SHAPE[0], POOL_SHAPE[1], 16, 16), dtype, 7)
+        dout = work.data((work.POOL_SHAPE[0], work.POOL_SHAPE[1], 16, 16), dtype, 7)
 
         def pool():
             _, cache = fast_layers.max_pool_forward_fast(x, pp)
@@ -103,15 +104,15 @@ def torch_task(name: str):
     kind, *rest = name.split(":")
     dtype = np.dtype(rest[-1])
     if kind == "step":
-        return torch_step(dtype)
+        return work.torch_step(dtype)
     if kind == "conv":
-        xs, ws, stride, pad = CONV[rest[0]]
-        x = torch.from_numpy(data(xs, dtype, 1)).requires_grad_()
-        w = torch.from_numpy(data(ws, dtype, 2, 0.1)).requires_grad_()
-        b = torch.from_numpy(data(ws[0], dtype, 4)).requires_grad_()
+        xs, ws, stride, pad = work.CONV[rest[0]]
+        x = torch.from_numpy(work.data(xs, dtype, 1)).requires_grad_()
+        w = torch.from_numpy(work.data(ws, dtype, 2, 0.1)).requires_grad_()
+        b = torch.from_numpy(work.data(ws[0], dtype, 4)).requires_grad_()
         with torch.no_grad():
             shape = F.conv2d(x, w, b, stride=stride, padding=pad).shape
-        dout = torch.from_numpy(data(tuple(shape), dtype, 5))
+        dout = torch.from_numpy(work.data(tuple(shape), dtype, 5))
 
         def conv():
             x.grad = w.grad = b.grad = None
@@ -119,8 +120,9 @@ def torch_task(name: str):
 
         return conv
     if kind == "pool":
-        x = torch.from_numpy(data(POOL_SHAPE, dtype, 6)).requires_grad_()
-        dout = torch.from_numpy(data((POOL_SHAPE[0], POOL_SHAPE[1], 16, 16), dtype, 7))
+        x = torch.from_numpy(work.data(work.POOL_SHAPE, dtype, 6)).requires_grad_()
+        dout_shape = (work.POOL_SHAPE[0], work.POOL_SHAPE[1], 16, 16)
+        dout = torch.from_numpy(work.data(dout_shape, dtype, 7))
 
         def pool():
             x.grad = None

@@ -73,7 +73,7 @@ def torch_step(dtype) -> Callable[[], None]:
 
 def conv_layout(xs, ws, stride, pad, dtype) -> str:
     """Which layout ``conv_forward_fast`` takes for this case (direct, chunked, ... or numpy)."""
-    from intro2ai import _fast_plan
+    from intro2ai import _fast_layouts, _fast_plan
 
     _, mod = _fast_plan.backend()
     if mod is None:
@@ -82,4 +82,5 @@ def conv_layout(xs, ws, stride, pad, dtype) -> str:
     W_out = 1 + (xs[3] + 2 * pad - ws[3]) // stride
     return _fast_plan.plan(xs[0], ws[0], ws[1] * ws[2] * ws[3], H_out * W_out,
                            np.dtype(dtype).itemsize, stride=stride,
-                           simd=_fast_plan.simd_level(mod)).layout
+                           simd=_fast_plan.simd_level(mod),
+                           filt=_fast_layouts.filt(mod, ws[2], ws[3])).layout

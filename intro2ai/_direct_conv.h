@@ -151,6 +151,8 @@ typedef struct {
 #else /* no vector extensions: the direct path is never taken */
 
 static int i2a_direct_simd_level(void) { return -1; }
+static i2a_ix i2a_direct_filter_tile_f32(int level) { return 0; }
+static i2a_ix i2a_direct_filter_tile_f64(int level) { return 0; }
 static int i2a_direct_forward_f32(const float *x, const float *w, const float *b, float *out,
                                   i2a_ix N, i2a_ix C, i2a_ix H, i2a_ix W, i2a_ix F, i2a_ix HH, i2a_ix WW,
                                   i2a_ix pad_h, i2a_ix pad_w, int level) { return -2; }

@@ -17,6 +17,13 @@ static const I2A_KT *I2A_SUF(i2a_pick)(int level)
     return &I2A_CAT(I2A_SUF(i2a_kernels), _generic);
 }
 
+/* Filters per forward tile at this level: a convolution whose output channels are not a
+ * multiple of it computes the rest as padding. */
+static i2a_ix I2A_SUF(i2a_direct_filter_tile)(int level)
+{
+    return I2A_SUF(i2a_pick)(level)->fb;
+}
+
 /* Offsets of the taps k = (c, i, j) in the padded image; taps K..Kp-1 read offset 0. */
 static void I2A_SUF(i2a_offsets)(i2a_ix *off, i2a_ix C, i2a_ix HH, i2a_ix WW, i2a_ix Hp,
                                  i2a_ix Wp, i2a_ix Kp)

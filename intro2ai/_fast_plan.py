@@ -1,9 +1,9 @@
 """How the fast layers lay out their work, and the threads that do it.
 
-:func:`plan` chooses, for one convolution of the compiled core, one of the four layouts of
-:mod:`intro2ai._fast_layouts` ("direct", "chunked", "merged", "batched"), how many images a
-chunk holds, how many of our threads share the chunks and how many columns (of
-``H_out * W_out``) one GEMM takes. :func:`run_parallel` runs the chunks on those threads.
+:func:`plan` chooses, for one convolution of the compiled core, one of the layouts of
+:mod:`intro2ai._fast_layouts` (:data:`LAYOUTS`), how many images a chunk holds, how many of our
+threads share the chunks and how many columns (of ``H_out * W_out``) one GEMM takes.
+:func:`run_parallel` runs the chunks on those threads.
 
 What the plan would choose by size can be overridden, for the tests and the benchmark, by
 :func:`overriding` (behind ``intro2ai.fast_layers.use_layout``): a :class:`Settings` held in a
@@ -24,7 +24,7 @@ from typing import Any, Iterator, NamedTuple
 
 from intro2ai import _extension
 
-LAYOUTS = ("direct", "chunked", "merged", "batched")
+LAYOUTS = ("winograd", "direct", "chunked", "merged", "batched")
 
 # OpenBLAS gives a GEMM t threads only when m*n*k >= t * 65536 * 4 (interface/gemm.c): with
 # two or more cores it threads the GEMMs from this size on. Layers whose per-image GEMMs are
@@ -43,9 +43,14 @@ PARALLEL_MIN_MACS = 1 << 21
 # A chunked layout forced on GEMMs OpenBLAS would thread splits the H_out*W_out axis into
 # blocks below its threshold, but never narrower than this (narrower GEMMs are inefficient).
 MIN_BLOCK = 32
-# The direct kernels compute dx with the C input channels as output channels, tiled by up to 8:
-# with fewer channels most of each tile is wasted and the GEMM + col2im is faster.
+# The direct kernels compute dx with the C input channels as output channels, in tiles of 4 or
+# 8 filters: with fewer channels most of each tile can be wasted and the GEMM + col2im is
+# faster. From this many channels on dx is direct whatever the tile (see
+# _fast_layouts.direct_dx_pays for fewer).
 DIRECT_DX_MIN_C = 4
+# 3x3 stride-1 layers with at least this many input and output channels take the Winograd
+# layout: its GEMMs over channels are then big enough to run near the GEMM rate.
+WINOGRAD_MIN_CHANNELS = 32
 # Pooling kernels run on our threads from this many input elements on.
 POOL_PARALLEL_MIN = 1 << 18
 # At most this many threads of ours, whatever the core count.
@@ -59,8 +64,9 @@ class Settings:
     Attributes
     ----------
     layout : str or None
-        One of :data:`LAYOUTS`, or None to choose by size. A "direct" layout at a stride other
-        than 1, or without compiled direct kernels, is the chunked one.
+        One of :data:`LAYOUTS`, or None to choose by size. A "winograd" layout where it does
+        not apply (filters other than 3x3) is the direct one; a "direct" layout at a stride
+        other than 1, or without compiled direct kernels, is the chunked one.
     threads : int or None
         Threads of ours; None: :func:`workers` (environment, else cores). When set, the
         chunked and direct layouts use them even for small layers.
@@ -219,25 +225,29 @@ def run_by_images(work: Any, N: int, size: int) -> None:
 class Plan(NamedTuple):
     layout: str   # one of LAYOUTS
     chunk: int    # images per chunk (direct and chunked layouts)
-    workers: int  # threads (direct and chunked layouts)
+    workers: int  # threads (winograd, direct and chunked layouts)
     block: int    # columns (of H_out*W_out) per GEMM (chunked layout, dx of the direct one)
 
 
 def plan(N: int, F: int, K: int, P: int, itemsize: int, layout: str | None = None,
-         stride: int = 1, simd: int = -1) -> Plan:
+         stride: int = 1, simd: int = -1, filt: tuple = (0, 0)) -> Plan:
     """How the compiled-core convolution lays out its work for this size (or this layout).
 
-    ``K = C*HH*WW`` and ``P = H_out*W_out``; ``simd`` is the compiled core's direct-convolution
-    level: at stride 1 with SIMD kernels (level 1 or 2) the direct layout is taken. Per-image
+    ``K = C*HH*WW``, ``P = H_out*W_out`` and ``filt = (HH, WW)``; ``simd`` is the compiled
+    core's direct-convolution level: at stride 1 with SIMD kernels (level 1 or 2) the direct
+    layout is taken, or for 3x3 filters between many channels the Winograd one. Per-image
     GEMMs too small for OpenBLAS to thread, whose cols fit in the L2 cache, take the chunked
     layout on our threads; bigger ones are left to OpenBLAS, merged into one GEMM per operation
     or batched.
     """
     s = current()
     per_image = K * P * itemsize
+    winograd = tuple(filt) == (3, 3) and stride == 1 and simd >= 0
     layout = layout or s.layout
     if layout is None:
-        if stride == 1 and simd >= 1:
+        if winograd and simd >= 1 and min(K // 9, F) >= WINOGRAD_MIN_CHANNELS:
+            layout = "winograd"
+        elif stride == 1 and simd >= 1:
             layout = "direct"
         elif per_image <= 2 * s.chunk_bytes and F * K * P < BLAS_THREADED_MIN:
             layout = "chunked"
@@ -245,10 +255,12 @@ def plan(N: int, F: int, K: int, P: int, itemsize: int, layout: str | None = Non
             layout = "merged"
         else:
             layout = "batched"
+    if layout == "winograd" and not winograd:
+        layout = "direct"
     if layout == "direct" and (stride != 1 or simd < 0):
         layout = "chunked"
     n_workers, block = 1, P
-    if layout in ("chunked", "direct") and N > 1:
+    if layout in ("chunked", "direct", "winograd") and N > 1:
         # Each thread keeps its GEMMs below OpenBLAS's threading threshold.
         small = max(1, (BLAS_THREADED_MIN - 1) // max(1, F * K))
         if s.block is not None:
@@ -258,7 +270,7 @@ def plan(N: int, F: int, K: int, P: int, itemsize: int, layout: str | None = Non
             block = small
             if s.threads is not None or N * F * K * P >= PARALLEL_MIN_MACS:
                 n_workers = min(workers(), N)
-        elif layout == "direct" and N * F * K * P >= PARALLEL_MIN_MACS:
+        elif layout != "chunked" and N * F * K * P >= PARALLEL_MIN_MACS:
             n_workers = min(workers(), N)  # its own kernels are not BLAS: always ours
     chunk = max(1, s.chunk_bytes // per_image)
     if n_workers > 1:  # enough chunks for the threads to balance their loads

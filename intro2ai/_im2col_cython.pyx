@@ -35,6 +35,8 @@ from libc.string cimport memcpy, memset
 
 cdef extern from "_direct_conv.h" nogil:
     int i2a_direct_simd_level()
+    Py_ssize_t i2a_direct_filter_tile_f32(int level)
+    Py_ssize_t i2a_direct_filter_tile_f64(int level)
     int i2a_direct_forward_f32(const float* x, const float* w, const float* b, float* out,
                                Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                Py_ssize_t F, Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h,
@@ -55,6 +57,11 @@ cdef extern from "_direct_conv.h" nogil:
 # SIMD kernels of the direct convolution on this CPU: 2 = AVX-512, 1 = AVX2 + FMA, 0 = only
 # the portable ones (correct, not faster than im2col), -1 = not compiled. See _direct_conv.h.
 DIRECT_SIMD_LEVEL = i2a_direct_simd_level()
+# Filters per forward tile of the direct kernels at that level, by dtype name (empty without
+# kernels): output channels short of a multiple of it are computed as padding.
+DIRECT_FILTER_TILE = ({"float32": i2a_direct_filter_tile_f32(DIRECT_SIMD_LEVEL),
+                       "float64": i2a_direct_filter_tile_f64(DIRECT_SIMD_LEVEL)}
+                      if DIRECT_SIMD_LEVEL >= 0 else {})
 
 
 cdef inline Py_ssize_t _lo(Py_ssize_t off, Py_ssize_t stride) noexcept nogil:
@@ -416,3 +423,122 @@ def conv_direct_dw(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
                                    H, W, F, HH, WW, pad_h, pad_w, level)
     if rc != 0:
         raise MemoryError("conv_direct_dw: no memory for the scratch buffers")
+
+
+
+def winograd_input(const floating[:, :, ::1] x, floating[:, :, ::1] V, floating[:, ::1] rows,
+                   Py_ssize_t pad, Py_ssize_t y0, Py_ssize_t th, Py_ssize_t tw):
+    """Winograd F(2x2, 3x3) input transform of one image ``x`` (C, H, W), zero padded by
+    ``pad``: ``V[4*a + b, c, t] = (B^T d B)[a, b]`` for the 4x4 window ``d`` of tile
+    ``t = (ty - y0) * tw + tx`` (tile rows ``y0 <= ty < y0 + th``), read at rows
+    ``2*ty - pad ...`` and columns ``2*tx - pad ...``. ``rows`` is scratch of shape
+    (6, 2*tw + 2)."""
+    cdef Py_ssize_t C = x.shape[0], H = x.shape[1], W = x.shape[2]
+    cdef Py_ssize_t Wp = 2 * tw + 2
+    if (V.shape[0] != 16 or V.shape[1] != C or V.shape[2] != th * tw or rows.shape[0] != 6
+            or rows.shape[1] != Wp):
+        raise ValueError("winograd_input: inconsistent shapes of V or rows")
+    cdef Py_ssize_t c, ty, tx, a, u, y, t, lo, hi
+    cdef floating* r0 = &rows[0, 0]
+    cdef floating* r1 = &rows[1, 0]
+    cdef floating* r2 = &rows[2, 0]
+    cdef floating* r3 = &rows[3, 0]
+    cdef floating* ev = &rows[4, 0]
+    cdef floating* od = &rows[5, 0]
+    cdef floating* ta
+    cdef floating* v0
+    cdef floating* v1
+    cdef floating* v2
+    cdef floating* v3
+    cdef floating e0, e1, e2, e3
+    lo = pad if pad < Wp else Wp
+    hi = W + pad if W + pad < Wp else Wp
+    with nogil:
+        for c in range(C):
+            for ty in range(y0, y0 + th):
+                # The window's four rows, zero padded, then B^T along them (in place).
+                for a in range(4):
+                    y = 2 * ty - pad + a
+                    ta = &rows[a, 0]
+                    if y < 0 or y >= H or hi <= lo:
+                        memset(ta, 0, Wp * sizeof(floating))
+                        continue
+                    if lo > 0:
+                        memset(ta, 0, lo * sizeof(floating))
+                    memcpy(ta + lo, &x[c, y, lo - pad], (hi - lo) * sizeof(floating))
+                    if hi < Wp:
+                        memset(ta + hi, 0, (Wp - hi) * sizeof(floating))
+                for u in range(Wp):
+                    e0 = r0[u] - r2[u]
+                    e1 = r1[u] + r2[u]
+                    e2 = r2[u] - r1[u]
+                    e3 = r1[u] - r3[u]
+                    r0[u] = e0
+                    r1[u] = e1
+                    r2[u] = e2
+                    r3[u] = e3
+                # Then B along the columns: tile tx reads columns 2tx .. 2tx+3, i.e. the even
+                # and odd columns tx and tx+1 (split first, so the loops below are contiguous).
+                t = (ty - y0) * tw
+                for a in range(4):
+                    ta = &rows[a, 0]
+                    for u in range(tw + 1):
+                        ev[u] = ta[2 * u]
+                        od[u] = ta[2 * u + 1]
+                    v0 = &V[4 * a, c, t]
+                    v1 = &V[4 * a + 1, c, t]
+                    v2 = &V[4 * a + 2, c, t]
+                    v3 = &V[4 * a + 3, c, t]
+                    for tx in range(tw):
+                        v0[tx] = ev[tx] - ev[tx + 1]
+                        v1[tx] = od[tx] + ev[tx + 1]
+                        v2[tx] = ev[tx + 1] - od[tx]
+                        v3[tx] = od[tx] - od[tx + 1]
+
+
+def winograd_output(const floating[:, :, ::1] M, const floating[::1] b,
+                    floating[:, :, ::1] out, floating[:, ::1] scratch, Py_ssize_t y0,
+                    Py_ssize_t th, Py_ssize_t tw):
+    """Winograd F(2x2, 3x3) output transform: ``out[f, 2*ty + i, 2*tx + j] = (A^T m A)[i, j]
+    + b[f]`` for ``m[a, b] = M[4*a + b, f, t]``, tile rows ``y0 <= ty < y0 + th`` (rows and
+    columns past ``out``'s edge dropped). ``scratch`` has shape (10, 2*tw)."""
+    cdef Py_ssize_t F = out.shape[0], Ho = out.shape[1], Wo = out.shape[2]
+    if (M.shape[0] != 16 or M.shape[1] != F or M.shape[2] != th * tw or b.shape[0] != F
+            or scratch.shape[0] != 10 or scratch.shape[1] != 2 * tw or Wo > 2 * tw):
+        raise ValueError("winograd_output: inconsistent shapes of M, b, out or scratch")
+    cdef Py_ssize_t f, ty, tx, t, a, y
+    cdef floating* m0
+    cdef floating* m1
+    cdef floating* m2
+    cdef floating* m3
+    cdef floating* q0
+    cdef floating* q1
+    cdef floating* o0 = &scratch[8, 0]
+    cdef floating* o1 = &scratch[9, 0]
+    cdef floating bias
+    with nogil:
+        for f in range(F):
+            bias = b[f]
+            for ty in range(y0, y0 + th):
+                t = (ty - y0) * tw
+                # A^T along each row of m (rows 0-3 of scratch: column 0 of the result,
+                # rows 4-7: column 1), then along the columns, into two interleaved rows.
+                for a in range(4):
+                    m0 = &M[4 * a, f, t]
+                    m1 = &M[4 * a + 1, f, t]
+                    m2 = &M[4 * a + 2, f, t]
+                    m3 = &M[4 * a + 3, f, t]
+                    q0 = &scratch[a, 0]
+                    q1 = &scratch[4 + a, 0]
+                    for tx in range(tw):
+                        q0[tx] = m0[tx] + m1[tx] + m2[tx]
+                        q1[tx] = m1[tx] - m2[tx] - m3[tx]
+                for tx in range(tw):
+                    o0[2 * tx] = scratch[0, tx] + scratch[1, tx] + scratch[2, tx] + bias
+                    o0[2 * tx + 1] = scratch[4, tx] + scratch[5, tx] + scratch[6, tx] + bias
+                    o1[2 * tx] = scratch[1, tx] - scratch[2, tx] - scratch[3, tx] + bias
+                    o1[2 * tx + 1] = scratch[5, tx] - scratch[6, tx] - scratch[7, tx] + bias
+                y = 2 * ty
+                memcpy(&out[f, y, 0], o0, Wo * sizeof(floating))
+                if y + 1 < Ho:
+                    memcpy(&out[f, y + 1, 0], o1, Wo * sizeof(floating))

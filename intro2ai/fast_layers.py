@@ -2,8 +2,9 @@
 
 - ``conv_forward_fast`` / ``conv_backward_fast``: the compiled core's kernels in the layout the
   planner chooses for the layer's size (``intro2ai._fast_plan``): at stride 1 a direct
-  convolution without im2col columns, else im2col and GEMMs through NumPy/BLAS, a few images
-  at a time or the whole batch at once (the layouts are in ``intro2ai._fast_layouts``). Small
+  convolution without im2col columns (Winograd's F(2x2, 3x3) for 3x3 filters between many
+  channels), else im2col and GEMMs through NumPy/BLAS, a few images at a time or the whole
+  batch at once (the layouts are in ``intro2ai._fast_layouts``). Small
   layers' work is shared among threads of the kit's own (``INTRO2AI_NUM_THREADS=1`` turns them
   off); bigger GEMMs are threaded by OpenBLAS.
 - ``conv_forward_strides`` / ``conv_backward_strides``: the same GEMMs over windows taken with
@@ -82,9 +83,10 @@ def use_layout(layout: str | None = None, *, threads: int | None = None,
 
     Parameters
     ----------
-    layout : {"direct", "chunked", "merged", "batched"}, optional
-        The convolution layout; by default it is chosen by size. "direct" at a stride other
-        than 1, or without compiled direct kernels, is "chunked".
+    layout : {"winograd", "direct", "chunked", "merged", "batched"}, optional
+        The convolution layout; by default it is chosen by size. "winograd" for filters other
+        than 3x3 is "direct"; "direct" at a stride other than 1, or without compiled direct
+        kernels, is "chunked".
     threads : int, optional
         Threads of the kit's own for the direct and chunked layouts and for pooling (used even
         for small layers when given).

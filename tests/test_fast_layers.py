@@ -51,16 +51,20 @@ def backend(request):
 # ----------------------------------------------------------------------------- convolution
 
 
-# fast_layers.use_layout settings that force each GEMM layout of the compiled core: one merged GEMM
+# fast_layers.use_layout settings that force each layout of the compiled core: one merged GEMM
 # over a K-major cols buffer (when N > 1), batched per-image GEMMs over the whole cols array,
 # and the chunked layout (cols made a few images at a time and recomputed in the backward
 # pass) on one thread or shared by two or three threads, one image per chunk or several,
 # GEMMs over whole images or over blocks of columns (with a remainder when the block does
 # not divide H_out*W_out), and the direct layout (stride 1: the compiled direct kernels, no
 # im2col, at the best SIMD level this CPU runs; at other strides it is the chunked layout) on
-# one thread with dx by GEMM + col2im for these few channels, or on three with dx by the
-# direct kernels too (where pad < filter size; else GEMM + col2im, one image per chunk).
+# one thread with dx by GEMM + col2im for one or two channels (three fill a tile of 4 filters:
+# direct), or on three with dx by the direct kernels too (where pad < filter size; else GEMM +
+# col2im, one image per chunk), and the Winograd layout (3x3 filters at stride 1; other filters:
+# the direct layout) likewise, its dx by Winograd where the direct one's would be direct.
 LAYOUTS = {
+    "winograd": dict(layout="winograd", threads=1),
+    "winograd-3threads-dx": dict(layout="winograd", threads=3, direct_dx_min_channels=1),
     "direct": dict(layout="direct", threads=1),
     "direct-3threads-dx": dict(layout="direct", threads=3, chunk_bytes=1,
                                direct_dx_min_channels=1),
@@ -116,7 +120,7 @@ def test_conv_backends_agree(case, layout):
         grads_c = fast_layers.conv_backward_fast(dout, cache_c)
     if layout == "merged" and case["N"] > 1:
         assert not cache_c.cols.flags.c_contiguous  # really the K-major buffer
-    if layout.startswith(("chunked", "direct")):
+    if layout.startswith(("chunked", "direct", "winograd")):
         assert cache_c.cols is None  # the backward pass recomputes the columns
     else:
         cols_np = _im2col_numpy.im2col(x, case["HH"], case["WW"], case["pad"], case["stride"])
@@ -140,6 +144,9 @@ def test_conv_backends_agree(case, layout):
         ((1, 1, 1, 1), (1, 1, 3, 3), 1, 1),        # 1x1 input, everything from the padding
         ((2, 3, 31, 31), (5, 3, 3, 3), 2, 1),      # the seed's (H + 2*pad - HH) / stride case
         ((9, 2, 11, 6), (3, 2, 3, 4), 3, 2),       # odd batch: uneven chunks and thread shares
+        ((3, 4, 7, 6), (5, 4, 3, 3), 1, 2),        # 3x3, pad 2: Winograd with odd output sizes
+        ((2, 5, 9, 8), (6, 5, 3, 3), 1, 0),        # 3x3, pad 0 (dx padded by 2)
+        ((2, 3, 4, 4), (2, 3, 3, 3), 1, 4),        # 3x3, pad beyond the filter
     ],
 )
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
@@ -175,6 +182,14 @@ def test_conv_plan_for_benchmark_shapes(monkeypatch):
         assert (p.layout, p.workers) == ("direct", 1), p
         # Other strides (case A) never take it.
         assert plan(100, 25, 27, 256, 8, stride=2, simd=simd).layout == "chunked"
+    # 3x3 filters at stride 1 between 32 or more channels (case D): the Winograd layout, on our
+    # threads; fewer channels, other filters or strides: as without it.
+    for simd in (1, 2):
+        p = plan(64, 64, 576, 1024, 4, stride=1, simd=simd, filt=(3, 3))
+        assert (p.layout, p.workers) == ("winograd", 2), p
+        assert plan(64, 16, 144, 1024, 4, stride=1, simd=simd, filt=(3, 3)).layout == "direct"
+        assert plan(64, 64, 576, 256, 4, stride=2, simd=simd, filt=(3, 3)).layout == "merged"
+    assert plan(64, 64, 576, 1024, 4, stride=1, simd=0, filt=(3, 3)).layout == "merged"
     # Only the portable kernels (level 0) or none (-1): by size, as below.
     for simd in (-1, 0):
         assert plan(50, 32, 147, 1024, 4, stride=1, simd=simd).layout == "merged"
@@ -208,6 +223,13 @@ def test_conv_plan_for_benchmark_shapes(monkeypatch):
         assert plan(50, 32, 147, 1024, 4, stride=1, simd=0).layout == "direct"
         assert plan(50, 32, 147, 1024, 4, stride=1, simd=-1).layout == "chunked"
         assert plan(50, 32, 147, 1024, 4, stride=2, simd=2).layout == "chunked"
+    # A forced Winograd layout: 3x3 filters at stride 1 with any compiled kernels, else the
+    # direct layout (and so at other strides the chunked one).
+    with fast_layers.use_layout("winograd"):
+        assert plan(2, 2, 18, 16, 8, stride=1, simd=0, filt=(3, 3)).layout == "winograd"
+        assert plan(2, 2, 18, 16, 8, stride=1, simd=-1, filt=(3, 3)).layout == "chunked"
+        assert plan(50, 32, 147, 1024, 4, stride=1, simd=1, filt=(7, 7)).layout == "direct"
+        assert plan(2, 2, 18, 16, 8, stride=2, simd=1, filt=(3, 3)).layout == "chunked"
     # Outside the with blocks the size decides again; a misspelt layout is refused.
     assert plan(50, 32, 147, 1024, 4).layout == "merged"
     with pytest.raises(ValueError, match="layout must be one of"):
@@ -396,6 +418,7 @@ def test_direct_kernels_every_simd_level(dtype, xs, ws, pad_h, pad_w):
     """conv_direct_forward / conv_direct_dw at every SIMD level this CPU runs (the portable
     16-byte kernels included) against scipy.signal.correlate, with a random dout."""
     mod = _extension.cython_module()
+    assert mod.DIRECT_FILTER_TILE[np.dtype(dtype).name] in (4, 8)  # filters per forward tile
     rng = np.random.default_rng(sum(xs) + sum(ws))
     x = rng.standard_normal(xs).astype(dtype)
     w = rng.standard_normal(ws).astype(dtype)
