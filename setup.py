@@ -3,6 +3,7 @@
 Set ``INTRO2AI_NO_CYTHON=1`` to install without a C compiler: the package then
 falls back to its pure-NumPy im2col (slower, same results).
 """
+
 import os
 
 from setuptools import Extension, setup
@@ -17,8 +18,11 @@ def _extensions():
         "intro2ai._im2col_cython",
         sources=["intro2ai/_im2col_cython.pyx"],
         # The direct convolution's C kernels, included by the .pyx.
-        depends=["intro2ai/_direct_conv.h", "intro2ai/_direct_conv_driver.h",
-                 "intro2ai/_direct_conv_kernels.h"],
+        depends=[
+            "intro2ai/_direct_conv.h",
+            "intro2ai/_direct_conv_driver.h",
+            "intro2ai/_direct_conv_kernels.h",
+        ],
         # -fno-math-errno: sqrt need not set errno, so loops calling it can be vectorised.
         extra_compile_args=["-O3", "-fno-math-errno"],
     )

@@ -25,8 +25,15 @@ c.CourseDirectory.feedback_directory = "feedback"
 
 # Never copy editor leftovers or build outputs into a release or a submission.
 c.CourseDirectory.ignore = [
-    ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "build", "*.so", "*.c",
-    "*.egg-info", ".pytest_cache",
+    ".ipynb_checkpoints",
+    "*.pyc",
+    "__pycache__",
+    "feedback",
+    "build",
+    "*.so",
+    "*.c",
+    "*.egg-info",
+    ".pytest_cache",
 ]
 
 # Every file a student edits. On autograde nbgrader normally overwrites submitted files with

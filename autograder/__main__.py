@@ -14,22 +14,30 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder",
-                                     description="Trusted grader of the intro2ai HW5 kit.")
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder", description="Trusted grader of the intro2ai HW5 kit."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     g = sub.add_parser("grade", help="grade one submission folder")
     g.add_argument("submission_dir")
     g.add_argument("--json", action="store_true", help="print one JSON object")
     g.add_argument("--full", action="store_true", help="with --json: include every case")
     g.add_argument("--seed", default=None, help="secret seed of the hidden cases")
-    g.add_argument("--allow-unsandboxed", action="store_true",
-                   help="grade even where no sandbox can be made (every task is flagged)")
-    sub.add_parser("doctor", help="the isolation grading gets on this machine for this user, "
-                                  "and what is visible from inside the sandbox")
+    g.add_argument(
+        "--allow-unsandboxed",
+        action="store_true",
+        help="grade even where no sandbox can be made (every task is flagged)",
+    )
+    sub.add_parser(
+        "doctor",
+        help="the isolation grading gets on this machine for this user, "
+        "and what is visible from inside the sandbox",
+    )
     s = sub.add_parser("samples", help="write the sample submissions into a folder")
     s.add_argument("dest")
-    s.add_argument("--notebooks", action="store_true",
-                   help="also the notebook-side samples (edited hw5.ipynb)")
+    s.add_argument(
+        "--notebooks", action="store_true", help="also the notebook-side samples (edited hw5.ipynb)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "samples":
@@ -46,12 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     from autograder import grade_submission, jail
 
     if not os.path.isdir(args.submission_dir):
-        print(f"python -m autograder grade: {args.submission_dir} is not a folder; give the folder "
-              f"that holds intro2ai/layers.py and intro2ai/classifiers/cnn.py", file=sys.stderr)
+        print(
+            f"python -m autograder grade: {args.submission_dir} is not a folder; give the folder "
+            f"that holds intro2ai/layers.py and intro2ai/classifiers/cnn.py",
+            file=sys.stderr,
+        )
         return 2
     try:
-        record = grade_submission(args.submission_dir, seed=args.seed,
-                                  allow_unsandboxed=args.allow_unsandboxed or None)
+        record = grade_submission(
+            args.submission_dir, seed=args.seed, allow_unsandboxed=args.allow_unsandboxed or None
+        )
     except jail.Unavailable as exc:
         print(f"python -m autograder grade: {exc}", file=sys.stderr)
         return 3
@@ -59,10 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.full:
             record = {
                 "submission": record["submission"],
-                "tasks": {t: {k: r[k] for k in ("points", "max_points", "status", "message")}
-                          for t, r in record["tasks"].items()},
-                "total": record["total"], "max_total": record["max_total"],
-                "isolation": record["isolation"], "seconds": record["seconds"],
+                "tasks": {
+                    t: {k: r[k] for k in ("points", "max_points", "status", "message")}
+                    for t, r in record["tasks"].items()
+                },
+                "total": record["total"],
+                "max_total": record["max_total"],
+                "isolation": record["isolation"],
+                "seconds": record["seconds"],
             }
         json.dump(record, sys.stdout, ensure_ascii=False, indent=1)
         print()
@@ -70,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         for task, r in record["tasks"].items():
             print(f"{task:26s} {r['points']:6.2f}/{r['max_points']:<6g} {r['status']}")
             print(f"    {r['message']}")
-        print(f"{'total':26s} {record['total']:6.2f}/{record['max_total']:g}  "
-              f"(isolation: {record['isolation']}, {record['seconds']:.2f} s)")
+        print(
+            f"{'total':26s} {record['total']:6.2f}/{record['max_total']:g}  "
+            f"(isolation: {record['isolation']}, {record['seconds']:.2f} s)"
+        )
         for flag in record.get("flags", []):
             print(f"flag: {flag['kind']}" + (f" ({flag['task']})" if "task" in flag else ""))
     return 0
@@ -86,15 +104,19 @@ def doctor() -> int:
     print(f"why: {why}")
     print(f"bwrap: {jail.bwrap_path() or 'none'}")
     if level != "full":
-        print(f"grading refuses to run student code here unless --allow-unsandboxed or "
-              f"{jail.ALLOW_UNSANDBOXED_ENV}=1 is given (every record is then flagged)")
+        print(
+            f"grading refuses to run student code here unless --allow-unsandboxed or "
+            f"{jail.ALLOW_UNSANDBOXED_ENV}=1 is given (every record is then flagged)"
+        )
         return 1
     seen = sandbox.visible_tree()
     paths = seen["paths"]
     top = sorted({"/" + p.split("/")[1] for p in paths})
     print(f"student code runs as uid {seen['uid']} and sees (top level): {' '.join(top)}")
-    roots = sorted({h for h in ("/box", "/grader", "/py", "/venv", "/tmp")} |
-                   {i for _, i in jail._system_lib_binds()})
+    roots = sorted(
+        {h for h in ("/box", "/grader", "/py", "/venv", "/tmp")}
+        | {i for _, i in jail._system_lib_binds()}
+    )
     for root in roots:
         n = sum(1 for p in paths if p == root or p.startswith(root + "/"))
         print(f"  {root:32s} {n:6d} entries")

@@ -70,8 +70,10 @@ def _write_all(fd, data):
 
 def send(header, payload=b""):
     head = json.dumps(header).encode()
-    _write_all(RESULT_FD, b"R" + len(head).to_bytes(4, "big") + head
-               + len(payload).to_bytes(8, "big") + payload)
+    _write_all(
+        RESULT_FD,
+        b"R" + len(head).to_bytes(4, "big") + head + len(payload).to_bytes(8, "big") + payload,
+    )
 
 
 def _text(value, limit=FIELD_BYTES):
@@ -94,7 +96,8 @@ class Case:
 def _names(spec, field):
     value = spec.get(field)
     if not isinstance(value, list) or not all(
-            isinstance(n, str) and n.isidentifier() and len(n) <= 16 for n in value):
+        isinstance(n, str) and n.isidentifier() and len(n) <= 16 for n in value
+    ):
         raise ValueError(f"job spec: {field} is not a list of names")
     return value
 
@@ -121,9 +124,14 @@ def case_table(job, npz_keys):
         if spec.get("kind") in LAYER_KINDS:
             out.append(Case(set(arrays), set(diag), False))
         elif "X" in keys:  # a ThreeLayerConvNet loss case
-            params = sorted(k[len("param_"):] for k in keys if k.startswith("param_"))
-            out.append(Case({"loss", "scores"} | {"g_" + p for p in params},
-                            {"num_" + p for p in params}, False))
+            params = sorted(k[len("param_") :] for k in keys if k.startswith("param_"))
+            out.append(
+                Case(
+                    {"loss", "scores"} | {"g_" + p for p in params},
+                    {"num_" + p for p in params},
+                    False,
+                )
+            )
         else:  # an __init__ case: names first, then p_<name> for each
             out.append(Case(set(), set(), True))
     return out
@@ -178,7 +186,7 @@ class Shared:
         self.mm = mmap.mmap(-1, max(size, 64), flags=mmap.MAP_SHARED)
         for i, key, off, _, _ in self.layout:
             data = arrays[f"{i}.{key}"].tobytes()
-            self.mm[off:off + len(data)] = data
+            self.mm[off : off + len(data)] = data
 
     def post_records(self, i):
         """(key, .npy bytes) of case ``i``'s shared inputs as they are now."""
@@ -257,8 +265,11 @@ class Relay:
                 raise StreamError("names for a case that has none")
             if case.names is not None:
                 return self.tamper(case, i, "second names record")
-            if not isinstance(names, list) or len(names) > MAX_NAMES or not all(
-                    isinstance(n, str) and n.isidentifier() and len(n) <= 16 for n in names):
+            if (
+                not isinstance(names, list)
+                or len(names) > MAX_NAMES
+                or not all(isinstance(n, str) and n.isidentifier() and len(n) <= 16 for n in names)
+            ):
                 raise StreamError("malformed names")
             case.names = list(dict.fromkeys(names))
             self.forward({"kind": "names", "case": i, "names": case.names})
@@ -267,16 +278,26 @@ class Relay:
             if case.errors > MAX_ERRORS:
                 return
             step, status = header.get("step"), header.get("status")
-            self.forward({"kind": "error", "case": i,
-                          "step": step if step in ERROR_STEPS else "call",
-                          "status": status if status in ERROR_STATUSES else "error",
-                          **{k: _text(header.get(k)) for k in ("exc_type", "message", "where")}})
+            self.forward(
+                {
+                    "kind": "error",
+                    "case": i,
+                    "step": step if step in ERROR_STEPS else "call",
+                    "status": status if status in ERROR_STATUSES else "error",
+                    **{k: _text(header.get(k)) for k in ("exc_type", "message", "where")},
+                }
+            )
         elif kind == "bad":
             case.bad += 1
             if case.bad > MAX_BAD:
                 return
-            self.forward({"kind": "bad", "case": i,
-                          **{k: _text(header.get(k), 200) for k in ("key", "type", "why")}})
+            self.forward(
+                {
+                    "kind": "bad",
+                    "case": i,
+                    **{k: _text(header.get(k), 200) for k in ("key", "type", "why")},
+                }
+            )
         elif kind == "done":
             if case.done:
                 return self.tamper(case, i, "second done")
@@ -294,24 +315,24 @@ def parse_records(buf, relay):
     while True:
         if len(buf) - pos < 5:
             return pos
-        if buf[pos:pos + 1] != b"R":
+        if buf[pos : pos + 1] != b"R":
             raise StreamError("corrupt result stream")
-        hlen = int.from_bytes(buf[pos + 1:pos + 5], "big")
+        hlen = int.from_bytes(buf[pos + 1 : pos + 5], "big")
         if hlen > HEADER_BYTES:
             raise StreamError("record header too long")
         if len(buf) - pos < 13 + hlen:
             return pos
-        plen = int.from_bytes(buf[pos + 5 + hlen:pos + 13 + hlen], "big")
+        plen = int.from_bytes(buf[pos + 5 + hlen : pos + 13 + hlen], "big")
         if plen > MAX_ARRAY_BYTES + 16384:
             raise StreamError("record payload too long")
         end = pos + 13 + hlen + plen
         if len(buf) < end:
             return pos
         try:
-            header = json.loads(bytes(buf[pos + 5:pos + 5 + hlen]).decode("utf-8"))
+            header = json.loads(bytes(buf[pos + 5 : pos + 5 + hlen]).decode("utf-8"))
         except Exception as exc:  # noqa: BLE001  (RecursionError from deep nesting, too)
             raise StreamError(f"unreadable record header ({type(exc).__name__})") from None
-        relay.record(header, bytes(buf[pos + 13 + hlen:end]))
+        relay.record(header, bytes(buf[pos + 13 + hlen : end]))
         pos = end
 
 
@@ -377,8 +398,9 @@ def main():
     if job.get("spec", {}).get("kind") not in LAYER_KINDS + ("model",):
         raise ValueError("job spec: unknown task kind")  # fail closed: nothing runs
     shared = Shared(layer_keys(job["spec"])[0], arrays)
-    relay = Relay(case_table(job, list(arrays)), npformat,
-                  int(CFG["limits"]["result_mb"]) << 20, shared)
+    relay = Relay(
+        case_table(job, list(arrays)), npformat, int(CFG["limits"]["result_mb"]) << 20, shared
+    )
     send({"kind": "hello"})  # the sandbox is up (before any student code runs)
     # Not dumpable: the worker (same uid) can neither ptrace this process nor open
     # /proc/<relay>/fd/<result_fd>. Set before the fork, so no student code ever sees it unset.
@@ -391,8 +413,7 @@ def main():
     os.close(w)
     relay_loop(r, pid, relay)
     _, status = os.waitpid(pid, 0)
-    code = (os.waitstatus_to_exitcode(status) if os.WIFEXITED(status)
-            else 128 + os.WTERMSIG(status))
+    code = os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
     send({"kind": "exit", "code": code})
     os._exit(code)
 

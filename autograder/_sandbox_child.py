@@ -38,8 +38,9 @@ def send(header, payload=b""):
     if os.getpid() != WORKER_PID:
         os._exit(0)  # a forked copy of the worker never reports
     head = json.dumps(header).encode()
-    _write_all(b"R" + len(head).to_bytes(4, "big") + head + len(payload).to_bytes(8, "big")
-               + payload)
+    _write_all(
+        b"R" + len(head).to_bytes(4, "big") + head + len(payload).to_bytes(8, "big") + payload
+    )
 
 
 class CappedWriter:
@@ -58,7 +59,7 @@ class CappedWriter:
             except OSError:
                 pass
             self.left -= len(chunk)
-            data = data[len(chunk):]
+            data = data[len(chunk) :]
         self.dropped += len(data)
         return len(text)
 
@@ -89,8 +90,9 @@ def main(channel, cfg, stdlib_path, shared=None):
     # No System V IPC objects (memory that outlives the process), no ptrace, keyrings, bpf,
     # io_uring...; where no pids cgroup exists, no new processes either.
     if cfg.get("no_fork") or _seccomp.supported():
-        _seccomp.install(_seccomp.program(no_fork=bool(cfg.get("no_fork")), no_sysv_ipc=True,
-                                          no_extras=True))
+        _seccomp.install(
+            _seccomp.program(no_fork=bool(cfg.get("no_fork")), no_sysv_ipc=True, no_extras=True)
+        )
     os.chdir(cfg["box"])
     sys.path[:] = [cfg["site"]] + list(stdlib_path)
     load_job()
@@ -180,8 +182,15 @@ def run_cases():
             buf = io.BytesIO()
             np.save(buf, arr, allow_pickle=False)
         except BaseException as exc:  # noqa: BLE001 (a student object may raise anything)
-            send({"kind": "bad", "case": i, "key": key, "type": type(value).__name__,
-                  "why": str(exc)[:200]})
+            send(
+                {
+                    "kind": "bad",
+                    "case": i,
+                    "key": key,
+                    "type": type(value).__name__,
+                    "why": str(exc)[:200],
+                }
+            )
             return
         send({"kind": kind, "case": i, "key": key}, buf.getvalue())
 
@@ -207,13 +216,23 @@ def run_cases():
             message = str(exc)[:400]
         except BaseException:  # noqa: BLE001
             message = "<str() failed>"
-        send({"kind": "error", "case": i, "step": step, "status": status,
-              "exc_type": type(exc).__name__[:80], "message": message, "where": where})
+        send(
+            {
+                "kind": "error",
+                "case": i,
+                "step": step,
+                "status": status,
+                "exc_type": type(exc).__name__[:80],
+                "message": message,
+                "where": where,
+            }
+        )
 
     def pair(res, who, n=2):
         if not isinstance(res, tuple) or len(res) != n:
-            got = f"{type(res).__name__}" + (f" of length {len(res)}"
-                                             if isinstance(res, tuple) else "")
+            got = f"{type(res).__name__}" + (
+                f" of length {len(res)}" if isinstance(res, tuple) else ""
+            )
             raise TypeError(f"{who} must return a tuple of {n} values, got {got}")
         return res
 
@@ -252,6 +271,7 @@ def run_cases():
 
         if spec["naive"]:
             from intro2ai import grading_rules  # the naive-layer rule, as in make check
+
             guard, guarded = grading_rules.guard, grading_rules.is_guarded  # before student code
             naive = tuple(spec["naive_functions"])
             module = importlib.import_module(spec["module"])
@@ -275,8 +295,20 @@ def run_cases():
         S.update(SHARED_VIEWS.get(i, {}))
         params = case["params"]
         try:
-            run_case(spec, i, module, A, S, params, case.get("numeric", {}), np,
-                     send_array, report, pair, numeric)
+            run_case(
+                spec,
+                i,
+                module,
+                A,
+                S,
+                params,
+                case.get("numeric", {}),
+                np,
+                send_array,
+                report,
+                pair,
+                numeric,
+            )
         except BaseException as exc:  # noqa: BLE001
             report(i, "call", exc)
         send({"kind": "done", "case": i})
@@ -290,7 +322,8 @@ def run_cases():
 def _args(spec, arrays, params):
     """A layer's forward arguments: its inputs (from ``arrays``), then its dict parameter."""
     return [arrays[k] for k in spec["inputs"]] + (
-        [dict(params[spec["param"]])] if spec["param"] else [])
+        [dict(params[spec["param"]])] if spec["param"] else []
+    )
 
 
 def _layer_forward(spec, i, L, A, S, params, num, np, send_array, report, pair, numeric):
@@ -347,7 +380,7 @@ def _model(spec, i, M, A, S, params, num, np, send_array, report, pair, numeric)
         for k in names[:16]:
             send_array(i, "p_" + k, p[k])
         return
-    ref = {k[len("param_"):]: v for k, v in A.items() if k.startswith("param_")}
+    ref = {k[len("param_") :]: v for k, v in A.items() if k.startswith("param_")}
     try:
         np.random.seed(0)
         model = cls(**kwargs)

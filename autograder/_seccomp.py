@@ -32,8 +32,28 @@ def supported() -> bool:
 
 #: chmod, chown, extended-attribute (ACL) and timestamp (utime*) writes, per architecture.
 _MODE_CALLS = {
-    "x86_64": (90, 91, 268, 452, 92, 93, 94, 260, 188, 189, 190, 197, 198, 199, 463, 466,
-               132, 235, 261, 280),
+    "x86_64": (
+        90,
+        91,
+        268,
+        452,
+        92,
+        93,
+        94,
+        260,
+        188,
+        189,
+        190,
+        197,
+        198,
+        199,
+        463,
+        466,
+        132,
+        235,
+        261,
+        280,
+    ),
     "aarch64": (52, 53, 452, 54, 55, 5, 6, 7, 14, 15, 16, 463, 466, 88),
 }
 
@@ -51,8 +71,12 @@ _EXTRA_CALLS = {
 }
 
 
-def program(no_fork: bool = False, pin_modes: bool = False, no_sysv_ipc: bool = False,
-            no_extras: bool = False) -> bytes:
+def program(
+    no_fork: bool = False,
+    pin_modes: bool = False,
+    no_sysv_ipc: bool = False,
+    no_extras: bool = False,
+) -> bytes:
     """A filter as raw ``struct sock_filter`` records (raises OSError where unsupported).
 
     no_fork : fork, vfork and clone without CLONE_THREAD fail with EAGAIN, clone3 with ENOSYS.
@@ -85,18 +109,30 @@ def program(no_fork: bool = False, pin_modes: bool = False, no_sysv_ipc: bool = 
         prog += [(_JEQ, "enosys", "next", nr) for nr in _EXTRA_CALLS[machine]]
     if no_fork:
         prog += [(_JEQ, "eagain", "next", nr) for nr in forks]
-        prog += [(_JEQ, "enosys", "next", 435),  # clone3: its flags are out of reach
-                 (_JEQ, "next", "allow", clone),
-                 (_LD, None, None, 16),  # low 32 bits of clone's flags
-                 (_JSET, "allow", "eagain", _CLONE_THREAD)]
-    labels = {"allow": len(prog), "eagain": len(prog) + 1, "enosys": len(prog) + 2,
-              "pretend": len(prog) + 3}
-    prog += [(_RET, None, None, _ALLOW), (_RET, None, None, _EAGAIN),
-             (_RET, None, None, _ENOSYS), (_RET, None, None, _PRETEND)]
+        prog += [
+            (_JEQ, "enosys", "next", 435),  # clone3: its flags are out of reach
+            (_JEQ, "next", "allow", clone),
+            (_LD, None, None, 16),  # low 32 bits of clone's flags
+            (_JSET, "allow", "eagain", _CLONE_THREAD),
+        ]
+    labels = {
+        "allow": len(prog),
+        "eagain": len(prog) + 1,
+        "enosys": len(prog) + 2,
+        "pretend": len(prog) + 3,
+    }
+    prog += [
+        (_RET, None, None, _ALLOW),
+        (_RET, None, None, _EAGAIN),
+        (_RET, None, None, _ENOSYS),
+        (_RET, None, None, _PRETEND),
+    ]
     code = b""
     for pc, (op, jt, jf, k) in enumerate(prog):
+
         def off(label, pc=pc):
             return 0 if label in (None, "next") else labels[label] - pc - 1
+
         code += struct.pack("=HBBI", op, off(jt), off(jf), k)
     return code
 
@@ -119,8 +155,13 @@ def install(code: bytes) -> None:
     buf = ctypes.create_string_buffer(code, len(code))
     fprog = struct.pack("@HP", len(code) // 8, ctypes.addressof(buf))  # struct sock_fprog
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong,
-                           ctypes.c_ulong]
+    libc.prctl.argtypes = [
+        ctypes.c_int,
+        ctypes.c_ulong,
+        ctypes.c_void_p,
+        ctypes.c_ulong,
+        ctypes.c_ulong,
+    ]
     if libc.prctl(38, 1, None, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
     fbuf = ctypes.create_string_buffer(fprog, len(fprog))

@@ -5,6 +5,7 @@
 :func:`autograde` is the parent: it skips submissions graded already, applies each record to the
 gradebook (one SQLite writer) and stores it (:mod:`autograder.records`).
 """
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -14,12 +15,20 @@ import multiprocessing
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from autograder import jail, notebook_step, records
-from autograder.results import AutogradeResult, Flag, FlagKind, PipelineRecord, Status, \
-    SubmissionResult, TaskResult
+from autograder.results import (
+    AutogradeResult,
+    Flag,
+    FlagKind,
+    PipelineRecord,
+    Status,
+    SubmissionResult,
+    TaskResult,
+)
 
 #: Who raised a flag that the trusted grader (not the pipeline) reported.
 TRUSTED_SOURCE = "trusted grader"
@@ -32,8 +41,10 @@ def load_grader(spec: str) -> Callable[..., dict]:
 
 
 #: Korean message of a task whose trusted grade is missing.
-MISSING_GRADE_KO = ("채점 중 오류가 나서 이 과제의 점수를 확정하지 못했습니다. 0점으로 기록하고 조교가 "
-                    "직접 확인합니다.")
+MISSING_GRADE_KO = (
+    "채점 중 오류가 나서 이 과제의 점수를 확정하지 못했습니다. 0점으로 기록하고 조교가 "
+    "직접 확인합니다."
+)
 
 
 def expected_tasks(grader: str) -> dict[str, float]:
@@ -57,23 +68,32 @@ def check_trusted(trusted: Any) -> SubmissionResult:
 NO_TRUSTED_RESULT = SubmissionResult(tasks={}, total=0.0, max_total=0.0)
 
 
-def fail_closed(trusted: SubmissionResult, expected: dict[str, float],
-                message: str | None) -> tuple[SubmissionResult, list[Flag]]:
+def fail_closed(
+    trusted: SubmissionResult, expected: dict[str, float], message: str | None
+) -> tuple[SubmissionResult, list[Flag]]:
     """0 points and a manual-review flag for every expected task the trusted result lacks
     (every one when ``message``, an error, is given)."""
     tasks = {} if message else dict(trusted.tasks)
     flags = []
     for task, max_points in expected.items():
         if task not in tasks:
-            tasks[task] = TaskResult(points=0.0, max_points=float(max_points), status=Status.ERROR,
-                                     message=MISSING_GRADE_KO)
+            tasks[task] = TaskResult(
+                points=0.0,
+                max_points=float(max_points),
+                status=Status.ERROR,
+                message=MISSING_GRADE_KO,
+            )
             flags.append(Flag(FlagKind.NEEDS_MANUAL_GRADE, task=task))
     if not message and not flags:
         return trusted, []
     total = sum(t.points for t in tasks.values())
     max_total = sum(t.max_points for t in tasks.values())
-    out = dataclasses.replace(trusted if not message else NO_TRUSTED_RESULT, tasks=tasks,
-                              total=round(total, 4), max_total=max_total)
+    out = dataclasses.replace(
+        trusted if not message else NO_TRUSTED_RESULT,
+        tasks=tasks,
+        total=round(total, 4),
+        max_total=max_total,
+    )
     if message:
         flags.insert(0, Flag(FlagKind.TRUSTED_GRADER_ERROR, message=message[:2000]))
     return out, flags
@@ -91,8 +111,11 @@ def grade_one(job: dict) -> PipelineRecord:
     try:
         return _grade_one(job)
     except Exception as exc:
-        return failed_record(job, f"grading failed: {type(exc).__name__}: {str(exc)[:500]}",
-                             round(time.perf_counter() - t0, 3))
+        return failed_record(
+            job,
+            f"grading failed: {type(exc).__name__}: {str(exc)[:500]}",
+            round(time.perf_counter() - t0, 3),
+        )
 
 
 def failed_record(job: dict, message: str, seconds: float = 0.0) -> PipelineRecord:
@@ -100,13 +123,31 @@ def failed_record(job: dict, message: str, seconds: float = 0.0) -> PipelineReco
     trusted, flags = fail_closed(NO_TRUSTED_RESULT, job.get("expected_tasks") or {}, message)
     if not job.get("expected_tasks"):
         flags.append(Flag(FlagKind.NEEDS_MANUAL_GRADE))
-    rec = _record(job, trusted, AutogradeResult(), None, "", [], flags, None,
-                  {"nbgrader": 0.0, "trusted": 0.0, "total": seconds})
+    rec = _record(
+        job,
+        trusted,
+        AutogradeResult(),
+        None,
+        "",
+        [],
+        flags,
+        None,
+        {"nbgrader": 0.0, "trusted": 0.0, "total": seconds},
+    )
     return dataclasses.replace(rec, grading_key=None)  # retried by the next run
 
 
-def _record(job, trusted: SubmissionResult, autograde: AutogradeResult, notebook_rc, notebook_log,
-            isolation, flags: list[Flag], after, timings) -> PipelineRecord:
+def _record(
+    job,
+    trusted: SubmissionResult,
+    autograde: AutogradeResult,
+    notebook_rc,
+    notebook_log,
+    isolation,
+    flags: list[Flag],
+    after,
+    timings,
+) -> PipelineRecord:
     return PipelineRecord(
         version=records.RECORD_VERSION,
         student=job["student"],
@@ -137,9 +178,17 @@ def _grade_one(job: dict) -> dict:
         with tempfile.TemporaryDirectory(prefix="intro2ai-autograde-") as tmp:
             limit = job.get("notebook_time_limit") or notebook_step.NOTEBOOK_TIME_LIMIT_S
             data = Path(job["data_dir"]) if job.get("data_dir") else None
-            step = notebook_step.run_notebook_step(course, assignment, student, Path(job["template_db"]),
-                                                   Path(tmp), job.get("cell_timeout"),
-                                                   bool(job.get("fast_notebook")), limit, data)
+            step = notebook_step.run_notebook_step(
+                course,
+                assignment,
+                student,
+                Path(job["template_db"]),
+                Path(tmp),
+                job.get("cell_timeout"),
+                bool(job.get("fast_notebook")),
+                limit,
+                data,
+            )
     autograde_data = AutogradeResult.from_dict(step.autograde if step else {}, "autograde")
     t1 = time.perf_counter()
     error = None
@@ -164,16 +213,35 @@ def _grade_one(job: dict) -> dict:
     if step is not None and (step.returncode != 0 or not step.autograde):
         flags.append(Flag(FlagKind.NOTEBOOK_AUTOGRADE_FAILED, returncode=step.returncode))
     if step is not None and step.timed_out:
-        flags.append(Flag(FlagKind.NOTEBOOK_TIMEOUT, seconds=float(
-            job.get("notebook_time_limit") or notebook_step.NOTEBOOK_TIME_LIMIT_S)))
+        flags.append(
+            Flag(
+                FlagKind.NOTEBOOK_TIMEOUT,
+                seconds=float(
+                    job.get("notebook_time_limit") or notebook_step.NOTEBOOK_TIME_LIMIT_S
+                ),
+            )
+        )
     if step is not None and job.get("data_missing"):
         flags.append(Flag(FlagKind.NOTEBOOK_DATA_MISSING, message=job["data_missing"]))
     after = records.digest(sub)
     if after != job["digest"]:
         flags.append(Flag(FlagKind.SUBMISSION_CHANGED_DURING_GRADING))
-    timings = {"nbgrader": round(t1 - t0, 3), "trusted": round(t2 - t1, 3), "total": round(t2 - t0, 3)}
-    return _record(job, trusted, autograde_data, step.returncode if step else None, step.log if step else "",
-                   step.isolation if step else [], flags, after, timings)
+    timings = {
+        "nbgrader": round(t1 - t0, 3),
+        "trusted": round(t2 - t1, 3),
+        "total": round(t2 - t0, 3),
+    }
+    return _record(
+        job,
+        trusted,
+        autograde_data,
+        step.returncode if step else None,
+        step.log if step else "",
+        step.isolation if step else [],
+        flags,
+        after,
+        timings,
+    )
 
 
 # --------------------------------------------------------------------------- batch (parent)
@@ -183,12 +251,21 @@ def _gradebook_file(course: Path) -> Path:
     return course / "gradebook.db"
 
 
-def autograde(course: Path = records.DEFAULT_COURSE, assignment: str = records.DEFAULT_ASSIGNMENT, *, jobs: int = 1,
-              force: bool = False, students: Iterable[str] | None = None, grader: str = records.DEFAULT_GRADER,
-              seed: int | None = None, progress: bool = True,
-              skip_notebook: bool = False, cell_timeout: int | None = None,
-              fast_notebook: bool = False,
-              notebook_time_limit: float = notebook_step.NOTEBOOK_TIME_LIMIT_S) -> dict[str, Any]:
+def autograde(
+    course: Path = records.DEFAULT_COURSE,
+    assignment: str = records.DEFAULT_ASSIGNMENT,
+    *,
+    jobs: int = 1,
+    force: bool = False,
+    students: Iterable[str] | None = None,
+    grader: str = records.DEFAULT_GRADER,
+    seed: int | None = None,
+    progress: bool = True,
+    skip_notebook: bool = False,
+    cell_timeout: int | None = None,
+    fast_notebook: bool = False,
+    notebook_time_limit: float = notebook_step.NOTEBOOK_TIME_LIMIT_S,
+) -> dict[str, Any]:
     """Autograde every submission; returns a summary ``{"graded", "skipped", "records", "wall",
     "data_missing"}`` (``records``: the new :class:`~autograder.results.PipelineRecord` by
     student)."""
@@ -201,11 +278,17 @@ def autograde(course: Path = records.DEFAULT_COURSE, assignment: str = records.D
     if not skip_notebook:
         level, why = jail.level()
         if level != "full" and not jail.allowed_unsandboxed():
-            raise SystemExit(f"no sandbox for the notebook step here ({why}); refusing to run student "
-                             f"notebooks without one (set {jail.ALLOW_UNSANDBOXED_ENV}=1 to allow it: every "
-                             f"record then says so)")
+            raise SystemExit(
+                f"no sandbox for the notebook step here ({why}); refusing to run student "
+                f"notebooks without one (set {jail.ALLOW_UNSANDBOXED_ENV}=1 to allow it: every "
+                f"record then says so)"
+            )
     data = notebook_step.data_dir()
-    data_missing = None if (skip_notebook or fast_notebook) else notebook_step.notebook_data_missing(course, assignment, data)
+    data_missing = (
+        None
+        if (skip_notebook or fast_notebook)
+        else notebook_step.notebook_data_missing(course, assignment, data)
+    )
     expected = expected_tasks(grader)
     url = gbmod.db_url(db_file)
     names = records.discover(course, assignment, students)
@@ -226,13 +309,26 @@ def autograde(course: Path = records.DEFAULT_COURSE, assignment: str = records.D
         tmp = Path(tmp)
         template = tmp / "template.db"
         gbmod.snapshot(db_file, template)
-        jobs_list = [{
-            "course": str(course), "assignment": assignment, "student": s, "digest": dg,
-            "template_db": str(template), "grader": grader, "seed": seed, "skip_notebook": skip_notebook,
-            "cell_timeout": cell_timeout, "fast_notebook": fast_notebook,
-            "notebook_time_limit": notebook_time_limit, "grading_key": key, "expected_tasks": expected,
-            "data_dir": str(data), "data_missing": data_missing,
-        } for s, dg in todo]
+        jobs_list = [
+            {
+                "course": str(course),
+                "assignment": assignment,
+                "student": s,
+                "digest": dg,
+                "template_db": str(template),
+                "grader": grader,
+                "seed": seed,
+                "skip_notebook": skip_notebook,
+                "cell_timeout": cell_timeout,
+                "fast_notebook": fast_notebook,
+                "notebook_time_limit": notebook_time_limit,
+                "grading_key": key,
+                "expected_tasks": expected,
+                "data_dir": str(data),
+                "data_missing": data_missing,
+            }
+            for s, dg in todo
+        ]
         jobs_by_student = {job["student"]: job for job in jobs_list}
         bar = _progress(len(jobs_list), f"autograde {assignment}", progress)
 
@@ -240,7 +336,9 @@ def autograde(course: Path = records.DEFAULT_COURSE, assignment: str = records.D
             try:
                 gbmod.apply_record(url, assignment, rec)  # parent only: one SQLite writer
             except Exception as exc:  # fail closed: 0 and a flag in the gradebook too
-                rec = failed_record(jobs_by_student[rec.student], f"gradebook update failed: {exc!r}")
+                rec = failed_record(
+                    jobs_by_student[rec.student], f"gradebook update failed: {exc!r}"
+                )
                 gbmod.apply_record(url, assignment, rec)
             records.store_record(course, assignment, rec)
             graded[rec.student] = rec
@@ -269,13 +367,21 @@ def autograde(course: Path = records.DEFAULT_COURSE, assignment: str = records.D
         finally:
             bar.close()
     wall = time.perf_counter() - t_start
-    summary = {"graded": sorted(graded), "skipped": skipped, "records": graded, "wall": wall,
-               "data_missing": data_missing if graded else None}
+    summary = {
+        "graded": sorted(graded),
+        "skipped": skipped,
+        "records": graded,
+        "wall": wall,
+        "data_missing": data_missing if graded else None,
+    }
     _write_report(course, assignment, summary)
     if summary["data_missing"]:
-        print(f"[autograde] {len(graded)} notebook(s) ran without their data ({data_missing}): each record is "
-              f"flagged notebook_data_missing; get it with `make data` (or set INTRO2AI_DATA_DIR), then "
-              f"regrade with FORCE=1", flush=True)
+        print(
+            f"[autograde] {len(graded)} notebook(s) ran without their data ({data_missing}): each record is "
+            f"flagged notebook_data_missing; get it with `make data` (or set INTRO2AI_DATA_DIR), then "
+            f"regrade with FORCE=1",
+            flush=True,
+        )
     return summary
 
 
@@ -313,7 +419,9 @@ def _write_report(course: Path, assignment: str, summary: dict) -> None:
         "not_a_grade": dict(sorted(stale.items())),  # records whose submission is gone or changed
         "skipped_folders": dict(records.scan_submitted(course, assignment)[1]),
         # Files in the record folder that did not verify: never graded from, listed for review.
-        "untrusted_record_files": {s: p for s, _, p in records.scan_records(course, assignment) if p},
+        "untrusted_record_files": {
+            s: p for s, _, p in records.scan_records(course, assignment) if p
+        },
     }
     records.store_report(course, assignment, report)
 
@@ -327,4 +435,3 @@ def _timing_stats(timings: list[dict]) -> dict:
         if vals:
             out[key] = {"mean": round(sum(vals) / len(vals), 3), "max": round(max(vals), 3)}
     return out
-

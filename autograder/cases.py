@@ -26,8 +26,9 @@ import dataclasses
 import hashlib
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -54,8 +55,11 @@ class Case:
 
     def describe(self) -> str:
         """Shapes and parameters for feedback (inputs only: never expected values)."""
-        parts = [f"{k} {tuple(v.shape)}" for k, v in self.arrays.items()
-                 if not k.startswith("param_") and k not in ("y",)]
+        parts = [
+            f"{k} {tuple(v.shape)}"
+            for k, v in self.arrays.items()
+            if not k.startswith("param_") and k not in ("y",)
+        ]
         for key, value in self.params.items():
             if key != "params_seed":  # a seed of the grader's own, not an input
                 if key == "init":
@@ -97,19 +101,23 @@ _CHECK_MAKERS: dict[str, Callable[[str], list[Case]]] = {}
 
 def maker(*functions: str):
     """Register the decorated ``f(task_id, seed)`` as the case maker of these task functions."""
+
     def register(fn):
         for name in functions:
             _MAKERS[name] = fn
         return fn
+
     return register
 
 
 def check_maker(*functions: str):
     """Register the decorated ``f(task_id)`` as the make-check case maker of these functions."""
+
     def register(fn):
         for name in functions:
             _CHECK_MAKERS[name] = fn
         return fn
+
     return register
 
 
@@ -193,15 +201,17 @@ def conv_cases(task: str, seed: str) -> list[Case]:
         x = rng.standard_normal((4, 3, 5, 5))
         w = rng.standard_normal((2, 3, 3, 3))
         b = rng.standard_normal(2)
-        cases.append(_conv_case(task, "visible_basic", False, x, w, b,
-                                {"stride": 1, "pad": 1}, rng, True))
+        cases.append(
+            _conv_case(task, "visible_basic", False, x, w, b, {"stride": 1, "pad": 1}, rng, True)
+        )
     else:
         rng = np.random.default_rng(232)
         x = rng.standard_normal((2, 3, 4, 4))
         w = rng.standard_normal((3, 3, 4, 4))
         b = rng.standard_normal(3)
-        cases.append(_conv_case(task, "visible_basic", False, x, w, b,
-                                {"stride": 2, "pad": 1}, None, False))
+        cases.append(
+            _conv_case(task, "visible_basic", False, x, w, b, {"stride": 2, "pad": 1}, None, False)
+        )
     for kind in ("stride_pad", "nonsquare", "single"):  # each seed: pad > 0, pad = 0, batch 1
         name = f"hidden_{kind}"
         rng = _rng(seed, task, name)
@@ -261,14 +271,35 @@ def pool_cases(task: str, seed: str) -> list[Case]:
     if backward:
         rng = np.random.default_rng(231)
         x = _distinct(rng, (3, 2, 8, 8))
-        cases.append(_pool_case(task, "visible_basic", False, x,
-                                {"pool_height": 2, "pool_width": 2, "stride": 2}, rng, True))
+        cases.append(
+            _pool_case(
+                task,
+                "visible_basic",
+                False,
+                x,
+                {"pool_height": 2, "pool_width": 2, "stride": 2},
+                rng,
+                True,
+            )
+        )
     else:
         x = _distinct(np.random.default_rng(232), (2, 3, 4, 4))  # not the notebook's linspace
-        cases.append(_pool_case(task, "visible_basic", False, x,
-                                {"pool_width": 2, "pool_height": 2, "stride": 2}, None, False))
-    kinds = ("nonsquare", "overlap", "ties", "single") if backward else (
-        "nonsquare", "overlap", "single")
+        cases.append(
+            _pool_case(
+                task,
+                "visible_basic",
+                False,
+                x,
+                {"pool_width": 2, "pool_height": 2, "stride": 2},
+                None,
+                False,
+            )
+        )
+    kinds = (
+        ("nonsquare", "overlap", "ties", "single")
+        if backward
+        else ("nonsquare", "overlap", "single")
+    )
     for kind in kinds:
         name = f"hidden_{kind}"
         rng = _rng(seed, task, name)
@@ -283,8 +314,9 @@ def pool_cases(task: str, seed: str) -> list[Case]:
         if kind == "overlap":
             # The largest value sits where four windows overlap: every seed tells "+=" from "=".
             x[:, :, 2, 2] = x.max() + 1.0
-        cases.append(_pool_case(task, name, True, x, pool_param, rng, backward,
-                                numeric=kind != "ties"))
+        cases.append(
+            _pool_case(task, name, True, x, pool_param, rng, backward, numeric=kind != "ties")
+        )
     return cases
 
 
@@ -295,16 +327,28 @@ def pool_cases(task: str, seed: str) -> list[Case]:
 
 def _net_kwargs(rng, visible: bool) -> dict:
     if visible:
-        return {"input_dim": [3, 16, 16], "num_filters": 3, "filter_size": 3,
-                "hidden_dim": 7, "num_classes": 10, "weight_scale": 1e-2, "reg": 0.0,
-                "dtype": "float64"}
+        return {
+            "input_dim": [3, 16, 16],
+            "num_filters": 3,
+            "filter_size": 3,
+            "hidden_dim": 7,
+            "num_classes": 10,
+            "weight_scale": 1e-2,
+            "reg": 0.0,
+            "dtype": "float64",
+        }
     H = _pick(rng, (6, 8, 10))
     W = H + 2 * _pick(rng, (1, 2))
-    return {"input_dim": [_pick(rng, (1, 2, 3)), H, W],
-            "num_filters": _pick(rng, (4, 5, 6)), "filter_size": _pick(rng, (3, 5)),
-            "hidden_dim": _pick(rng, (8, 9, 11)), "num_classes": _pick(rng, (3, 4, 6)),
-            "weight_scale": float(np.round(10 ** rng.uniform(-2.5, -1.0), 6)),
-            "reg": float(np.round(rng.uniform(0.1, 0.9), 3)), "dtype": "float64"}
+    return {
+        "input_dim": [_pick(rng, (1, 2, 3)), H, W],
+        "num_filters": _pick(rng, (4, 5, 6)),
+        "filter_size": _pick(rng, (3, 5)),
+        "hidden_dim": _pick(rng, (8, 9, 11)),
+        "num_classes": _pick(rng, (3, 4, 6)),
+        "weight_scale": float(np.round(10 ** rng.uniform(-2.5, -1.0), 6)),
+        "reg": float(np.round(rng.uniform(0.1, 0.9), 3)),
+        "dtype": "float64",
+    }
 
 
 @maker("ThreeLayerConvNet")
@@ -324,9 +368,15 @@ def net_cases(task: str, seed: str) -> list[Case]:
         # The parameters are the reference model's own (drawn in grader.py with this seed),
         # so they are set there; only the data and the seed for them live here.
         params_seed = int(rng.integers(2**31))
-        cases.append(Case(task, name, {"X": X, "y": y},
-                          {"init": init, "reg": init["reg"], "params_seed": params_seed},
-                          not visible))
+        cases.append(
+            Case(
+                task,
+                name,
+                {"X": X, "y": y},
+                {"init": init, "reg": init["reg"], "params_seed": params_seed},
+                not visible,
+            )
+        )
     return cases
 
 
@@ -339,8 +389,9 @@ def _registered(registry: dict, task: str, what: str):
     try:
         return registry[function]
     except KeyError:
-        raise KeyError(f"task {task!r}: no {what} is registered for {function!r} in "
-                       f"autograder/cases.py") from None
+        raise KeyError(
+            f"task {task!r}: no {what} is registered for {function!r} in autograder/cases.py"
+        ) from None
 
 
 def make_cases(task: str, seed: str) -> list[Case]:
@@ -367,8 +418,16 @@ CHECK_POOL = {
     "check_overlap": ((2, 1, 5, 5), {"pool_height": 3, "pool_width": 3, "stride": 2}),
     "check_ties": ((2, 2, 5, 5), {"pool_height": 3, "pool_width": 3, "stride": 1}),
 }
-CHECK_NET = {"input_dim": [3, 8, 8], "num_filters": 3, "filter_size": 3, "hidden_dim": 5,
-             "num_classes": 4, "weight_scale": 1e-2, "reg": 0.0, "dtype": "float64"}
+CHECK_NET = {
+    "input_dim": [3, 8, 8],
+    "num_filters": 3,
+    "filter_size": 3,
+    "hidden_dim": 5,
+    "num_classes": 4,
+    "weight_scale": 1e-2,
+    "reg": 0.0,
+    "dtype": "float64",
+}
 
 
 def check_cases(task: str) -> list[Case]:
@@ -413,6 +472,13 @@ def _net_check_cases(task: str) -> list[Case]:
         init = dict(CHECK_NET, reg=reg)
         X = rng.standard_normal((2, *init["input_dim"]))
         y = rng.integers(init["num_classes"], size=2).astype(np.int64)
-        out.append(Case(task, f"check_loss_reg{k}", {"X": X, "y": y},
-                        {"init": init, "reg": reg, "params_seed": 5400 + k}, False))
+        out.append(
+            Case(
+                task,
+                f"check_loss_reg{k}",
+                {"X": X, "y": y},
+                {"init": init, "reg": reg, "params_seed": 5400 + k},
+                False,
+            )
+        )
     return out

@@ -32,8 +32,8 @@ import numpy as np
 from autograder import cases as cases_mod
 from autograder import grader, mistakes
 from autograder import tasks as tasks_mod
-
 from autograder.release import CHECKS_DATA as FILE_NAME  # noqa: E402
+
 SEP = "::"
 TABLE_KEY = "table"
 
@@ -105,10 +105,17 @@ def problems(path: str | os.PathLike, rel: str) -> list[str]:
     extra = sorted(set(got) - set(want))
     missing = sorted(set(want) - set(got))
     if extra or missing:
-        return [f"{rel}: arrays differ from the checks' own cases (extra: {extra[:3]}, "
-                f"missing: {missing[:3]})"]
-    changed = [k for k in want if got[k].dtype != want[k].dtype or got[k].shape != want[k].shape
-               or not np.array_equal(got[k], want[k])]
+        return [
+            f"{rel}: arrays differ from the checks' own cases (extra: {extra[:3]}, "
+            f"missing: {missing[:3]})"
+        ]
+    changed = [
+        k
+        for k in want
+        if got[k].dtype != want[k].dtype
+        or got[k].shape != want[k].shape
+        or not np.array_equal(got[k], want[k])
+    ]
     if changed:
         return [f"{rel}: arrays differ from the checks' own cases: {changed[:3]}"]
     return []

@@ -67,8 +67,9 @@ import tempfile
 import unicodedata
 import zipfile
 import zlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO
 
 from autograder import ids, records
 
@@ -80,8 +81,10 @@ DEFAULT_ASSIGNMENT = records.DEFAULT_ASSIGNMENT
 GRADED_FILES = {"hw5": ("hw5.ipynb", "intro2ai/layers.py", "intro2ai/classifiers/cnn.py")}
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 #: LMS archive name: ``<student_id>_<anything>.<archive suffix>``, matched as a whole.
-LMS_NAME = re.compile(r"(?P<student_id>[^_]*)_(?P<rest>.*?)(?P<suffix>\.zip|\.tar|\.tar\.gz|\.tgz)",
-                      re.IGNORECASE | re.DOTALL)
+LMS_NAME = re.compile(
+    r"(?P<student_id>[^_]*)_(?P<rest>.*?)(?P<suffix>\.zip|\.tar|\.tar\.gz|\.tgz)",
+    re.IGNORECASE | re.DOTALL,
+)
 TIMESTAMP_FILE = "timestamp.txt"
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -132,8 +135,10 @@ def student_id(archive_name: str) -> str:
     if not m:
         raise Refused(f"name is not <student_id>_<anything>{'|'.join(ARCHIVE_SUFFIXES)}")
     if "/" in m.group("rest"):  # e.g. "hw5_all/2026_x.zip": the id would be "hw5"
-        raise Refused("in a folder of the download, not at its top: unpack the download and "
-                      "collect the folder that holds the student archives")
+        raise Refused(
+            "in a folder of the download, not at its top: unpack the download and "
+            "collect the folder that holds the student archives"
+        )
     why = ids.problem(m.group("student_id"))
     if why:
         raise Refused(why)
@@ -177,7 +182,7 @@ class _Capped(io.RawIOBase):
         self.seen += len(data)
         if self.seen > self.cap:
             raise Refused(f"{self.what} is larger than {self.cap} bytes")
-        b[:len(data)] = data
+        b[: len(data)] = data
         return len(data)
 
 
@@ -218,8 +223,14 @@ def _zip_entries(path: Path, limits: Limits) -> list[_Entry]:
             try:
                 with zf.open(info) as f:
                     return _read_capped(f, cap, f"entry {info.filename!r}")
-            except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, RuntimeError,
-                    zlib.error) as exc:
+            except (
+                zipfile.BadZipFile,
+                NotImplementedError,
+                OSError,
+                EOFError,
+                RuntimeError,
+                zlib.error,
+            ) as exc:
                 raise Refused(f"entry {info.filename!r} cannot be read ({exc})") from None
 
         out.append(_Entry(name, kind, info.file_size, read))
@@ -227,8 +238,13 @@ def _zip_entries(path: Path, limits: Limits) -> list[_Entry]:
 
 
 def _kind(mode: int) -> str:
-    for test, label in ((stat.S_ISLNK, "symlink"), (stat.S_ISCHR, "character device"),
-                        (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket")):
+    for test, label in (
+        (stat.S_ISLNK, "symlink"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+    ):
         if test(mode):
             return label
     return f"file type {stat.S_IFMT(mode):o}"
@@ -241,7 +257,9 @@ def _tar_entries(path: Path, limits: Limits, wanted: Callable[[str], bool]) -> l
         head = raw.read(2)
         raw.seek(0)
         inner: BinaryIO = gzip.GzipFile(fileobj=raw) if head == b"\x1f\x8b" else raw
-        capped = io.BufferedReader(_Capped(inner, limits.scanned_bytes, "the uncompressed tar stream"))
+        capped = io.BufferedReader(
+            _Capped(inner, limits.scanned_bytes, "the uncompressed tar stream")
+        )
         out: list[_Entry] = []
         with tarfile.open(fileobj=capped, mode="r|") as tf:
             for n, member in enumerate(tf, 1):
@@ -253,13 +271,23 @@ def _tar_entries(path: Path, limits: Limits, wanted: Callable[[str], bool]) -> l
                 if member.issym():
                     raise Refused(f"entry {member.name!r} is a symlink")
                 if not (member.isreg() or member.isdir()):
-                    raise Refused(f"entry {member.name!r} is not a regular file (tar type {member.type!r})")
+                    raise Refused(
+                        f"entry {member.name!r} is not a regular file (tar type {member.type!r})"
+                    )
                 data = b""
                 if member.isreg() and member.size <= limits.file_bytes and wanted(name):
                     f = tf.extractfile(member)
-                    data = _read_capped(f, limits.file_bytes, f"entry {member.name!r}") if f else b""
-                out.append(_Entry(name, "dir" if member.isdir() else "file", member.size,
-                                  lambda cap, data=data, m=member.name: _cap_bytes(data, cap, m)))
+                    data = (
+                        _read_capped(f, limits.file_bytes, f"entry {member.name!r}") if f else b""
+                    )
+                out.append(
+                    _Entry(
+                        name,
+                        "dir" if member.isdir() else "file",
+                        member.size,
+                        lambda cap, data=data, m=member.name: _cap_bytes(data, cap, m),
+                    )
+                )
         return out
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise Refused(f"not a readable tar archive ({exc})") from None
@@ -273,8 +301,9 @@ def _cap_bytes(data: bytes, cap: int, name: str) -> bytes:
     return data
 
 
-def extract(archive: Path, dest: Path, assignment: str = DEFAULT_ASSIGNMENT,
-            limits: Limits = Limits()) -> list[str]:
+def extract(
+    archive: Path, dest: Path, assignment: str = DEFAULT_ASSIGNMENT, limits: Limits = Limits()
+) -> list[str]:
     """Write the graded files of one student's archive into the new folder ``dest``.
 
     Returns the relative paths written. Raises :class:`Refused` (nothing is left in ``dest``'s
@@ -285,7 +314,9 @@ def extract(archive: Path, dest: Path, assignment: str = DEFAULT_ASSIGNMENT,
     if low.endswith(".zip"):
         entries = _zip_entries(archive, limits)
     else:
-        entries = _tar_entries(archive, limits, lambda n: any(n == r or n.endswith("/" + r) for r in graded))
+        entries = _tar_entries(
+            archive, limits, lambda n: any(n == r or n.endswith("/" + r) for r in graded)
+        )
     seen: dict[str, str] = {}
     for e in entries:
         key = e.name.casefold()
@@ -303,8 +334,10 @@ def extract(archive: Path, dest: Path, assignment: str = DEFAULT_ASSIGNMENT,
     if not roots:
         raise Refused(f"none of {', '.join(graded)} in the archive")
     if len(roots) > 1:
-        raise Refused("graded files in more than one folder: "
-                      + ", ".join(sorted(repr(r.rstrip('/') or '.') for r in roots)))
+        raise Refused(
+            "graded files in more than one folder: "
+            + ", ".join(sorted(repr(r.rstrip("/") or ".") for r in roots))
+        )
     root = roots.pop()
     chosen = [(rel, files[root + rel]) for rel in graded if root + rel in files]
     total = sum(e.size for _, e in chosen)
@@ -342,7 +375,9 @@ def _bulk_archives(path: Path, limits: Limits) -> tuple[list[Archive], list[Row]
     zf = zipfile.ZipFile(path)
     infos = zf.infolist()
     if len(infos) > limits.bulk_entries:
-        raise SystemExit(f"{path}: {len(infos)} entries, more than {limits.bulk_entries}: not an LMS download?")
+        raise SystemExit(
+            f"{path}: {len(infos)} entries, more than {limits.bulk_entries}: not an LMS download?"
+        )
     found, rows = [], []
     for info in infos:
         if info.is_dir():
@@ -385,10 +420,16 @@ def find_archives(source: Path, limits: Limits = Limits()) -> tuple[list[Archive
     """Per-student archives of ``source`` (bulk zip, folder or one archive), and rows for the rest."""
     source = Path(source)
     if source.is_dir():
-        rows = [Row(p.name, "", "ignored", "not an archive")
-                for p in sorted(source.iterdir()) if p.is_file() and not _is_archive_name(p.name)]
-        return [_file_archive(p) for p in sorted(source.iterdir())
-                if p.is_file() and not p.is_symlink() and _is_archive_name(p.name)], rows
+        rows = [
+            Row(p.name, "", "ignored", "not an archive")
+            for p in sorted(source.iterdir())
+            if p.is_file() and not _is_archive_name(p.name)
+        ]
+        return [
+            _file_archive(p)
+            for p in sorted(source.iterdir())
+            if p.is_file() and not p.is_symlink() and _is_archive_name(p.name)
+        ], rows
     if not source.is_file():
         raise SystemExit(f"{source}: no such file or folder")
     if source.name.lower().endswith(".zip"):
@@ -415,8 +456,12 @@ def read_timestamp(folder: Path) -> dt.datetime | None:
 
 def _same_files(a: Path, b: Path) -> bool:
     def listing(root: Path) -> dict[str, bytes]:
-        return {p.relative_to(root).as_posix(): p.read_bytes()
-                for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes()
+            for p in root.rglob("*")
+            if p.is_file() and not p.is_symlink()
+        }
+
     return listing(a) == listing(b)
 
 
@@ -429,19 +474,27 @@ def _stage(arch: Archive, staging: Path, assignment: str, limits: Limits) -> Pat
     copy = work / f"archive{suffix}"
     try:
         with arch.open() as src, open(copy, "wb") as dst:
-            shutil.copyfileobj(io.BufferedReader(_Capped(src, limits.archive_bytes, "the archive")), dst)
+            shutil.copyfileobj(
+                io.BufferedReader(_Capped(src, limits.archive_bytes, "the archive")), dst
+            )
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise Refused(f"cannot be read from the download ({exc})") from None
     out = work / assignment
     extract(copy, out, assignment, limits)
     copy.unlink()
-    (out / TIMESTAMP_FILE).write_text(arch.mtime.strftime(TIMESTAMP_FORMAT) + "\n", encoding="ascii")
+    (out / TIMESTAMP_FILE).write_text(
+        arch.mtime.strftime(TIMESTAMP_FORMAT) + "\n", encoding="ascii"
+    )
     os.chmod(out / TIMESTAMP_FILE, 0o644)
     return out
 
 
-def collect_archives(archives: Iterable[Archive], course: Path, assignment: str = DEFAULT_ASSIGNMENT,
-                     limits: Limits = Limits()) -> list[Row]:
+def collect_archives(
+    archives: Iterable[Archive],
+    course: Path,
+    assignment: str = DEFAULT_ASSIGNMENT,
+    limits: Limits = Limits(),
+) -> list[Row]:
     """Collect the archives into ``course/submitted``; one :class:`Row` per archive."""
     course = Path(course).resolve()
     rows: list[Row] = []
@@ -461,25 +514,38 @@ def collect_archives(archives: Iterable[Archive], course: Path, assignment: str 
     for sid in sorted(by_id):
         twins = sorted(folded[sid.casefold()] - {sid})
         if twins:
-            why = (f"id differs only in case from {', '.join(twins)} (one folder on a "
-                   f"case-insensitive disk): rename by hand and collect again")
+            why = (
+                f"id differs only in case from {', '.join(twins)} (one folder on a "
+                f"case-insensitive disk): rename by hand and collect again"
+            )
             rows += [Row(a.name, sid, "refused", why) for a in by_id.pop(sid)]
     staging = Path(tempfile.mkdtemp(prefix=".collect-", dir=course))
     try:
         for sid in sorted(by_id):
-            group = sorted(by_id[sid], key=lambda a: (a.mtime or dt.datetime.min, a.name), reverse=True)
+            group = sorted(
+                by_id[sid], key=lambda a: (a.mtime or dt.datetime.min, a.name), reverse=True
+            )
             newest = group[0]
             ties = [a for a in group if a.mtime == newest.mtime]
             if newest.mtime is None or len(ties) > 1:
-                why = (f"{len(ties)} archives with the same LMS time {newest.mtime}: keep the right one "
-                       f"and collect again" if newest.mtime else
-                       f"no valid LMS time (an impossible date in the download, or a file time "
-                       f"outside {LMS_YEARS[0]}-{LMS_YEARS[1]}): set it with touch and collect again")
+                why = (
+                    f"{len(ties)} archives with the same LMS time {newest.mtime}: keep the right one "
+                    f"and collect again"
+                    if newest.mtime
+                    else f"no valid LMS time (an impossible date in the download, or a file time "
+                    f"outside {LMS_YEARS[0]}-{LMS_YEARS[1]}): set it with touch and collect again"
+                )
                 rows += [Row(a.name, sid, "refused", why) for a in group]
                 continue
-            rows += [Row(a.name, sid, "superseded", f"older than {_printable(newest.name, 10**4)} "
-                                                    f"({newest.mtime})")
-                     for a in group[1:]]
+            rows += [
+                Row(
+                    a.name,
+                    sid,
+                    "superseded",
+                    f"older than {_printable(newest.name, 10**4)} ({newest.mtime})",
+                )
+                for a in group[1:]
+            ]
             try:
                 rows.append(_collect_one(newest, sid, submitted, staging, assignment, limits))
             except OSError as exc:  # this student's folder, not the class
@@ -489,8 +555,9 @@ def collect_archives(archives: Iterable[Archive], course: Path, assignment: str 
     return rows
 
 
-def _collect_one(arch: Archive, sid: str, submitted: Path, staging: Path, assignment: str,
-                 limits: Limits) -> Row:
+def _collect_one(
+    arch: Archive, sid: str, submitted: Path, staging: Path, assignment: str, limits: Limits
+) -> Row:
     try:
         built = _stage(arch, staging, assignment, limits)
     except Refused as exc:
@@ -501,13 +568,22 @@ def _collect_one(arch: Archive, sid: str, submitted: Path, staging: Path, assign
     if dest.exists():
         old = read_timestamp(dest)
         if old is None:
-            return Row(arch.name, sid, "refused", f"{dest} exists and was not made by collect "
-                                                    f"(no {TIMESTAMP_FILE}); move it away to collect")
+            return Row(
+                arch.name,
+                sid,
+                "refused",
+                f"{dest} exists and was not made by collect "
+                f"(no {TIMESTAMP_FILE}); move it away to collect",
+            )
         if _same_files(built, dest):
             return Row(arch.name, sid, "unchanged", f"LMS time {arch.mtime}")
         if arch.mtime <= old:
-            return Row(arch.name, sid, "refused", f"not newer than the collected submission of {old}; "
-                                                    f"not replaced")
+            return Row(
+                arch.name,
+                sid,
+                "refused",
+                f"not newer than the collected submission of {old}; not replaced",
+            )
         trash = Path(tempfile.mkdtemp(prefix="old-", dir=staging))
         os.rename(dest, trash / assignment)
         os.rename(built, dest)
@@ -518,14 +594,27 @@ def _collect_one(arch: Archive, sid: str, submitted: Path, staging: Path, assign
 
 
 def format_rows(rows: list[Row]) -> str:
-    order = {"refused": 0, "superseded": 1, "replaced": 2, "collected": 3, "unchanged": 4, "ignored": 5}
+    order = {
+        "refused": 0,
+        "superseded": 1,
+        "replaced": 2,
+        "collected": 3,
+        "unchanged": 4,
+        "ignored": 5,
+    }
     rows = sorted(rows, key=lambda r: (order.get(r.status, 9), r.student, r.archive))
     cells = [["status", "student", "archive", "detail"]]
-    cells += [[r.status, r.student or "-", _printable(r.archive), _printable(r.detail, 10**4)]
-              for r in rows]
+    cells += [
+        [r.status, r.student or "-", _printable(r.archive), _printable(r.detail, 10**4)]
+        for r in rows
+    ]
     widths = [max(len(c[i]) for c in cells) for i in range(3)]
-    lines = ["  ".join([c[0].ljust(widths[0]), c[1].ljust(widths[1]), c[2].ljust(widths[2]), c[3]]).rstrip()
-             for c in cells]
+    lines = [
+        "  ".join(
+            [c[0].ljust(widths[0]), c[1].ljust(widths[1]), c[2].ljust(widths[2]), c[3]]
+        ).rstrip()
+        for c in cells
+    ]
     lines.insert(1, "-" * len(lines[0]))
     counts = {s: sum(r.status == s for r in rows) for s in order}
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n))
@@ -537,8 +626,12 @@ def _printable(name: str, width: int = 60) -> str:
     return name if len(name) <= width else name[: width - 3] + "..."
 
 
-def collect(source: Path, course: Path = DEFAULT_COURSE, assignment: str = DEFAULT_ASSIGNMENT,
-            limits: Limits = Limits()) -> int:
+def collect(
+    source: Path,
+    course: Path = DEFAULT_COURSE,
+    assignment: str = DEFAULT_ASSIGNMENT,
+    limits: Limits = Limits(),
+) -> int:
     """Collect ``source`` into ``course``, print the table; 0 when nothing was refused, else 1."""
     archives, rows = find_archives(Path(source), limits)
     if not archives and not rows:
@@ -550,8 +643,12 @@ def collect(source: Path, course: Path = DEFAULT_COURSE, assignment: str = DEFAU
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.collect", description=__doc__.splitlines()[0])
-    parser.add_argument("source", type=Path, help="LMS bulk download, a folder of archives, or one archive")
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder.collect", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "source", type=Path, help="LMS bulk download, a folder of archives, or one archive"
+    )
     parser.add_argument("--course-dir", type=Path, default=DEFAULT_COURSE)
     parser.add_argument("--assignment", default=DEFAULT_ASSIGNMENT, choices=sorted(GRADED_FILES))
     args = parser.parse_args(argv)

@@ -6,12 +6,13 @@ and ``source/<assignment>/`` into :data:`DEMO_COURSE` (git-ignored, under ``buil
 the assignment there, and keeps its own ``submitted/``, ``gradebook.db``, records, feedback and
 exports there. The real course is only read. ``make demo-clean`` removes the demo course.
 """
+
 from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from autograder import batch, export, records
 
@@ -58,11 +59,17 @@ def place_samples(course: Path, assignment: str, names: Iterable[str] | None = N
     placed = []
     for name in names or sample_names():
         dest = records.submission_path(course, assignment, name)
-        subs = {"{KIT}": str(records.REPO), "{SUBMISSION}": str(dest), "{TMP_MARKER}": "/tmp/intro2ai_ESCAPED_FROM_SANDBOX"}
+        subs = {
+            "{KIT}": str(records.REPO),
+            "{SUBMISSION}": str(dest),
+            "{TMP_MARKER}": "/tmp/intro2ai_ESCAPED_FROM_SANDBOX",
+        }
         files: dict[str, str] = {}
         if name in smod.NOTEBOOK_SAMPLES:
             recipe = smod.NOTEBOOK_SAMPLES[name]
-            files[f"{assignment}.ipynb"] = smod.build_notebook(release / f"{assignment}.ipynb", name)
+            files[f"{assignment}.ipynb"] = smod.build_notebook(
+                release / f"{assignment}.ipynb", name
+            )
         else:
             recipe = smod.SAMPLES[name]
         for rel in smod.FILES:
@@ -73,7 +80,9 @@ def place_samples(course: Path, assignment: str, names: Iterable[str] | None = N
             files[rel] = textwrap.dedent(text)
         with tempfile.TemporaryDirectory(prefix="intro2ai-sample-") as tmp:
             staged = Path(tmp) / assignment
-            shutil.copytree(release, staged, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+            shutil.copytree(
+                release, staged, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints")
+            )
             for rel, text in files.items():
                 for k, v in subs.items():
                     text = text.replace(k, v)
@@ -101,17 +110,30 @@ def prepare_course(source_course: Path, assignment: str, demo_course: Path = DEM
 
     source_course, demo_course = Path(source_course).resolve(), Path(demo_course).resolve()
     if _inside(demo_course, source_course) or _inside(source_course, demo_course):
-        raise SystemExit(f"the demo course {demo_course} must be outside the real course {source_course}")
-    if demo_course.exists() and any(demo_course.iterdir()) and not (demo_course / DEMO_MARKER).exists():
-        raise SystemExit(f"{demo_course} exists and is not a demo course (no {DEMO_MARKER}); choose another folder")
+        raise SystemExit(
+            f"the demo course {demo_course} must be outside the real course {source_course}"
+        )
+    if (
+        demo_course.exists()
+        and any(demo_course.iterdir())
+        and not (demo_course / DEMO_MARKER).exists()
+    ):
+        raise SystemExit(
+            f"{demo_course} exists and is not a demo course (no {DEMO_MARKER}); choose another folder"
+        )
     demo_course.mkdir(parents=True, exist_ok=True)
-    (demo_course / DEMO_MARKER).write_text(f"demo course of {source_course}; make demo-clean removes it\n")
+    (demo_course / DEMO_MARKER).write_text(
+        f"demo course of {source_course}; make demo-clean removes it\n"
+    )
     shutil.copy2(source_course / "nbgrader_config.py", demo_course / "nbgrader_config.py")
     src = demo_course / "source" / assignment
     if src.exists():
         shutil.rmtree(src)
-    shutil.copytree(source_course / "source" / assignment, src,
-                    ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    shutil.copytree(
+        source_course / "source" / assignment,
+        src,
+        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"),
+    )
     _, problems = release.build_release(assignment, records.REPO, course_dir=demo_course)
     if problems:
         raise SystemExit("the demo release failed its leak check:\n" + "\n".join(problems))
@@ -129,10 +151,18 @@ def clean(demo_course: Path = DEMO_COURSE) -> bool:
     return True
 
 
-def demo(course: Path = records.DEFAULT_COURSE, assignment: str = records.DEFAULT_ASSIGNMENT, *, jobs: int = 2,
-         force: bool = False, cell_timeout: int | None = DEMO_CELL_TIMEOUT_S, fast_notebook: bool = True,
-         notebook_time_limit: float = DEMO_NOTEBOOK_TIME_LIMIT_S, names: Iterable[str] | None = None,
-         demo_course: Path = DEMO_COURSE) -> dict:
+def demo(
+    course: Path = records.DEFAULT_COURSE,
+    assignment: str = records.DEFAULT_ASSIGNMENT,
+    *,
+    jobs: int = 2,
+    force: bool = False,
+    cell_timeout: int | None = DEMO_CELL_TIMEOUT_S,
+    fast_notebook: bool = True,
+    notebook_time_limit: float = DEMO_NOTEBOOK_TIME_LIMIT_S,
+    names: Iterable[str] | None = None,
+    demo_course: Path = DEMO_COURSE,
+) -> dict:
     """In the demo course (made from ``course``, which is only read): release, place the samples,
     autograde, write feedback, export (CSV and histogram), print the table.
 
@@ -148,9 +178,17 @@ def demo(course: Path = records.DEFAULT_COURSE, assignment: str = records.DEFAUL
     names = place_samples(course, assignment, names)
     print(f"[demo] {len(names)} sample submissions in {records.submitted_dir(course)}", flush=True)
     seed = smod.expected_scores().get("seed")
-    summary = batch.autograde(course, assignment, jobs=jobs, force=force, students=names, seed=seed,
-                        cell_timeout=cell_timeout, fast_notebook=fast_notebook,
-                        notebook_time_limit=notebook_time_limit)
+    summary = batch.autograde(
+        course,
+        assignment,
+        jobs=jobs,
+        force=force,
+        students=names,
+        seed=seed,
+        cell_timeout=cell_timeout,
+        fast_notebook=fast_notebook,
+        notebook_time_limit=notebook_time_limit,
+    )
     pages = feedback.write_all(course, assignment, students=names)
     csv_path = export.export(course, assignment)
     graded = {s: r for s, r in records.current_records(course, assignment)[0].items() if s in names}
@@ -166,21 +204,28 @@ def demo(course: Path = records.DEFAULT_COURSE, assignment: str = records.DEFAUL
     print()
     stats = batch._timing_stats([r.timings for r in summary["records"].values()])
     if stats:
-        print(f"[demo] graded {len(summary['graded'])} (skipped {len(summary['skipped'])} unchanged) "
-              f"in {summary['wall']:.0f} s with {jobs} jobs; per submission: nbgrader "
-              f"{stats['nbgrader']['mean']:.1f} s, trusted grader {stats['trusted']['mean']:.1f} s")
+        print(
+            f"[demo] graded {len(summary['graded'])} (skipped {len(summary['skipped'])} unchanged) "
+            f"in {summary['wall']:.0f} s with {jobs} jobs; per submission: nbgrader "
+            f"{stats['nbgrader']['mean']:.1f} s, trusted grader {stats['trusted']['mean']:.1f} s"
+        )
     else:
-        print(f"[demo] nothing changed since the last run: {len(summary['skipped'])} submissions kept "
-              f"(FORCE=1 regrades)")
-    print(f"[demo] scores equal to autograder/samples/expected_scores.toml: "
-          f"{len(graded) - len(mismatches)}/{len(graded)}" + (f" (differ: {', '.join(sorted(mismatches))})"
-                                                                if mismatches else ""))
+        print(
+            f"[demo] nothing changed since the last run: {len(summary['skipped'])} submissions kept "
+            f"(FORCE=1 regrades)"
+        )
+    print(
+        f"[demo] scores equal to autograder/samples/expected_scores.toml: "
+        f"{len(graded) - len(mismatches)}/{len(graded)}"
+        + (f" (differ: {', '.join(sorted(mismatches))})" if mismatches else "")
+    )
     for s, f in sorted((s, export.flag_summary(r)) for s, r in graded.items() if r.flags):
         print(f"[demo] flag {s}: {f}")
     print(f"[demo] feedback:  {len(pages)} pages under {course / 'feedback'}")
     print(f"[demo] grades:    {csv_path}")
     print(f"[demo] histogram: {png}")
-    print(f"[demo] gradebook: {batch._gradebook_file(course)} (nbgrader formgrader shows the same scores)")
+    print(
+        f"[demo] gradebook: {batch._gradebook_file(course)} (nbgrader formgrader shows the same scores)"
+    )
     summary["mismatches"] = mismatches
     return summary
-

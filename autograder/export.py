@@ -3,6 +3,7 @@
 They read typed records (:class:`autograder.results.PipelineRecord`, from
 ``records.current_records``).
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,8 +37,15 @@ def grade_rows(records: dict[str, PipelineRecord]) -> tuple[list[str], list[list
     for student in sorted(records):
         rec = records[student]
         t = rec.trusted.tasks
-        rows.append([student, *[_num(t[k].points) if k in t else "" for k in tasks],
-                     _num(rec.trusted.total), _num(rec.trusted.max_total), flag_summary(rec)])
+        rows.append(
+            [
+                student,
+                *[_num(t[k].points) if k in t else "" for k in tasks],
+                _num(rec.trusted.total),
+                _num(rec.trusted.max_total),
+                flag_summary(rec),
+            ]
+        )
     return header, rows
 
 
@@ -46,8 +54,11 @@ def _num(x) -> float | int:
     return int(x) if x == int(x) else round(x, 4)
 
 
-def export(course: Path = store.DEFAULT_COURSE, assignment: str = store.DEFAULT_ASSIGNMENT,
-           out: Path | None = None) -> Path:
+def export(
+    course: Path = store.DEFAULT_COURSE,
+    assignment: str = store.DEFAULT_ASSIGNMENT,
+    out: Path | None = None,
+) -> Path:
     """Write the grades CSV (student, per-task points, total, max_total, flags) atomically, and
     the histogram of the grades beside it (:func:`histogram_path`); return the CSV's path.
 
@@ -85,7 +96,9 @@ def format_table(records: dict[str, PipelineRecord]) -> str:
     return "\n".join(lines)
 
 
-def histogram(records: dict[str, PipelineRecord], out: Path, assignment: str = store.DEFAULT_ASSIGNMENT) -> Path:
+def histogram(
+    records: dict[str, PipelineRecord], out: Path, assignment: str = store.DEFAULT_ASSIGNMENT
+) -> Path:
     """Save :func:`histogram_figure` as a PNG (atomically) and return its path."""
     import matplotlib.pyplot as plt
 
@@ -97,7 +110,9 @@ def histogram(records: dict[str, PipelineRecord], out: Path, assignment: str = s
     return Path(out)
 
 
-def histogram_figure(records: dict[str, PipelineRecord], assignment: str = store.DEFAULT_ASSIGNMENT):
+def histogram_figure(
+    records: dict[str, PipelineRecord], assignment: str = store.DEFAULT_ASSIGNMENT
+):
     """Histograms of the grades, one panel per task and one of the total (matplotlib, Agg), with
     at most 20 bars per panel and integer count ticks."""
     import matplotlib
@@ -110,8 +125,11 @@ def histogram_figure(records: dict[str, PipelineRecord], assignment: str = store
     panels = []  # (title, points of each student, max points)
     for t in tasks:
         pts = [r.trusted.tasks[t].points for r in records.values() if t in r.trusted.tasks]
-        mx = max([r.trusted.tasks[t].max_points for r in records.values() if t in r.trusted.tasks]
-                 + pts + [1.0])
+        mx = max(
+            [r.trusted.tasks[t].max_points for r in records.values() if t in r.trusted.tasks]
+            + pts
+            + [1.0]
+        )
         panels.append((t, pts, mx))
     totals = [r.trusted.total for r in records.values()]
     max_total = max([r.trusted.max_total for r in records.values()] + totals + [1.0])
@@ -127,7 +145,7 @@ def histogram_figure(records: dict[str, PipelineRecord], assignment: str = store
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("points", fontsize=8)
         ax.set_ylabel("submissions", fontsize=8)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.suptitle(f"{assignment}: {len(records)} submissions")
     fig.tight_layout()

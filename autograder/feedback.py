@@ -14,14 +14,16 @@ solution lines before rendering (:func:`forbidden_snippets`).
 Pages go to ``feedback/<student>/<assignment>/<notebook>.html``, where
 ``nbgrader release_feedback`` looks for them.
 """
+
 from __future__ import annotations
 
 import math
 import re
 import shutil
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import jinja2
 
@@ -33,8 +35,14 @@ from autograder.results import CaseResult, CheckResult, FlagKind, PipelineRecord
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 #: Markers that must never appear on a page.
-MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
-           "BEGIN SOLUTION", "END SOLUTION")
+MARKERS = (
+    "### BEGIN SOLUTION",
+    "### END SOLUTION",
+    "BEGIN HIDDEN TESTS",
+    "END HIDDEN TESTS",
+    "BEGIN SOLUTION",
+    "END SOLUTION",
+)
 #: Reference lines shorter than this are too generic to be a leak (e.g. ``return out``).
 MIN_SNIPPET = 16
 #: Longest string shown for one field.
@@ -71,7 +79,7 @@ def forbidden_snippets(repo: str = str(store.REPO)) -> tuple[str, ...]:
 def scrub(text: str, snippets: Iterable[str] | None = None) -> str:
     """Remove forbidden snippets from a string shown to a student and cap its length."""
     text = str(text)
-    for snip in (forbidden_snippets() if snippets is None else snippets):
+    for snip in forbidden_snippets() if snippets is None else snippets:
         if snip in text:
             text = text.replace(snip, "[…]")
     if len(text) > MAX_TEXT:
@@ -155,29 +163,37 @@ def page_context(record: PipelineRecord) -> dict:
     trusted = record.trusted
     tasks = []
     for task_id, t in trusted.tasks.items():
-        tasks.append({
-            "id": scrub(task_id),
-            "title": _scalar(_title(task_id)),
-            "points": _points(t.points),
-            "max_points": _points(t.max_points),
-            "css": _css(t.points, t.max_points),
-            "status": t.status.label_ko,
-            # With cases listed below, the task message's head is enough (its tail repeats them).
-            "message": _scalar(t.message.split(" [", 1)[0] if t.cases else t.message),
-            "cases": [case_context(c) for c in t.cases],
-        })
+        tasks.append(
+            {
+                "id": scrub(task_id),
+                "title": _scalar(_title(task_id)),
+                "points": _points(t.points),
+                "max_points": _points(t.max_points),
+                "css": _css(t.points, t.max_points),
+                "status": t.status.label_ko,
+                # With cases listed below, the task message's head is enough (its tail repeats them).
+                "message": _scalar(t.message.split(" [", 1)[0] if t.cases else t.message),
+                "cases": [case_context(c) for c in t.cases],
+            }
+        )
     notes = []
     kinds = record.flag_kinds()
     if FlagKind.POSSIBLE_TAMPERING in kinds:
-        notes.append("노트북(notebook)에서 통과한 테스트가 신뢰 채점기에서는 통과하지 못했습니다. "
-                     "조교가 제출물을 직접 확인한 뒤 점수를 확정합니다.")
+        notes.append(
+            "노트북(notebook)에서 통과한 테스트가 신뢰 채점기에서는 통과하지 못했습니다. "
+            "조교가 제출물을 직접 확인한 뒤 점수를 확정합니다."
+        )
     if FlagKind.NOTEBOOK_AUTOGRADE_FAILED in kinds:
-        notes.append("노트북을 처음부터 끝까지 실행하지 못했습니다 (오류 또는 시간 초과). "
-                     "점수는 .py 파일의 채점 결과로 매겨졌습니다. 제출 전에 노트북을 재시작 후 전체 실행해 보세요.")
+        notes.append(
+            "노트북을 처음부터 끝까지 실행하지 못했습니다 (오류 또는 시간 초과). "
+            "점수는 .py 파일의 채점 결과로 매겨졌습니다. 제출 전에 노트북을 재시작 후 전체 실행해 보세요."
+        )
     if FlagKind.NOTEBOOK_TIMEOUT in kinds:
         seconds = next(f.seconds for f in record.flags if f.kind == FlagKind.NOTEBOOK_TIMEOUT)
-        notes.append(f"노트북 전체 실행이 제한 시간({_scalar(seconds)}초)을 넘어 중단되었습니다. "
-                     "무한 루프나 너무 오래 걸리는 셀이 없는지 확인하세요.")
+        notes.append(
+            f"노트북 전체 실행이 제한 시간({_scalar(seconds)}초)을 넘어 중단되었습니다. "
+            "무한 루프나 너무 오래 걸리는 셀이 없는지 확인하세요."
+        )
     if FlagKind.TRUSTED_GRADER_ERROR in kinds:
         notes.append("채점기 오류로 점수가 확정되지 않았습니다. 조교가 확인합니다.")
     return {
@@ -193,9 +209,13 @@ def page_context(record: PipelineRecord) -> dict:
 
 @lru_cache(maxsize=1)
 def _template() -> jinja2.Template:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                             autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     return env.get_template("feedback.html.j2")
 
 
@@ -205,7 +225,13 @@ def render(record: PipelineRecord) -> str:
 
 
 def page_path(course: Path, assignment: str, student: str, notebook: str | None = None) -> Path:
-    return Path(course) / "feedback" / ids.validate(student) / assignment / f"{notebook or assignment}.html"
+    return (
+        Path(course)
+        / "feedback"
+        / ids.validate(student)
+        / assignment
+        / f"{notebook or assignment}.html"
+    )
 
 
 def write_all(course: Path, assignment: str, students: Iterable[str] | None = None) -> list[Path]:

@@ -22,6 +22,7 @@ Only the pipeline's parent process calls :func:`apply_record`, so gradebook
 writes are serialized (SQLite allows one writer). Records and results are read as the types of
 :mod:`autograder.results`.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -32,8 +33,16 @@ from typing import Any
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy import exc as sa_exc
 
-from autograder.results import (AutogradeResult, CaseResult, CellScore, Flag, FlagKind,
-                                PipelineRecord, SubmissionResult, TaskResult)
+from autograder.results import (
+    AutogradeResult,
+    CaseResult,
+    CellScore,
+    Flag,
+    FlagKind,
+    PipelineRecord,
+    SubmissionResult,
+    TaskResult,
+)
 
 #: Prefix of every comment this module writes; a re-grade replaces it.
 COMMENT_TAG = "[trusted autograder]"
@@ -141,14 +150,16 @@ def tampering_flags(autograde: AutogradeResult, trusted: SubmissionResult) -> li
         for task_id in sorted(set(mapping.values())):
             cells = [nb.grades[g] for g, t in mapping.items() if t == task_id]
             if _kernel_passed(cells) and trusted_failed(tasks[task_id]):
-                flags.append(Flag(
-                    FlagKind.POSSIBLE_TAMPERING,
-                    task=task_id,
-                    notebook=nb_name,
-                    cells=tuple(sorted(g for g, t in mapping.items() if t == task_id)),
-                    trusted_points=tasks[task_id].points,
-                    max_points=tasks[task_id].max_points,
-                ))
+                flags.append(
+                    Flag(
+                        FlagKind.POSSIBLE_TAMPERING,
+                        task=task_id,
+                        notebook=nb_name,
+                        cells=tuple(sorted(g for g, t in mapping.items() if t == task_id)),
+                        trusted_points=tasks[task_id].points,
+                        max_points=tasks[task_id].max_points,
+                    )
+                )
     return flags
 
 
@@ -210,7 +221,11 @@ def apply_record(url: str, assignment: str, record: PipelineRecord) -> None:
             for g in nb.grades:
                 if g.name in grades:
                     auto = grades[g.name].auto_score
-                    g.auto_score = None if auto is None else min(max(float(auto), 0.0), float(g.max_score or 0.0))
+                    g.auto_score = (
+                        None
+                        if auto is None
+                        else min(max(float(auto), 0.0), float(g.max_score or 0.0))
+                    )
                     g.needs_manual_grade = grades[g.name].needs_manual_grade
             for c in nb.comments:
                 if seen and c.name in seen.comments:

@@ -17,7 +17,6 @@ import importlib
 import os
 import time
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,14 +24,24 @@ import numpy as np
 from autograder import cases as cases_mod
 from autograder import jail, mistakes, sandbox
 from autograder import tasks as tasks_mod
-from autograder.results import CaseResult, CheckResult, Failure, Flag, FlagKind, Status, \
-    SubmissionResult, TaskResult
+from autograder.results import (
+    CaseResult,
+    CheckResult,
+    Failure,
+    Flag,
+    FlagKind,
+    Status,
+    SubmissionResult,
+    TaskResult,
+)
 from intro2ai import grading_rules
 
 RUBRIC_PATH = tasks_mod.RUBRIC_PATH
 NET_NUMERIC_POINTS = 3
-TAMPERED_KO = ("결과 채널에 같은 결과가 두 번 보고되었습니다 (조작 의심): 이 case 는 0점이며 조교가 "
-               "직접 확인합니다")
+TAMPERED_KO = (
+    "결과 채널에 같은 결과가 두 번 보고되었습니다 (조작 의심): 이 case 는 0점이며 조교가 "
+    "직접 확인합니다"
+)
 
 
 def load_rubric(path: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -77,8 +86,11 @@ def prepare_net_case(case: cases_mod.Case) -> None:
     """Give a model task's loss case the reference model's parameters (in place; any other
     case is left as it is)."""
     t = tasks_mod.get(case.task)
-    if t.kind != "model" or "X" not in case.arrays or any(
-            k.startswith("param_") for k in case.arrays):
+    if (
+        t.kind != "model"
+        or "X" not in case.arrays
+        or any(k.startswith("param_") for k in case.arrays)
+    ):
         return
     with _global_seed(case.params["params_seed"]):
         model = _reference(t)(**_net_kwargs(case.params["init"]))
@@ -88,8 +100,9 @@ def prepare_net_case(case: cases_mod.Case) -> None:
         if k.startswith("b"):  # non-zero biases: tests them, and keeps ReLUs off their kink
             v = rng.normal(0.0, 0.1, size=v.shape)
         case.arrays["param_" + k] = v
-        case.numeric[k] = sorted(int(i) for i in rng.choice(
-            v.size, size=min(NET_NUMERIC_POINTS, v.size), replace=False))
+        case.numeric[k] = sorted(
+            int(i) for i in rng.choice(v.size, size=min(NET_NUMERIC_POINTS, v.size), replace=False)
+        )
 
 
 def _call_args(t: tasks_mod.Task, A: dict, p: dict) -> list:
@@ -112,7 +125,7 @@ def _reference_model(t: tasks_mod.Task, A: dict, p: dict) -> dict[str, np.ndarra
         model = _reference(t)(**_net_kwargs(p["init"]))
     if "X" not in A:
         return {"p_" + k: v for k, v in model.params.items()}
-    model.params = {k[len("param_"):]: v for k, v in A.items() if k.startswith("param_")}
+    model.params = {k[len("param_") :]: v for k, v in A.items() if k.startswith("param_")}
     model.reg = p["reg"]
     loss, grads = model.loss(A["X"], A["y"])
     out = {"loss": np.asarray(loss, dtype=np.float64), "scores": model.loss(A["X"])}
@@ -121,8 +134,11 @@ def _reference_model(t: tasks_mod.Task, A: dict, p: dict) -> dict[str, np.ndarra
 
 
 #: How the reference computes a task's outputs, by the task's kind.
-_REFERENCE_BY_KIND = {"forward": _reference_forward, "backward": _reference_backward,
-                      "model": _reference_model}
+_REFERENCE_BY_KIND = {
+    "forward": _reference_forward,
+    "backward": _reference_backward,
+    "model": _reference_model,
+}
 
 
 def reference_outputs(task: str, case: cases_mod.Case) -> dict[str, np.ndarray]:
@@ -162,10 +178,12 @@ def _error_ko(err: dict, hidden: bool = False) -> str:
     if hidden and message:  # the rule's own text stays (without what it names, which a student
         # could choose); anything else may be the student's
         rule = err.get("exc_type") == "NaiveRuleError" and (
-            message.startswith(grading_rules.RULE_KO) or grading_rules.RULE_KO.startswith(message))
+            message.startswith(grading_rules.RULE_KO) or grading_rules.RULE_KO.startswith(message)
+        )
         message = grading_rules.RULE_KO if rule else HIDDEN_MESSAGE_KO
-    return grading_rules.error_ko(err.get("status"), err.get("exc_type"), message,
-                                  err.get("where", ""))
+    return grading_rules.error_ko(
+        err.get("status"), err.get("exc_type"), message, err.get("where", "")
+    )
 
 
 # -------------------------------------------------------------------------------------------
@@ -192,16 +210,30 @@ def _init_checks(res: sandbox.CaseResult, ref: dict, case: cases_mod.Case, rubri
     student = {k[2:]: v for k, v in res.arrays.items() if k.startswith("p_")}
     params = None if res.names is None else {n: student.get(n) for n in res.names}
     problems, vproblems = grading_rules.init_problems(
-        params, {k[2:]: v for k, v in ref.items()}, case.params["init"]["weight_scale"],
-        rubric["tolerances"]["init_z"])
-    return [CheckResult("params", passed=not problems, weight=float(wt["params"]),
-                        failure=Failure("init", "; ".join(problems)) if problems else None),
-            CheckResult("init_values", passed=not vproblems, weight=float(wt["init_values"]),
-                        failure=Failure("init", "; ".join(vproblems)) if vproblems else None)]
+        params,
+        {k[2:]: v for k, v in ref.items()},
+        case.params["init"]["weight_scale"],
+        rubric["tolerances"]["init_z"],
+    )
+    return [
+        CheckResult(
+            "params",
+            passed=not problems,
+            weight=float(wt["params"]),
+            failure=Failure("init", "; ".join(problems)) if problems else None,
+        ),
+        CheckResult(
+            "init_values",
+            passed=not vproblems,
+            weight=float(wt["init_values"]),
+            failure=Failure("init", "; ".join(vproblems)) if vproblems else None,
+        ),
+    ]
 
 
-def value_checks(task: str, case: cases_mod.Case, ref: dict, arrays: dict,
-                 rubric: dict, hints: bool = True) -> list[CheckResult]:
+def value_checks(
+    task: str, case: cases_mod.Case, ref: dict, arrays: dict, rubric: dict, hints: bool = True
+) -> list[CheckResult]:
     """The scored checks of a case's outputs ``arrays`` against ``ref``, with the known
     mistakes a failed output matches."""
     checks = []
@@ -213,9 +245,17 @@ def value_checks(task: str, case: cases_mod.Case, ref: dict, arrays: dict,
             if variants is None:
                 variants = mistaken_outputs(task, case, ref)
             found = _diagnose(key, arrays[key], variants)
-        checks.append(CheckResult(key, passed=c["passed"], weight=float(weight), error=c["error"],
-                                  tolerance=float(tol), failure=c["failure"],
-                                  mistakes=tuple(found)))
+        checks.append(
+            CheckResult(
+                key,
+                passed=c["passed"],
+                weight=float(weight),
+                error=c["error"],
+                tolerance=float(tol),
+                failure=c["failure"],
+                mistakes=tuple(found),
+            )
+        )
     return checks
 
 
@@ -226,8 +266,14 @@ def share_points(checks: list[CheckResult], max_pts: float) -> float:
     return max_pts * got_w / total_w if total_w else 0.0
 
 
-def _numeric_notes(task: str, case: cases_mod.Case, res: sandbox.CaseResult, ref: dict,
-                   checks: list[CheckResult], rubric: dict) -> list[str]:
+def _numeric_notes(
+    task: str,
+    case: cases_mod.Case,
+    res: sandbox.CaseResult,
+    ref: dict,
+    checks: list[CheckResult],
+    rubric: dict,
+) -> list[str]:
     """Notes from the student's backward vs numerical gradients of the student's own forward.
 
     "Check your forward" is said only when it is true at the sampled positions: a failed
@@ -238,7 +284,7 @@ def _numeric_notes(task: str, case: cases_mod.Case, res: sandbox.CaseResult, ref
     net = t.kind == "model"
     fwd = "loss" if net else "forward"
     tol = t.numeric_tolerance
-    numeric = {c.name[len("numerical_"):]: c for c in checks if c.name.startswith("numerical_")}
+    numeric = {c.name[len("numerical_") :]: c for c in checks if c.name.startswith("numerical_")}
     failed = [c.name for c in checks if c.weight and not c.passed]
     forward_off, disagree = [], []
     for key in failed:
@@ -260,12 +306,16 @@ def _numeric_notes(task: str, case: cases_mod.Case, res: sandbox.CaseResult, ref
             continue
     notes = []
     if forward_off:
-        notes.append(f"참고: 표본으로 고른 위치에서 {', '.join(forward_off)} 는 여러분의 {fwd} "
-                     f"의 수치 gradient(numerical gradient) 와 일치하지만, 그 {fwd} 자체가 "
-                     f"정답과 다릅니다 ({fwd} 나 cache 를 확인하세요)")
+        notes.append(
+            f"참고: 표본으로 고른 위치에서 {', '.join(forward_off)} 는 여러분의 {fwd} "
+            f"의 수치 gradient(numerical gradient) 와 일치하지만, 그 {fwd} 자체가 "
+            f"정답과 다릅니다 ({fwd} 나 cache 를 확인하세요)"
+        )
     if disagree:
-        notes.append(f"참고: {', '.join(disagree)} 가 여러분의 {fwd} 의 수치 gradient"
-                     f"(numerical gradient) 와도 맞지 않습니다")
+        notes.append(
+            f"참고: {', '.join(disagree)} 가 여러분의 {fwd} 의 수치 gradient"
+            f"(numerical gradient) 와도 맞지 않습니다"
+        )
     return notes
 
 
@@ -278,8 +328,9 @@ def _mutated(case: cases_mod.Case, res: sandbox.CaseResult) -> list[str]:
     return out
 
 
-def _numeric_check(task: str, case: cases_mod.Case, res: sandbox.CaseResult,
-                   rubric) -> list[CheckResult]:
+def _numeric_check(
+    task: str, case: cases_mod.Case, res: sandbox.CaseResult, rubric
+) -> list[CheckResult]:
     """Student's backward vs numerical gradients of the student's own forward (weight 0)."""
     checks = []
     t = _task(task, rubric)
@@ -301,10 +352,16 @@ def _numeric_check(task: str, case: cases_mod.Case, res: sandbox.CaseResult,
         if not (np.all(np.isfinite(num)) and np.all(np.isfinite(g))):
             continue
         err = rel_err(g, num)
-        checks.append(CheckResult(
-            label, passed=bool(err <= tol), weight=float(rubric["weights"]["numerical"]),
-            error=err, tolerance=float(tol),
-            failure=None if err <= tol else grading_rules.value_failure(label, err, tol)))
+        checks.append(
+            CheckResult(
+                label,
+                passed=bool(err <= tol),
+                weight=float(rubric["weights"]["numerical"]),
+                error=err,
+                tolerance=float(tol),
+                failure=None if err <= tol else grading_rules.value_failure(label, err, tol),
+            )
+        )
     return checks
 
 
@@ -312,7 +369,7 @@ _PROCESS_KO = {
     "timeout": "시간 제한을 넘겨 강제 종료되었습니다 (무한 루프? wall {wall}s / CPU {cpu}s)",
     "cpu": "CPU 시간 제한({cpu}s)을 넘겨 강제 종료되었습니다 (무한 루프?)",
     "crashed": "프로세스가 비정상 종료되었습니다 ({detail}); os._exit, sys.exit, fork 등을 쓰지 "
-               "마세요",
+    "마세요",
     "lost": "결과를 읽을 수 없었습니다 ({detail}); 결과 채널을 건드리거나 출력하지 마세요",
 }
 
@@ -320,8 +377,9 @@ _PROCESS_KO = {
 def _process_failure(run: sandbox.TaskRun, limits: dict) -> tuple[Status, str]:
     code = run.exit_code
     if run.timed_out:
-        return Status.TIMEOUT, _PROCESS_KO["timeout"].format(wall=limits["wall_seconds"],
-                                                             cpu=limits["cpu_seconds"])
+        return Status.TIMEOUT, _PROCESS_KO["timeout"].format(
+            wall=limits["wall_seconds"], cpu=limits["cpu_seconds"]
+        )
     if code in (128 + 24, 128 + 9, -24, -9):  # SIGXCPU, or SIGKILL at the hard CPU limit
         return Status.TIMEOUT, _PROCESS_KO["cpu"].format(cpu=limits["cpu_seconds"])
     if run.stream_problem:
@@ -339,8 +397,9 @@ def _blocking_status(error: dict) -> Status:
     return Status.NOT_ATTEMPTED if status == "not_implemented" else Status(status)
 
 
-def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
-               file_notes: list[str]) -> TaskResult:
+def grade_task(
+    task: str, cases: list, run: sandbox.TaskRun, rubric: dict, file_notes: list[str]
+) -> TaskResult:
     t = _task(task, rubric)
     points_map = t.cases
     penalty = float(rubric["policy"]["mutation_penalty"])
@@ -378,8 +437,9 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
             elif blocking:
                 status = _blocking_status(blocking[0])
                 notes.append(_error_ko(blocking[0], case.hidden))
-                cause = mistakes.error_cause(task, blocking[0].get("message", ""), case.arrays,
-                                             case.params)
+                cause = mistakes.error_cause(
+                    task, blocking[0].get("message", ""), case.arrays, case.params
+                )
                 if cause:
                     notes.append("가능한 원인: " + mistakes.MISTAKE_KO[cause])
             elif not res.done:
@@ -393,11 +453,17 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
                 status = Status.FAIL
             for e in errors:
                 if e["step"] == "forward":
-                    notes.append("forward 가 실패하여 표준 cache 로 backward 를 채점했습니다 ("
-                                 + _error_ko(e, case.hidden) + ")")
+                    notes.append(
+                        "forward 가 실패하여 표준 cache 로 backward 를 채점했습니다 ("
+                        + _error_ko(e, case.hidden)
+                        + ")"
+                    )
                 elif e["step"] == "init" and t.kind == "model":
-                    notes.append("__init__ 이 실패하여 reference 의 params 로 loss 를 채점했습니다 ("
-                                 + _error_ko(e, case.hidden) + ")")
+                    notes.append(
+                        "__init__ 이 실패하여 reference 의 params 로 loss 를 채점했습니다 ("
+                        + _error_ko(e, case.hidden)
+                        + ")"
+                    )
                 elif e["step"] == "scores":
                     notes.append("loss(X) (y=None) 실패: " + _error_ko(e, case.hidden))
             for c in checks:
@@ -408,25 +474,45 @@ def grade_task(task: str, cases: list, run: sandbox.TaskRun, rubric: dict,
                 notes.append(c.message_ko)
             notes += _numeric_notes(task, case, res, ref, checks, rubric)
             if mutated:
-                notes.append(f"{mistakes.MISTAKE_KO['cache_mutated']}: {', '.join(mutated)} "
-                             f"(점수의 {int(penalty * 100)}% 감점)")
+                notes.append(
+                    f"{mistakes.MISTAKE_KO['cache_mutated']}: {', '.join(mutated)} "
+                    f"(점수의 {int(penalty * 100)}% 감점)"
+                )
             if res.bad:
-                notes.append("반환값을 숫자 배열로 바꿀 수 없습니다: "
-                             + ", ".join(f"{b['key']} ({b['type']})" for b in res.bad[:3]))
-            case_records.append(CaseResult(
-                name=case.name, hidden=case.hidden, input=case.describe(), points=pts,
-                max_points=max_pts, status=status,
-                message=" / ".join(notes) if notes else "통과", checks=tuple(checks)))
+                notes.append(
+                    "반환값을 숫자 배열로 바꿀 수 없습니다: "
+                    + ", ".join(f"{b['key']} ({b['type']})" for b in res.bad[:3])
+                )
+            case_records.append(
+                CaseResult(
+                    name=case.name,
+                    hidden=case.hidden,
+                    input=case.describe(),
+                    points=pts,
+                    max_points=max_pts,
+                    status=status,
+                    message=" / ".join(notes) if notes else "통과",
+                    checks=tuple(checks),
+                )
+            )
         except Exception as exc:  # noqa: BLE001  (fail closed: 0 and a person looks at it)
-            case_records.append(CaseResult(
-                name=case.name, hidden=case.hidden, input=case.describe(), points=0.0,
-                max_points=max_pts, status=Status.NEEDS_MANUAL_GRADE,
-                message=f"결과를 해석할 수 없습니다 ({type(exc).__name__}); 조교가 직접 확인합니다"))
+            case_records.append(
+                CaseResult(
+                    name=case.name,
+                    hidden=case.hidden,
+                    input=case.describe(),
+                    points=0.0,
+                    max_points=max_pts,
+                    status=Status.NEEDS_MANUAL_GRADE,
+                    message=f"결과를 해석할 수 없습니다 ({type(exc).__name__}); 조교가 직접 확인합니다",
+                )
+            )
     return _task_record(task, case_records, run, file_notes)
 
 
-def _task_record(task: str, case_records: list[CaseResult], run: sandbox.TaskRun,
-                 file_notes: list[str]) -> TaskResult:
+def _task_record(
+    task: str, case_records: list[CaseResult], run: sandbox.TaskRun, file_notes: list[str]
+) -> TaskResult:
     pts = round(sum(c.points for c in case_records), 2)
     max_pts = round(sum(c.max_points for c in case_records), 2)
     statuses = [c.status for c in case_records]
@@ -444,40 +530,63 @@ def _task_record(task: str, case_records: list[CaseResult], run: sandbox.TaskRun
     if status == Status.PASS:
         msg = head + " 모든 case 통과."
     elif status == Status.NOT_ATTEMPTED:
-        msg = head + f" 아직 구현하지 않았습니다 (NotImplementedError). {file} 의 {func} 을(를) " \
-                     f"구현하세요."
+        msg = (
+            head + f" 아직 구현하지 않았습니다 (NotImplementedError). {file} 의 {func} 을(를) "
+            f"구현하세요."
+        )
     else:
         groups: dict[str, list[str]] = {}  # the same message for several cases: said once
         for c in case_records:
             if c.status != Status.PASS:
                 groups.setdefault(c.message, []).append(c.name + (" (hidden)" if c.hidden else ""))
-        msg = head + " " + " | ".join(f"[{', '.join(names)}] {text}"
-                                      for text, names in groups.items())
+        msg = (
+            head
+            + " "
+            + " | ".join(f"[{', '.join(names)}] {text}" for text, names in groups.items())
+        )
     for note in run.notes:
         if note.startswith("layers_syntax:"):
-            msg += (" (intro2ai/layers.py 에 문법 오류가 있어 이 과제는 제공된 layers.py 로 "
-                    "채점했습니다: " + note.split(":", 1)[1] + ")")
+            msg += (
+                " (intro2ai/layers.py 에 문법 오류가 있어 이 과제는 제공된 layers.py 로 "
+                "채점했습니다: " + note.split(":", 1)[1] + ")"
+            )
     for note in file_notes:
         kind, rel = note.split(":", 1)
         if rel == file:
-            msg += {"missing": f" ({rel} 이(가) 제출물에 없어 제공된 stub 으로 채점했습니다.)",
-                    "refused": f" ({rel} 이(가) 제출 폴더 밖을 가리키는 링크이거나 일반 파일이 "
-                               f"아니어서 stub 으로 채점했습니다.)",
-                    "too_large": f" ({rel} 이(가) 너무 커서 stub 으로 채점했습니다.)"}[kind]
-    flags = [Flag(FlagKind.POSSIBLE_TAMPERING, task=task, cases=tuple(
-        c.name for c in case_records if c.status == Status.TAMPERED))] \
-        if Status.TAMPERED in statuses else []
+            msg += {
+                "missing": f" ({rel} 이(가) 제출물에 없어 제공된 stub 으로 채점했습니다.)",
+                "refused": f" ({rel} 이(가) 제출 폴더 밖을 가리키는 링크이거나 일반 파일이 "
+                f"아니어서 stub 으로 채점했습니다.)",
+                "too_large": f" ({rel} 이(가) 너무 커서 stub 으로 채점했습니다.)",
+            }[kind]
+    flags = (
+        [
+            Flag(
+                FlagKind.POSSIBLE_TAMPERING,
+                task=task,
+                cases=tuple(c.name for c in case_records if c.status == Status.TAMPERED),
+            )
+        ]
+        if Status.TAMPERED in statuses
+        else []
+    )
     if run.stream_problem:  # the relay found a malformed record: only student code makes one
-        flags.append(Flag(FlagKind.POSSIBLE_TAMPERING, task=task,
-                          message=run.stream_problem[:200]))
+        flags.append(Flag(FlagKind.POSSIBLE_TAMPERING, task=task, message=run.stream_problem[:200]))
     if Status.NEEDS_MANUAL_GRADE in statuses:
         flags.append(Flag(FlagKind.NEEDS_MANUAL_GRADE, task=task))
     if run.isolation.get("level") != "full":
         flags.append(Flag(FlagKind.UNSANDBOXED, task=task))
-    return TaskResult(points=pts, max_points=max_pts, status=status, message=msg,
-                      cases=tuple(case_records), isolation=run.isolation.get("level"),
-                      needs_manual_grade=bool(flags), flags=tuple(flags),
-                      seconds=round(run.seconds, 3))
+    return TaskResult(
+        points=pts,
+        max_points=max_pts,
+        status=status,
+        message=msg,
+        cases=tuple(case_records),
+        isolation=run.isolation.get("level"),
+        needs_manual_grade=bool(flags),
+        flags=tuple(flags),
+        seconds=round(run.seconds, 3),
+    )
 
 
 def _failed_task(task: str, rubric: dict, exc: BaseException, seconds: float) -> TaskResult:
@@ -486,12 +595,16 @@ def _failed_task(task: str, rubric: dict, exc: BaseException, seconds: float) ->
     max_pts = round(t.points, 2)
     file, func = t.file, t.function
     what = f"{type(exc).__name__}: {str(exc)[:200]}"
-    return TaskResult(points=0.0, max_points=max_pts, status=Status.NEEDS_MANUAL_GRADE,
-                      message=f"{func} ({file}): 0/{max_pts:g}점. 채점 중 오류가 발생하여 이 "
-                              f"과제는 조교가 직접 확인합니다 ({what}).",
-                      needs_manual_grade=True,
-                      flags=(Flag(FlagKind.GRADER_ERROR, task=task, message=what),),
-                      seconds=round(seconds, 3))
+    return TaskResult(
+        points=0.0,
+        max_points=max_pts,
+        status=Status.NEEDS_MANUAL_GRADE,
+        message=f"{func} ({file}): 0/{max_pts:g}점. 채점 중 오류가 발생하여 이 "
+        f"과제는 조교가 직접 확인합니다 ({what}).",
+        needs_manual_grade=True,
+        flags=(Flag(FlagKind.GRADER_ERROR, task=task, message=what),),
+        seconds=round(seconds, 3),
+    )
 
 
 # -------------------------------------------------------------------------------------------
@@ -499,11 +612,15 @@ def _failed_task(task: str, rubric: dict, exc: BaseException, seconds: float) ->
 # -------------------------------------------------------------------------------------------
 
 
-def grade_submission(submission_dir: str | os.PathLike, *, seed: int | str | None = None,
-                     limits: dict[str, Any] | None = None,
-                     tasks: tuple[str, ...] | None = None,
-                     rubric_path: str | os.PathLike | None = None,
-                     allow_unsandboxed: bool | None = None) -> dict:
+def grade_submission(
+    submission_dir: str | os.PathLike,
+    *,
+    seed: int | str | None = None,
+    limits: dict[str, Any] | None = None,
+    tasks: tuple[str, ...] | None = None,
+    rubric_path: str | os.PathLike | None = None,
+    allow_unsandboxed: bool | None = None,
+) -> dict:
     """Grade one submission folder; return the result record (the folder is not modified).
 
     Parameters
@@ -549,16 +666,19 @@ def grade_submission(submission_dir: str | os.PathLike, *, seed: int | str | Non
             prepare_net_case(c)  # a model's loss cases get the reference's parameters
     level, why = jail.level()
     if level != "full" and not jail.allowed_unsandboxed(allow_unsandboxed):
-        raise jail.Unavailable(f"grade_submission: no sandbox for student code here ({why}); "
-                               f"pass allow_unsandboxed=True (CLI: --allow-unsandboxed) or set "
-                               f"{jail.ALLOW_UNSANDBOXED_ENV}=1 to grade without one")
+        raise jail.Unavailable(
+            f"grade_submission: no sandbox for student code here ({why}); "
+            f"pass allow_unsandboxed=True (CLI: --allow-unsandboxed) or set "
+            f"{jail.ALLOW_UNSANDBOXED_ENV}=1 to grade without one"
+        )
     sandbox.provided_package()  # build the cached student edition once, before the threads
 
     def one(task: str) -> TaskResult:
         t1 = time.monotonic()
         try:  # fail closed: whatever goes wrong, this task gets 0 and a flag, never a pass
-            run = sandbox.run_task(task, all_cases[task], files, lim,
-                                   allow_unsandboxed=allow_unsandboxed)
+            run = sandbox.run_task(
+                task, all_cases[task], files, lim, allow_unsandboxed=allow_unsandboxed
+            )
             return grade_task(task, all_cases[task], run, rubric, notes)
         except Exception as exc:  # noqa: BLE001  (RecursionError, MemoryError, anything)
             return _failed_task(task, rubric, exc, time.monotonic() - t1)

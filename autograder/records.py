@@ -14,6 +14,7 @@ A record is a :class:`autograder.results.PipelineRecord`; its file holds ``to_di
 dicts, of any format version); :func:`load_current` and :func:`current_records` give typed
 records of the current :data:`RECORD_VERSION`: an older record is not a grade (it is regraded).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,8 @@ import secrets
 import stat
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from autograder import ids, results, tasks
 
@@ -181,8 +182,11 @@ def load_record(course: Path, assignment: str, student: str) -> dict | None:
 
 def load_records(course: Path, assignment: str) -> dict[str, dict]:
     """Every stored, verified result record of the assignment, by student."""
-    return {student: rec for student, rec, problem in scan_records(course, assignment)
-            if rec is not None}
+    return {
+        student: rec
+        for student, rec, problem in scan_records(course, assignment)
+        if rec is not None
+    }
 
 
 def scan_records(course: Path, assignment: str) -> list[tuple[str, dict | None, str | None]]:
@@ -220,8 +224,12 @@ def _read_verified(path: Path, student: str, strict: bool = False) -> dict | Non
         if data is None:
             return None
         envelope = json.loads(data.decode("utf-8"))
-        if not (isinstance(envelope, dict) and set(envelope) == {"mac", "record"}
-                and isinstance(envelope["mac"], str) and isinstance(envelope["record"], dict)):
+        if not (
+            isinstance(envelope, dict)
+            and set(envelope) == {"mac", "record"}
+            and isinstance(envelope["mac"], str)
+            and isinstance(envelope["record"], dict)
+        ):
             raise RecordError("not a record envelope")
         body = _canonical(envelope["record"])
         if not hmac.compare_digest(envelope["mac"], _mac(body)):
@@ -288,12 +296,19 @@ def record_key() -> bytes:
 
 
 def _canonical(rec: dict) -> bytes:
-    return json.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                      default=_json_default, allow_nan=True).encode("utf-8")
+    return json.dumps(
+        rec,
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=_json_default,
+        allow_nan=True,
+    ).encode("utf-8")
 
 
 def _mac(body: bytes) -> str:
     return hmac.new(record_key(), body, hashlib.sha256).hexdigest()
+
 
 #: Why a stored record is not a grade (shown by ``make export`` and in the batch report).
 SUBMISSION_MISSING = "submission missing"
@@ -305,8 +320,9 @@ def typed_record(rec: dict) -> results.PipelineRecord:
     """A verified record body as a :class:`~autograder.results.PipelineRecord`;
     ``RecordFormatError`` when it is of another format version or shape."""
     if rec.get("version") != RECORD_VERSION:
-        raise results.RecordFormatError(f"record format version {rec.get('version')!r:.20}, "
-                                        f"not {RECORD_VERSION}")
+        raise results.RecordFormatError(
+            f"record format version {rec.get('version')!r:.20}, not {RECORD_VERSION}"
+        )
     return results.PipelineRecord.from_dict(rec, "record")
 
 
@@ -320,8 +336,9 @@ def load_current(course: Path, assignment: str, student: str) -> results.Pipelin
         return None
 
 
-def current_records(course: Path, assignment: str) -> tuple[dict[str, results.PipelineRecord],
-                                                            dict[str, str]]:
+def current_records(
+    course: Path, assignment: str
+) -> tuple[dict[str, results.PipelineRecord], dict[str, str]]:
     """Records that are the grade of the submission now in ``submitted/``, typed, and
     ``{student: why}`` for the others (:data:`SUBMISSION_MISSING`, :data:`SUBMISSION_CHANGED`,
     :data:`RECORD_OUTDATED`): a record outlives a deleted or replaced submission, and must then
@@ -341,7 +358,6 @@ def current_records(course: Path, assignment: str) -> tuple[dict[str, results.Pi
     return present, stale
 
 
-
 def _json_default(obj):
     try:
         import numpy as np
@@ -358,7 +374,9 @@ def _json_default(obj):
 def store_record(course: Path, assignment: str, record: results.PipelineRecord) -> Path:
     """Write one result record atomically, with its MAC (the grading parent alone calls this)."""
     student = ids.validate(record.student)
-    rec = json.loads(_canonical(record.to_dict()))  # plain JSON types, exactly what a reader verifies
+    rec = json.loads(
+        _canonical(record.to_dict())
+    )  # plain JSON types, exactly what a reader verifies
     body = _canonical(rec)
     path = record_path(course, assignment, student)
     envelope = {"mac": _mac(body), "record": rec}

@@ -54,15 +54,50 @@ _SCOPE = re.compile(r"^(\s*)(?:async\s+)?(def|class)\s+([A-Za-z_][A-Za-z0-9_]*)"
 
 # Path parts that are instructor-only wherever they appear under release/.
 FORBIDDEN_DIRS = {
-    "autograder", "tests", "samples", "submitted", "autograded", "feedback", "source",
-    "__pycache__", ".ipynb_checkpoints", ".grading", "build", ".git",
+    "autograder",
+    "tests",
+    "samples",
+    "submitted",
+    "autograded",
+    "feedback",
+    "source",
+    "__pycache__",
+    ".ipynb_checkpoints",
+    ".grading",
+    "build",
+    ".git",
 }
-FORBIDDEN_NAMES = {"gradebook.db", ".nbgrader.log", "nbgrader_config.py",
-                   ".grader_seed", ".record_key"}  # the hidden cases' seed, the records' MAC key
+FORBIDDEN_NAMES = {
+    "gradebook.db",
+    ".nbgrader.log",
+    "nbgrader_config.py",
+    ".grader_seed",
+    ".record_key",
+}  # the hidden cases' seed, the records' MAC key
 # Compiled instructor code, saved arrays and archives: reference artefacts, never released.
 FORBIDDEN_SUFFIXES = {
-    ".pyc", ".pyo", ".so", ".pyd", ".c", ".o", ".html", ".npy", ".npz", ".pkl", ".pickle",
-    ".db", ".sqlite", ".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".h5", ".pt",
+    ".pyc",
+    ".pyo",
+    ".so",
+    ".pyd",
+    ".c",
+    ".o",
+    ".html",
+    ".npy",
+    ".npz",
+    ".pkl",
+    ".pickle",
+    ".db",
+    ".sqlite",
+    ".zip",
+    ".tar",
+    ".gz",
+    ".tgz",
+    ".bz2",
+    ".xz",
+    ".7z",
+    ".h5",
+    ".pt",
 }
 #: The data file of the students' local checks (autograder/checkdata.py): the only saved arrays
 #: a release may hold, and only when they are exactly what checkdata builds.
@@ -123,7 +158,9 @@ def find_regions(source_text: str, path: str) -> list[Region]:
         stripped = line.strip()
         if stripped == SOLUTION_BEGIN:
             if begin is not None:
-                raise ReleaseError(f"{path}:{i + 1}: nested '{SOLUTION_BEGIN}' (line {begin + 1} is still open)")
+                raise ReleaseError(
+                    f"{path}:{i + 1}: nested '{SOLUTION_BEGIN}' (line {begin + 1} is still open)"
+                )
             begin = i
         elif stripped == SOLUTION_END:
             if begin is None:
@@ -131,8 +168,10 @@ def find_regions(source_text: str, path: str) -> list[Region]:
             regions.append(_make_region(lines, begin, i, path))
             begin = None
         elif _MARKER_LINE.match(line) and "SOLUTION" in stripped.upper():
-            raise ReleaseError(f"{path}:{i + 1}: malformed solution marker {stripped!r}; "
-                               f"use exactly '{SOLUTION_BEGIN}' / '{SOLUTION_END}'")
+            raise ReleaseError(
+                f"{path}:{i + 1}: malformed solution marker {stripped!r}; "
+                f"use exactly '{SOLUTION_BEGIN}' / '{SOLUTION_END}'"
+            )
     if begin is not None:
         raise ReleaseError(f"{path}:{begin + 1}: '{SOLUTION_BEGIN}' is never closed")
     return regions
@@ -149,8 +188,10 @@ def _make_region(lines: list[str], begin: int, end: int, path: str) -> Region:
             task_id = match.group(1)
             break
     if task_id is None:
-        raise ReleaseError(f"{path}:{begin + 1}: no 'Task id: hw..._...' in the docstring of "
-                           f"{'.'.join(n for _, n in reversed(scopes))}")
+        raise ReleaseError(
+            f"{path}:{begin + 1}: no 'Task id: hw..._...' in the docstring of "
+            f"{'.'.join(n for _, n in reversed(scopes))}"
+        )
     marker = lines[begin]
     indent = marker[: len(marker) - len(marker.lstrip())]
     qualname = ".".join(name for _, name in reversed(scopes))
@@ -194,9 +235,9 @@ def student_edition(source_text: str, path: str) -> str:
     out: list[str] = []
     pos = 0
     for region in regions:
-        out.extend(raw[pos: region.begin])
+        out.extend(raw[pos : region.begin])
         marker = raw[region.begin]
-        eol = marker[len(marker.rstrip("\r\n")):] or "\n"
+        eol = marker[len(marker.rstrip("\r\n")) :] or "\n"
         out.extend(line + eol for line in stub_lines(region, path))
         pos = region.end + 1
     out.extend(raw[pos:])
@@ -207,6 +248,7 @@ def student_edition(source_text: str, path: str) -> str:
 
 
 # --------------------------------------------------------------------------- leak check
+
 
 def _norm(line: str) -> str:
     return " ".join(line.split())
@@ -291,8 +333,11 @@ def _public_lines(kit_root: Path) -> set[str]:
             texts.append(student_edition(text, path.relative_to(kit_root).as_posix()))
         except ReleaseError:
             pass
-    texts += [(kit_root / name).read_text(encoding="utf-8") for name in KIT_FILES
-              if (kit_root / name).is_file()]
+    texts += [
+        (kit_root / name).read_text(encoding="utf-8")
+        for name in KIT_FILES
+        if (kit_root / name).is_file()
+    ]
     source = kit_root / "assignments" / "source"
     for path in sorted(source.rglob("*")) if source.is_dir() else []:
         if not path.is_file() or "__pycache__" in path.parts or ".ipynb_checkpoints" in path.parts:
@@ -318,7 +363,11 @@ def instructor_lines(kit_root: Path | str = KIT_ROOT) -> dict[str, str]:
     for tree in INSTRUCTOR_TREES:
         root = kit_root / tree
         for path in sorted(root.rglob("*")) if root.is_dir() else []:
-            if not path.is_file() or path.suffix not in _TEXT_SUFFIXES or "__pycache__" in path.parts:
+            if (
+                not path.is_file()
+                or path.suffix not in _TEXT_SUFFIXES
+                or "__pycache__" in path.parts
+            ):
                 continue
             for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
                 norm = _norm(line)
@@ -338,10 +387,14 @@ def secret_values(kit_root: str | os.PathLike = KIT_ROOT) -> dict[str, bytes]:
 
     kit = Path(kit_root)
     sources = {
-        "hidden-case seed": (os.environ.get(cases.SEED_ENV, ""),
-                             kit / "autograder" / cases.SEED_FILE.name),
-        "record MAC key": (os.environ.get(records.RECORD_KEY_ENV, ""),
-                           kit / "autograder" / records.RECORD_KEY_FILE.name),
+        "hidden-case seed": (
+            os.environ.get(cases.SEED_ENV, ""),
+            kit / "autograder" / cases.SEED_FILE.name,
+        ),
+        "record MAC key": (
+            os.environ.get(records.RECORD_KEY_ENV, ""),
+            kit / "autograder" / records.RECORD_KEY_FILE.name,
+        ),
     }
     out = {}
     for what, (env, path) in sources.items():
@@ -411,8 +464,11 @@ def leak_check(release_dir: str | os.PathLike, kit_root: str | os.PathLike = KIT
             problems.append(problem)
             continue
         data = path.read_bytes()
-        problems.extend(f"{rel}: holds the {what} (instructor-only secret)"
-                        for what, value in values.items() if value in data)
+        problems.extend(
+            f"{rel}: holds the {what} (instructor-only secret)"
+            for what, value in values.items()
+            if value in data
+        )
         try:
             raw = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -442,14 +498,19 @@ def _text_problems(rel: Path, raw: str, secrets: set[str], instructor: dict[str,
             if _MARKER_LINE.match(line) or (strict and _MARKER_ANY.search(line)):
                 problems.append(f"{where}: solution/hidden-test marker: {line.strip()[:80]!r}")
             elif _norm(line) in secrets:
-                problems.append(f"{where}: line of a solution or hidden test: {line.strip()[:80]!r}")
+                problems.append(
+                    f"{where}: line of a solution or hidden test: {line.strip()[:80]!r}"
+                )
             elif _norm(line) in instructor:
-                problems.append(f"{where}: line of the instructor-only file {instructor[_norm(line)]}: "
-                                f"{line.strip()[:80]!r}")
+                problems.append(
+                    f"{where}: line of the instructor-only file {instructor[_norm(line)]}: "
+                    f"{line.strip()[:80]!r}"
+                )
     return problems
 
 
 # --------------------------------------------------------------------------- release build
+
 
 def write_student_package(kit_root: Path, dest_root: Path) -> list[Path]:
     """Copy ``intro2ai/`` and the build files into ``dest_root`` as the student edition."""
@@ -482,8 +543,13 @@ def write_student_package(kit_root: Path, dest_root: Path) -> list[Path]:
     return written
 
 
-def build_release(assignment: str = "hw5", kit_root: Path = KIT_ROOT, *,
-                  course_dir: Path | None = None, run_nbgrader: bool = True) -> tuple[Path, list[str]]:
+def build_release(
+    assignment: str = "hw5",
+    kit_root: Path = KIT_ROOT,
+    *,
+    course_dir: Path | None = None,
+    run_nbgrader: bool = True,
+) -> tuple[Path, list[str]]:
     """Generate ``<course>/release/<assignment>`` and leak-check the whole ``release/`` folder.
 
     ``course_dir`` defaults to the kit's ``assignments/`` (the nbgrader course). Returns the
@@ -497,8 +563,13 @@ def build_release(assignment: str = "hw5", kit_root: Path = KIT_ROOT, *,
         bindir = str(Path(sys.executable).parent)
         env["PATH"] = bindir + os.pathsep + env.get("PATH", "")  # nbgrader calls `alembic`
         nbgrader = Path(bindir) / "nbgrader"
-        cmd = [str(nbgrader) if nbgrader.exists() else "nbgrader", "generate_assignment",
-               assignment, "--force", "--log-level=ERROR"]
+        cmd = [
+            str(nbgrader) if nbgrader.exists() else "nbgrader",
+            "generate_assignment",
+            assignment,
+            "--force",
+            "--log-level=ERROR",
+        ]
         subprocess.run(cmd, cwd=course, env=env, check=True)
     if not release.is_dir():
         raise FileNotFoundError(f"{release}: nbgrader did not create the release folder")
@@ -512,14 +583,20 @@ def build_release(assignment: str = "hw5", kit_root: Path = KIT_ROOT, *,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.release",
-                                     description="Build or leak-check a student release.")
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder.release", description="Build or leak-check a student release."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="nbgrader generate_assignment + student edition + leak check")
     b.add_argument("assignment", nargs="?", default="hw5")
-    b.add_argument("--course-dir", default=None, help="nbgrader course folder (default: assignments/)")
-    b.add_argument("--no-nbgrader", action="store_true",
-                   help="keep the nbgrader output already in release/<hw>; only rewrite the package and re-check")
+    b.add_argument(
+        "--course-dir", default=None, help="nbgrader course folder (default: assignments/)"
+    )
+    b.add_argument(
+        "--no-nbgrader",
+        action="store_true",
+        help="keep the nbgrader output already in release/<hw>; only rewrite the package and re-check",
+    )
     c = sub.add_parser("check", help="leak-check an existing release folder")
     c.add_argument("release_dir")
     s = sub.add_parser("student-edition", help="print the student edition of one file")
@@ -535,16 +612,19 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(student_edition(path.read_text(encoding="utf-8"), rel))
         return 0
     if args.command == "build":
-        release, problems = build_release(args.assignment, course_dir=args.course_dir,
-                                          run_nbgrader=not args.no_nbgrader)
+        release, problems = build_release(
+            args.assignment, course_dir=args.course_dir, run_nbgrader=not args.no_nbgrader
+        )
     else:
         release, problems = Path(args.release_dir), leak_check(args.release_dir)
     if problems:
         print(f"RELEASE REFUSED: {len(problems)} leak(s) under {release}:", file=sys.stderr)
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
-        print("Do not publish this folder. Fix the source and run `make release` again.",
-              file=sys.stderr)
+        print(
+            "Do not publish this folder. Fix the source and run `make release` again.",
+            file=sys.stderr,
+        )
         return 1
     print(f"release OK: {release} (leak check clean)")
     return 0

@@ -35,7 +35,7 @@ class RecordFormatError(ValueError):
     """A result or record that is not of the expected shape (``from_dict`` refuses it)."""
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """Outcome of a case or a task, with the Korean label a student sees.
 
     The value is what a record stores; :attr:`label_ko` is defined with the member, so every
@@ -64,16 +64,13 @@ class Status(str, enum.Enum):
     TAMPERED = "tampered", "조작 의심 (tampered)"
     NEEDS_MANUAL_GRADE = "needs_manual_grade", "조교 확인 필요 (manual review)"
 
-    def __str__(self) -> str:
-        return self.value
-
     @property
     def ran(self) -> bool:
         """Did the student's code run through (the values were compared)?"""
         return self in (Status.PASS, Status.PARTIAL, Status.FAIL)
 
 
-class FlagKind(str, enum.Enum):
+class FlagKind(enum.StrEnum):
     """Why a record needs a person's attention (or a note on its page)."""
 
     POSSIBLE_TAMPERING = "possible_tampering"
@@ -85,9 +82,6 @@ class FlagKind(str, enum.Enum):
     NOTEBOOK_TIMEOUT = "notebook_timeout"
     NOTEBOOK_DATA_MISSING = "notebook_data_missing"
     SUBMISSION_CHANGED_DURING_GRADING = "submission_changed_during_grading"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # ------------------------------------------------------------------------------------------
@@ -131,8 +125,10 @@ def _parse(tp: Any, value: Any, where: str) -> Any:
         try:
             return tp(value)
         except ValueError:
-            raise RecordFormatError(f"{where}: {value!r:.60} is not a {tp.__name__} (one of "
-                                    f"{', '.join(m.value for m in tp)})") from None
+            raise RecordFormatError(
+                f"{where}: {value!r:.60} is not a {tp.__name__} (one of "
+                f"{', '.join(m.value for m in tp)})"
+            ) from None
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise RecordFormatError(f"{where}: expected an object, got {type(value).__name__}")
@@ -415,6 +411,18 @@ class PipelineRecord(_Record):
         return {f.kind for f in self.flags}
 
 
-__all__ = ["AutogradeResult", "CaseResult", "CellScore", "CheckResult", "Failure", "Flag",
-           "FlagKind", "NotebookScores", "PipelineRecord", "RecordFormatError", "Status",
-           "SubmissionResult", "TaskResult"]
+__all__ = [
+    "AutogradeResult",
+    "CaseResult",
+    "CellScore",
+    "CheckResult",
+    "Failure",
+    "Flag",
+    "FlagKind",
+    "NotebookScores",
+    "PipelineRecord",
+    "RecordFormatError",
+    "Status",
+    "SubmissionResult",
+    "TaskResult",
+]

@@ -71,13 +71,14 @@ NAIVE_PACKAGES = ("numpy",)
 _SCIPY_STUBS = {
     "scipy/__init__.py": (
         '"""Not available while a naive layer task is graded (autograder.sandbox.NAIVE_TASKS)."""\n'
-        'import importlib\n'
-        'from intro2ai import grading_rules\n'
+        "import importlib\n"
+        "from intro2ai import grading_rules\n"
         '_refuse = grading_rules.refusing_module_getattr("scipy")\n'
-        'def __getattr__(name):\n'
+        "def __getattr__(name):\n"
         '    if name in ("signal", "ndimage"):\n'
         '        return importlib.import_module("scipy." + name)\n'
-        '    return _refuse(name)\n'),
+        "    return _refuse(name)\n"
+    ),
 }
 TREE_MEMORY_EXTRA_MB = 256  # memory cgroup: the relay beside the student's process
 
@@ -88,11 +89,16 @@ TREE_MEMORY_EXTRA_MB = 256  # memory cgroup: the relay beside the student's proc
 #: merely imports them (e.g. to compare in the notebook) loses nothing. ThreeLayerConvNet keeps
 #: the real ones (it is meant to use them).
 NAIVE_TASKS = tuple(t.id for t in tasks_mod.all_tasks() if t.naive)
-_FAST_MODULES = ("intro2ai/fast_layers.py", "intro2ai/layer_utils.py", "intro2ai/_im2col_numpy.py",
-                 "intro2ai/_fast_plan.py", "intro2ai/_fast_layouts.py")
+_FAST_MODULES = (
+    "intro2ai/fast_layers.py",
+    "intro2ai/layer_utils.py",
+    "intro2ai/_im2col_numpy.py",
+    "intro2ai/_fast_plan.py",
+    "intro2ai/_fast_layouts.py",
+)
 _FAST_STUB = (
     '"""Not available while a naive layer task is graded (autograder.sandbox.NAIVE_TASKS)."""\n'
-    'from intro2ai import grading_rules\n'
+    "from intro2ai import grading_rules\n"
     '__getattr__ = grading_rules.refusing_module_getattr("{module}")\n'
 )
 
@@ -178,8 +184,13 @@ def leftover_processes() -> list[int]:
                 state = fh.read().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != "Z" and (tag in cg or (f"{GRADER_DIR}/_relay.py".encode() in cmd
-                                           and f'"grader_pid": {os.getpid()},'.encode() in cmd)):
+        if state != "Z" and (
+            tag in cg
+            or (
+                f"{GRADER_DIR}/_relay.py".encode() in cmd
+                and f'"grader_pid": {os.getpid()},'.encode() in cmd
+            )
+        ):
             out.append(int(entry))
     return out
 
@@ -255,11 +266,10 @@ _HELLO = b'{"kind": "hello"}'
 def started(buf: bytes) -> bool:
     """Does the stream open with the relay's ``hello`` (sent before any student code)?"""
     head = b"R" + len(_HELLO).to_bytes(4, "big") + _HELLO + (0).to_bytes(8, "big")
-    return bytes(buf[:len(head)]) == head
+    return bytes(buf[: len(head)]) == head
 
 
-def parse_stream(buf: bytes, n_cases: int) -> tuple[dict[int, CaseResult], str | None,
-                                                     int | None]:
+def parse_stream(buf: bytes, n_cases: int) -> tuple[dict[int, CaseResult], str | None, int | None]:
     """Strictly parse the relay's records. Returns (cases, problem, worker exit code).
 
     (``started(buf)`` tells whether the relay's ``hello`` record opens the stream.)
@@ -272,17 +282,17 @@ def parse_stream(buf: bytes, n_cases: int) -> tuple[dict[int, CaseResult], str |
     problem, exit_code, pos = None, None, 0
     try:
         while pos < len(buf):
-            if len(buf) - pos < 13 or buf[pos:pos + 1] != b"R":
+            if len(buf) - pos < 13 or buf[pos : pos + 1] != b"R":
                 raise _Corrupt
-            hlen = int.from_bytes(buf[pos + 1:pos + 5], "big")
+            hlen = int.from_bytes(buf[pos + 1 : pos + 5], "big")
             if hlen > MAX_RECORD_HEADER or pos + 13 + hlen > len(buf):
                 raise _Corrupt
-            header = json.loads(buf[pos + 5:pos + 5 + hlen].decode("utf-8"))
-            plen = int.from_bytes(buf[pos + 5 + hlen:pos + 13 + hlen], "big")
+            header = json.loads(buf[pos + 5 : pos + 5 + hlen].decode("utf-8"))
+            plen = int.from_bytes(buf[pos + 5 + hlen : pos + 13 + hlen], "big")
             start = pos + 13 + hlen
             if plen > len(buf) - start or not isinstance(header, dict):
                 raise _Corrupt
-            payload = buf[start:start + plen]
+            payload = buf[start : start + plen]
             pos = start + plen
             kind = header.get("kind")
             if kind == "hello":
@@ -317,12 +327,17 @@ def parse_stream(buf: bytes, n_cases: int) -> tuple[dict[int, CaseResult], str |
                         res.bad.append({"key": key, "type": "?", "why": "unreadable array"})
             elif kind == "error":
                 if len(res.errors) < MAX_ERRORS_PER_CASE:
-                    res.errors.append({k: str(header.get(k, ""))[:400] for k in
-                                       ("step", "status", "exc_type", "message", "where")})
+                    res.errors.append(
+                        {
+                            k: str(header.get(k, ""))[:400]
+                            for k in ("step", "status", "exc_type", "message", "where")
+                        }
+                    )
             elif kind == "bad":
                 if len(res.bad) < MAX_ERRORS_PER_CASE:
-                    res.bad.append({k: str(header.get(k, ""))[:200] for k in
-                                    ("key", "type", "why")})
+                    res.bad.append(
+                        {k: str(header.get(k, ""))[:200] for k in ("key", "type", "why")}
+                    )
             elif kind == "names":
                 names = header.get("names")
                 if res.names is not None:
@@ -344,18 +359,35 @@ def _policy(box: str, limits: dict[str, Any], packages: tuple[str, ...] = PACKAG
     mem = int(limits["memory_mb"])
     return jail.Policy(
         ro_binds=[(box, BOX)] + [(str(HERE / f), f"{GRADER_DIR}/{f}") for f in PROGRAMS],
-        env={"HOME": "/tmp", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-             "MKL_NUM_THREADS": "1"},
+        env={
+            "HOME": "/tmp",
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+        },
         cwd=BOX,
-        limits=jail.Limits(cpu_seconds=int(limits["cpu_seconds"]), memory_mb=mem,
-                           tree_memory_mb=mem + TREE_MEMORY_EXTRA_MB,
-                           processes=int(limits["processes"]) + 4,  # + bwrap, relay, worker
-                           file_mb=int(limits["file_mb"]), open_files=64),
-        packages=packages, tmp_mb=16)
+        limits=jail.Limits(
+            cpu_seconds=int(limits["cpu_seconds"]),
+            memory_mb=mem,
+            tree_memory_mb=mem + TREE_MEMORY_EXTRA_MB,
+            processes=int(limits["processes"]) + 4,  # + bwrap, relay, worker
+            file_mb=int(limits["file_mb"]),
+            open_files=64,
+        ),
+        packages=packages,
+        tmp_mb=16,
+    )
 
 
-def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, Any],
-             kit_root: Path = KIT_ROOT, *, allow_unsandboxed: bool | None = None) -> TaskRun:
+def run_task(
+    task: str,
+    cases: list,
+    files: dict[str, bytes],
+    limits: dict[str, Any],
+    kit_root: Path = KIT_ROOT,
+    *,
+    allow_unsandboxed: bool | None = None,
+) -> TaskRun:
     """Run ``cases`` of ``task`` on ``files`` (submission bytes) in a sandbox.
 
     Raises ``jail.Unavailable`` where no sandbox can be had and running without one was not
@@ -365,9 +397,11 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
     spec = tasks_mod.get(task)
     level, why = jail.level()
     if level != "full" and not jail.allowed_unsandboxed(allow_unsandboxed):
-        raise jail.Unavailable(f"no sandbox for student code here ({why}); pass "
-                               f"--allow-unsandboxed or set {jail.ALLOW_UNSANDBOXED_ENV}=1 to "
-                               f"grade without one")
+        raise jail.Unavailable(
+            f"no sandbox for student code here ({why}); pass "
+            f"--allow-unsandboxed or set {jail.ALLOW_UNSANDBOXED_ENV}=1 to "
+            f"grade without one"
+        )
     parent = tempfile.mkdtemp(prefix="intro2ai-grade-")
     os.chmod(parent, 0o755)  # a root grader's bwrap may run as uid 65534
     try:
@@ -383,7 +417,9 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
                     del package[rel]
             package.update({rel: text.encode() for rel, text in _SCIPY_STUBS.items()})
             for module in ("scipy.signal", "scipy.ndimage", "intro2ai._im2col_cython"):
-                package[module.replace(".", "/") + ".py"] = _FAST_STUB.format(module=module).encode()
+                package[module.replace(".", "/") + ".py"] = _FAST_STUB.format(
+                    module=module
+                ).encode()
         notes: list[str] = []
         files = dict(files)
         if spec.kind == "model" and "intro2ai/layers.py" in files:
@@ -404,14 +440,13 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
         job = {"task": task, "spec": spec.spec(), "cases": []}
         npz: dict[str, np.ndarray] = {}
         for i, case in enumerate(cases):
-            job["cases"].append({"name": case.name, "params": case.params,
-                                 "numeric": case.numeric})
+            job["cases"].append({"name": case.name, "params": case.params, "numeric": case.numeric})
             for key, arr in case.arrays.items():
                 npz[f"{i}.{key}"] = arr
         with open(os.path.join(box, "job.json"), "w", encoding="utf-8") as fh:
             json.dump(job, fh)
         np.savez(os.path.join(box, "job.npz"), **npz)
-        for dirpath, dirnames, filenames in os.walk(box):
+        for dirpath, _dirnames, filenames in os.walk(box):
             os.chmod(dirpath, 0o755)
             for name in filenames:
                 os.chmod(os.path.join(dirpath, name), 0o644)
@@ -421,7 +456,9 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
         at = (lambda p: p) if jailed else policy.host_path  # noqa: E731
         r, w = os.pipe()
         cfg = {
-            "grader_pid": os.getpid(), "result_fd": w, "box": at(BOX),
+            "grader_pid": os.getpid(),
+            "result_fd": w,
+            "box": at(BOX),
             "site": at(jail.SITE_INSIDE),
             "programs": os.path.dirname(at(f"{GRADER_DIR}/_relay.py")),
             "limits": {k: limits[k] for k in ("output_kb", "result_mb")},
@@ -431,15 +468,21 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
         out_path = os.path.join(parent, "output")
         try:
             with open(out_path, "wb") as out_fh:
-                proc = jail.start([jail.PYTHON_INSIDE, "-I", "-S", f"{GRADER_DIR}/_relay.py",
-                                   json.dumps(cfg)], policy, stdout=out_fh, stderr=out_fh,
-                                  pass_fds=(w,), allow_unsandboxed=allow_unsandboxed)
+                proc = jail.start(
+                    [jail.PYTHON_INSIDE, "-I", "-S", f"{GRADER_DIR}/_relay.py", json.dumps(cfg)],
+                    policy,
+                    stdout=out_fh,
+                    stderr=out_fh,
+                    pass_fds=(w,),
+                    allow_unsandboxed=allow_unsandboxed,
+                )
         finally:
             os.close(w)
         code = None
         try:
-            buf, overflow, timed_out = _read_stream(r, float(limits["wall_seconds"]),
-                                                    int(limits["result_mb"]) << 20)
+            buf, overflow, timed_out = _read_stream(
+                r, float(limits["wall_seconds"]), int(limits["result_mb"]) << 20
+            )
             if overflow or timed_out:
                 proc.kill()
             try:
@@ -452,9 +495,11 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
         if not started(buf):
             with open(out_path, "rb") as fh:
                 tail = fh.read()[-600:].decode("utf-8", "replace").strip()
-            raise SandboxFailed(f"the sandbox of {task} did not start"
-                                + (" in time" if timed_out else f" (exit code {code})")
-                                + (f": {tail}" if tail else ""))
+            raise SandboxFailed(
+                f"the sandbox of {task} did not start"
+                + (" in time" if timed_out else f" (exit code {code})")
+                + (f": {tail}" if tail else "")
+            )
         results, problem, worker_code = parse_stream(bytes(buf), len(cases))
         if overflow:
             problem = "result stream larger than limits.result_mb"
@@ -463,8 +508,16 @@ def run_task(task: str, cases: list, files: dict[str, bytes], limits: dict[str, 
         if problem:
             code = None  # the relay killed the worker for a bad record: not a CPU limit
         isolation = {"level": proc.isolation, "reason": why}
-        return TaskRun(results, None if timed_out else code, timed_out, isolation, problem,
-                       os.path.getsize(out_path), time.monotonic() - t0, notes)
+        return TaskRun(
+            results,
+            None if timed_out else code,
+            timed_out,
+            isolation,
+            problem,
+            os.path.getsize(out_path),
+            time.monotonic() - t0,
+            notes,
+        )
     finally:
         shutil.rmtree(parent, ignore_errors=True)
 
@@ -507,8 +560,7 @@ sys.stdout.write(json.dumps({"uid": os.getuid(), "paths": seen}))
 """
 
 
-def visible_tree(limits: dict[str, Any] | None = None,
-                 kit_root: Path = KIT_ROOT) -> dict[str, Any]:
+def visible_tree(limits: dict[str, Any] | None = None, kit_root: Path = KIT_ROOT) -> dict[str, Any]:
     """Walk the whole file tree from inside a task child's sandbox (``/proc``, ``/sys``,
     ``/dev`` skipped); returns ``{"level", "reason", "uid", "paths"}``."""
     from autograder import grader
@@ -529,11 +581,14 @@ def visible_tree(limits: dict[str, Any] | None = None,
                 fh.write(data)
             os.chmod(dest, 0o644)
         os.chmod(box, 0o755)
-        res = jail.run([jail.PYTHON_INSIDE, "-I", "-S", "-c", _WALK], _policy(box, lim),
-                       timeout=120)
+        res = jail.run(
+            [jail.PYTHON_INSIDE, "-I", "-S", "-c", _WALK], _policy(box, lim), timeout=120
+        )
         if res.returncode != 0:
-            raise RuntimeError("the walk inside the sandbox failed: "
-                               + res.stderr.decode("utf-8", "replace")[-500:])
+            raise RuntimeError(
+                "the walk inside the sandbox failed: "
+                + res.stderr.decode("utf-8", "replace")[-500:]
+            )
         out = json.loads(res.stdout)
         return {"level": level, "reason": why, "uid": out["uid"], "paths": out["paths"]}
     finally:

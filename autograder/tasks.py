@@ -13,18 +13,22 @@ task's ``kind`` (``"forward"``, ``"backward"``, ``"model"``).
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 RUBRIC_PATH = Path(__file__).resolve().parent / "rubric.toml"
 #: How the grader calls a task (see :class:`Task`).
 KINDS = ("forward", "backward", "model")
 #: The tolerance of ``[tolerances]`` for a kind's outputs and for its numerical gradients.
-_KIND_TOLERANCE = {"forward": ("forward", "numerical"), "backward": ("backward", "numerical"),
-                   "model": ("model", "numerical_model")}
+_KIND_TOLERANCE = {
+    "forward": ("forward", "numerical"),
+    "backward": ("backward", "numerical"),
+    "model": ("model", "numerical_model"),
+}
 
 
 @dataclass(frozen=True)
@@ -104,10 +108,19 @@ class Task:
 
     def spec(self) -> dict[str, Any]:
         """What the sandbox side needs to run the task (plain JSON; it cannot import this)."""
-        return {"id": self.id, "kind": self.kind, "module": self.module,
-                "function": self.function, "naive": self.naive, "inputs": list(self.inputs),
-                "param": self.param, "outputs": list(self.outputs), "forward": self.forward,
-                "cache": self.cache_class, "naive_functions": list(naive_functions())}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "module": self.module,
+            "function": self.function,
+            "naive": self.naive,
+            "inputs": list(self.inputs),
+            "param": self.param,
+            "outputs": list(self.outputs),
+            "forward": self.forward,
+            "cache": self.cache_class,
+            "naive_functions": list(naive_functions()),
+        }
 
 
 def _task(task_id: str, entry: dict, rubric: dict) -> Task:
@@ -125,14 +138,23 @@ def _task(task_id: str, entry: dict, rubric: dict) -> Task:
     if missing:
         raise ValueError(f"rubric.toml: task {task_id} has outputs {missing} with no weight")
     return Task(
-        id=task_id, title=entry["title"], file=entry["file"], function=entry["function"],
+        id=task_id,
+        title=entry["title"],
+        file=entry["file"],
+        function=entry["function"],
         cases=MappingProxyType({k: float(v) for k, v in entry["cases"].items()}),
-        title_ko=entry.get("title_ko", ""), kind=kind, naive=bool(entry.get("naive", False)),
-        inputs=tuple(entry.get("inputs", ())), param=entry.get("param"), outputs=outputs,
-        forward=entry.get("forward"), cache_class=entry.get("cache"),
+        title_ko=entry.get("title_ko", ""),
+        kind=kind,
+        naive=bool(entry.get("naive", False)),
+        inputs=tuple(entry.get("inputs", ())),
+        param=entry.get("param"),
+        outputs=outputs,
+        forward=entry.get("forward"),
+        cache_class=entry.get("cache"),
         tolerance=float(entry.get("tolerance", tolerances.get(tol_name, 0.0))),
         numeric_tolerance=float(tolerances.get(num_name, 0.0)),
-        weights=MappingProxyType({k: float(weights[k]) for k in outputs}))
+        weights=MappingProxyType({k: float(weights[k]) for k in outputs}),
+    )
 
 
 def from_rubric(rubric: Mapping[str, Any]) -> dict[str, Task]:
@@ -181,7 +203,20 @@ def naive_functions() -> tuple[str, ...]:
 def public_table() -> list[dict[str, Any]]:
     """What the students' checks need of the table (ids, titles, files, how each is called),
     as plain JSON: the release ships it inside the checks' data file."""
-    return [{"id": t.id, "title": t.title, "title_ko": t.title_ko, "file": t.file,
-             "function": t.function, "kind": t.kind, "naive": t.naive,
-             "inputs": list(t.inputs), "param": t.param, "outputs": list(t.outputs),
-             "forward": t.forward, "cache": t.cache_class} for t in all_tasks()]
+    return [
+        {
+            "id": t.id,
+            "title": t.title,
+            "title_ko": t.title_ko,
+            "file": t.file,
+            "function": t.function,
+            "kind": t.kind,
+            "naive": t.naive,
+            "inputs": list(t.inputs),
+            "param": t.param,
+            "outputs": list(t.outputs),
+            "forward": t.forward,
+            "cache": t.cache_class,
+        }
+        for t in all_tasks()
+    ]

@@ -41,14 +41,31 @@ def main(argv=None) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         t0 = time.perf_counter()
         model = ThreeLayerConvNet(weight_scale=0.001, hidden_dim=500, reg=0.001)
-        solver = Solver(model, data, num_epochs=1, batch_size=50, update_rule="adam",
-                        optim_config={"learning_rate": 1e-3}, verbose=True, print_every=20)
+        solver = Solver(
+            model,
+            data,
+            num_epochs=1,
+            batch_size=50,
+            update_rule="adam",
+            optim_config={"learning_rate": 1e-3},
+            verbose=True,
+            print_every=20,
+        )
         solver.train()
         seconds = time.perf_counter() - t0
     iterations = max(args.images // 50, 1)
-    print(json.dumps({"images": args.images, "iterations": iterations, "seconds": seconds,
-                      "ms_per_iteration": seconds * 1e3 / iterations,
-                      "openblas_idle_threads": _threads.status()}), flush=True)
+    print(
+        json.dumps(
+            {
+                "images": args.images,
+                "iterations": iterations,
+                "seconds": seconds,
+                "ms_per_iteration": seconds * 1e3 / iterations,
+                "openblas_idle_threads": _threads.status(),
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

@@ -26,9 +26,9 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -83,13 +83,15 @@ def best_of(fn: Callable[[], object], k: int) -> float:
 def gemm_rate(dtype, k: int, quick: bool) -> dict:
     """GFLOP/s of np.dot at a conv-like shape (case D's GEMM) and a square one; best is the rate."""
     rng = np.random.default_rng(0)
-    shapes = {"conv-like 64x576 @ 576x16384": (64, 576, 16384),
-              "square 2048": (1024, 1024, 1024) if quick else (2048, 2048, 2048)}
+    shapes = {
+        "conv-like 64x576 @ 576x16384": (64, 576, 16384),
+        "square 2048": (1024, 1024, 1024) if quick else (2048, 2048, 2048),
+    }
     out = {}
     for name, (m, kk, n) in shapes.items():
         a = rng.standard_normal((m, kk)).astype(dtype)
         b = rng.standard_normal((kk, n)).astype(dtype)
-        ms = best_of(lambda: np.dot(a, b), k)
+        ms = best_of(lambda a=a, b=b: np.dot(a, b), k)
         out[name] = 2.0 * m * kk * n / (ms * 1e-3) / 1e9
     out["rate"] = max(out.values())
     return out
@@ -207,8 +209,19 @@ def bench_conv(label, xs, ws, stride, pad, dtype, k, gemm, torch, naive_n, rows)
 
     def row(what, impl, ms, flops, torch_key=None, note=""):
         g = flops / (ms * 1e-3) / 1e9 if flops else None
-        rows.append(Row(case, what, dname, impl, ms, g, g / gemm[dname] if g else None,
-                        ms / t_torch[torch_key] if torch_key in t_torch else None, note))
+        rows.append(
+            Row(
+                case,
+                what,
+                dname,
+                impl,
+                ms,
+                g,
+                g / gemm[dname] if g else None,
+                ms / t_torch[torch_key] if torch_key in t_torch else None,
+                note,
+            )
+        )
 
     row("fwd", "fast", t_fwd, fl, "fwd", f"{work.conv_layout(xs, ws, stride, pad, dtype)} layout")
     row("bwd", "fast", t_bwd, 2 * fl, "bwd", "torch bwd = (fwd+bwd) - fwd")
@@ -264,8 +277,19 @@ def bench_pool(label, x, pp, k, torch, naive_n, rows):
             t_torch["bwd"] = t_torch["fwd+bwd"] - t_torch["fwd"]
 
     def row(what, impl, ms, key=None, note=""):
-        rows.append(Row(case, what, dname, impl, ms, None, None,
-                        ms / t_torch[key] if key in t_torch else None, note))
+        rows.append(
+            Row(
+                case,
+                what,
+                dname,
+                impl,
+                ms,
+                None,
+                None,
+                ms / t_torch[key] if key in t_torch else None,
+                note,
+            )
+        )
 
     row("fwd", "fast", t_fwd, "fwd", f"{cache.path} path")
     row("bwd", "fast", t_bwd, "bwd", "torch bwd = (fwd+bwd) - fwd")
@@ -296,17 +320,38 @@ def bench_step(dtype, k, torch, rows):
     if tstep is None:
         t_torch = None
     per_epoch = EPOCH_IMAGES / STEP_BATCH
-    rows.append(Row(case, "step", dname, "fast", t_ours, None, None,
-                    t_ours / t_torch if t_torch else None,
-                    f"one-process figure (old method: both sides alternate in this process, "
-                    f"where our spinning BLAS threads slow PyTorch's turns); epoch of "
-                    f"{EPOCH_IMAGES} images ~ {t_ours * per_epoch / 1e3:.1f} s; "
-                    f"loss alone {t_loss:.1f} ms",
-                    {"epoch_s": t_ours * per_epoch / 1e3}))
+    rows.append(
+        Row(
+            case,
+            "step",
+            dname,
+            "fast",
+            t_ours,
+            None,
+            None,
+            t_ours / t_torch if t_torch else None,
+            f"one-process figure (old method: both sides alternate in this process, "
+            f"where our spinning BLAS threads slow PyTorch's turns); epoch of "
+            f"{EPOCH_IMAGES} images ~ {t_ours * per_epoch / 1e3:.1f} s; "
+            f"loss alone {t_loss:.1f} ms",
+            {"epoch_s": t_ours * per_epoch / 1e3},
+        )
+    )
     if t_torch:
-        rows.append(Row(case, "step", dname, "torch", t_torch, None, None, None,
-                        f"epoch ~ {t_torch * per_epoch / 1e3:.1f} s",
-                        {"epoch_s": t_torch * per_epoch / 1e3}))
+        rows.append(
+            Row(
+                case,
+                "step",
+                dname,
+                "torch",
+                t_torch,
+                None,
+                None,
+                None,
+                f"epoch ~ {t_torch * per_epoch / 1e3:.1f} s",
+                {"epoch_s": t_torch * per_epoch / 1e3},
+            )
+        )
 
 
 # ----------------------------------------------------------------------------- output
@@ -324,9 +369,11 @@ def print_table(rows, out=sys.stdout):
     for r in rows:
         case = r.case if r.case != last else ""
         last = r.case
-        print(f"{case[:48]:<48} {r.what:<8} {r.dtype:<8} {r.impl:<9} {r.ms:>10.2f} "
-              f"{fmt(r.gflops, '8.1f')} {fmt(r.of_gemm, '8.2f')} {fmt(r.vs_torch, '9.2f')}  {r.note}",
-              file=out)
+        print(
+            f"{case[:48]:<48} {r.what:<8} {r.dtype:<8} {r.impl:<9} {r.ms:>10.2f} "
+            f"{fmt(r.gflops, '8.1f')} {fmt(r.of_gemm, '8.2f')} {fmt(r.vs_torch, '9.2f')}  {r.note}",
+            file=out,
+        )
 
 
 def save(rows, meta, stamp, results_dir=None):
@@ -337,10 +384,23 @@ def save(rows, meta, stamp, results_dir=None):
         json.dump({"meta": meta, "rows": [asdict(r) for r in rows]}, f, indent=1)
     with open(base.with_suffix(".csv"), "w", newline="") as f:
         wr = csv.writer(f)
-        wr.writerow(["case", "what", "dtype", "impl", "ms", "gflops", "of_gemm", "vs_torch", "note"])
+        wr.writerow(
+            ["case", "what", "dtype", "impl", "ms", "gflops", "of_gemm", "vs_torch", "note"]
+        )
         for r in rows:
-            wr.writerow([r.case, r.what, r.dtype, r.impl, f"{r.ms:.4f}", r.gflops, r.of_gemm,
-                         r.vs_torch, r.note])
+            wr.writerow(
+                [
+                    r.case,
+                    r.what,
+                    r.dtype,
+                    r.impl,
+                    f"{r.ms:.4f}",
+                    r.gflops,
+                    r.of_gemm,
+                    r.vs_torch,
+                    r.note,
+                ]
+            )
     with open(base.with_suffix(".txt"), "w") as f:
         print(json.dumps(meta), file=f)
         if meta.get("sides"):
@@ -365,8 +425,13 @@ def plot(rows, path, meta):
         if r.what in ("fwd+bwd", "step") and key not in groups:
             groups.append(key)
     impls = ["naive", "strides", "fast", "intro2ai", "torch"]
-    colors = {"naive": "#bbbbbb", "strides": "#9ecae1", "fast": "#3182bd",
-              "intro2ai": "#3182bd", "torch": "#e6550d"}
+    colors = {
+        "naive": "#bbbbbb",
+        "strides": "#9ecae1",
+        "fast": "#3182bd",
+        "intro2ai": "#3182bd",
+        "torch": "#e6550d",
+    }
     fig, ax = plt.subplots(figsize=(12, 0.45 * len(groups) * 2 + 1.5))
     y = 0.0
     yticks, ylabels, seen = [], [], set()
@@ -388,9 +453,11 @@ def plot(rows, path, meta):
     ax.set_yticklabels(ylabels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("ms (log scale; naive scaled from a reduced batch)")
-    ax.set_title(f"intro2ai layers vs PyTorch CPU ({meta['cores']} cores, "
-                 f"GEMM f32 {meta['gemm']['float32']['rate']:.0f} / f64 "
-                 f"{meta['gemm']['float64']['rate']:.0f} GFLOP/s)")
+    ax.set_title(
+        f"intro2ai layers vs PyTorch CPU ({meta['cores']} cores, "
+        f"GEMM f32 {meta['gemm']['float32']['rate']:.0f} / f64 "
+        f"{meta['gemm']['float64']['rate']:.0f} GFLOP/s)"
+    )
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -403,28 +470,52 @@ def plot(rows, path, meta):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("-k", "--repeat", type=int, default=5, help="best of k runs (default 5)")
-    ap.add_argument("--naive-batch", type=int, default=2,
-                    help="batch size the naive layers are timed on, then scaled (default 2)")
+    ap.add_argument(
+        "--naive-batch",
+        type=int,
+        default=2,
+        help="batch size the naive layers are timed on, then scaled (default 2)",
+    )
     ap.add_argument("--quick", action="store_true", help="k=2, smaller GEMM probe, one dtype")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     ap.add_argument("--cases", default="ABCD", help="conv cases to run (default ABCD)")
-    ap.add_argument("--out", default=None,
-                    help="folder for the .txt/.csv/.json/.png results (default bench/results)")
-    ap.add_argument("--rounds", type=int, default=5,
-                    help="alternated rounds per task, each side in its own process (default 5)")
-    ap.add_argument("--epoch-images", type=int, default=None,
-                    help=f"images of the timed HW5 epoch (default {EPOCH_IMAGES}, 2000 with "
-                         "--quick; 0 skips it)")
-    ap.add_argument("--no-one-thread", action="store_true",
-                    help="skip the side-by-side table with one thread each (CPU time)")
-    ap.add_argument("--sides-only", action="store_true",
-                    help="only the side-by-side table and the epoch (skip the one-process table)")
-    ap.add_argument("--single-thread", action="store_true",
-                    help="one BLAS/torch thread, timed by process CPU time: a comparison that "
-                         "survives a busy machine (not the 2-core numbers)")
+    ap.add_argument(
+        "--out",
+        default=None,
+        help="folder for the .txt/.csv/.json/.png results (default bench/results)",
+    )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="alternated rounds per task, each side in its own process (default 5)",
+    )
+    ap.add_argument(
+        "--epoch-images",
+        type=int,
+        default=None,
+        help=f"images of the timed HW5 epoch (default {EPOCH_IMAGES}, 2000 with "
+        "--quick; 0 skips it)",
+    )
+    ap.add_argument(
+        "--no-one-thread",
+        action="store_true",
+        help="skip the side-by-side table with one thread each (CPU time)",
+    )
+    ap.add_argument(
+        "--sides-only",
+        action="store_true",
+        help="only the side-by-side table and the epoch (skip the one-process table)",
+    )
+    ap.add_argument(
+        "--single-thread",
+        action="store_true",
+        help="one BLAS/torch thread, timed by process CPU time: a comparison that "
+        "survives a busy machine (not the 2-core numbers)",
+    )
     args = ap.parse_args(argv)
     # --single-thread: our conv and pool threads too.
-    with (fast_layers.use_layout(threads=1) if args.single_thread else contextlib.nullcontext()):
+    with fast_layers.use_layout(threads=1) if args.single_thread else contextlib.nullcontext():
         return _run(args)
 
 
@@ -438,54 +529,91 @@ def _run(args) -> int:
         torch.set_num_threads(1)
 
     meta = {
-        "pid": os.getpid(), "python": platform.python_version(), "numpy": np.__version__,
-        "cores": os.cpu_count(), "machine": platform.machine(), "blas": blas_info(),
+        "pid": os.getpid(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "blas": blas_info(),
         "extension": "cython" if _extension.is_built() else "numpy fallback",
         "torch": getattr(torch, "__version__", None),
         "torch_threads": torch.get_num_threads() if torch is not None else None,
-        "openblas_env": {v: os.environ[v] for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
-                                                   "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                                   "INTRO2AI_NUM_THREADS")
-                         if v in os.environ},
+        "openblas_env": {
+            v: os.environ[v]
+            for v in (
+                "OPENBLAS_CORETYPE",
+                "OPENBLAS_L2_SIZE",
+                "OPENBLAS_NUM_THREADS",
+                "OMP_NUM_THREADS",
+                "INTRO2AI_NUM_THREADS",
+            )
+            if v in os.environ
+        },
         "conv_threads": _fast_plan.workers(),
         "openblas_idle_threads": _threads.status(),
         # SIMD kernels of the direct convolution: 2 AVX-512, 1 AVX2+FMA, 0 portable, -1 none.
         "direct_simd_level": _fast_plan.simd_level(_extension.cython_module()),
-        "repeat": k, "naive_batch": args.naive_batch,
+        "repeat": k,
+        "naive_batch": args.naive_batch,
         "clock": "process CPU time, 1 thread" if args.single_thread else "wall (perf_counter)",
         "load_average_start": [round(v, 2) for v in os.getloadavg()],
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }
     print(f"intro2ai bench: {json.dumps(meta)}", flush=True)
     if meta["extension"] != "cython":
-        print("warning: the Cython extension is not built; timing the NumPy fallback "
-              "(run `make compile-cython`)", flush=True)
+        print(
+            "warning: the Cython extension is not built; timing the NumPy fallback "
+            "(run `make compile-cython`)",
+            flush=True,
+        )
     if "OPENBLAS_CORETYPE" in meta["openblas_env"]:
-        print("note: OPENBLAS_CORETYPE is set; it can select a slower GEMM kernel "
-              "(see the machine notes before comparing numbers)", flush=True)
+        print(
+            "note: OPENBLAS_CORETYPE is set; it can select a slower GEMM kernel "
+            "(see the machine notes before comparing numbers)",
+            flush=True,
+        )
     if torch is None:
         print("note: torch not importable; PyTorch columns are empty", flush=True)
     if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
-        print(f"warning: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: other "
-              "processes are running, so times are inflated and ratios unreliable", flush=True)
+        print(
+            f"warning: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: other "
+            "processes are running, so times are inflated and ratios unreliable",
+            flush=True,
+        )
 
     sides = None
     if not args.single_thread:
-        print("ours vs PyTorch, each side in its own process "
-              f"({args.rounds} alternated rounds per task):", flush=True)
-        sides = sides_mod.run(sides_mod.default_tasks(args.quick, args.cases), args.rounds, k,
-                              torch is not None, log=lambda m: print(m, flush=True))
+        print(
+            "ours vs PyTorch, each side in its own process "
+            f"({args.rounds} alternated rounds per task):",
+            flush=True,
+        )
+        sides = sides_mod.run(
+            sides_mod.default_tasks(args.quick, args.cases),
+            args.rounds,
+            k,
+            torch is not None,
+            log=lambda m: print(m, flush=True),
+        )
         sides["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
         meta["sides_env"] = sides["env"]
         if not args.no_one_thread:
             print("ours vs PyTorch, one thread each (process CPU time):", flush=True)
-            one = sides_mod.run(sides_mod.default_tasks(args.quick, args.cases), args.rounds, k,
-                                torch is not None, log=lambda m: print(m, flush=True),
-                                one_thread=True)
+            one = sides_mod.run(
+                sides_mod.default_tasks(args.quick, args.cases),
+                args.rounds,
+                k,
+                torch is not None,
+                log=lambda m: print(m, flush=True),
+                one_thread=True,
+            )
             one["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
             sides["single_thread"] = one
-        images = args.epoch_images if args.epoch_images is not None else (
-            2000 if args.quick else EPOCH_IMAGES)
+        images = (
+            args.epoch_images
+            if args.epoch_images is not None
+            else (2000 if args.quick else EPOCH_IMAGES)
+        )
         if images > 0:
             print(f"  one epoch of HW5's training on {images} images ...", flush=True)
             sides["epoch"] = sides_mod.epoch(images)
@@ -498,8 +626,11 @@ def _run(args) -> int:
     gemm = {}
     for dt in DTYPES:
         gemm[np.dtype(dt).name] = gemm_rate(dt, k, args.quick)
-        print(f"GEMM {np.dtype(dt).name}: " + ", ".join(
-            f"{n} {v:.1f} GFLOP/s" for n, v in gemm[np.dtype(dt).name].items()), flush=True)
+        print(
+            f"GEMM {np.dtype(dt).name}: "
+            + ", ".join(f"{n} {v:.1f} GFLOP/s" for n, v in gemm[np.dtype(dt).name].items()),
+            flush=True,
+        )
     meta["gemm"] = gemm
     rate = {name: g["rate"] for name, g in gemm.items()}
 
@@ -516,7 +647,15 @@ def _run(args) -> int:
                 bench_pool(label, out, pp, k, torch, args.naive_batch, rows)
                 # The same activations through an overlapping pool (the im2col path).
                 pp3 = {"pool_height": 3, "pool_width": 3, "stride": 1}
-                bench_pool(label, np.ascontiguousarray(out[:, :, :31, :31]), pp3, k, torch, args.naive_batch, rows)
+                bench_pool(
+                    label,
+                    np.ascontiguousarray(out[:, :, :31, :31]),
+                    pp3,
+                    k,
+                    torch,
+                    args.naive_batch,
+                    rows,
+                )
         bench_step(dt, k, torch, rows)
         print(f"  done step {np.dtype(dt).name}", flush=True)
 
@@ -528,11 +667,17 @@ def print_sides(sides, meta, out=sys.stdout):
     sides_mod.print_table(sides, out)
     if "epoch" in sides:
         e = sides["epoch"]
-        print(f"{'HW5 epoch (hidden 500, reg 1e-3), own process':<48} {'float32':<8} "
-              f"{e['seconds'] * 1e3:>9.0f}  ({e['images']} synthetic images, "
-              f"{e['ms_per_iteration']:.1f} ms per iteration)", file=out)
-    print(f"load average at start {meta['load_average_start']}, after the side-by-side table "
-          f"{sides['load_average_end']}", file=out)
+        print(
+            f"{'HW5 epoch (hidden 500, reg 1e-3), own process':<48} {'float32':<8} "
+            f"{e['seconds'] * 1e3:>9.0f}  ({e['images']} synthetic images, "
+            f"{e['ms_per_iteration']:.1f} ms per iteration)",
+            file=out,
+        )
+    print(
+        f"load average at start {meta['load_average_start']}, after the side-by-side table "
+        f"{sides['load_average_end']}",
+        file=out,
+    )
     for name, env in sides["env"].items():
         print(f"  {name} process: {json.dumps(env)}", file=out)
     if "single_thread" in sides:
@@ -548,7 +693,9 @@ def _finish(meta, rows, sides, args) -> int:
     if rows:
         print()
         print_table(rows)
-    print(f"\nload average at start {meta['load_average_start']}, at end {meta['load_average_end']}")
+    print(
+        f"\nload average at start {meta['load_average_start']}, at end {meta['load_average_end']}"
+    )
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     base = save(rows, meta, stamp, args.out)
     print(f"\nsaved {base}.txt/.csv/.json" + (f" and {base}.png" if rows else ""))

@@ -46,10 +46,17 @@ def main(n: int = 20) -> dict[str, float]:
         with open(script, "w") as fh:
             fh.write(_SERVER)
         env = dict(os.environ, PYTHONPATH=root)
-        procs = {mode: subprocess.Popen([sys.executable, script, mode], cwd=root, env=env,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True)
-                 for mode in ("jail", "unsandboxed")}
+        procs = {
+            mode: subprocess.Popen(
+                [sys.executable, script, mode],
+                cwd=root,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for mode in ("jail", "unsandboxed")
+        }
         try:
             for p in procs.values():
                 if p.stdout.readline().strip() != "ready":
@@ -68,10 +75,14 @@ def main(n: int = 20) -> dict[str, float]:
     load = os.getloadavg()[0]
     print(f"task child (one conv-forward case), median of {n}; load average {load:.1f}")
     for mode, t in times.items():
-        print(f"  {mode:12s} {medians[mode] * 1000:6.0f} ms  (min {min(t) * 1000:.0f}, "
-              f"max {max(t) * 1000:.0f})")
-    print(f"  sandbox overhead: {(medians['jail'] - medians['unsandboxed']) * 1000:+.0f} ms "
-          f"per task child")
+        print(
+            f"  {mode:12s} {medians[mode] * 1000:6.0f} ms  (min {min(t) * 1000:.0f}, "
+            f"max {max(t) * 1000:.0f})"
+        )
+    print(
+        f"  sandbox overhead: {(medians['jail'] - medians['unsandboxed']) * 1000:+.0f} ms "
+        f"per task child"
+    )
     return medians
 
 

@@ -33,7 +33,6 @@ import numpy as np
 
 from bench import work
 
-
 # ----------------------------------------------------------------------------- ours
 
 
@@ -41,7 +40,9 @@ def ours_env() -> dict:
     from intro2ai import _extension, _fast_plan, _threads
 
     return {
-        "side": "ours", "pid": os.getpid(), "thread_env": _thread_env(),
+        "side": "ours",
+        "pid": os.getpid(),
+        "thread_env": _thread_env(),
         "openblas_idle_threads": _threads.status(),
         "conv_threads": _fast_plan.workers(),
         "direct_simd_level": _fast_plan.simd_level(_extension.cython_module()),
@@ -89,12 +90,16 @@ def ours_task(name: str):
 def torch_env() -> dict:
     import torch
 
-    return {"side": "torch", "pid": os.getpid(), "torch": torch.__version__,
-            "thread_env": _thread_env(),
-            "torch_threads": torch.get_num_threads(),
-            "torch_interop_threads": torch.get_num_interop_threads(),
-            "torch_config": torch.__config__.parallel_info().splitlines()[:6],
-            "blas": _blas_pools()}
+    return {
+        "side": "torch",
+        "pid": os.getpid(),
+        "torch": torch.__version__,
+        "thread_env": _thread_env(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "torch_config": torch.__config__.parallel_info().splitlines()[:6],
+        "blas": _blas_pools(),
+    }
 
 
 def torch_task(name: str):
@@ -136,9 +141,17 @@ def torch_task(name: str):
 
 
 def _thread_env() -> dict:
-    return {v: os.environ[v] for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                       "MKL_NUM_THREADS", "INTRO2AI_NUM_THREADS",
-                                       "OPENBLAS_THREAD_TIMEOUT") if v in os.environ}
+    return {
+        v: os.environ[v]
+        for v in (
+            "OPENBLAS_NUM_THREADS",
+            "OMP_NUM_THREADS",
+            "MKL_NUM_THREADS",
+            "INTRO2AI_NUM_THREADS",
+            "OPENBLAS_THREAD_TIMEOUT",
+        )
+        if v in os.environ
+    }
 
 
 def _blas_pools() -> list:
@@ -146,8 +159,15 @@ def _blas_pools() -> list:
         from threadpoolctl import threadpool_info
     except ImportError:
         return []
-    keys = ("user_api", "internal_api", "num_threads", "version", "threading_layer",
-            "architecture", "prefix")
+    keys = (
+        "user_api",
+        "internal_api",
+        "num_threads",
+        "version",
+        "threading_layer",
+        "architecture",
+        "prefix",
+    )
     return [{k: info.get(k) for k in keys} for info in threadpool_info()]
 
 
@@ -183,8 +203,13 @@ def main(argv=None) -> int:
                 fn()
                 ms.append((time.perf_counter() - t0) * 1e3)
                 cpu.append((time.process_time() - c0) * 1e3)
-            reply = {"task": name, "ms": ms, "median_ms": statistics.median(ms),
-                     "cpu_ms": cpu, "median_cpu_ms": statistics.median(cpu)}
+            reply = {
+                "task": name,
+                "ms": ms,
+                "median_ms": statistics.median(ms),
+                "cpu_ms": cpu,
+                "median_cpu_ms": statistics.median(cpu),
+            }
         except Exception as exc:  # reported to the parent, which stops
             reply = {"error": f"{type(exc).__name__}: {exc}"}
         print(json.dumps(reply), flush=True)

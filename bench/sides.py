@@ -36,8 +36,12 @@ TARGETS = {
     "pool:float64": ("pool 2x2 s2 on (50, 32, 32, 32) fwd+bwd", 1.0),
     "pool:float32": ("pool 2x2 s2 on (50, 32, 32, 32) fwd+bwd", None),
 }
-ONE_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                   "INTRO2AI_NUM_THREADS")
+ONE_THREAD_VARS = (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "INTRO2AI_NUM_THREADS",
+)
 # Calls per round: fewer for the slow tasks.
 K = {"conv:D:float32": 5, "conv:D:float64": 4}
 
@@ -51,8 +55,14 @@ class Side:
         if one_thread:
             env.update({v: "1" for v in ONE_THREAD_VARS})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.side", which], cwd=ROOT, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
+            [sys.executable, "-m", "bench.side", which],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            env=env,
+        )
         hello = self._read()
         self.env = hello["env"]
 
@@ -80,8 +90,9 @@ class Side:
             self.proc.wait()
 
 
-def run(tasks: list[str], rounds: int, k: int, with_torch: bool, log=print,
-        one_thread: bool = False) -> dict:
+def run(
+    tasks: list[str], rounds: int, k: int, with_torch: bool, log=print, one_thread: bool = False
+) -> dict:
     """Time ``tasks`` on both sides; returns {"env": {...}, "results": [...]}."""
     key = "median_cpu_ms" if one_thread else "median_ms"
     sides = {"ours": Side("ours", one_thread)}
@@ -100,16 +111,28 @@ def run(tasks: list[str], rounds: int, k: int, with_torch: bool, log=print,
                     best[name] = min(best[name], med)
             label, target = TARGETS.get(task, (task, None))
             ratio = best["ours"] / best["torch"] if "torch" in best else None
-            res = {"task": task, "label": label, "dtype": task.split(":")[-1],
-                   "ours_ms": best["ours"], "torch_ms": best.get("torch"), "ratio": ratio,
-                   "target": target, "met": None if ratio is None or target is None
-                   else ratio <= target, "round_medians": medians}
+            res = {
+                "task": task,
+                "label": label,
+                "dtype": task.split(":")[-1],
+                "ours_ms": best["ours"],
+                "torch_ms": best.get("torch"),
+                "ratio": ratio,
+                "target": target,
+                "met": None if ratio is None or target is None else ratio <= target,
+                "round_medians": medians,
+            }
             results.append(res)
-            log(f"  sides{' (one thread, CPU time)' if one_thread else ''} {task}: ours {best['ours']:.2f} ms"
-                + (f", torch {best['torch']:.2f} ms, ratio {ratio:.2f}" if ratio else ""))
-        return {"env": {name: side.env for name, side in sides.items()}, "results": results,
-                "one_thread": one_thread,
-                "clock": "process CPU time" if one_thread else "wall (perf_counter)"}
+            log(
+                f"  sides{' (one thread, CPU time)' if one_thread else ''} {task}: ours {best['ours']:.2f} ms"
+                + (f", torch {best['torch']:.2f} ms, ratio {ratio:.2f}" if ratio else "")
+            )
+        return {
+            "env": {name: side.env for name, side in sides.items()},
+            "results": results,
+            "one_thread": one_thread,
+            "clock": "process CPU time" if one_thread else "wall (perf_counter)",
+        }
     finally:
         for side in sides.values():
             side.close()
@@ -117,9 +140,14 @@ def run(tasks: list[str], rounds: int, k: int, with_torch: bool, log=print,
 
 def epoch(images: int) -> dict:
     """``python -m bench.epoch`` in its own process: one epoch of HW5's training."""
-    proc = subprocess.run([sys.executable, "-m", "bench.epoch", "--images", str(images)],
-                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                          text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.epoch", "--images", str(images)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        check=True,
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -132,10 +160,14 @@ def default_tasks(quick: bool, cases: str) -> list[str]:
 
 
 def print_table(res: dict, out=sys.stdout) -> None:
-    title = ("one thread each, CPU time (as graded)" if res.get("one_thread")
-             else "each side in its own process")
-    header = (f"{title:<48} {'dtype':<8} {'ours ms':>9} {'torch ms':>9} "
-              f"{'ratio':>6} {'target':>7}  met")
+    title = (
+        "one thread each, CPU time (as graded)"
+        if res.get("one_thread")
+        else "each side in its own process"
+    )
+    header = (
+        f"{title:<48} {'dtype':<8} {'ours ms':>9} {'torch ms':>9} {'ratio':>6} {'target':>7}  met"
+    )
     print(header, file=out)
     print("-" * len(header), file=out)
     for r in res["results"]:
@@ -143,8 +175,11 @@ def print_table(res: dict, out=sys.stdout) -> None:
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
         target = "-" if r["target"] is None else f"<={r['target']:.1f}"
         met = "-" if r["met"] is None else ("yes" if r["met"] else "NO")
-        print(f"{r['label'][:48]:<48} {r['dtype']:<8} {r['ours_ms']:>9.2f} {torch_ms:>9} "
-              f"{ratio:>6} {target:>7}  {met}", file=out)
+        print(
+            f"{r['label'][:48]:<48} {r['dtype']:<8} {r['ours_ms']:>9.2f} {torch_ms:>9} "
+            f"{ratio:>6} {target:>7}  {met}",
+            file=out,
+        )
 
 
 if __name__ == "__main__":  # a quick look: python -m bench.sides [task ...]

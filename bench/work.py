@@ -6,7 +6,7 @@ twin.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -27,8 +27,10 @@ def data(shape, dtype, seed: int, scale: float = 1.0) -> np.ndarray:
 
 def step_batch(dtype) -> tuple[np.ndarray, np.ndarray]:
     """The training step's images and labels."""
-    return (data((STEP_BATCH, 3, 32, 32), dtype, 3),
-            np.random.default_rng(3).integers(0, 10, STEP_BATCH))
+    return (
+        data((STEP_BATCH, 3, 32, 32), dtype, 3),
+        np.random.default_rng(3).integers(0, 10, STEP_BATCH),
+    )
 
 
 def ours_step(dtype) -> tuple[Callable[[], None], Callable[[], object]]:
@@ -57,8 +59,13 @@ def torch_step(dtype) -> Callable[[], None]:
     nn = torch.nn
     torch.manual_seed(0)
     net = nn.Sequential(
-        nn.Conv2d(3, 32, 7, padding=3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(32 * 16 * 16, 100), nn.ReLU(), nn.Linear(100, 10),
+        nn.Conv2d(3, 32, 7, padding=3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 16 * 16, 100),
+        nn.ReLU(),
+        nn.Linear(100, 10),
     ).to(tdt)
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
     X, y = (torch.from_numpy(a) for a in step_batch(dtype))
@@ -80,7 +87,13 @@ def conv_layout(xs, ws, stride, pad, dtype) -> str:
         return "numpy"
     H_out = 1 + (xs[2] + 2 * pad - ws[2]) // stride
     W_out = 1 + (xs[3] + 2 * pad - ws[3]) // stride
-    return _fast_plan.plan(xs[0], ws[0], ws[1] * ws[2] * ws[3], H_out * W_out,
-                           np.dtype(dtype).itemsize, stride=stride,
-                           simd=_fast_plan.simd_level(mod),
-                           filt=_fast_layouts.filt(mod, ws[2], ws[3])).layout
+    return _fast_plan.plan(
+        xs[0],
+        ws[0],
+        ws[1] * ws[2] * ws[3],
+        H_out * W_out,
+        np.dtype(dtype).itemsize,
+        stride=stride,
+        simd=_fast_plan.simd_level(mod),
+        filt=_fast_layouts.filt(mod, ws[2], ws[3]),
+    ).layout

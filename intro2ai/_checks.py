@@ -76,23 +76,24 @@ def _int_param(who: str, name: str, param: dict, key: str, minimum: int) -> int:
     return value
 
 
-def _out_size(who: str, axis: str, size: int, pad: int, window: int, wname: str,
-              stride: int, pad_hint: bool) -> int:
+def _out_size(
+    who: str, axis: str, size: int, pad: int, window: int, wname: str, stride: int, pad_hint: bool
+) -> int:
     """Output size along one axis, checking fit and divisibility."""
     padded = size + 2 * pad
     if window > padded:
-        where = f"the padded input ({axis} + 2*pad = {padded})" if pad else f"the input ({axis} = {size})"
-        fix = "use a smaller window or a larger pad" if pad_hint else "use a smaller pool window"
-        raise ValueError(
-            f"{who}: {wname} = {window} is larger than {where}; {fix}"
+        where = (
+            f"the padded input ({axis} + 2*pad = {padded})"
+            if pad
+            else f"the input ({axis} = {size})"
         )
+        fix = "use a smaller window or a larger pad" if pad_hint else "use a smaller pool window"
+        raise ValueError(f"{who}: {wname} = {window} is larger than {where}; {fix}")
     span = padded - window
     if span % stride != 0:
         expr = f"({axis} + 2*pad - {wname})" if pad_hint else f"({axis} - {wname})"
         fix = "change pad or stride" if pad_hint else "change the pool size or stride"
-        raise ValueError(
-            f"{who}: {expr} = {span} is not divisible by stride {stride}; {fix}"
-        )
+        raise ValueError(f"{who}: {expr} = {span} is not divisible by stride {stride}; {fix}")
     return 1 + span // stride
 
 

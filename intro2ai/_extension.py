@@ -70,7 +70,5 @@ def backend() -> tuple[str, types.ModuleType | None]:
         return "cython", module
     if not _state["warned"]:
         _state["warned"] = True
-        warnings.warn(
-            MISSING_MESSAGE.format(error=_state["error"]), RuntimeWarning, stacklevel=3
-        )
+        warnings.warn(MISSING_MESSAGE.format(error=_state["error"]), RuntimeWarning, stacklevel=3)
     return "numpy", None

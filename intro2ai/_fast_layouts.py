@@ -40,8 +40,9 @@ KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # ----------------------------------------------------------------------------- dispatch
 
 
-def conv_forward(xc: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int,
-                 H_out: int, W_out: int) -> tuple[np.ndarray, np.ndarray | None]:
+def conv_forward(
+    xc: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int, H_out: int, W_out: int
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Forward pass in the planned layout; ``xc`` is C-contiguous in the compute dtype."""
     N, C = xc.shape[:2]
     F, _, HH, WW = w.shape
@@ -49,8 +50,16 @@ def conv_forward(xc: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad:
     if mod is None or xc.dtype not in KERNEL_DTYPES:
         cols = _im2col_numpy.im2col(xc, HH, WW, pad, stride)
         return gemm_forward(cols, w, b, N, H_out, W_out), cols
-    plan = _fast_plan.plan(N, F, C * HH * WW, H_out * W_out, xc.dtype.itemsize,
-                           stride=stride, simd=_fast_plan.simd_level(mod), filt=filt(mod, HH, WW))
+    plan = _fast_plan.plan(
+        N,
+        F,
+        C * HH * WW,
+        H_out * W_out,
+        xc.dtype.itemsize,
+        stride=stride,
+        simd=_fast_plan.simd_level(mod),
+        filt=filt(mod, HH, WW),
+    )
     if plan.layout == "winograd":
         return winograd_forward(xc, w, b, pad, H_out, W_out, plan), None
     if plan.layout == "direct":
@@ -61,8 +70,16 @@ def conv_forward(xc: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad:
     return gemm_forward(cols, w, b, N, H_out, W_out), cols
 
 
-def conv_backward(x: np.ndarray, w: np.ndarray, dout: np.ndarray, stride: int, pad: int,
-                  cols: np.ndarray | None, dtype: np.dtype, need_dx: bool):
+def conv_backward(
+    x: np.ndarray,
+    w: np.ndarray,
+    dout: np.ndarray,
+    stride: int,
+    pad: int,
+    cols: np.ndarray | None,
+    dtype: np.dtype,
+    need_dx: bool,
+):
     """``(dx or None, dw, db)`` in the compute ``dtype``; ``cols`` as the forward pass left it."""
     if cols is not None:
         return gemm_backward(cols, w, dout, x.shape, stride, pad, need_dx)
@@ -84,16 +101,25 @@ def conv_backward(x: np.ndarray, w: np.ndarray, dout: np.ndarray, stride: int, p
             dx = col2im(None, dcols, x.shape, HH, WW, pad, stride)
         return dx, dw, db
     K = C * HH * WW
-    plan = _fast_plan.plan(N, F, K, P, dtype.itemsize, stride=stride,
-                           simd=_fast_plan.simd_level(mod), filt=filt(mod, HH, WW))
+    plan = _fast_plan.plan(
+        N,
+        F,
+        K,
+        P,
+        dtype.itemsize,
+        stride=stride,
+        simd=_fast_plan.simd_level(mod),
+        filt=filt(mod, HH, WW),
+    )
     if plan.layout not in ("winograd", "direct", "chunked"):  # the settings changed since
         plan = _fast_plan.plan(N, F, K, P, dtype.itemsize, "chunked")  # the forward pass
     direct = plan.layout in ("winograd", "direct")
     direct_dx = direct and need_dx and direct_dx_pays(mod, dtype, C, HH, WW, pad)
     dx = dw = None
     if (need_dx and not direct_dx) or not direct:
-        dx, dw = chunked_backward(mod, xc, w, dout3, HH, WW, pad, stride, plan,
-                                  not direct, need_dx and not direct_dx)
+        dx, dw = chunked_backward(
+            mod, xc, w, dout3, HH, WW, pad, stride, plan, not direct, need_dx and not direct_dx
+        )
     if direct:
         dout4 = dout3.reshape(N, F, H_out, W_out)
         dw = direct_dw(mod, xc, dout4, w.shape, pad, plan)
@@ -113,8 +139,9 @@ def filt(mod: Any, HH: int, WW: int) -> tuple:
 # ----------------------------------------------------------------------------- columns
 
 
-def im2col(mod: Any, x: np.ndarray, HH: int, WW: int, pad: int, stride: int,
-           layout: str = "batched") -> np.ndarray:
+def im2col(
+    mod: Any, x: np.ndarray, HH: int, WW: int, pad: int, stride: int, layout: str = "batched"
+) -> np.ndarray:
     """im2col into an (N, K, P) array (x is C-contiguous, a kernel dtype).
 
     The result is C-contiguous ("batched"), or ("merged") a transposed view of a C-contiguous
@@ -143,8 +170,9 @@ def k_major(cols: np.ndarray) -> np.ndarray | None:
     return base.reshape(base.shape[0], -1)
 
 
-def col2im(mod: Any, dcols: np.ndarray, x_shape: tuple, HH: int, WW: int, pad: int,
-           stride: int) -> np.ndarray:
+def col2im(
+    mod: Any, dcols: np.ndarray, x_shape: tuple, HH: int, WW: int, pad: int, stride: int
+) -> np.ndarray:
     """col2im of an (N, K, P) array whose last axis is contiguous (any layout of N and K)."""
     if mod is None or dcols.dtype not in KERNEL_DTYPES:
         return _im2col_numpy.col2im(dcols, x_shape, HH, WW, pad, stride)
@@ -169,8 +197,11 @@ def blocks(a: np.ndarray, block: int) -> list:
         return [a]
     whole = (P // block) * block
     s0, s1, s2 = a.strides
-    parts = [np.lib.stride_tricks.as_strided(
-        a, shape=(k, P // block, R, block), strides=(s0, block * s2, s1, s2))]
+    parts = [
+        np.lib.stride_tricks.as_strided(
+            a, shape=(k, P // block, R, block), strides=(s0, block * s2, s1, s2)
+        )
+    ]
     if whole < P:
         parts.append(a[:, :, whole:])
     return parts
@@ -179,8 +210,9 @@ def blocks(a: np.ndarray, block: int) -> list:
 # ----------------------------------------------------------------------------- batched, merged
 
 
-def gemm_forward(cols: np.ndarray, w: np.ndarray, b: np.ndarray, N: int, H_out: int,
-                 W_out: int) -> np.ndarray:
+def gemm_forward(
+    cols: np.ndarray, w: np.ndarray, b: np.ndarray, N: int, H_out: int, W_out: int
+) -> np.ndarray:
     """out[n] = w.reshape(F, -1) @ cols[n] + b, written straight into (N, F, H_out, W_out)."""
     F = w.shape[0]
     dtype = cols.dtype
@@ -197,8 +229,15 @@ def gemm_forward(cols: np.ndarray, w: np.ndarray, b: np.ndarray, N: int, H_out: 
     return out.reshape(N, F, H_out, W_out)
 
 
-def gemm_backward(cols: np.ndarray, w: np.ndarray, dout: np.ndarray, x_shape: tuple,
-                  stride: int, pad: int, need_dx: bool):
+def gemm_backward(
+    cols: np.ndarray,
+    w: np.ndarray,
+    dout: np.ndarray,
+    x_shape: tuple,
+    stride: int,
+    pad: int,
+    need_dx: bool,
+):
     """Backward pass over the forward pass's columns (batched or merged, or NumPy's)."""
     dtype = cols.dtype
     N = x_shape[0]
@@ -233,8 +272,17 @@ def gemm_backward(cols: np.ndarray, w: np.ndarray, dout: np.ndarray, x_shape: tu
 # ----------------------------------------------------------------------------- direct
 
 
-def direct_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray, pad_h: int,
-                   pad_w: int, H_out: int, W_out: int, plan: _fast_plan.Plan) -> np.ndarray:
+def direct_forward(
+    mod: Any,
+    xc: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    pad_h: int,
+    pad_w: int,
+    H_out: int,
+    W_out: int,
+    plan: _fast_plan.Plan,
+) -> np.ndarray:
     """Direct layout (stride 1): the compiled kernels convolve chunks of images, no im2col."""
     N, dtype = xc.shape[0], xc.dtype
     wc = np.ascontiguousarray(w, dtype=dtype)
@@ -249,8 +297,9 @@ def direct_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray, pad_h
     return out
 
 
-def direct_dw(mod: Any, xc: np.ndarray, dout4: np.ndarray, w_shape: tuple, pad: int,
-              plan: _fast_plan.Plan) -> np.ndarray:
+def direct_dw(
+    mod: Any, xc: np.ndarray, dout4: np.ndarray, w_shape: tuple, pad: int, plan: _fast_plan.Plan
+) -> np.ndarray:
     """dw of the direct layout: one partial sum per chunk, added up in chunk order (the same
     numbers whichever thread did which chunk)."""
     chunks = _fast_plan.balanced_chunks(xc.shape[0], plan.workers)
@@ -282,15 +331,17 @@ def direct_dx_pays(mod: Any, dtype: np.dtype, C: int, HH: int, WW: int, pad: int
     return tile > 0 and 4 * C >= 3 * (-(-C // tile) * tile)
 
 
-def direct_dx_conv(mod: Any, dout4: np.ndarray, w: np.ndarray, pad: int, x_shape: tuple,
-                   plan: _fast_plan.Plan) -> np.ndarray:
+def direct_dx_conv(
+    mod: Any, dout4: np.ndarray, w: np.ndarray, pad: int, x_shape: tuple, plan: _fast_plan.Plan
+) -> np.ndarray:
     """dx of a stride-1 convolution as a direct convolution of dout:
     dx[n, c] = sum_f correlate(pad(dout[n, f], HH-1-pad, WW-1-pad), w[f, c] flipped)."""
     HH, WW = w.shape[2], w.shape[3]
     w_flip = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
     zero_bias = np.zeros(w.shape[1], dtype=dout4.dtype)
-    return direct_forward(mod, dout4, w_flip, zero_bias, HH - 1 - pad, WW - 1 - pad,
-                          x_shape[2], x_shape[3], plan)
+    return direct_forward(
+        mod, dout4, w_flip, zero_bias, HH - 1 - pad, WW - 1 - pad, x_shape[2], x_shape[3], plan
+    )
 
 
 # ----------------------------------------------------------------------------- winograd
@@ -299,8 +350,15 @@ def direct_dx_conv(mod: Any, dout4: np.ndarray, w: np.ndarray, pad: int, x_shape
 _WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
 
-def winograd_forward(xc: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int, H_out: int,
-                     W_out: int, plan: _fast_plan.Plan) -> np.ndarray:
+def winograd_forward(
+    xc: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    pad: int,
+    H_out: int,
+    W_out: int,
+    plan: _fast_plan.Plan,
+) -> np.ndarray:
     """Winograd layout (3x3 filters, stride 1, any pad): ``out`` (N, F, H_out, W_out)."""
     _, mod = _fast_plan.backend()
     N, C = xc.shape[:2]
@@ -324,8 +382,10 @@ def winograd_forward(xc: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int, H_o
         for n, y0 in it:
             k = min(band, th - y0)
             if k not in bufs:
-                bufs[k] = (np.empty((16, C, k * tw), dtype=dtype),
-                           np.empty((16, F, k * tw), dtype=dtype))
+                bufs[k] = (
+                    np.empty((16, C, k * tw), dtype=dtype),
+                    np.empty((16, F, k * tw), dtype=dtype),
+                )
             V, M = bufs[k]
             mod.winograd_input(xc[n], V, rows, pad, y0, k, tw)
             np.matmul(U, V, out=M)
@@ -335,24 +395,40 @@ def winograd_forward(xc: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int, H_o
     return out
 
 
-def winograd_dx(dout4: np.ndarray, w: np.ndarray, pad: int,
-                plan: _fast_plan.Plan) -> np.ndarray:
+def winograd_dx(dout4: np.ndarray, w: np.ndarray, pad: int, plan: _fast_plan.Plan) -> np.ndarray:
     """dx of a 3x3 stride-1 convolution (pad <= 2) by the Winograd layout: the forward pass of
     dout with the flipped filters, channels and filters swapped, padded by 2 - pad."""
     N, F, H_out, W_out = dout4.shape
     w_flip = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
     zero_bias = np.zeros(w.shape[1], dtype=dout4.dtype)
     q = 2 - pad
-    return winograd_forward(np.ascontiguousarray(dout4), w_flip, zero_bias, q,
-                            H_out + 2 * q - 2, W_out + 2 * q - 2, plan)
+    return winograd_forward(
+        np.ascontiguousarray(dout4),
+        w_flip,
+        zero_bias,
+        q,
+        H_out + 2 * q - 2,
+        W_out + 2 * q - 2,
+        plan,
+    )
 
 
 # ----------------------------------------------------------------------------- chunked
 
 
-def chunked_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray, HH: int, WW: int,
-                    pad: int, stride: int, H_out: int, W_out: int,
-                    plan: _fast_plan.Plan) -> np.ndarray:
+def chunked_forward(
+    mod: Any,
+    xc: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    HH: int,
+    WW: int,
+    pad: int,
+    stride: int,
+    H_out: int,
+    W_out: int,
+    plan: _fast_plan.Plan,
+) -> np.ndarray:
     """Chunked layout: per chunk of images, im2col into a small buffer and GEMM into ``out``."""
     N, dtype = xc.shape[0], xc.dtype
     F = w.shape[0]
@@ -378,9 +454,19 @@ def chunked_forward(mod: Any, xc: np.ndarray, w: np.ndarray, b: np.ndarray, HH: 
     return out.reshape(N, F, H_out, W_out)
 
 
-def chunked_backward(mod: Any, xc: np.ndarray, w: np.ndarray, dout3: np.ndarray, HH: int,
-                     WW: int, pad: int, stride: int, plan: _fast_plan.Plan, need_dw: bool,
-                     need_dx: bool):
+def chunked_backward(
+    mod: Any,
+    xc: np.ndarray,
+    w: np.ndarray,
+    dout3: np.ndarray,
+    HH: int,
+    WW: int,
+    pad: int,
+    stride: int,
+    plan: _fast_plan.Plan,
+    need_dw: bool,
+    need_dx: bool,
+):
     """Chunked layout backward: im2col is recomputed per chunk (cheap, stays in cache).
 
     Returns dx (None unless ``need_dx``) and dw (None unless ``need_dw``).

@@ -20,7 +20,8 @@ import contextvars
 import dataclasses
 import os
 import threading
-from typing import Any, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 from intro2ai import _extension
 
@@ -91,8 +92,11 @@ class Settings:
     backend: str | None = None
 
 
+# Settings is frozen, so one shared default is safe.
 _settings: contextvars.ContextVar[Settings] = contextvars.ContextVar(
-    "intro2ai_fast_settings", default=Settings())
+    "intro2ai_fast_settings",
+    default=Settings(),  # noqa: B039
+)
 
 
 def current() -> Settings:
@@ -163,7 +167,8 @@ class _Pool:
                 if self.executor is not None and self.pid == os.getpid():
                     self.executor.shutdown(wait=False)
                 self.executor = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=size, thread_name_prefix="intro2ai-conv")
+                    max_workers=size, thread_name_prefix="intro2ai-conv"
+                )
                 self.size, self.pid = size, os.getpid()
             return self.executor
 
@@ -223,14 +228,23 @@ def run_by_images(work: Any, N: int, size: int) -> None:
 
 
 class Plan(NamedTuple):
-    layout: str   # one of LAYOUTS
-    chunk: int    # images per chunk (direct and chunked layouts)
+    layout: str  # one of LAYOUTS
+    chunk: int  # images per chunk (direct and chunked layouts)
     workers: int  # threads (winograd, direct and chunked layouts)
-    block: int    # columns (of H_out*W_out) per GEMM (chunked layout, dx of the direct one)
+    block: int  # columns (of H_out*W_out) per GEMM (chunked layout, dx of the direct one)
 
 
-def plan(N: int, F: int, K: int, P: int, itemsize: int, layout: str | None = None,
-         stride: int = 1, simd: int = -1, filt: tuple = (0, 0)) -> Plan:
+def plan(
+    N: int,
+    F: int,
+    K: int,
+    P: int,
+    itemsize: int,
+    layout: str | None = None,
+    stride: int = 1,
+    simd: int = -1,
+    filt: tuple = (0, 0),
+) -> Plan:
     """How the compiled-core convolution lays out its work for this size (or this layout).
 
     ``K = C*HH*WW``, ``P = H_out*W_out`` and ``filt = (HH, WW)``; ``simd`` is the compiled

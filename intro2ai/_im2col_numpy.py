@@ -71,8 +71,9 @@ def im2col(x: np.ndarray, HH: int, WW: int, pad: int, stride: int) -> np.ndarray
     return cols
 
 
-def col2im(cols: np.ndarray, x_shape: tuple[int, int, int, int], HH: int, WW: int,
-           pad: int, stride: int) -> np.ndarray:
+def col2im(
+    cols: np.ndarray, x_shape: tuple[int, int, int, int], HH: int, WW: int, pad: int, stride: int
+) -> np.ndarray:
     """Fold columns back into an image, accumulating overlaps (adjoint of :func:`im2col`).
 
     Parameters
@@ -96,10 +97,10 @@ def col2im(cols: np.ndarray, x_shape: tuple[int, int, int, int], HH: int, WW: in
     w_stop = stride * (W_out - 1) + 1
     for i in range(HH):
         for j in range(WW):
-            dxp[:, :, i:i + h_stop:stride, j:j + w_stop:stride] += cols6[:, :, i, j]
+            dxp[:, :, i : i + h_stop : stride, j : j + w_stop : stride] += cols6[:, :, i, j]
     if pad == 0:
         return dxp
-    return np.ascontiguousarray(dxp[:, :, pad:pad + H, pad:pad + W])
+    return np.ascontiguousarray(dxp[:, :, pad : pad + H, pad : pad + W])
 
 
 def maxpool_forward(x: np.ndarray, ph: int, pw: int, stride: int):
@@ -124,8 +125,10 @@ def maxpool_forward(x: np.ndarray, ph: int, pw: int, stride: int):
         xc = np.ascontiguousarray(x)
         sN, sC, sH, sW = xc.strides
         win = as_strided(
-            xc, shape=(N, C, H_out, W_out, ph, pw),
-            strides=(sN, sC, stride * sH, stride * sW, sH, sW), writeable=False,
+            xc,
+            shape=(N, C, H_out, W_out, ph, pw),
+            strides=(sN, sC, stride * sH, stride * sW, sH, sW),
+            writeable=False,
         ).reshape(N, C, H_out, W_out, ph * pw)
     arg = win.argmax(axis=-1)
     out = np.take_along_axis(win, arg[..., None], axis=-1)[..., 0]

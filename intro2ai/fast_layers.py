@@ -31,7 +31,8 @@ caches are interchangeable.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -68,17 +69,22 @@ class PoolCache(NamedTuple):
     x_shape: tuple
     x_dtype: np.dtype
     pool_param: dict
-    path: str      # "reshape" (window tiles the input) or "im2col"
-    backend: str   # "cython": idx holds int32 in-plane offsets; "numpy": int64 flat indices
+    path: str  # "reshape" (window tiles the input) or "im2col"
+    backend: str  # "cython": idx holds int32 in-plane offsets; "numpy": int64 flat indices
     idx: np.ndarray  # (N, C, H_out, W_out): where each window's first maximum is
 
 
 @contextlib.contextmanager
-def use_layout(layout: str | None = None, *, threads: int | None = None,
-               chunk_bytes: int | None = None, block: int | None = None,
-               direct_dx_min_channels: int | None = None,
-               pool_parallel_min: int | None = None,
-               backend: str | None = None) -> Iterator[None]:
+def use_layout(
+    layout: str | None = None,
+    *,
+    threads: int | None = None,
+    chunk_bytes: int | None = None,
+    block: int | None = None,
+    direct_dx_min_channels: int | None = None,
+    pool_parallel_min: int | None = None,
+    backend: str | None = None,
+) -> Iterator[None]:
     """Force how the fast layers work inside a ``with`` block (this thread only).
 
     Parameters
@@ -106,9 +112,15 @@ def use_layout(layout: str | None = None, *, threads: int | None = None,
     >>> with use_layout("chunked", threads=2):
     ...     out, cache = conv_forward_fast(x, w, b, conv_param)  # doctest: +SKIP
     """
-    with _fast_plan.overriding(layout=layout, threads=threads, chunk_bytes=chunk_bytes,
-                               block=block, direct_dx_min_channels=direct_dx_min_channels,
-                               pool_parallel_min=pool_parallel_min, backend=backend):
+    with _fast_plan.overriding(
+        layout=layout,
+        threads=threads,
+        chunk_bytes=chunk_bytes,
+        block=block,
+        direct_dx_min_channels=direct_dx_min_channels,
+        pool_parallel_min=pool_parallel_min,
+        backend=backend,
+    ):
         yield
 
 
@@ -162,8 +174,9 @@ def _conv_backward(who: str, dout: np.ndarray, cache: ConvCache, need_dx: bool =
     )
 
 
-def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
-                      conv_param: dict) -> tuple[np.ndarray, ConvCache]:
+def conv_forward_fast(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, conv_param: dict
+) -> tuple[np.ndarray, ConvCache]:
     """Convolution (cross-correlation) forward pass with im2col and one GEMM.
 
     Parameters
@@ -208,8 +221,9 @@ def conv_backward_fast(dout: np.ndarray, cache: ConvCache, need_dx: bool = True)
     return _conv_backward("conv_backward_fast", dout, cache, need_dx)
 
 
-def conv_forward_strides(x: np.ndarray, w: np.ndarray, b: np.ndarray,
-                         conv_param: dict) -> tuple[np.ndarray, ConvCache]:
+def conv_forward_strides(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, conv_param: dict
+) -> tuple[np.ndarray, ConvCache]:
     """Convolution forward pass over an ``as_strided`` window view (pure NumPy).
 
     Same parameters, result and cache as :func:`conv_forward_fast`.
@@ -305,5 +319,4 @@ def max_pool_backward_fast(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
 
         _fast_plan.run_by_images(work, dx.shape[0], dx.size)
         return dx
-    return _im2col_numpy.maxpool_backward(dout.astype(dtype, copy=False), cache.idx,
-                                          cache.x_shape)
+    return _im2col_numpy.maxpool_backward(dout.astype(dtype, copy=False), cache.idx, cache.x_shape)

@@ -12,8 +12,8 @@ checks in float64: in float32 the rounding error of ``f`` swamps the difference 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from random import randrange
-from typing import Callable
 
 import numpy as np
 
@@ -212,5 +212,7 @@ def grad_check_sparse(
         err = abs(grad_numerical - grad_analytic) / denom
         errors.append(err)
         if verbose:
-            print(f"numerical: {grad_numerical:f} analytic: {grad_analytic:f}, relative error: {err:e}")
+            print(
+                f"numerical: {grad_numerical:f} analytic: {grad_analytic:f}, relative error: {err:e}"
+            )
     return errors

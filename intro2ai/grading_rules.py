@@ -28,18 +28,25 @@ import re
 import sys
 import threading
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-NAIVE_FUNCTIONS = ("conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive",
-                   "max_pool_backward_naive")
+NAIVE_FUNCTIONS = (
+    "conv_forward_naive",
+    "conv_backward_naive",
+    "max_pool_forward_naive",
+    "max_pool_backward_naive",
+)
 
-RULE_KO = ("naive layer 과제(conv_forward_naive, conv_backward_naive, max_pool_forward_naive, "
-           "max_pool_backward_naive)는 NumPy 만으로 직접 구현해야 합니다. scipy.signal, "
-           "scipy.ndimage, torch 같은 라이브러리의 convolution/pooling 과 제공된 fast layer, "
-           "sandwich layer(fast_layers, layer_utils) 는 쓸 수 없습니다 (np.pad, np.einsum, "
-           "stride tricks 는 NumPy 이므로 써도 됩니다)")
+RULE_KO = (
+    "naive layer 과제(conv_forward_naive, conv_backward_naive, max_pool_forward_naive, "
+    "max_pool_backward_naive)는 NumPy 만으로 직접 구현해야 합니다. scipy.signal, "
+    "scipy.ndimage, torch 같은 라이브러리의 convolution/pooling 과 제공된 fast layer, "
+    "sandwich layer(fast_layers, layer_utils) 는 쓸 수 없습니다 (np.pad, np.einsum, "
+    "stride tricks 는 NumPy 이므로 써도 됩니다)"
+)
 
 
 class NaiveRuleError(RuntimeError):
@@ -55,8 +62,7 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 #: input checks, this module and the package's __init__.
 _PKG_ALLOWED = {"__init__.py", "layers.py", "_checks.py", "grading_rules.py"}
 #: Modules of this package whose compiled functions must not be called either.
-_PKG_ALLOWED_MODULES = {"intro2ai", "intro2ai.layers", "intro2ai._checks",
-                        "intro2ai.grading_rules"}
+_PKG_ALLOWED_MODULES = {"intro2ai", "intro2ai.layers", "intro2ai._checks", "intro2ai.grading_rules"}
 _ALLOWED_TOP = frozenset({"numpy", "builtins"}) | frozenset(sys.stdlib_module_names)
 
 
@@ -90,7 +96,7 @@ class _Scope:
         if path in self.extra or path.startswith(self.numpy):
             return True
         if path.startswith(self.stdlib):
-            first = path[len(self.stdlib):].split(os.sep, 1)[0]
+            first = path[len(self.stdlib) :].split(os.sep, 1)[0]
             return first not in ("site-packages", "dist-packages")
         if os.path.dirname(path) == _PKG_DIR:
             return os.path.basename(path) in _PKG_ALLOWED
@@ -173,8 +179,9 @@ def _run_guarded(fn: Callable, extra_files: tuple[str, ...], args, kwargs):
     return result
 
 
-def guard(module: Any, extra_files: tuple[str, ...] = (),
-          functions: tuple[str, ...] | None = None) -> None:
+def guard(
+    module: Any, extra_files: tuple[str, ...] = (), functions: tuple[str, ...] | None = None
+) -> None:
     """Wrap the naive layer functions of ``module`` (in place) so that each call obeys the rule.
 
     Parameters
@@ -201,7 +208,7 @@ def guard(module: Any, extra_files: tuple[str, ...] = (),
         setattr(module, name, wrapped)
 
 
-_WRAPPERS: "weakref.WeakSet[Callable]" = weakref.WeakSet()
+_WRAPPERS: weakref.WeakSet[Callable] = weakref.WeakSet()
 
 
 def is_guarded(fn: Any) -> bool:
@@ -240,21 +247,21 @@ MATCH_TOL = 1e-6
 MISTAKE_KO = {
     "pad_ignored": "padding 을 무시함 (pad=0 으로 계산한 결과와 일치)",
     "kernel_flipped": "kernel(filter) 을 상하좌우로 뒤집음 (flip). CNN 의 convolution 은 "
-                      "뒤집지 않는 cross-correlation 입니다",
+    "뒤집지 않는 cross-correlation 입니다",
     "bias_missing": "bias(b) 를 더하지 않음",
     "stride_ignored": "stride 를 무시함 (stride=1 로 계산한 결과와 일치)",
     "filter_transposed": "filter 의 HH, WW 축을 바꿔 씀 (transpose)",
     "dx_not_cropped": "dx 에서 padding 부분을 잘라내지 않음 (shape 이 padding 된 입력과 같음)",
     "dx_crop_empty": "dx 를 dx_pad[:, :, pad:-pad, pad:-pad] 처럼 잘라냄: pad=0 이면 "
-                     "0:-0 이 빈 구간이라 dx 가 비어 버립니다 (pad:pad + H, pad:pad + W 로 "
-                     "자르세요)",
+    "0:-0 이 빈 구간이라 dx 가 비어 버립니다 (pad:pad + H, pad:pad + W 로 "
+    "자르세요)",
     "overwrite": "겹치는 창(window) 의 gradient 를 더하지(+=) 않고 덮어씀(=)",
     "window_overwrite": "창(window) 전체에 gradient 를 대입(=)함: 겹치는 창이 앞 창의 "
-                        "gradient 를 덮어씁니다 (최댓값 위치에만 += 로 더하세요)",
+    "gradient 를 덮어씁니다 (최댓값 위치에만 += 로 더하세요)",
     "db_batch_only": "db 를 batch 축(N) 으로만 합함 (N, H_out, W_out 모두 합해야 함)",
     "dw_no_batch_sum": "dw 를 batch 의 마지막 예제로만 계산함 (모든 n 에 대해 더해야 함)",
     "all_maxima": "max-pool gradient 를 창(window) 의 모든 최댓값에 보냄 (첫 번째 최댓값, "
-                  "np.argmax 순서, 에만 보내야 함)",
+    "np.argmax 순서, 에만 보내야 함)",
     "last_max": "같은 최댓값이 여럿일 때 마지막 최댓값에 gradient 를 보냄 (첫 번째여야 함)",
     "whole_window": "gradient 를 창(window) 의 모든 위치에 보냄 (최댓값 위치에만 보내야 함)",
     "avg_pool": "최댓값 대신 평균(average pooling) 을 구함",
@@ -266,8 +273,8 @@ MISTAKE_KO = {
     "bias_regularized": "bias 까지 regularization 에 넣음 (W1, W2, W3 만 넣어야 함)",
     "cache_mutated": "입력 또는 cache 의 배열을 in-place 로 수정함 (cache mutated)",
     "cache_padded": "forward 의 cache 에 padding 된 x 가 들어 있습니다 (x = x_pad 처럼 x 를 "
-                    "바꾼 뒤 cache 를 만듦). cache 에는 padding 하지 않은 원래 x 를 넣으세요 "
-                    "(dout 의 문제가 아닙니다)",
+    "바꾼 뒤 cache 를 만듦). cache 에는 padding 하지 않은 원래 x 를 넣으세요 "
+    "(dout 의 문제가 아닙니다)",
 }
 
 
@@ -314,7 +321,7 @@ class Failure:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Failure":
+    def from_dict(cls, data: dict) -> Failure:
         unknown = sorted(str(k) for k in data if k not in ("kind", "text", "expected", "received"))
         if unknown:
             raise ValueError(f"Failure: unknown key(s) {', '.join(unknown)}")
@@ -339,13 +346,15 @@ def compare(key: str, student: np.ndarray | None, ref: np.ndarray, tol: float) -
     numeric = np.issubdtype(student.dtype, np.floating) or np.issubdtype(student.dtype, np.integer)
     if numeric and student.shape != ref.shape:
         want, got = str(tuple(ref.shape)), str(tuple(student.shape))
-        check["failure"] = Failure("shape", f"{key}: shape 이 {want} 이어야 하는데 {got} 입니다",
-                                   want, got)
+        check["failure"] = Failure(
+            "shape", f"{key}: shape 이 {want} 이어야 하는데 {got} 입니다", want, got
+        )
         return check
     if not numeric or student.dtype != ref.dtype:
         want, got = str(ref.dtype), str(student.dtype)
-        check["failure"] = Failure("dtype", f"{key}: dtype 이 {want} 이어야 하는데 {got} 입니다",
-                                   want, got)
+        check["failure"] = Failure(
+            "dtype", f"{key}: dtype 이 {want} 이어야 하는데 {got} 입니다", want, got
+        )
         return check
     if not np.all(np.isfinite(student)):
         check["failure"] = Failure("nan_inf", f"{key}: NaN 또는 inf 가 있습니다")
@@ -360,7 +369,9 @@ def compare(key: str, student: np.ndarray | None, ref: np.ndarray, tol: float) -
 
 def value_failure(key: str, err: float, tol: float) -> Failure:
     """The failure of a value comparison: error above tolerance."""
-    return Failure("value", f"{key}: 오차 {_fmt(err)} > 허용 오차 {_fmt(tol)}", _fmt(tol), _fmt(err))
+    return Failure(
+        "value", f"{key}: 오차 {_fmt(err)} > 허용 오차 {_fmt(tol)}", _fmt(tol), _fmt(err)
+    )
 
 
 def diagnose(key: str, student: np.ndarray | None, variants: dict) -> list[str]:
@@ -374,9 +385,12 @@ def diagnose(key: str, student: np.ndarray | None, variants: dict) -> list[str]:
             continue
         v = np.asarray(v)
         s = student.reshape(()) if key == "loss" and student.size == 1 else student
-        if s.shape == v.shape and np.issubdtype(s.dtype, np.number) and \
-                np.all(np.isfinite(s)) and \
-                rel_err(s.astype(np.float64), v.astype(np.float64)) <= MATCH_TOL:
+        if (
+            s.shape == v.shape
+            and np.issubdtype(s.dtype, np.number)
+            and np.all(np.isfinite(s))
+            and rel_err(s.astype(np.float64), v.astype(np.float64)) <= MATCH_TOL
+        ):
             hits.append(name)
     return hits
 
@@ -418,10 +432,14 @@ def error_ko(status: str | None, exc_type: str | None, message: str, where: str 
     return f"{label}: {exc_type}: {message}{where}".rstrip(": ")
 
 
-_DOUT_SHAPE = re.compile(r"conv_backward_naive: dout must have the shape of the forward output "
-                         r"\((\d+), (\d+), (\d+), (\d+)\)")
-_SPAN = re.compile(r"conv_backward_naive: \(([HW]) \+ 2\*pad - (?:HH|WW)\) = (\d+) is not "
-                   r"divisible")
+_DOUT_SHAPE = re.compile(
+    r"conv_backward_naive: dout must have the shape of the forward output "
+    r"\((\d+), (\d+), (\d+), (\d+)\)"
+)
+_SPAN = re.compile(
+    r"conv_backward_naive: \(([HW]) \+ 2\*pad - (?:HH|WW)\) = (\d+) is not "
+    r"divisible"
+)
 
 
 def cache_padded(message: str, x_shape: tuple, w_shape: tuple, conv_param: dict) -> bool:
@@ -453,7 +471,8 @@ def cache_padded(message: str, x_shape: tuple, w_shape: tuple, conv_param: dict)
 #: on a case's input arrays and parameters (which tasks have which: autograder/mistakes.py).
 ERROR_CAUSES = {
     "cache_padded": lambda message, arrays, params: cache_padded(
-        message, arrays["x"].shape, arrays["w"].shape, params["conv_param"]),
+        message, arrays["x"].shape, arrays["w"].shape, params["conv_param"]
+    ),
 }
 
 
@@ -478,23 +497,27 @@ def init_scale_band(n: int, z: float = INIT_Z) -> tuple[float, float]:
     return lo, hi
 
 
-def weight_scale_problem(name: str, values: np.ndarray, weight_scale: float,
-                         z: float = INIT_Z) -> str | None:
+def weight_scale_problem(
+    name: str, values: np.ndarray, weight_scale: float, z: float = INIT_Z
+) -> str | None:
     """Korean reason when ``values`` do not look like ``weight_scale * np.random.randn``."""
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     if v.size == 0:
         return None
-    ratio = float(np.mean(v ** 2)) / weight_scale ** 2
+    ratio = float(np.mean(v**2)) / weight_scale**2
     lo, hi = init_scale_band(v.size, z)
     if lo <= ratio <= hi:
         return None
-    rms = math.sqrt(float(np.mean(v ** 2)))
-    return (f"{name}: 크기(RMS) {rms:.2e} 가 weight_scale {weight_scale:.2e} 와 맞지 않습니다 "
-            f"(weight_scale * np.random.randn)")
+    rms = math.sqrt(float(np.mean(v**2)))
+    return (
+        f"{name}: 크기(RMS) {rms:.2e} 가 weight_scale {weight_scale:.2e} 와 맞지 않습니다 "
+        f"(weight_scale * np.random.randn)"
+    )
 
 
-def init_problems(params: dict | None, want: dict, weight_scale: float,
-                  z: float = INIT_Z) -> tuple[list[str], list[str]]:
+def init_problems(
+    params: dict | None, want: dict, weight_scale: float, z: float = INIT_Z
+) -> tuple[list[str], list[str]]:
     """Korean problems of ``ThreeLayerConvNet.__init__``'s ``params``: (names, shapes and
     dtypes; values), against the reference's ``want`` (name -> array).
 

@@ -54,9 +54,7 @@ def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
             f"received {shape!r} of type {type(shape).__name__}"
         ) from None
     if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in dims):
-        raise TypeError(
-            f"compute_fans: every axis size must be an int, received shape {dims!r}"
-        )
+        raise TypeError(f"compute_fans: every axis size must be an int, received shape {dims!r}")
     if len(dims) < 2:
         raise ValueError(
             f"compute_fans: expected at least 2 axes ((D, M) for affine, (F, C, HH, WW) for "

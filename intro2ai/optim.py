@@ -35,12 +35,15 @@ import numpy as np
 __all__ = ["sgd", "sgd_momentum", "rmsprop", "adam"]
 
 
-def _prepare(who: str, w: Any, dw: Any, config: dict | None, defaults: dict,
-             state: tuple[str, ...]) -> dict:
+def _prepare(
+    who: str, w: Any, dw: Any, config: dict | None, defaults: dict, state: tuple[str, ...]
+) -> dict:
     """Validate ``w``/``dw``/``config`` and return ``config`` with the defaults filled in."""
     if not isinstance(w, np.ndarray) or not np.issubdtype(w.dtype, np.floating):
-        raise TypeError(f"{who}: w must be a floating-point ndarray, got {type(w).__name__}"
-                        + (f" of dtype {w.dtype}" if isinstance(w, np.ndarray) else ""))
+        raise TypeError(
+            f"{who}: w must be a floating-point ndarray, got {type(w).__name__}"
+            + (f" of dtype {w.dtype}" if isinstance(w, np.ndarray) else "")
+        )
     if np.shape(dw) != w.shape:
         raise ValueError(
             f"{who}: dw must have the shape of w {w.shape}, got {np.shape(dw)}; pass the "
@@ -100,9 +103,14 @@ def sgd_momentum(
     next_w : ndarray
     config : dict
     """
-    config = _prepare("sgd_momentum", w, dw, config,
-                      {"learning_rate": 1e-2, "momentum": 0.9, "weight_decay": 0.0},
-                      ("velocity",))
+    config = _prepare(
+        "sgd_momentum",
+        w,
+        dw,
+        config,
+        {"learning_rate": 1e-2, "momentum": 0.9, "weight_decay": 0.0},
+        ("velocity",),
+    )
     v = config.get("velocity")
     if v is None:
         v = np.zeros_like(w)
@@ -131,8 +139,14 @@ def rmsprop(w: np.ndarray, dw: np.ndarray, config: dict | None = None) -> tuple[
     next_w : ndarray
     config : dict
     """
-    config = _prepare("rmsprop", w, dw, config,
-                      {"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-8}, ("cache",))
+    config = _prepare(
+        "rmsprop",
+        w,
+        dw,
+        config,
+        {"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-8},
+        ("cache",),
+    )
     cache = config.get("cache")
     if cache is None:
         cache = np.zeros_like(w)
@@ -160,9 +174,14 @@ def adam(w: np.ndarray, dw: np.ndarray, config: dict | None = None) -> tuple[np.
     next_w : ndarray
     config : dict
     """
-    config = _prepare("adam", w, dw, config,
-                      {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
-                      ("m", "v", "t"))
+    config = _prepare(
+        "adam",
+        w,
+        dw,
+        config,
+        {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
+        ("m", "v", "t"),
+    )
     dw = np.asarray(dw)
     m_old = config.get("m")
     v_old = config.get("v")
@@ -175,9 +194,20 @@ def adam(w: np.ndarray, dw: np.ndarray, config: dict | None = None) -> tuple[np.
     kernel = _fused_adam(w, dw, m_old, v_old)
     if kernel is not None:  # one pass over the arrays instead of about ten
         next_w, m, v = np.empty_like(w), np.empty_like(w), np.empty_like(w)
-        kernel(w.reshape(-1), dw.reshape(-1), m_old.reshape(-1), v_old.reshape(-1),
-               next_w.reshape(-1), m.reshape(-1), v.reshape(-1), beta1, beta2,
-               config["learning_rate"] / (1 - beta1**t), 1 / (1 - beta2**t), config["epsilon"])
+        kernel(
+            w.reshape(-1),
+            dw.reshape(-1),
+            m_old.reshape(-1),
+            v_old.reshape(-1),
+            next_w.reshape(-1),
+            m.reshape(-1),
+            v.reshape(-1),
+            beta1,
+            beta2,
+            config["learning_rate"] / (1 - beta1**t),
+            1 / (1 - beta2**t),
+            config["epsilon"],
+        )
         config["m"], config["v"], config["t"] = m, v, t
         return next_w, config
     # The formulas above, with in-place operations on new arrays (fewer full-size
@@ -205,7 +235,11 @@ def adam(w: np.ndarray, dw: np.ndarray, config: dict | None = None) -> tuple[np.
 def _fused_adam(w: np.ndarray, dw: np.ndarray, m: Any, v: Any):
     """The compiled one-pass Adam step when the arrays allow it (one float dtype, contiguous),
     else None (NumPy path)."""
-    if not (w.dtype in (np.float32, np.float64) and isinstance(m, np.ndarray) and isinstance(v, np.ndarray)):
+    if not (
+        w.dtype in (np.float32, np.float64)
+        and isinstance(m, np.ndarray)
+        and isinstance(v, np.ndarray)
+    ):
         return None
     arrays = (w, dw, m, v)
     if any(a.dtype != w.dtype or a.shape != w.shape or not a.flags.c_contiguous for a in arrays):

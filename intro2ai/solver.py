@@ -26,7 +26,8 @@ import copy
 import os
 import pickle
 import tempfile
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -112,8 +113,10 @@ class Solver:
                 f"{type(model).__name__}"
             )
         if not isinstance(data, dict):
-            raise TypeError(f"Solver: data must be a dict with keys {list(_DATA_KEYS)}, got "
-                            f"{type(data).__name__}")
+            raise TypeError(
+                f"Solver: data must be a dict with keys {list(_DATA_KEYS)}, got "
+                f"{type(data).__name__}"
+            )
         missing = [k for k in _DATA_KEYS if k not in data]
         if missing:
             raise ValueError(
@@ -129,8 +132,11 @@ class Solver:
                 )
         if len(data["X_train"]) == 0:
             raise ValueError("Solver: data['X_train'] is empty; nothing to train on")
-        for name, value in (("batch_size", batch_size), ("num_epochs", num_epochs),
-                            ("print_every", print_every)):
+        for name, value in (
+            ("batch_size", batch_size),
+            ("num_epochs", num_epochs),
+            ("print_every", print_every),
+        ):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"Solver: {name} must be a positive integer, got {value!r}")
 
@@ -254,9 +260,7 @@ class Solver:
         """
         N = len(X)
         if len(y) != N:
-            raise ValueError(
-                f"Solver.check_accuracy: X has {N} examples but y has {len(y)} labels"
-            )
+            raise ValueError(f"Solver.check_accuracy: X has {N} examples but y has {len(y)} labels")
         if N == 0:
             return 0.0
         if num_samples is not None and N > num_samples:
@@ -265,7 +269,7 @@ class Solver:
             N = num_samples
         predictions = []
         for start in range(0, N, batch_size):
-            scores = self.model.loss(X[start:start + batch_size])
+            scores = self.model.loss(X[start : start + batch_size])
             predictions.append(np.argmax(scores, axis=1))
         y_pred = np.concatenate(predictions)
         return float(np.mean(y_pred == y))
@@ -281,8 +285,9 @@ class Solver:
                 self._step()
                 bar.update(1)
                 if t % self.print_every == 0:
-                    self._print(f"(Iteration {t + 1} / {num_iterations}) "
-                                f"loss: {self.loss_history[-1]:f}")
+                    self._print(
+                        f"(Iteration {t + 1} / {num_iterations}) loss: {self.loss_history[-1]:f}"
+                    )
                 if self.progress:
                     bar.set_postfix(loss=f"{self.loss_history[-1]:.4f}", refresh=False)
 
@@ -296,14 +301,18 @@ class Solver:
                 first_it = t == 0
                 last_it = t == num_iterations - 1
                 if first_it or last_it or epoch_end:
-                    train_acc = self.check_accuracy(self.X_train, self.y_train,
-                                                    num_samples=self.num_train_samples)
-                    val_acc = self.check_accuracy(self.X_val, self.y_val,
-                                                  num_samples=self.num_val_samples)
+                    train_acc = self.check_accuracy(
+                        self.X_train, self.y_train, num_samples=self.num_train_samples
+                    )
+                    val_acc = self.check_accuracy(
+                        self.X_val, self.y_val, num_samples=self.num_val_samples
+                    )
                     self.train_acc_history.append(train_acc)
                     self.val_acc_history.append(val_acc)
-                    self._print(f"(Epoch {self.epoch} / {self.num_epochs}) "
-                                f"train acc: {train_acc:f}; val_acc: {val_acc:f}")
+                    self._print(
+                        f"(Epoch {self.epoch} / {self.num_epochs}) "
+                        f"train acc: {train_acc:f}; val_acc: {val_acc:f}"
+                    )
                     if val_acc > self.best_val_acc or not self.best_params:
                         self.best_val_acc = val_acc
                         self.best_params = {k: v.copy() for k, v in self.model.params.items()}

@@ -13,8 +13,15 @@ from importlib.resources import files
 
 import numpy as np
 
-__all__ = ["visualize_grid", "vis_grid", "vis_nn", "show_before_after", "use_korean_font",
-           "KOREAN_FONT_FAMILY", "korean_font_path"]
+__all__ = [
+    "visualize_grid",
+    "vis_grid",
+    "vis_nn",
+    "show_before_after",
+    "use_korean_font",
+    "KOREAN_FONT_FAMILY",
+    "korean_font_path",
+]
 
 #: Family name of the bundled font, as matplotlib's font manager knows it.
 KOREAN_FONT_FAMILY = "NanumGothic"
@@ -40,8 +47,10 @@ def use_korean_font() -> str:
         font_manager.fontManager.addfont(path)
     family = matplotlib.rcParams["font.family"]
     family = [family] if isinstance(family, str) else list(family)
-    matplotlib.rcParams["font.family"] = [KOREAN_FONT_FAMILY,
-                                          *[f for f in family if f != KOREAN_FONT_FAMILY]]
+    matplotlib.rcParams["font.family"] = [
+        KOREAN_FONT_FAMILY,
+        *[f for f in family if f != KOREAN_FONT_FAMILY],
+    ]
     return KOREAN_FONT_FAMILY
 
 
@@ -87,7 +96,7 @@ def visualize_grid(Xs: np.ndarray, ubound: float = 255.0, padding: int = 1) -> n
         img = Xs[k].astype(np.float64)
         low, high = np.min(img), np.max(img)
         scale = ubound / (high - low) if high > low else 0.0
-        grid[top:top + H, left:left + W] = (img - low) * scale
+        grid[top : top + H, left : left + W] = (img - low) * scale
     return grid
 
 
@@ -107,7 +116,7 @@ def vis_grid(Xs: np.ndarray) -> np.ndarray:
     G = np.ones((A * H + A + 1, A * W + A + 1, C), dtype=np.float64) * np.min(Xs)
     for n in range(N):
         y, x = divmod(n, A)
-        G[y * H + y + 1:(y + 1) * H + y + 1, x * W + x + 1:(x + 1) * W + x + 1, :] = Xs[n]
+        G[y * H + y + 1 : (y + 1) * H + y + 1, x * W + x + 1 : (x + 1) * W + x + 1, :] = Xs[n]
     maxg, ming = G.max(), G.min()
     return (G - ming) / (maxg - ming) if maxg > ming else np.zeros_like(G)
 
@@ -129,13 +138,19 @@ def vis_nn(rows: list[list[np.ndarray]]) -> np.ndarray:
     G = np.ones((N * H + N + 1, D * W + D + 1, C), dtype=np.float64) * np.min(Xs)
     for y in range(N):
         for x in range(D):
-            G[y * H + y + 1:(y + 1) * H + y + 1, x * W + x + 1:(x + 1) * W + x + 1, :] = rows[y][x]
+            G[y * H + y + 1 : (y + 1) * H + y + 1, x * W + x + 1 : (x + 1) * W + x + 1, :] = rows[
+                y
+            ][x]
     maxg, ming = G.max(), G.min()
     return (G - ming) / (maxg - ming) if maxg > ming else np.zeros_like(G)
 
 
-def show_before_after(before: np.ndarray, after: np.ndarray, labels: tuple[str, str] = ("before", "after"),
-                      n: int = 10):
+def show_before_after(
+    before: np.ndarray,
+    after: np.ndarray,
+    labels: tuple[str, str] = ("before", "after"),
+    n: int = 10,
+):
     """Two rows of grayscale images, ``before[j]`` above ``after[j]`` for the first ``n``.
 
     ``before`` and ``after`` have shape (N, 1, H, W) or (N, H, W) (e.g. digits before and after
@@ -145,8 +160,10 @@ def show_before_after(before: np.ndarray, after: np.ndarray, labels: tuple[str, 
 
     before, after = np.asarray(before), np.asarray(after)
     if before.shape != after.shape or before.ndim not in (3, 4):
-        raise ValueError(f"show_before_after: before and after must have one shape (N, 1, H, W) or "
-                         f"(N, H, W); got {before.shape} and {after.shape}")
+        raise ValueError(
+            f"show_before_after: before and after must have one shape (N, 1, H, W) or "
+            f"(N, H, W); got {before.shape} and {after.shape}"
+        )
     n = min(n, before.shape[0])
     fig, axes = plt.subplots(2, n, figsize=(1.2 * n, 2.8), squeeze=False)
     for row, images in enumerate((before, after)):

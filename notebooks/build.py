@@ -75,7 +75,7 @@ def parse_percent(text: str, name: str = "<source>") -> list[tuple[str, dict, st
             header = line[4:].strip()
             kind = "code"
             if header.startswith("[markdown]"):
-                kind, header = "markdown", header[len("[markdown]"):].strip()
+                kind, header = "markdown", header[len("[markdown]") :].strip()
             options = {}
             for key, value in _OPTION.findall(header):
                 if key not in _KNOWN or key in options:
@@ -127,7 +127,9 @@ def _code_cell(where: str, options: dict, source: str, cid: str) -> nbformat.Not
         raise ValueError(f"{where}: points= belongs to check cells (graded cells: the task table)")
     has_markers = BEGIN in source and END in source
     if (role == "solution") != has_markers or (BEGIN in source) != (END in source):
-        raise ValueError(f"{where}: solution cells need {BEGIN!r}/{END!r}, other cells must not have them")
+        raise ValueError(
+            f"{where}: solution cells need {BEGIN!r}/{END!r}, other cells must not have them"
+        )
     cell = nbformat.v4.new_code_cell(source, id=cid)
     needs = [t for t in re.split(r"[\s,]+", options.get("needs", "")) if t]
     if role == "graded":
@@ -137,8 +139,9 @@ def _code_cell(where: str, options: dict, source: str, cid: str) -> nbformat.Not
     elif role == "solution":
         cell.metadata["nbgrader"] = _nbgrader(options["solution"], solution=True)
     elif role == "check":
-        cell.metadata["nbgrader"] = _nbgrader(options["check"], solution=False,
-                                              points=options.get("points", 1))
+        cell.metadata["nbgrader"] = _nbgrader(
+            options["check"], solution=False, points=options.get("points", 1)
+        )
     if needs:
         cell.metadata["intro2ai"] = {"needs": list(dict.fromkeys(needs))}
     return cell
@@ -150,7 +153,9 @@ def build_notebook(src: Path) -> nbformat.NotebookNode:
     out.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}
     ids: set[str] = set()
     grade_ids: set[str] = set()
-    for i, (cell_type, options, source) in enumerate(parse_percent(src.read_text(encoding="utf-8"), src.name)):
+    for i, (cell_type, options, source) in enumerate(
+        parse_percent(src.read_text(encoding="utf-8"), src.name)
+    ):
         where = f"{src.name} cell {i}"
         grade_id = options.get("graded") or options.get("solution") or options.get("check")
         default_id = grade_id.replace("_", "-") if "graded" in options else f"{src.stem}-{i:03d}"
@@ -176,7 +181,9 @@ def render(nb: nbformat.NotebookNode) -> str:
 
 def targets(names: list[str] | None = None) -> list[tuple[Path, Path]]:
     """``(source, notebook)`` pairs, sorted; ``names`` keeps the sources whose name starts with one."""
-    pairs = [(src, OUTPUTS.get(src.stem, HERE / f"{src.stem}.ipynb")) for src in sorted(SRC.glob("*.py"))]
+    pairs = [
+        (src, OUTPUTS.get(src.stem, HERE / f"{src.stem}.ipynb")) for src in sorted(SRC.glob("*.py"))
+    ]
     if names:
         pairs = [(src, dst) for src, dst in pairs if src.stem.startswith(tuple(names))]
         if not pairs:
@@ -186,7 +193,11 @@ def targets(names: list[str] | None = None) -> list[tuple[Path, Path]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", help="build only the sources whose name starts with one (lab, lab1, hw5)")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        help="build only the sources whose name starts with one (lab, lab1, hw5)",
+    )
     parser.add_argument("--check", action="store_true", help="only report stale notebooks")
     args = parser.parse_args(argv)
     stale = []

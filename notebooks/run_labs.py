@@ -46,12 +46,17 @@ def results_of(nb: nbformat.NotebookNode) -> dict | None:
             if out.get("output_type") == "stream":
                 for line in out.get("text", "").splitlines():
                     if line.startswith(RESULT_PREFIX):
-                        return json.loads(line[len(RESULT_PREFIX):])
+                        return json.loads(line[len(RESULT_PREFIX) :])
     return None
 
 
-def execute(path: Path, workdir: Path, env: dict[str, str] | None = None,
-            timeout: int = 7200, kernel_name: str = "python3") -> tuple[nbformat.NotebookNode, float]:
+def execute(
+    path: Path,
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    timeout: int = 7200,
+    kernel_name: str = "python3",
+) -> tuple[nbformat.NotebookNode, float]:
     """Run one notebook in ``workdir`` with extra environment variables; return (nb, seconds).
 
     The kernel inherits this process's environment plus ``env``. Raises
@@ -62,8 +67,12 @@ def execute(path: Path, workdir: Path, env: dict[str, str] | None = None,
     os.environ.update(env or {})
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     try:
-        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
-                                resources={"metadata": {"path": str(workdir)}})
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name=kernel_name,
+            resources={"metadata": {"path": str(workdir)}},
+        )
         start = time.perf_counter()
         try:
             client.execute()
@@ -84,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("labs", nargs="*", help="lab name prefixes (default: all), e.g. lab1")
     parser.add_argument("--fast", action="store_true", help="set INTRO2AI_FAST=1")
-    parser.add_argument("--dataset", choices=["mnist", "fashion-mnist"],
-                        help="set INTRO2AI_LAB_DATASET")
+    parser.add_argument(
+        "--dataset", choices=["mnist", "fashion-mnist"], help="set INTRO2AI_LAB_DATASET"
+    )
     parser.add_argument("--out", type=Path, help="folder for executed notebooks")
     parser.add_argument("--timeout", type=int, default=7200, help="seconds per cell")
     args = parser.parse_args(argv)

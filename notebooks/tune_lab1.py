@@ -33,13 +33,22 @@ CELL_MARKERS = ("class MLP", "class LeNet", "def train(")
 def notebook_namespace() -> dict:
     """Execute the lab's model and training cells; return their namespace."""
     cells = re.split(r"^# %%.*$", SOURCE.read_text(encoding="utf-8"), flags=re.M)
-    namespace = {"np": np, "time": time, "fast_layers": fast_layers,
-                 "initializers": initializers, "layers": layers, "optim": optim}
+    namespace = {
+        "np": np,
+        "time": time,
+        "fast_layers": fast_layers,
+        "initializers": initializers,
+        "layers": layers,
+        "optim": optim,
+    }
     for cell in cells:
         if any(marker in cell for marker in CELL_MARKERS):
             exec(compile(cell, str(SOURCE), "exec"), namespace)  # noqa: S102 (our own source)
-    missing = [n for n in ("MLP", "LeNet", "train", "accuracy", "constant_lr", "cosine_lr")
-               if n not in namespace]
+    missing = [
+        n
+        for n in ("MLP", "LeNet", "train", "accuracy", "constant_lr", "cosine_lr")
+        if n not in namespace
+    ]
     if missing:
         raise RuntimeError(f"{SOURCE.name}: cells defining {missing} not found")
     return namespace
@@ -71,13 +80,33 @@ def main(argv: list[str] | None = None) -> int:
     schedule = ns["constant_lr"] if args.schedule == "constant" else ns["cosine_lr"]
     for seed in args.seeds:
         model = (ns["MLP"] if args.model == "mlp" else ns["LeNet"])(seed=seed)
-        hist = ns["train"](model, x_train, data.y_train, x_test, data.y_test, learning_rate=0.1,
-                           batch_size=100, epochs=args.epochs, lr_schedule=schedule, seed=seed,
-                           name=args.model)
-        print("TUNE " + json.dumps({**vars(args), "seeds": None, "seed": seed,
-                                    "final_test_acc": hist["test_acc"][-1],
-                                    "best_test_acc": max(hist["test_acc"]),
-                                    "seconds": round(hist["seconds"], 1)}), flush=True)
+        hist = ns["train"](
+            model,
+            x_train,
+            data.y_train,
+            x_test,
+            data.y_test,
+            learning_rate=0.1,
+            batch_size=100,
+            epochs=args.epochs,
+            lr_schedule=schedule,
+            seed=seed,
+            name=args.model,
+        )
+        print(
+            "TUNE "
+            + json.dumps(
+                {
+                    **vars(args),
+                    "seeds": None,
+                    "seed": seed,
+                    "final_test_acc": hist["test_acc"][-1],
+                    "best_test_acc": max(hist["test_acc"]),
+                    "seconds": round(hist["seconds"], 1),
+                }
+            ),
+            flush=True,
+        )
     return 0
 
 

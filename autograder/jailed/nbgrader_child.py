@@ -12,6 +12,7 @@ Output floods are bounded here, where they arrive: every zmq message larger than
 ``job["max_message_bytes"]`` is refused by the socket (the kernel's peer is dropped, the cell
 then fails), and a cell keeps at most ``job["cell_output_bytes"]`` of output.
 """
+
 import json
 import logging
 import os
@@ -41,11 +42,20 @@ def read_autograde(url, assignment, student):
             return {}
         out = {"timestamp": sub.timestamp.isoformat() if sub.timestamp else None, "notebooks": {}}
         for nb in sub.notebooks:
-            grades = {g.name: {"auto_score": g.auto_score, "max_score": g.max_score,
-                               "needs_manual_grade": bool(g.needs_manual_grade)} for g in nb.grades}
+            grades = {
+                g.name: {
+                    "auto_score": g.auto_score,
+                    "max_score": g.max_score,
+                    "needs_manual_grade": bool(g.needs_manual_grade),
+                }
+                for g in nb.grades
+            }
             comments = {c.name: c.auto_comment for c in nb.comments}
-            out["notebooks"][nb.name] = {"grades": grades, "comments": comments,
-                                         "late_penalty": nb.late_submission_penalty}
+            out["notebooks"][nb.name] = {
+                "grades": grades,
+                "comments": comments,
+                "late_penalty": nb.late_submission_penalty,
+            }
         return out
 
 
@@ -125,7 +135,9 @@ def make_api(job):
     cfg = Config()
     config = job.get("config")
     if config and os.path.isfile(config):
-        cfg.merge(PyFileConfigLoader(os.path.basename(config), path=os.path.dirname(config)).load_config())
+        cfg.merge(
+            PyFileConfigLoader(os.path.basename(config), path=os.path.dirname(config)).load_config()
+        )
     cfg.CourseDirectory.root = job["course"]
     cfg.CourseDirectory.db_url = "sqlite:///" + job["gradebook"]
     if job.get("kernel_name"):
@@ -152,7 +164,7 @@ def notebook_sizes(course, assignment, student):
     for name in names:
         if name.endswith(".ipynb"):
             try:
-                out[name[:-len(".ipynb")]] = os.lstat(os.path.join(folder, name)).st_size
+                out[name[: -len(".ipynb")]] = os.lstat(os.path.join(folder, name)).st_size
             except OSError:
                 pass
     return out
@@ -172,13 +184,19 @@ def main(argv=None):
     except Exception as exc:  # nbgrader itself failed: reported, never raised
         result = {"success": False, "error": repr(exc)}
     try:
-        autograde = read_autograde("sqlite:///" + job["gradebook"], job["assignment"], job["student"])
+        autograde = read_autograde(
+            "sqlite:///" + job["gradebook"], job["assignment"], job["student"]
+        )
     except Exception as exc:
         autograde = {}
-        result["error"] = (result.get("error") or "") + "\n[reading the gradebook failed: %r]" % exc
+        result["error"] = (result.get("error") or "") + f"\n[reading the gradebook failed: {exc!r}]"
     text = (result.get("log") or "") + (result.get("error") or "")
-    summary = {"success": bool(result.get("success")), "log": text[-4000:], "autograde": autograde,
-               "notebook_bytes": notebook_sizes(job["course"], job["assignment"], job["student"])}
+    summary = {
+        "success": bool(result.get("success")),
+        "log": text[-4000:],
+        "autograde": autograde,
+        "notebook_bytes": notebook_sizes(job["course"], job["assignment"], job["student"]),
+    }
     tmp = job["summary"] + ".part"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(summary, fh)

@@ -14,6 +14,7 @@ Get the data with ``python -m intro2ai.datasets download cifar10|mnist|fashion-m
 :mod:`intro2ai.datasets.synthetic` writes tiny learnable sets in the same formats.
 """
 
+from intro2ai.datasets import lab  # the lab notebooks' helpers: load_lab_data, deskew
 from intro2ai.datasets._paths import ENV_DATA_DIR, default_data_dir, resolve_data_dir
 from intro2ai.datasets.cifar10 import (
     CIFAR10_CLASSES,
@@ -27,9 +28,9 @@ from intro2ai.datasets.mnist import (
     load_fashion_mnist,
     load_mnist,
 )
-from intro2ai.datasets import lab  # the lab notebooks' helpers: load_lab_data, deskew
 
 __all__ = [
+    "lab",
     "CIFAR10_CLASSES",
     "MNIST_CLASSES",
     "FASHION_MNIST_CLASSES",

@@ -94,7 +94,14 @@ def _read_batch(path: Path, data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
         d = _str_keys(_read_pickle(path))
         data = np.asarray(d["data"])
         labels = np.asarray(d["labels"], dtype=np.int64)
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+    ) as exc:
         problem = f"not a CIFAR-10 python batch ({type(exc).__name__}: {exc})"
         raise ValueError(_paths.damaged_message("cifar10", path, problem, data_dir)) from exc
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:

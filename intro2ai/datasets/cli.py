@@ -77,31 +77,50 @@ def build_parser() -> argparse.ArgumentParser:
         f"${_paths.ENV_DATA_DIR}, else <repo>/datasets.",
     )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", metavar="DIR", help="data directory (default: %(default)s)",
-                        default=None)
+    common.add_argument(
+        "--data-dir", metavar="DIR", help="data directory (default: %(default)s)", default=None
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("download", parents=[common], help="download and verify data sets")
-    p.add_argument("datasets", nargs="+", type=_dataset_arg, metavar="DATASET",
-                   help=f"one or more of: {', '.join(DATASET_CHOICES)}")
-    p.add_argument("--base-url", action="append", metavar="URL",
-                   help="mirror folder holding the upstream file names; repeat to try several "
-                   "in order (replaces the built-in mirrors; also INTRO2AI_<DATASET>_MIRRORS "
-                   f"or {download.ENV_MIRROR}=URL with one sub-folder per data set)")
+    p.add_argument(
+        "datasets",
+        nargs="+",
+        type=_dataset_arg,
+        metavar="DATASET",
+        help=f"one or more of: {', '.join(DATASET_CHOICES)}",
+    )
+    p.add_argument(
+        "--base-url",
+        action="append",
+        metavar="URL",
+        help="mirror folder holding the upstream file names; repeat to try several "
+        "in order (replaces the built-in mirrors; also INTRO2AI_<DATASET>_MIRRORS "
+        f"or {download.ENV_MIRROR}=URL with one sub-folder per data set)",
+    )
     p.add_argument("--retries", type=int, default=4, help="retries per mirror (default 4)")
     p.add_argument("--timeout", type=float, default=30.0, help="socket timeout in seconds")
-    p.add_argument("--keep-archive", action="store_true",
-                   help="keep cifar-10-python.tar.gz after unpacking it")
+    p.add_argument(
+        "--keep-archive", action="store_true", help="keep cifar-10-python.tar.gz after unpacking it"
+    )
     p.add_argument("--force", action="store_true", help="download again even if verified")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("import", parents=[common],
-                       help="import files copied by hand (USB stick, campus share), verified by SHA-256")
+    p = sub.add_parser(
+        "import",
+        parents=[common],
+        help="import files copied by hand (USB stick, campus share), verified by SHA-256",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH", help="a data file, or a folder of them")
 
     p = sub.add_parser("verify", parents=[common], help="check every file against its checksum")
-    p.add_argument("datasets", nargs="*", type=_dataset_arg, metavar="DATASET",
-                   help="data sets to check (default: all)")
+    p.add_argument(
+        "datasets",
+        nargs="*",
+        type=_dataset_arg,
+        metavar="DATASET",
+        help="data sets to check (default: all)",
+    )
 
     sub.add_parser("list", parents=[common], help="show what is present and its size (no hashing)")
     return parser
@@ -115,9 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "download":
             for name in _names(args.datasets):
                 download.download(
-                    name, root, args.base_url, retries=args.retries, timeout=args.timeout,
+                    name,
+                    root,
+                    args.base_url,
+                    retries=args.retries,
+                    timeout=args.timeout,
                     progress=not args.no_progress and sys.stderr.isatty(),
-                    keep_archive=args.keep_archive, force=args.force,
+                    keep_archive=args.keep_archive,
+                    force=args.force,
                 )
             return 0
         if args.command == "import":
@@ -133,8 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:  # everything that is at least partly there
                 names = [r.dataset for r in download.list_status(root) if r.size is not None]
                 if not names:
-                    print("no data set found; download one with: "
-                          + _paths.fix_command("cifar10", root).replace("cifar10", "DATASET"))
+                    print(
+                        "no data set found; download one with: "
+                        + _paths.fix_command("cifar10", root).replace("cifar10", "DATASET")
+                    )
                     print("데이터셋이 없습니다. 먼저 download 명령으로 받으세요.")
                     return 1
             rows = download.verify(root, names)
@@ -142,8 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             bad = [r for r in rows if not r.ok]
             if bad:
                 sets = sorted({r.dataset for r in bad})
-                print(f"{len(bad)} file(s) missing or damaged; fix with: "
-                      + " ; ".join(_paths.fix_command(s, root) for s in sets))
+                print(
+                    f"{len(bad)} file(s) missing or damaged; fix with: "
+                    + " ; ".join(_paths.fix_command(s, root) for s in sets)
+                )
                 print(f"파일 {len(bad)}개가 없거나 손상되었습니다. 위 명령으로 다시 받으세요.")
                 return 1
             print("all OK / 모두 정상")
@@ -154,15 +182,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             width = max(len(r.dataset) for r in rows)
             for r in rows:
                 spec = _registry.get_spec(r.dataset)
-                print(f"{r.dataset:<{width}}  {spec.folder + '/':<22} {_human(r.size):>10}  {r.status}"
-                      f"  (download {_human(spec.total_size)})")
+                print(
+                    f"{r.dataset:<{width}}  {spec.folder + '/':<22} {_human(r.size):>10}  {r.status}"
+                    f"  (download {_human(spec.total_size)})"
+                )
             return 0
     except (download.ChecksumError, download.DownloadError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; run the same command again to resume / 중단됨: 같은 명령으로 이어받기",
-              file=sys.stderr)
+        print(
+            "interrupted; run the same command again to resume / 중단됨: 같은 명령으로 이어받기",
+            file=sys.stderr,
+        )
         return 130
     parser.error(f"unknown command {args.command}")
     return 2

@@ -246,16 +246,19 @@ def _transfer(url: str, part: Path, fspec: FileSpec, timeout: float, progress: b
             if length.isdigit() and int(length) != fspec.size:
                 raise _WrongFile(f"server announces {length} bytes, expected {fspec.size}")
             have, mode = 0, "wb"  # a full body (the server may have ignored our Range)
-        with open(part, mode) as out, tqdm(
-            total=fspec.size,
-            initial=have,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=fspec.name,
-            disable=not progress,
-            leave=False,
-        ) as bar:
+        with (
+            open(part, mode) as out,
+            tqdm(
+                total=fspec.size,
+                initial=have,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=fspec.name,
+                disable=not progress,
+                leave=False,
+            ) as bar,
+        ):
             try:
                 while True:
                     block = response.read(CHUNK)
@@ -370,10 +373,14 @@ def fetch(
 
 
 def _members_ok(folder: Path, spec: DatasetSpec) -> bool:
-    return all((folder / name).is_file() and _md5_of(folder / name) == md5 for name, md5 in spec.members)
+    return all(
+        (folder / name).is_file() and _md5_of(folder / name) == md5 for name, md5 in spec.members
+    )
 
 
-def extract_archive(archive: str | os.PathLike, data_dir: str | os.PathLike, spec: DatasetSpec | str = "cifar10") -> Path:
+def extract_archive(
+    archive: str | os.PathLike, data_dir: str | os.PathLike, spec: DatasetSpec | str = "cifar10"
+) -> Path:
     """Unpack a verified CIFAR-10 archive into ``data_dir/<spec.folder>`` atomically."""
     spec = _as_spec(spec)
     data_dir = Path(data_dir)
@@ -435,8 +442,16 @@ def download(
         for fspec in spec.files:
             archive = root / fspec.name
             if force or check_file(archive, fspec) != "OK":
-                fetch([b + fspec.name for b in bases], archive, fspec, retries=retries,
-                      backoff=backoff, timeout=timeout, progress=progress, quiet=quiet)
+                fetch(
+                    [b + fspec.name for b in bases],
+                    archive,
+                    fspec,
+                    retries=retries,
+                    backoff=backoff,
+                    timeout=timeout,
+                    progress=progress,
+                    quiet=quiet,
+                )
             _log(f"  unpacking {archive.name}", quiet)
             extract_archive(archive, root, spec)
             if not keep_archive:
@@ -448,8 +463,16 @@ def download(
         if not force and check_file(dest, fspec).startswith("OK"):
             _log(f"  already present and verified: {fspec.name}", quiet)
             continue
-        fetch([b + fspec.name for b in bases], dest, fspec, retries=retries, backoff=backoff,
-              timeout=timeout, progress=progress, quiet=quiet)
+        fetch(
+            [b + fspec.name for b in bases],
+            dest,
+            fspec,
+            retries=retries,
+            backoff=backoff,
+            timeout=timeout,
+            progress=progress,
+            quiet=quiet,
+        )
     _log(f"  done: {folder}", quiet)
     return folder
 
@@ -594,7 +617,9 @@ def list_status(data_dir: str | os.PathLike | None = None) -> list[Row]:
         names = [n for n, _ in spec.members] if spec.archive else [f.name for f in spec.files]
         present = [folder / n for n in names if (folder / n).is_file()]
         size = sum(p.stat().st_size for p in present)
-        parts = list(folder.glob("*" + PART_SUFFIX)) + list(root.glob(f"{spec.files[0].name}{PART_SUFFIX}"))
+        parts = list(folder.glob("*" + PART_SUFFIX)) + list(
+            root.glob(f"{spec.files[0].name}{PART_SUFFIX}")
+        )
         if len(present) == len(names):
             status = "present"
         elif present:

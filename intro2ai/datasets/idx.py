@@ -131,9 +131,10 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None 
     path.parent.mkdir(parents=True, exist_ok=True)
     if compress:
         # mtime=0 makes the output byte-for-byte reproducible.
-        with open(path, "wb") as raw_fh, gzip.GzipFile(
-            filename="", mode="wb", fileobj=raw_fh, mtime=0
-        ) as fh:
+        with (
+            open(path, "wb") as raw_fh,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw_fh, mtime=0) as fh,
+        ):
             fh.write(payload)
     else:
         path.write_bytes(payload)

@@ -62,14 +62,20 @@ class LabData(NamedTuple):
         """A few lines for the notebook: where the data came from and the array shapes."""
         lines = []
         if self.source == "synthetic":
-            lines.append(f"[FAST MODE] {self.dataset} 데이터가 없어 임시 합성(synthetic) 데이터를 "
-                         f"사용합니다 (정확도는 의미가 없습니다).")
-        lines.append(f"{self.dataset} ({self.source}): "
-                     f"x_train {self.x_train.shape} {self.x_train.dtype}, "
-                     f"y_train {self.y_train.shape} {self.y_train.dtype}")
-        lines.append(f"{' ' * len(self.dataset)} ({self.source}): "
-                     f"x_test  {self.x_test.shape} {self.x_test.dtype}, "
-                     f"y_test  {self.y_test.shape} {self.y_test.dtype}")
+            lines.append(
+                f"[FAST MODE] {self.dataset} 데이터가 없어 임시 합성(synthetic) 데이터를 "
+                f"사용합니다 (정확도는 의미가 없습니다)."
+            )
+        lines.append(
+            f"{self.dataset} ({self.source}): "
+            f"x_train {self.x_train.shape} {self.x_train.dtype}, "
+            f"y_train {self.y_train.shape} {self.y_train.dtype}"
+        )
+        lines.append(
+            f"{' ' * len(self.dataset)} ({self.source}): "
+            f"x_test  {self.x_test.shape} {self.x_test.dtype}, "
+            f"y_test  {self.y_test.shape} {self.y_test.dtype}"
+        )
         return "\n".join(lines)
 
 
@@ -187,8 +193,16 @@ def load_lab_data(
             )
             (x_train, y_train), (x_test, y_test) = loader(data_dir=tmp, normalize=normalize)
         source, read_from = "synthetic", None
-    return LabData(x_train[:n_train], y_train[:n_train], x_test[:n_test], y_test[:n_test],
-                   dataset, source, classes, read_from)
+    return LabData(
+        x_train[:n_train],
+        y_train[:n_train],
+        x_test[:n_test],
+        y_test[:n_test],
+        dataset,
+        source,
+        classes,
+        read_from,
+    )
 
 
 def deskew(images: np.ndarray) -> np.ndarray:
@@ -214,11 +228,15 @@ def deskew(images: np.ndarray) -> np.ndarray:
 
     who = "deskew"
     if not isinstance(images, np.ndarray) or not np.issubdtype(images.dtype, np.floating):
-        raise TypeError(f"{who}: expected a float ndarray, received "
-                        f"{getattr(images, 'dtype', type(images).__name__)}; convert with "
-                        f"x.astype(np.float32) / 255")
+        raise TypeError(
+            f"{who}: expected a float ndarray, received "
+            f"{getattr(images, 'dtype', type(images).__name__)}; convert with "
+            f"x.astype(np.float32) / 255"
+        )
     if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[1] != 1):
-        raise ValueError(f"{who}: expected shape (N, 1, H, W) or (N, H, W), received {images.shape}")
+        raise ValueError(
+            f"{who}: expected shape (N, 1, H, W) or (N, H, W), received {images.shape}"
+        )
     flat = images.reshape(-1, images.shape[-2], images.shape[-1]).astype(np.float64)
     H, W = flat.shape[1:]
     rows, cols = np.mgrid[0:H, 0:W].astype(np.float64)
@@ -234,8 +252,11 @@ def deskew(images: np.ndarray) -> np.ndarray:
         if total[i] <= 0 or var_r[i] <= 0:
             out[i] = img
             continue
-        matrix = np.array([[1.0, 0.0], [cov[i] / var_r[i], 1.0]])  # input = matrix @ output + offset
+        matrix = np.array(
+            [[1.0, 0.0], [cov[i] / var_r[i], 1.0]]
+        )  # input = matrix @ output + offset
         offset = np.array([mr[i], mc[i]]) - matrix @ centre
-        out[i] = ndimage.affine_transform(img, matrix, offset=offset, order=1, mode="constant",
-                                          cval=0.0)
+        out[i] = ndimage.affine_transform(
+            img, matrix, offset=offset, order=1, mode="constant", cval=0.0
+        )
     return out.reshape(images.shape).astype(images.dtype, copy=False)

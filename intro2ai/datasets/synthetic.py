@@ -103,18 +103,23 @@ def write_cifar10(
         ``get_CIFAR10_data(data_dir=root)``.
     """
     if n_per_batch < 1 or n_test < 1:
-        raise ValueError(f"write_cifar10: n_per_batch and n_test must be >= 1, got {n_per_batch}, {n_test}")
+        raise ValueError(
+            f"write_cifar10: n_per_batch and n_test must be >= 1, got {n_per_batch}, {n_test}"
+        )
     rng = np.random.default_rng(seed)
     protos = _cifar_prototypes(rng)
     folder = Path(root) / cifar10.CIFAR10_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
-    batches = [(name, n_per_batch, f"training batch {i} of 5")
-               for i, name in enumerate(cifar10.TRAIN_BATCHES, start=1)]
+    batches = [
+        (name, n_per_batch, f"training batch {i} of 5")
+        for i, name in enumerate(cifar10.TRAIN_BATCHES, start=1)
+    ]
     batches.append((cifar10.TEST_BATCH, n_test, "testing batch 1 of 1"))
     for name, n, label in batches:
         data, labels = cifar10_images(n, rng, protos)
         filenames = [
-            f"synthetic_{cifar10.CIFAR10_CLASSES[y]}_{name}_{i:05d}.png".encode() for i, y in enumerate(labels)
+            f"synthetic_{cifar10.CIFAR10_CLASSES[y]}_{name}_{i:05d}.png".encode()
+            for i, y in enumerate(labels)
         ]
         _dump(
             folder / name,

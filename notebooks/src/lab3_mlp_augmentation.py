@@ -156,7 +156,7 @@ for _keep in (1.0, 0.6):
     _loss, _grads = _m.loss(_X, _y)
     assert set(_grads) == set(_m.params), f"grads 키 {sorted(_grads)} != {sorted(_m.params)}"
     for _name in sorted(_m.params):
-        _num = eval_numerical_gradient(lambda _: _m.loss(_X, _y)[0], _m.params[_name], verbose=False)
+        _num = eval_numerical_gradient(lambda _, m=_m: m.loss(_X, _y)[0], _m.params[_name], verbose=False)
         # norm-based relative error: units switched off by dropout have an exact zero
         # gradient, where an element-wise relative error would only measure rounding noise
         _err = np.linalg.norm(_num - _grads[_name]) / max(

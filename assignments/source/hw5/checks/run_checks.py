@@ -27,7 +27,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 _STUB = re.compile(r"^(hw\d+_[A-Za-z0-9_]+):")
 
-PASSED, TODO, NEEDS, FAILED, NOTESTS = "통과", "아직 구현하지 않음", "선행 과제 필요", "실패", "검사 없음"
+PASSED, TODO, NEEDS, FAILED, NOTESTS = (
+    "통과",
+    "아직 구현하지 않음",
+    "선행 과제 필요",
+    "실패",
+    "검사 없음",
+)
 
 
 class _Collector:
@@ -47,8 +53,11 @@ class _Collector:
         task = next((m.name for m in item.iter_markers() if m.name in TASKS), None)
         if task is None:
             return
-        case = item.callspec.params.get("name", item.callspec.id) if hasattr(
-            item, "callspec") else item.name
+        case = (
+            item.callspec.params.get("name", item.callspec.id)
+            if hasattr(item, "callspec")
+            else item.name
+        )
         if rep.skipped:
             self.results[task].append((case, "skipped", ""))
         elif rep.passed:
@@ -97,7 +106,7 @@ def _wrap(text: str, width: int, indent: str) -> list[str]:
     for word in text.split():
         while _width(word) > room:  # a word longer than a line: cut it
             cut = 1
-            while _width(word[:cut + 1]) <= room:
+            while _width(word[: cut + 1]) <= room:
                 cut += 1
             words.append(word[:cut])
             word = word[cut:]
@@ -132,8 +141,9 @@ def _stub_left(task: str) -> bool:
     return False
 
 
-def _summary(results: list[tuple[str, str, str]],
-             stub_left: bool = False) -> tuple[str, str, list[str]]:
+def _summary(
+    results: list[tuple[str, str, str]], stub_left: bool = False
+) -> tuple[str, str, list[str]]:
     """(status, passed/total, the failing cases' messages)."""
     if not results:
         return NOTESTS, "", []
@@ -156,8 +166,10 @@ def _warn_if_foreign_package() -> None:
 
     location = Path(intro2ai.__file__).resolve().parent
     if ROOT not in location.parents:
-        print(f"주의: 이 폴더가 아닌 다른 곳의 intro2ai 를 불러왔습니다 ({location}).\n"
-              f"      이 과제 폴더에서 `make install` (pip install -e .) 을 실행하세요.\n")
+        print(
+            f"주의: 이 폴더가 아닌 다른 곳의 intro2ai 를 불러왔습니다 ({location}).\n"
+            f"      이 과제 폴더에서 `make install` (pip install -e .) 을 실행하세요.\n"
+        )
 
 
 WIDTH = 100  # columns of the table, Hangul counted as two
@@ -176,8 +188,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _warn_if_foreign_package()
     marker = " or ".join(tasks)
-    base = [str(HERE / "test_hw5.py"), "-m", marker, "-p", "no:cacheprovider",
-            f"--rootdir={ROOT}", "-W", "ignore::RuntimeWarning", "-q", "--tb=no"]
+    base = [
+        str(HERE / "test_hw5.py"),
+        "-m",
+        marker,
+        "-p",
+        "no:cacheprovider",
+        f"--rootdir={ROOT}",
+        "-W",
+        "ignore::RuntimeWarning",
+        "-q",
+        "--tb=no",
+    ]
     collector = _Collector()
     sink = io.StringIO()  # pytest's own report is replaced by the table below
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):

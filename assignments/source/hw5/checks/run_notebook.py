@@ -41,26 +41,39 @@ def run(path: Path) -> int:
     try:
         nb = nbformat.read(path, as_version=4)
     except FileNotFoundError:
-        print(f"노트북 파일이 없습니다: {path.name} (과제 폴더에서 실행했는지 확인하세요)", file=sys.stderr)
+        print(
+            f"노트북 파일이 없습니다: {path.name} (과제 폴더에서 실행했는지 확인하세요)",
+            file=sys.stderr,
+        )
         return 2
     except Exception as exc:  # nbformat raises several types for a damaged file
-        print(f"{path.name} 가 올바른 노트북 파일이 아닙니다 ({type(exc).__name__}: {exc}).",
-              file=sys.stderr)
+        print(
+            f"{path.name} 가 올바른 노트북 파일이 아닙니다 ({type(exc).__name__}: {exc}).",
+            file=sys.stderr,
+        )
         return 2
     fast = os.environ.get("INTRO2AI_FAST", "").strip() not in ("", "0")
     mode = "FAST MODE (INTRO2AI_FAST=1, 작은 가짜 데이터)" if fast else "일반 모드 (실제 CIFAR-10)"
     print(f"{path.name} 을 처음부터 끝까지 실행합니다: {mode}. 몇 분 걸릴 수 있습니다.", flush=True)
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     try:
         client.execute()
     except KeyboardInterrupt:
         print("중단했습니다. 노트북 파일은 바뀌지 않았습니다.", file=sys.stderr)
         return 130
     except Exception as exc:  # kernel failed to start or died
-        print(f"노트북을 실행하지 못했습니다 ({type(exc).__name__}: {exc}). "
-              "make install 로 ipykernel 과 nbclient 가 설치되었는지 확인하세요. "
-              "노트북 파일은 바뀌지 않았습니다.", file=sys.stderr)
+        print(
+            f"노트북을 실행하지 못했습니다 ({type(exc).__name__}: {exc}). "
+            "make install 로 ipykernel 과 nbclient 가 설치되었는지 확인하세요. "
+            "노트북 파일은 바뀌지 않았습니다.",
+            file=sys.stderr,
+        )
         return 2
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:

@@ -27,8 +27,10 @@ SEP = "::"
 
 # The naive functions may use NumPy only, here as in grading.
 for _module in {row["file"] for row in TASK_ROWS.values() if row["naive"]}:
-    grading_rules.guard(importlib.import_module(_module.removesuffix(".py").replace("/", ".")),
-                        functions=tuple(TABLE["naive_functions"]))
+    grading_rules.guard(
+        importlib.import_module(_module.removesuffix(".py").replace("/", ".")),
+        functions=tuple(TABLE["naive_functions"]),
+    )
 
 
 def _load() -> dict[str, dict[str, dict]]:
@@ -42,7 +44,8 @@ def _load() -> dict[str, dict[str, dict]]:
                 continue
             task, name, part, *rest = key.split(SEP)
             case = cases.setdefault(task, {}).setdefault(
-                name, {"meta": {}, "in": {}, "ref": {}, "mistakes": {}})
+                name, {"meta": {}, "in": {}, "ref": {}, "mistakes": {}}
+            )
             if part == "params":
                 case["meta"] = json.loads(str(data[key]))
             elif part == "mistake":
@@ -60,8 +63,10 @@ def _params(*kinds: str):
     out = []
     for task, row in TASK_ROWS.items():
         if row["kind"] in kinds:
-            out += [pytest.param(task, name, marks=getattr(pytest.mark, task),
-                                 id=f"{task}-{name}") for name in CASES[task]]
+            out += [
+                pytest.param(task, name, marks=getattr(pytest.mark, task), id=f"{task}-{name}")
+                for name in CASES[task]
+            ]
     return out
 
 
@@ -89,11 +94,14 @@ def _fresh(case: dict) -> tuple[dict, dict]:
 
 def test_data_file():
     if not TASK_ROWS:
-        pytest.fail(f"검사 데이터 {DATA_FILE.name} 가 없습니다. 배포된 과제 폴더를 그대로 쓰세요.",
-                    pytrace=False)
+        pytest.fail(
+            f"검사 데이터 {DATA_FILE.name} 가 없습니다. 배포된 과제 폴더를 그대로 쓰세요.",
+            pytrace=False,
+        )
 
 
 # --------------------------------------------------------------------------- layers
+
 
 def _module(row: dict):
     return importlib.import_module(row["file"].removesuffix(".py").replace("/", "."))
@@ -128,8 +136,10 @@ def test_layer_backward(task, name):
     except ValueError as exc:
         for cause in row["error_causes"]:
             if grading_rules.ERROR_CAUSES[cause](str(exc), A, params):
-                pytest.fail(f"[{name}] {exc} → 가능한 원인: {grading_rules.MISTAKE_KO[cause]}",
-                            pytrace=False)
+                pytest.fail(
+                    f"[{name}] {exc} → 가능한 원인: {grading_rules.MISTAKE_KO[cause]}",
+                    pytrace=False,
+                )
         raise
     if len(row["outputs"]) == 1:
         grads = (grads,)
@@ -137,6 +147,7 @@ def test_layer_backward(task, name):
 
 
 # --------------------------------------------------------------------------- models
+
 
 def _net(row: dict, init: dict):
     kw = dict(init, input_dim=tuple(init["input_dim"]), dtype=np.float64)
@@ -151,14 +162,15 @@ def test_model(task, name):
     init = meta["params"]["init"]
     if not case["in"]:  # __init__: names, shapes, dtypes, zero biases, weight scale
         params = {k: np.asarray(v) for k, v in _net(row, init).params.items()}
-        want = {k[len("p_"):]: v for k, v in case["ref"].items()}
-        problems, values = grading_rules.init_problems(params, want, init["weight_scale"],
-                                                       meta["init_z"])
+        want = {k[len("p_") :]: v for k, v in case["ref"].items()}
+        problems, values = grading_rules.init_problems(
+            params, want, init["weight_scale"], meta["init_z"]
+        )
         if problems or values:
             pytest.fail(f"[{name}] " + " / ".join(problems + values), pytrace=False)
         return
     model = _net(row, init)
-    ref_params = {k[len("param_"):]: v for k, v in case["in"].items() if k.startswith("param_")}
+    ref_params = {k[len("param_") :]: v for k, v in case["in"].items() if k.startswith("param_")}
     model.params = {k: v.copy() for k, v in ref_params.items()}
     model.reg = meta["params"]["reg"]
     X, y = case["in"]["X"], case["in"]["y"]
