@@ -23,7 +23,8 @@ TASKS = ("hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward",
          "hw5_max_pool_backward", "hw5_three_layer_convnet")
 STUDENT_FILES = ("intro2ai/layers.py", "intro2ai/classifiers/cnn.py")
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs every test of this module: they share the built release.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release_workflow")]
 
 
 def _load(name: str, path: Path):
