@@ -26,10 +26,10 @@ setup: $(BIN)/.installed  ## create .venv and install the kit with its Cython ex
 compile-cython: $(BIN)/.installed  ## (re)build the Cython im2col extension in place
 	$(PY) setup.py build_ext --inplace
 
-# Tests run on TEST_JOBS pytest-xdist workers; tests that share an expensive fixture stay on one
-# (xdist_group). TEST_JOBS=0 runs them in this process.
+# Tests run on TEST_JOBS pytest-xdist workers, a whole test file on one worker (its module
+# fixtures, e.g. a graded course, are built once). TEST_JOBS=0 runs them in this process.
 TEST_JOBS ?= 2
-PYTEST = $(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup
+PYTEST = $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
 
 test: $(BIN)/.installed  ## run the whole test suite [TEST_JOBS=2]
 	$(PYTEST)

@@ -152,13 +152,3 @@ def pool_arrays(case):
         x = rng.standard_normal(shape).astype(case["dtype"])
     pp = {"pool_height": case["ph"], "pool_width": case["pw"], "stride": case["stride"]}
     return rng, x, pp
-
-
-# ----------------------------------------------------------------------------- scheduling
-
-
-def pytest_collection_modifyitems(config, items):
-    """Run the tests that share an expensive fixture (``xdist_group``) first: under
-    pytest-xdist each group is one long unit of work, and the other worker fills in beside it
-    instead of waiting at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)

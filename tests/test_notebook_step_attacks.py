@@ -191,9 +191,7 @@ def _digests(course: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def attacked(tmp_path_factory):
-    """One batch, two workers: the attackers of items 1, 2, 5 and 7 beside two honest victims.
-
-    Its tests share one xdist_group, so under pytest-xdist one worker runs the batch once."""
+    """One batch, two workers: the attackers of items 1, 2, 5 and 7 beside two honest victims."""
     tmp = tmp_path_factory.mktemp("attacks")
     course = _course(tmp, {"snoop": (SNOOP, None), "killer": (KILLER, None), "linker": (SYMLINKS, None),
                            "raiser": ("x = 1", None), "malformed": ("x = 1", None), "xss": (XSS, XSS_MARKDOWN)})
@@ -216,7 +214,6 @@ def _kinds(rec: dict) -> set[str]:
     return {f["kind"] for f in rec["flags"]}
 
 
-@pytest.mark.xdist_group("notebook_step_attacks")
 def test_batch_finishes_and_nothing_outside_the_scratch_changes(attacked):
     s = attacked["summary"]
     assert sorted(s["graded"]) == ["killer", "linker", "malformed", "raiser", "snoop", "victim", "victim2", "xss"]
@@ -229,7 +226,6 @@ def test_batch_finishes_and_nothing_outside_the_scratch_changes(attacked):
     assert sorted(p.name for p in grading.iterdir()) == sorted([f"{s}.json" for s in s["graded"]] + ["_report.json"])
 
 
-@pytest.mark.xdist_group("notebook_step_attacks")
 def test_victims_keep_their_scores_and_are_not_flagged(attacked):
     for victim in ("victim", "victim2"):
         rec = attacked["summary"]["records"][victim]
@@ -240,7 +236,6 @@ def test_victims_keep_their_scores_and_are_not_flagged(attacked):
         assert not attacked["db"][victim]["flagged"]
 
 
-@pytest.mark.xdist_group("notebook_step_attacks")
 def test_item1_the_kernel_sees_no_secret_no_network_no_other_process(attacked):
     rec = attacked["summary"]["records"]["snoop"]
     assert {t: v["points"] for t, v in rec["trusted"]["tasks"].items()} == FULL
@@ -254,7 +249,6 @@ def test_item1_the_kernel_sees_no_secret_no_network_no_other_process(attacked):
     assert {t: v["points"] for t, v in killer["trusted"]["tasks"].items()} == FULL
 
 
-@pytest.mark.xdist_group("notebook_step_attacks")
 def test_item2_planted_links_lead_to_no_write_outside_the_scratch(attacked):
     rec = attacked["summary"]["records"]["linker"]
     assert {t: v["points"] for t, v in rec["trusted"]["tasks"].items()} == FULL
@@ -265,7 +259,6 @@ def test_item2_planted_links_lead_to_no_write_outside_the_scratch(attacked):
     assert not (attacked["course"] / "autograded" / "linker" / "hw5" / "hw5.ipynb").exists()
 
 
-@pytest.mark.xdist_group("notebook_step_attacks")
 def test_item5_a_grader_exception_gives_zero_and_a_review_flag_never_the_notebook_score(attacked):
     rows = {r["student"]: r for r in csv.DictReader(export.export(attacked["course"], "hw5").open())}
     for student in ("raiser", "malformed"):
@@ -281,7 +274,6 @@ def test_item5_a_grader_exception_gives_zero_and_a_review_flag_never_the_noteboo
         assert float(rows[student]["total"]) == 0.0 and "trusted_grader_error" in rows[student]["flags"]
 
 
-@pytest.mark.xdist_group("notebook_step_attacks")
 def test_item7_formgrader_gets_no_markup_from_the_notebook(attacked):
     from nbconvert import HTMLExporter
 

@@ -25,8 +25,7 @@ import pytest
 from autograder import batch, demo, export, feedback, gradebook, records
 from autograder import samples as smod
 
-# One xdist worker runs every test of this module: they share the graded course.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline_hw5")]
+pytestmark = pytest.mark.slow
 
 REPO = records.REPO
 #: One sample per failure class, and what it stands for (each grades as in expected_scores.toml).

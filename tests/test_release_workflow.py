@@ -23,8 +23,7 @@ TASKS = ("hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward",
          "hw5_max_pool_backward", "hw5_three_layer_convnet")
 STUDENT_FILES = ("intro2ai/layers.py", "intro2ai/classifiers/cnn.py")
 
-# One xdist worker runs every test of this module: they share the built release.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release_workflow")]
+pytestmark = pytest.mark.slow
 
 
 def _load(name: str, path: Path):
