@@ -92,13 +92,20 @@ def test_a_fake_torch_package_is_refused(tmp_path, monkeypatch):
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("def conv2d(x, w):\n    return x\n")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    import torch  # the fake one, imported outside the call
+    # The fake leaves sys.modules afterwards (monkeypatch.delitem would put it back at teardown,
+    # and a later test in this process would import it as torch).
+    real = sys.modules.pop("torch", None)
+    try:
+        import torch  # the fake one, imported outside the call
 
-    assert torch.conv2d(1, 2) == 1
-    module = _module(tmp_path, "import torch\nreturn torch.conv2d(x, x)")
-    with pytest.raises(grading_rules.NaiveRuleError, match="torch"):
-        module.conv_forward_naive(X)
-    monkeypatch.delitem(sys.modules, "torch")
+        assert torch.conv2d(1, 2) == 1
+        module = _module(tmp_path, "import torch\nreturn torch.conv2d(x, x)")
+        with pytest.raises(grading_rules.NaiveRuleError, match="torch"):
+            module.conv_forward_naive(X)
+    finally:
+        sys.modules.pop("torch", None)
+        if real is not None:
+            sys.modules["torch"] = real
 
 
 def test_errors_and_interrupts_of_the_student_code_pass_through(tmp_path):
