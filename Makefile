@@ -26,11 +26,16 @@ setup: $(BIN)/.installed  ## create .venv and install the kit with its Cython ex
 compile-cython: $(BIN)/.installed  ## (re)build the Cython im2col extension in place
 	$(PY) setup.py build_ext --inplace
 
-test: $(BIN)/.installed  ## run the whole test suite
-	$(PY) -m pytest
+# Tests run on TEST_JOBS pytest-xdist workers, a whole test file on one worker (its module
+# fixtures, e.g. a graded course, are built once). TEST_JOBS=0 runs them in this process.
+TEST_JOBS ?= 2
+PYTEST = $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
 
-test-fast: $(BIN)/.installed  ## run the tests that take seconds, not minutes
-	$(PY) -m pytest -m "not slow"
+test: $(BIN)/.installed  ## run the whole test suite [TEST_JOBS=2]
+	$(PYTEST)
+
+test-fast: $(BIN)/.installed  ## run the tests that take seconds, not minutes (not marked slow)
+	$(PYTEST) -m "not slow"
 
 lint: $(BIN)/.installed  ## ruff: lint and format check (what CI runs after the tests)
 	$(BIN)/ruff check .

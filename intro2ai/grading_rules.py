@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import math
 import os
 import re
@@ -150,6 +151,10 @@ def _run_guarded(fn: Callable, extra_files: tuple[str, ...], args, kwargs):
     scope = _Scope(extra_files)
     finder = _ImportRefuser(scope)
     old_profile, old_thread_profile = sys.getprofile(), threading.getprofile()
+    # No cyclic collection inside the call: it would run finalizers of the caller's garbage (a
+    # suspended generator of pytest, say) there, and their code is not the student's.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     _local.scope = scope
     sys.meta_path.insert(0, finder)
     threading.setprofile(scope.profile)
@@ -163,6 +168,8 @@ def _run_guarded(fn: Callable, extra_files: tuple[str, ...], args, kwargs):
         intact = sys.getprofile() == scope.profile
         sys.setprofile(old_profile)
         threading.setprofile(old_thread_profile)
+        if gc_was_enabled:
+            gc.enable()
         try:
             sys.meta_path.remove(finder)
         except ValueError:

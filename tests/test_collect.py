@@ -323,6 +323,7 @@ def _lie_about_size(data: bytes, size: int) -> bytes:
     return bytes(data)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("header", ["true size", "lying size"])
 def test_zip_bomb_is_refused_without_filling_the_disk(tmp_path, header):
     if header == "true size":
@@ -337,6 +338,7 @@ def test_zip_bomb_is_refused_without_filling_the_disk(tmp_path, header):
     assert ("at most" if header == "true size" else "Bad CRC") in row.detail
 
 
+@pytest.mark.slow
 def test_a_bomb_beside_the_graded_files_is_never_extracted(tmp_path):
     # Only graded files are read: the 1 GiB entry is neither extracted nor decompressed.
     arch = _zip_bomb(tmp_path / "b.zip", name="padding.bin", graded=True).read_bytes()
@@ -346,6 +348,7 @@ def test_a_bomb_beside_the_graded_files_is_never_extracted(tmp_path):
     assert not list(course.rglob("padding.bin"))
 
 
+@pytest.mark.slow
 def test_tar_gz_bomb_stops_at_the_scan_cap(tmp_path):
     import gzip
 

@@ -404,7 +404,8 @@ SIMD_LEVELS = list(range(_extension.cython_module().DIRECT_SIMD_LEVEL + 1)) if H
 @pytest.mark.parametrize(
     "xs, ws, pad_h, pad_w",
     [
-        ((50, 3, 32, 32), (32, 3, 7, 7), 3, 3),   # the training step's first layer (part)
+        pytest.param((50, 3, 32, 32), (32, 3, 7, 7), 3, 3,  # the training step's first layer (part)
+                     marks=pytest.mark.slow),
         ((3, 1, 28, 28), (20, 1, 5, 5), 0, 0),    # case C: F not a multiple of any tile
         ((2, 2, 5, 7), (3, 2, 3, 2), 1, 0),       # non-square filter, pads differ
         ((1, 1, 1, 1), (1, 1, 1, 1), 0, 0),       # one pixel

@@ -48,6 +48,7 @@ def _coverage(task: str, seed: str) -> dict[str, bool]:
     return lost
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", cases.TASKS)
 def test_every_seed_gives_the_reference_full_marks_and_costs_every_mistake_points(task):
     missed = {}

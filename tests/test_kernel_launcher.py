@@ -68,6 +68,7 @@ def test_launcher_uses_the_standard_library_only():
     assert out == "[]"
 
 
+@pytest.mark.slow
 def test_pipeline_modules_import_without_a_cycle():
     """Each module of the pipeline imports on its own, and none imports the CLI module."""
     mods = ["records", "notebook_step", "batch", "export", "collect", "demo", "feedback", "gradebook",

@@ -92,13 +92,20 @@ def test_a_fake_torch_package_is_refused(tmp_path, monkeypatch):
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("def conv2d(x, w):\n    return x\n")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    import torch  # the fake one, imported outside the call
+    # The fake leaves sys.modules afterwards (monkeypatch.delitem would put it back at teardown,
+    # and a later test in this process would import it as torch).
+    real = sys.modules.pop("torch", None)
+    try:
+        import torch  # the fake one, imported outside the call
 
-    assert torch.conv2d(1, 2) == 1
-    module = _module(tmp_path, "import torch\nreturn torch.conv2d(x, x)")
-    with pytest.raises(grading_rules.NaiveRuleError, match="torch"):
-        module.conv_forward_naive(X)
-    monkeypatch.delitem(sys.modules, "torch")
+        assert torch.conv2d(1, 2) == 1
+        module = _module(tmp_path, "import torch\nreturn torch.conv2d(x, x)")
+        with pytest.raises(grading_rules.NaiveRuleError, match="torch"):
+            module.conv_forward_naive(X)
+    finally:
+        sys.modules.pop("torch", None)
+        if real is not None:
+            sys.modules["torch"] = real
 
 
 def test_errors_and_interrupts_of_the_student_code_pass_through(tmp_path):
@@ -186,3 +193,26 @@ def test_importing_the_refused_modules_at_the_top_costs_nothing_in_the_grader(tm
     for task in tasks:
         t = rec["tasks"][task]
         assert t["points"] == t["max_points"], (task, t["message"])
+
+
+def test_the_callers_garbage_collected_during_a_call_is_not_the_students(tmp_path, monkeypatch):
+    """A suspended generator of another library, freed by the cyclic collector while the
+    student's function runs, must not read as the student calling that library."""
+    import gc
+
+    (tmp_path / "foreign_lib.py").write_text(
+        "class Scanner:\n    def __init__(self):\n        self.tokens = self.lex()\n"
+        "        next(self.tokens)\n\n    def lex(self):\n        yield 1\n        yield 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import foreign_lib
+
+    module = _module(tmp_path, "junk = [[i] for i in range(100_000)]\nreturn x")
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(50):
+            foreign_lib.Scanner()  # each a cycle: scanner -> generator -> frame -> scanner
+    finally:
+        if enabled:
+            gc.enable()
+    assert module.conv_forward_naive(X) is X

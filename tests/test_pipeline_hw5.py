@@ -1,12 +1,16 @@
 """The whole HW5 grading pipeline on sample submissions, with real nbgrader and a real gradebook.
 
 A temporary copy of the course (``assignments/`` source and config) is released with the
-kit's release step, every sample submission (reference, untouched release, each common
-mistake, every adversarial one including the notebook-level tampering samples) is placed in
-``submitted/``, and the pipeline runs on them with two workers.  Every trusted score is asserted
+kit's release step, one sample submission of each failure class (:data:`REPRESENTATIVE`:
+baselines, a common mistake, each kind of failure the trusted grader gives, the adversarial
+ones that attack the pipeline itself, every notebook-level tampering sample) is placed in
+``submitted/``, and the pipeline runs on them with two workers. Each trusted score is asserted
 exactly against ``autograder/samples/expected_scores.toml`` (same seed), in the result
 records, in the gradebook and in the CSV; the tampering flag, resume, FORCE with two
 workers, unchanged submissions and leak-free feedback are checked too.
+
+Every sample through this pipeline is ``make demo``'s job (it checks each one against the
+same expected scores); ``tests/test_grader_samples.py`` pins every sample's exact trusted score.
 """
 from __future__ import annotations
 
@@ -24,17 +28,36 @@ from autograder import samples as smod
 pytestmark = pytest.mark.slow
 
 REPO = records.REPO
-#: Every sample submission: baselines, each common mistake, every adversarial one (loops, bombs,
-#: forged records, floods, notebook tampering).
-#: INTRO2AI_HW5_SAMPLES="reference,release,..." grades only those (a quicker check while developing).
-SUBSET = [s for s in os.environ.get("INTRO2AI_HW5_SAMPLES", "").split(",") if s] or demo.sample_names()
+#: One sample per failure class, and what it stands for (each grades as in expected_scores.toml).
+REPRESENTATIVE = {
+    "reference": "every task passes, in the notebook and in the trusted grader",
+    "release": "every task a stub: not attempted",
+    "conv_no_pad": "a common mistake: partial credit, a hint in the feedback",
+    "pool_nan": "NaN/inf outputs: the task fails",
+    "syntax_error": "a file that cannot be imported: an error in its tasks only",
+    "adv_patch_allclose": "patches numpy's comparisons in the kernel",
+    "adv_exec_instructor": "reads the kit by absolute path: fails in both sandboxes, nothing flagged",
+    "adv_uses_fast_layers": "notebook tests pass, the trusted grader fails: flagged as tampering",
+    "adv_forged_records": "forged result records: the trusted grader's own flags",
+    # The other loops, the fork bomb and the output flood end the same way here: a cell timeout.
+    "adv_infinite_loop": "never returns: a timeout (a cell timeout in the notebook)",
+    "adv_memory_bomb": "the memory limit",
+    "adv_sys_exit": "sys.exit in a task",
+    "adv_write_outside": "writes into the kit, /tmp and its own submission",
+    "nb_edited_tests": "replaces the notebook's locked test cells",
+    "nb_exec_instructor": "a notebook cell loads the instructor's layers.py",
+    "nb_custom_exc": "a notebook cell swallows every error",
+}
+#: INTRO2AI_HW5_SAMPLES="reference,release,..." grades those instead ("all": every sample).
+_ENV = [s for s in os.environ.get("INTRO2AI_HW5_SAMPLES", "").split(",") if s]
+SUBSET = demo.sample_names() if _ENV == ["all"] else (_ENV or list(REPRESENTATIVE))
 #: Samples whose notebook tests passed only because the kernel could read the kit: the kit is not
 #: visible in the nbgrader step's sandbox, so their tests fail there too and nothing is flagged.
 KIT_UNREADABLE = {"adv_exec_instructor"}
-#: Generous for the notebook's slowest cell (about 5 s idle) on a busy machine; the looping
-#: samples each cost one cell timeout.
-CELL_TIMEOUT = 60
-NOTEBOOK_TIME_LIMIT = 150
+#: make demo's: six times the notebook's slowest cell (about 5 s idle); the looping sample and
+#: the forged records each cost one cell timeout.
+CELL_TIMEOUT = demo.DEMO_CELL_TIMEOUT_S
+NOTEBOOK_TIME_LIMIT = demo.DEMO_NOTEBOOK_TIME_LIMIT_S
 
 
 def _release_course(tmp: Path) -> Path:
@@ -100,7 +123,7 @@ def test_tampering_flagged_only_where_the_kernel_was_fooled(graded):
         # The notebook fooled, the trusted grader not: possible tampering, found by the pipeline.
         flagged = sorted(f["task"] for f in rec["flags"]
                          if f["kind"] == "possible_tampering" and "source" not in f)
-        recipe = demo.NOTEBOOK_SAMPLES.get(name) or smod.SAMPLES.get(name, {})
+        recipe = smod.NOTEBOOK_SAMPLES.get(name) or smod.SAMPLES.get(name, {})
         want = sorted(recipe.get("tampered", [])) if name not in KIT_UNREADABLE else []
         assert flagged == want, name
         # The trusted grader's own flags (forged result records) are kept beside them.

@@ -148,6 +148,7 @@ def one_submission(course, monkeypatch):
     return sub
 
 
+@pytest.mark.slow
 def test_batch_regrades_over_a_forged_record_and_reports_it(course, one_submission):
     """A forged record for a student does not stop the grader from grading that student."""
     from autograder import batch
@@ -171,6 +172,7 @@ def _zero_grade(submission_dir, **kwargs):
             "total": 0.0, "max_total": 35.0}
 
 
+@pytest.mark.slow
 def test_the_trusted_graders_flags_reach_the_record_and_the_csv(course, one_submission):
     """An unsandboxed task (or any flag of the trusted grader) is visible in the export."""
     from autograder import batch

@@ -422,6 +422,7 @@ out = _REF_CONV(x, w, b, conv_param)[0]
 """
 
 
+@pytest.mark.slow
 def test_filling_disk_memory_and_output_hurts_nobody(tmp_path):
     before = shutil.disk_usage("/tmp").used
     att, _ = _attack(tmp_path, FILL)
@@ -510,6 +511,7 @@ out = _REF_CONV(x, w, b, conv_param)[0]
 """
 
 
+@pytest.mark.slow
 def test_cpu_starvation_by_many_processes_does_not_cost_a_victim(tmp_path):
     naive = ("hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward",
              "hw5_max_pool_backward")  # each calls a spinning forward

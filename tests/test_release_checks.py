@@ -100,6 +100,7 @@ MISTAKES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MISTAKES))
 def test_make_check_names_the_known_mistake_in_korean(release_dir, tmp_path, name):
     task, regions, mistake = MISTAKES[name]
@@ -116,6 +117,7 @@ def test_make_check_names_the_known_mistake_in_korean(release_dir, tmp_path, nam
     assert "Traceback" not in out + proc.stderr and "rel_error" not in out
 
 
+@pytest.mark.slow
 def test_verbose_lists_every_failing_case(release_dir, tmp_path):
     home = _student(release_dir, tmp_path, samples.SAMPLES["conv_no_bias"]["regions"])
     short = _check(home, "TASK=hw5_conv_forward").stdout
@@ -126,6 +128,7 @@ def test_verbose_lists_every_failing_case(release_dir, tmp_path):
     assert "hw5_conv_backward" not in full
 
 
+@pytest.mark.slow
 def test_make_check_and_the_grader_refuse_scipy_torch_and_fast_layers_alike(release_dir, tmp_path):
     regions = {
         "conv_forward_naive": ("body", """
@@ -184,6 +187,7 @@ def test_the_checks_data_holds_no_graded_case(release_dir):
         assert not any(a.shape == arr.shape and np.array_equal(a, arr) for a in graded)
 
 
+@pytest.mark.slow
 def test_pasting_the_checks_and_their_data_into_a_release_earns_nothing(release_dir, tmp_path):
     """A lookup table of every answer in the checks' data, pasted into layers.py and cnn.py."""
     with np.load(release_dir / "checks" / checkdata.FILE_NAME, allow_pickle=False) as data:
@@ -247,6 +251,7 @@ def test_the_leak_check_allows_exactly_the_checks_data(release_dir, tmp_path):
     assert any(checkdata.FILE_NAME in p for p in release.leak_check(clean))
 
 
+@pytest.mark.slow
 def test_an_exception_reads_the_same_in_make_check_and_in_the_grader(release_dir, tmp_path):
     home = _student(release_dir, tmp_path, {"conv_forward_naive": (
         "body", "out = np.zeros((2, 3)) + np.zeros((4,))")})

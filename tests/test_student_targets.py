@@ -173,6 +173,7 @@ def test_run_notebook_executes_every_cell_in_a_real_kernel_and_saves(tmp_path):
     assert "일반 모드" in proc.stdout
 
 
+@pytest.mark.slow
 def test_run_notebook_refuses_a_broken_notebook_and_leaves_it_alone(tmp_path):
     path = tmp_path / "hw5.ipynb"
     path.write_text('{"cells": [', encoding="utf-8")
