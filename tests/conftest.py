@@ -39,9 +39,18 @@ def conv_oracle(x, w, b, stride=1, pad=0):
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     N, C = x.shape[:2]
     F = w.shape[0]
-    return np.array([[sum(signal.correlate(x_pad[n, c], w[f, c], mode="valid")
-                          for c in range(C))[::stride, ::stride] + b[f]
-                      for f in range(F)] for n in range(N)])
+    return np.array(
+        [
+            [
+                sum(signal.correlate(x_pad[n, c], w[f, c], mode="valid") for c in range(C))[
+                    ::stride, ::stride
+                ]
+                + b[f]
+                for f in range(F)
+            ]
+            for n in range(N)
+        ]
+    )
 
 
 def conv_dw_oracle(x, dout, pad=0):
@@ -51,10 +60,20 @@ def conv_dw_oracle(x, dout, pad=0):
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     N, C = x.shape[:2]
     F = dout.shape[1]
-    return np.stack([
-        np.stack([sum(signal.correlate(xp[n, c], dout[n, f].astype(np.float64), mode="valid")
-                      for n in range(N)) for c in range(C)])
-        for f in range(F)])
+    return np.stack(
+        [
+            np.stack(
+                [
+                    sum(
+                        signal.correlate(xp[n, c], dout[n, f].astype(np.float64), mode="valid")
+                        for n in range(N)
+                    )
+                    for c in range(C)
+                ]
+            )
+            for f in range(F)
+        ]
+    )
 
 
 def pool_oracle(x, pool_height, pool_width, stride):
@@ -107,8 +126,9 @@ def conv_cases(draw):
     W = (W_out - 1) * stride + WW - 2 * pad
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     seed = draw(st.integers(0, 2**32 - 1))
-    return dict(N=N, C=C, F=F, H=H, W=W, HH=HH, WW=WW, stride=stride, pad=pad,
-                dtype=dtype, seed=seed)
+    return dict(
+        N=N, C=C, F=F, H=H, W=W, HH=HH, WW=WW, stride=stride, pad=pad, dtype=dtype, seed=seed
+    )
 
 
 @st.composite
@@ -128,8 +148,7 @@ def pool_cases(draw):
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     ties = draw(st.booleans())
     seed = draw(st.integers(0, 2**32 - 1))
-    return dict(N=N, C=C, H=H, W=W, ph=ph, pw=pw, stride=stride, dtype=dtype, ties=ties,
-                seed=seed)
+    return dict(N=N, C=C, H=H, W=W, ph=ph, pw=pw, stride=stride, dtype=dtype, ties=ties, seed=seed)
 
 
 def conv_arrays(case):

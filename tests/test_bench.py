@@ -21,9 +21,29 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_bench_quick_run_reports_and_saves(tmp_path):
     env = dict(os.environ, INTRO2AI_NUM_THREADS="2")
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--no-torch", "--cases", "C",
-         "--naive-batch", "1", "--rounds", "1", "--epoch-images", "100", "--out", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--no-torch",
+            "--cases",
+            "C",
+            "--naive-batch",
+            "1",
+            "--rounds",
+            "1",
+            "--epoch-images",
+            "100",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "GEMM float32:" in out and "C conv x(100, 1, 28, 28) w(20, 1, 5, 5) s1 p0" in out
@@ -35,8 +55,13 @@ def test_bench_quick_run_reports_and_saves(tmp_path):
     data = json.loads(next(tmp_path.glob("*.json")).read_text())
     rows = data["rows"]
     impls = {(r["what"], r["impl"]) for r in rows if r["case"].startswith("C conv")}
-    assert {("fwd", "fast"), ("bwd", "fast"), ("fwd+bwd", "fast"), ("fwd+bwd", "strides"),
-            ("fwd+bwd", "naive")} <= impls
+    assert {
+        ("fwd", "fast"),
+        ("bwd", "fast"),
+        ("fwd+bwd", "fast"),
+        ("fwd+bwd", "strides"),
+        ("fwd+bwd", "naive"),
+    } <= impls
     assert all(r["ms"] > 0 for r in rows)
     fwd = next(r for r in rows if r["case"].startswith("C conv") and r["what"] == "fwd")
     level = data["meta"]["direct_simd_level"]
@@ -53,12 +78,14 @@ def test_bench_quick_run_reports_and_saves(tmp_path):
     sides = data["meta"]["sides"]
     tasks = [r["task"] for r in sides["results"]]
     assert tasks == ["step:float32", "conv:C:float32", "pool:float32"], tasks
-    assert all(r["ours_ms"] > 0 and r["torch_ms"] is None and r["ratio"] is None
-               for r in sides["results"]), sides["results"]
+    assert all(
+        r["ours_ms"] > 0 and r["torch_ms"] is None and r["ratio"] is None for r in sides["results"]
+    ), sides["results"]
     ours = sides["env"]["ours"]
     assert ours["pid"] != data["meta"]["pid"] and ours["conv_threads"] == 2, ours
-    assert ours["openblas_idle_threads"] in ("restarted", "env before numpy") or \
-        ours["openblas_idle_threads"].startswith("not needed"), ours
+    assert ours["openblas_idle_threads"] in ("restarted", "env before numpy") or ours[
+        "openblas_idle_threads"
+    ].startswith("not needed"), ours
     assert sides["epoch"]["images"] == 100 and sides["epoch"]["seconds"] > 0
     assert len(data["meta"]["load_average_start"]) == 3 and len(sides["load_average_end"]) == 3
     # The same with one thread each (the grading sandbox's setting), by CPU time.
@@ -88,9 +115,14 @@ def test_sides_against_torch_in_their_own_processes():
 
 
 def test_side_reports_a_bad_task_as_an_error():
-    proc = subprocess.run([sys.executable, "-m", "bench.side", "ours"], cwd=ROOT,
-                          input='{"task": "nope:float32", "k": 1}\n', capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.side", "ours"],
+        cwd=ROOT,
+        input='{"task": "nope:float32", "k": 1}\n',
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = [json.loads(x) for x in proc.stdout.splitlines()]
     assert proc.returncode == 0 and lines[0]["ready"] is True, proc.stderr
     assert "unknown task" in lines[1]["error"], lines

@@ -45,7 +45,10 @@ def test_conv_not_divisible_message_names_everything():
     with pytest.raises(ValueError) as exc:
         _checks.conv_geometry(WHO, x, w, b, {"stride": 2, "pad": 1})
     msg = str(exc.value)
-    assert msg == "conv_forward_fast: (H + 2*pad - HH) = 29 is not divisible by stride 2; change pad or stride"
+    assert (
+        msg
+        == "conv_forward_fast: (H + 2*pad - HH) = 29 is not divisible by stride 2; change pad or stride"
+    )
 
 
 def test_conv_width_not_divisible():
@@ -76,11 +79,15 @@ def test_conv_non_ndarray_is_type_error():
 @pytest.mark.parametrize("param", [None, [1, 1], (1, 1), "stride=1"])
 def test_conv_param_not_dict(param):
     x, w, b = _conv_args()
-    with pytest.raises(TypeError, match=r"conv_param must be a dict like \{'stride': \.\.\., 'pad': \.\.\.\}"):
+    with pytest.raises(
+        TypeError, match=r"conv_param must be a dict like \{'stride': \.\.\., 'pad': \.\.\.\}"
+    ):
         _checks.conv_geometry(WHO, x, w, b, param)
 
 
-@pytest.mark.parametrize("param, missing", [({"stride": 1}, "pad"), ({"pad": 1}, "stride"), ({}, "stride")])
+@pytest.mark.parametrize(
+    "param, missing", [({"stride": 1}, "pad"), ({"pad": 1}, "stride"), ({}, "stride")]
+)
 def test_conv_param_missing_key(param, missing):
     x, w, b = _conv_args()
     with pytest.raises(ValueError, match=f"missing key.*'{missing}'"):
@@ -90,7 +97,11 @@ def test_conv_param_missing_key(param, missing):
 @pytest.mark.parametrize(
     "param, exc_type, pattern",
     [
-        ({"stride": 1.0, "pad": 1}, TypeError, r"conv_param\['stride'\] must be an integer, got 1\.0.*use conv_param\['stride'\] = 1"),
+        (
+            {"stride": 1.0, "pad": 1},
+            TypeError,
+            r"conv_param\['stride'\] must be an integer, got 1\.0.*use conv_param\['stride'\] = 1",
+        ),
         ({"stride": 1, "pad": 0.5}, TypeError, r"conv_param\['pad'\] must be an integer, got 0\.5"),
         ({"stride": "1", "pad": 1}, TypeError, r"conv_param\['stride'\] must be an integer"),
         ({"stride": True, "pad": 1}, TypeError, r"conv_param\['stride'\] must be an integer"),
@@ -106,7 +117,10 @@ def test_conv_bad_stride_pad(param, exc_type, pattern):
 
 def test_conv_wrong_ndim():
     x, w, b = _conv_args()
-    with pytest.raises(ValueError, match=r"x must have 4 dimensions \(N, C, H, W\), got 3 dimensions with shape \(3, 8, 8\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"x must have 4 dimensions \(N, C, H, W\), got 3 dimensions with shape \(3, 8, 8\)",
+    ):
         _checks.conv_geometry(WHO, x[0], w, b, {"stride": 1, "pad": 1})
     with pytest.raises(ValueError, match=r"w must have 4 dimensions \(F, C, HH, WW\)"):
         _checks.conv_geometry(WHO, x, w[0], b, {"stride": 1, "pad": 1})
@@ -132,7 +146,9 @@ def test_conv_bias_shape():
 
 def test_conv_filter_larger_than_input():
     x, w, b = _conv_args(H=4, W=4, HH=7, WW=7)
-    with pytest.raises(ValueError, match=r"HH = 7 is larger than the padded input \(H \+ 2\*pad = 6\)"):
+    with pytest.raises(
+        ValueError, match=r"HH = 7 is larger than the padded input \(H \+ 2\*pad = 6\)"
+    ):
         _checks.conv_geometry(WHO, x, w, b, {"stride": 1, "pad": 1})
     with pytest.raises(ValueError, match=r"HH = 7 is larger than the input \(H = 4\)"):
         _checks.conv_geometry(WHO, x, w, b, {"stride": 1, "pad": 0})

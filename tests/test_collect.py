@@ -34,13 +34,30 @@ COURSE_BOUND = 64 * 1024
 
 
 def files_of(tag: str) -> dict[str, bytes]:
-    nb = {"cells": [{"cell_type": "code", "source": f"# {tag}", "metadata": {}, "outputs": [],
-                     "execution_count": None}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    return {"hw5.ipynb": json.dumps(nb).encode(), "intro2ai/layers.py": f"# layers of {tag}\n".encode(),
-            "intro2ai/classifiers/cnn.py": f"# cnn of {tag}\n".encode()}
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": f"# {tag}",
+                "metadata": {},
+                "outputs": [],
+                "execution_count": None,
+            }
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    return {
+        "hw5.ipynb": json.dumps(nb).encode(),
+        "intro2ai/layers.py": f"# layers of {tag}\n".encode(),
+        "intro2ai/classifiers/cnn.py": f"# cnn of {tag}\n".encode(),
+    }
 
 
-def zip_bytes(entries: list[tuple[str, bytes] | zipfile.ZipInfo | tuple[zipfile.ZipInfo, bytes]]) -> bytes:
+def zip_bytes(
+    entries: list[tuple[str, bytes] | zipfile.ZipInfo | tuple[zipfile.ZipInfo, bytes]],
+) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for e in entries:
@@ -98,19 +115,27 @@ def course_bytes(course: Path) -> int:
 def assert_safe_course(course: Path) -> None:
     for p in [course, *course.rglob("*")]:
         st = p.lstat()
-        assert stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode), f"{p} is neither a file nor a folder"
+        assert stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode), (
+            f"{p} is neither a file nor a folder"
+        )
         assert stat.S_IMODE(st.st_mode) & ~0o755 == 0, f"{p} has mode {stat.S_IMODE(st.st_mode):o}"
         if stat.S_ISREG(st.st_mode):
             assert st.st_nlink == 1, f"{p} is hard-linked"
     assert course_bytes(course) < COURSE_BOUND
-    assert not [p for p in course.iterdir() if p.name.startswith(".collect-")], "staging left behind"
+    assert not [p for p in course.iterdir() if p.name.startswith(".collect-")], (
+        "staging left behind"
+    )
 
 
-def run_hostile(tmp_path: Path, hostile: list[tuple[str, bytes, tuple]]) -> tuple[Path, list[collect.Row]]:
+def run_hostile(
+    tmp_path: Path, hostile: list[tuple[str, bytes, tuple]]
+) -> tuple[Path, list[collect.Row]]:
     """Collect the class, then the class again with ``hostile`` archives; check the class."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     course = tmp_path / "course"
-    first = collect.collect_archives(collect.find_archives(bulk(tmp_path / "first.zip", honest()))[0], course)
+    first = collect.collect_archives(
+        collect.find_archives(bulk(tmp_path / "first.zip", honest()))[0], course
+    )
     assert [r.status for r in first] == ["collected"] * len(CLASS)
     before = tree_hashes(course / "submitted")
     archives, rows = collect.find_archives(bulk(tmp_path / "second.zip", honest() + hostile))
@@ -120,7 +145,9 @@ def run_hostile(tmp_path: Path, hostile: list[tuple[str, bytes, tuple]]) -> tupl
         assert after[sid] == before[sid], f"{sid}'s folder changed"
         for rel, data in files_of(sid).items():
             assert (course / "submitted" / sid / "hw5" / rel).read_bytes() == data
-    assert {r.student: r.status for r in rows if r.student in CLASS} == dict.fromkeys(CLASS, "unchanged")
+    assert {r.student: r.status for r in rows if r.student in CLASS} == dict.fromkeys(
+        CLASS, "unchanged"
+    )
     assert_safe_course(course)
     return course, [r for r in rows if r.student not in CLASS]
 
@@ -133,21 +160,24 @@ def only_row(rows: list[collect.Row]) -> collect.Row:
 # --------------------------------------------------------------------------- ids from names
 
 
-@pytest.mark.parametrize("name, why", [
-    ("1" * 65 + "_hw5.zip", "65 characters"),
-    ("CON_hw5.zip", "reserved"),
-    ("nul_hw5.zip", "reserved"),
-    (".._hw5.zip", "characters outside"),
-    ("a/b_hw5.zip", "characters outside"),
-    ("../20260001_hw5.zip", "characters outside"),
-    ("/20260001_hw5.zip", "characters outside"),
-    ("김민지_hw5.zip", "characters outside"),
-    ("é_hw5.zip", "characters outside"),
-    ("２０２６０００１_hw5.zip", "characters outside"),  # full-width digits
-    ("_hw5.zip", "characters outside"),
-    ("20260001.zip", "not <student_id>_"),
-    ("hw5_all/20260001_hw5.zip", "in a folder"),  # would read "hw5" as the id
-])
+@pytest.mark.parametrize(
+    "name, why",
+    [
+        ("1" * 65 + "_hw5.zip", "65 characters"),
+        ("CON_hw5.zip", "reserved"),
+        ("nul_hw5.zip", "reserved"),
+        (".._hw5.zip", "characters outside"),
+        ("a/b_hw5.zip", "characters outside"),
+        ("../20260001_hw5.zip", "characters outside"),
+        ("/20260001_hw5.zip", "characters outside"),
+        ("김민지_hw5.zip", "characters outside"),
+        ("é_hw5.zip", "characters outside"),
+        ("２０２６０００１_hw5.zip", "characters outside"),  # full-width digits
+        ("_hw5.zip", "characters outside"),
+        ("20260001.zip", "not <student_id>_"),
+        ("hw5_all/20260001_hw5.zip", "in a folder"),  # would read "hw5" as the id
+    ],
+)
 def test_bad_ids_are_refused_and_the_class_is_collected(tmp_path, name, why):
     course, rows = run_hostile(tmp_path, [(name, student_zip("intruder"), T1)])
     row = only_row(rows)
@@ -159,23 +189,33 @@ def test_a_student_named_report_is_a_student(tmp_path):
     # The kit's own files are named so that no id can collide with them (autograder.ids).
     course, rows = run_hostile(tmp_path, [("report_hw5.zip", student_zip("report"), T1)])
     assert only_row(rows).status == "collected"
-    assert (course / "submitted/report/hw5/intro2ai/layers.py").read_bytes() == b"# layers of report\n"
+    assert (
+        course / "submitted/report/hw5/intro2ai/layers.py"
+    ).read_bytes() == b"# layers of report\n"
 
 
 def test_a_folder_named_for_another_student_inside_a_zip_is_not_that_student(tmp_path):
     # Graded files at the root and under <victim>_x/: ambiguous, refused.
-    both = student_zip("attacker", extra=[(f"{CLASS[0]}_x/{rel}", data)
-                                          for rel, data in files_of("forged").items()])
+    both = student_zip(
+        "attacker",
+        extra=[(f"{CLASS[0]}_x/{rel}", data) for rel, data in files_of("forged").items()],
+    )
     _, rows = run_hostile(tmp_path / "a", [("20269999_hw5.zip", both, T1)])
     assert only_row(rows).status == "refused" and "more than one folder" in rows[0].detail
     # Only the nested folder: it is the attacker's own submission, never the victim's.
-    course, rows = run_hostile(tmp_path / "b", [("20269999_hw5.zip", student_zip("forged", f"{CLASS[0]}_x/"), T1)])
+    course, rows = run_hostile(
+        tmp_path / "b", [("20269999_hw5.zip", student_zip("forged", f"{CLASS[0]}_x/"), T1)]
+    )
     assert only_row(rows).status == "collected"
-    assert (course / "submitted/20269999/hw5/intro2ai/layers.py").read_bytes() == b"# layers of forged\n"
+    assert (
+        course / "submitted/20269999/hw5/intro2ai/layers.py"
+    ).read_bytes() == b"# layers of forged\n"
 
 
 def test_same_archive_name_in_a_subfolder_cannot_replace_the_victim(tmp_path):
-    _, rows = run_hostile(tmp_path, [(f"attacker/{CLASS[0]}_hw5_submission.zip", student_zip("forged"), T1)])
+    _, rows = run_hostile(
+        tmp_path, [(f"attacker/{CLASS[0]}_hw5_submission.zip", student_zip("forged"), T1)]
+    )
     assert only_row(rows).status == "refused"
 
 
@@ -187,8 +227,13 @@ def test_duplicate_entries_inside_one_archive_are_refused(tmp_path):
 
 
 def test_two_archives_for_one_id_keep_the_newest_by_lms_time(tmp_path):
-    course, rows = run_hostile(tmp_path, [("20269999_first.zip", student_zip("old"), T0),
-                                          ("20269999_second.zip", student_zip("new"), T1)])
+    course, rows = run_hostile(
+        tmp_path,
+        [
+            ("20269999_first.zip", student_zip("old"), T0),
+            ("20269999_second.zip", student_zip("new"), T1),
+        ],
+    )
     status = {r.archive: r.status for r in rows}
     assert status == {"20269999_first.zip": "superseded", "20269999_second.zip": "collected"}
     sub = course / "submitted/20269999/hw5"
@@ -196,15 +241,18 @@ def test_two_archives_for_one_id_keep_the_newest_by_lms_time(tmp_path):
     assert (sub / "timestamp.txt").read_text().strip() == "2026-12-02 10:00:00"
     from nbgrader.utils import parse_utc  # what nbgrader autograde reads it with
 
-    assert parse_utc((sub / "timestamp.txt").read_text().strip()).replace(tzinfo=None) == \
-        collect.dt.datetime(*T1)
+    assert parse_utc((sub / "timestamp.txt").read_text().strip()).replace(
+        tzinfo=None
+    ) == collect.dt.datetime(*T1)
 
 
 @pytest.mark.filterwarnings("ignore:Duplicate name")
 def test_two_archives_for_one_id_with_the_same_time_are_both_refused(tmp_path):
     # Also the same entry name twice in the bulk zip: the zip format allows it.
-    course, rows = run_hostile(tmp_path, [("20269999_hw5.zip", student_zip("a"), T1),
-                                          ("20269999_hw5.zip", student_zip("b"), T1)])
+    course, rows = run_hostile(
+        tmp_path,
+        [("20269999_hw5.zip", student_zip("a"), T1), ("20269999_hw5.zip", student_zip("b"), T1)],
+    )
     assert [r.status for r in rows] == ["refused", "refused"] and "same LMS time" in rows[0].detail
     assert not (course / "submitted/20269999").exists()
 
@@ -223,7 +271,9 @@ def test_a_later_collect_replaces_only_with_a_newer_archive(tmp_path):
     assert (course / f"submitted/{sid}/hw5/intro2ai/layers.py").read_bytes() == b"# layers of new\n"
     assert run("new", T1).status == "unchanged"
     assert run("newer", (2026, 12, 3, 0, 0, 0)).status == "replaced"
-    assert (course / f"submitted/{sid}/hw5/intro2ai/layers.py").read_bytes() == b"# layers of newer\n"
+    assert (
+        course / f"submitted/{sid}/hw5/intro2ai/layers.py"
+    ).read_bytes() == b"# layers of newer\n"
 
 
 def test_a_folder_not_made_by_collect_is_never_overwritten(tmp_path):
@@ -249,11 +299,19 @@ def _zinfo(name: str, mode: int) -> zipfile.ZipInfo:
 
 def test_setuid_and_setgid_bits_are_never_applied(tmp_path):
     files = files_of("suid")
-    z = zip_bytes([(_zinfo("hw5.ipynb", stat.S_IFREG | 0o6777), files["hw5.ipynb"]),
-                   (_zinfo("intro2ai/", stat.S_IFDIR | 0o7777), b""),
-                   (_zinfo("intro2ai/layers.py", stat.S_IFREG | 0o4755), files["intro2ai/layers.py"])])
-    t = tar_bytes([tar_file("hw5.ipynb", files["hw5.ipynb"], 0o6755),
-                   tar_file("intro2ai/classifiers/cnn.py", files["intro2ai/classifiers/cnn.py"], 0o4777)])
+    z = zip_bytes(
+        [
+            (_zinfo("hw5.ipynb", stat.S_IFREG | 0o6777), files["hw5.ipynb"]),
+            (_zinfo("intro2ai/", stat.S_IFDIR | 0o7777), b""),
+            (_zinfo("intro2ai/layers.py", stat.S_IFREG | 0o4755), files["intro2ai/layers.py"]),
+        ]
+    )
+    t = tar_bytes(
+        [
+            tar_file("hw5.ipynb", files["hw5.ipynb"], 0o6755),
+            tar_file("intro2ai/classifiers/cnn.py", files["intro2ai/classifiers/cnn.py"], 0o4777),
+        ]
+    )
     course, rows = run_hostile(tmp_path, [("20269998_hw5.zip", z, T1), ("20269999_hw5.tar", t, T1)])
     assert [r.status for r in rows] == ["collected", "collected"]
     for sid in ("20269998", "20269999"):
@@ -261,45 +319,74 @@ def test_setuid_and_setgid_bits_are_never_applied(tmp_path):
             assert stat.S_IMODE(p.stat().st_mode) in (0o644, 0o755)
 
 
-@pytest.mark.parametrize("kind", ["zip symlink", "tar symlink", "tar hard link", "zip fifo", "tar device"])
+@pytest.mark.parametrize(
+    "kind", ["zip symlink", "tar symlink", "tar hard link", "zip fifo", "tar device"]
+)
 def test_links_and_special_files_refuse_the_archive(tmp_path, kind):
     files = files_of("links")
     if kind.startswith("zip"):
         mode = stat.S_IFLNK | 0o777 if "symlink" in kind else stat.S_IFIFO | 0o644
-        z = zip_bytes([("hw5.ipynb", files["hw5.ipynb"]),
-                       (_zinfo("intro2ai/layers.py", mode), f"{REPO}/intro2ai/layers.py".encode())])
+        z = zip_bytes(
+            [
+                ("hw5.ipynb", files["hw5.ipynb"]),
+                (_zinfo("intro2ai/layers.py", mode), f"{REPO}/intro2ai/layers.py".encode()),
+            ]
+        )
         name = "20269999_hw5.zip"
     else:
         link = tarfile.TarInfo("intro2ai/layers.py")
-        link.type = {"tar symlink": tarfile.SYMTYPE, "tar hard link": tarfile.LNKTYPE,
-                     "tar device": tarfile.CHRTYPE}[kind]
+        link.type = {
+            "tar symlink": tarfile.SYMTYPE,
+            "tar hard link": tarfile.LNKTYPE,
+            "tar device": tarfile.CHRTYPE,
+        }[kind]
         link.linkname = "hw5.ipynb" if "hard" in kind else "/etc/passwd"
         z = tar_bytes([tar_file("hw5.ipynb", files["hw5.ipynb"]), (link, None)], gz=True)
         name = "20269999_hw5.tar.gz"
     course, rows = run_hostile(tmp_path, [(name, z, T1)])
     row = only_row(rows)
     assert row.status == "refused" and "20269999" == row.student, row
-    word = {"zip symlink": "symlink", "tar symlink": "symlink", "tar hard link": "hard link",
-            "zip fifo": "FIFO", "tar device": "not a regular file"}[kind]
+    word = {
+        "zip symlink": "symlink",
+        "tar symlink": "symlink",
+        "tar hard link": "hard link",
+        "zip fifo": "FIFO",
+        "tar device": "not a regular file",
+    }[kind]
     assert word in row.detail
     assert not (course / "submitted/20269999").exists()
 
 
-@pytest.mark.parametrize("name", ["../../evil.py", "/tmp/evil.py", "intro2ai/../../evil.py", "C:/evil.py",
-                                  "a/" * 20 + "hw5.ipynb"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../evil.py",
+        "/tmp/evil.py",
+        "intro2ai/../../evil.py",
+        "C:/evil.py",
+        "a/" * 20 + "hw5.ipynb",
+    ],
+)
 def test_hostile_entry_names_refuse_the_archive(tmp_path, name):
-    _, rows = run_hostile(tmp_path, [("20269999_hw5.zip", student_zip("x", extra=[(name, b"x")]), T1)])
+    _, rows = run_hostile(
+        tmp_path, [("20269999_hw5.zip", student_zip("x", extra=[(name, b"x")]), T1)]
+    )
     assert only_row(rows).status == "refused"
     assert not (tmp_path / "evil.py").exists() and not Path("/tmp/evil.py").exists()
 
 
 def test_nested_archive_refuses_the_archive(tmp_path):
     inner = student_zip(CLASS[0])
-    _, rows = run_hostile(tmp_path, [("20269999_hw5.zip", student_zip("x", extra=[(f"{CLASS[0]}_hw5.zip", inner)]), T1)])
+    _, rows = run_hostile(
+        tmp_path,
+        [("20269999_hw5.zip", student_zip("x", extra=[(f"{CLASS[0]}_hw5.zip", inner)]), T1)],
+    )
     assert only_row(rows).status == "refused" and "archive inside" in rows[0].detail
 
 
-def _zip_bomb(path: Path, zip64: bool = True, name: str = "hw5.ipynb", graded: bool = False) -> Path:
+def _zip_bomb(
+    path: Path, zip64: bool = True, name: str = "hw5.ipynb", graded: bool = False
+) -> Path:
     """1 GiB of zeros as ``name``, about 1 MB compressed, written in chunks."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         if graded:
@@ -318,8 +405,8 @@ def _lie_about_size(data: bytes, size: int) -> bytes:
     """Write ``size`` as the uncompressed size in the local header and the central directory."""
     data = bytearray(data)
     local, central = data.index(b"PK\x03\x04"), data.index(b"PK\x01\x02")
-    data[local + 22: local + 26] = size.to_bytes(4, "little")
-    data[central + 24: central + 28] = size.to_bytes(4, "little")
+    data[local + 22 : local + 26] = size.to_bytes(4, "little")
+    data[central + 24 : central + 28] = size.to_bytes(4, "little")
     return bytes(data)
 
 
@@ -372,18 +459,29 @@ def test_tar_gz_bomb_stops_at_the_scan_cap(tmp_path):
 
 
 def test_garbage_archive_is_that_students_error(tmp_path):
-    _, rows = run_hostile(tmp_path, [("20269999_hw5.zip", b"PK\x03\x04 not really a zip", T1),
-                                     ("20269998_hw5.tar.gz", b"\x1f\x8b\x08 nor a tar", T1)])
+    _, rows = run_hostile(
+        tmp_path,
+        [
+            ("20269999_hw5.zip", b"PK\x03\x04 not really a zip", T1),
+            ("20269998_hw5.tar.gz", b"\x1f\x8b\x08 nor a tar", T1),
+        ],
+    )
     assert [r.status for r in rows] == ["refused", "refused"]
 
 
 def test_a_whole_release_folder_zipped_is_collected_and_only_graded_files_kept(tmp_path):
-    z = student_zip("folder", "hw5/", extra=[("hw5/checks/run_checks.py", b"x"),
-                                            ("hw5/intro2ai/fast_layers.py", b"x")])
+    z = student_zip(
+        "folder",
+        "hw5/",
+        extra=[("hw5/checks/run_checks.py", b"x"), ("hw5/intro2ai/fast_layers.py", b"x")],
+    )
     course, rows = run_hostile(tmp_path, [("20269999_x.zip", z, T1)])
     assert only_row(rows).status == "collected"
-    got = sorted(p.relative_to(course / "submitted/20269999/hw5").as_posix()
-                 for p in (course / "submitted/20269999/hw5").rglob("*") if p.is_file())
+    got = sorted(
+        p.relative_to(course / "submitted/20269999/hw5").as_posix()
+        for p in (course / "submitted/20269999/hw5").rglob("*")
+        if p.is_file()
+    )
     assert got == sorted([*GRADED, "timestamp.txt"])
 
 
@@ -392,14 +490,30 @@ def test_a_whole_release_folder_zipped_is_collected_and_only_graded_files_kept(t
 
 def test_cli_prints_the_table_and_fails_when_an_archive_is_refused(tmp_path):
     course = tmp_path / "course"
-    src = bulk(tmp_path / "lms.zip", honest() + [("a.b_hw5.zip", student_zip("r"), T1),
-                                                 ("receipt.txt", b"uploaded", T1)])
-    proc = subprocess.run([sys.executable, "-m", "autograder.pipeline", "--course-dir", str(course),
-                           "collect", str(src)], capture_output=True, text=True, cwd=REPO)
+    src = bulk(
+        tmp_path / "lms.zip",
+        honest() + [("a.b_hw5.zip", student_zip("r"), T1), ("receipt.txt", b"uploaded", T1)],
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder.pipeline",
+            "--course-dir",
+            str(course),
+            "collect",
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert proc.returncode == 1, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].split() == ["status", "student", "archive", "detail"]
-    assert any(line.startswith("refused") and "a.b_hw5.zip" in line and "outside" in line for line in lines)
+    assert any(
+        line.startswith("refused") and "a.b_hw5.zip" in line and "outside" in line for line in lines
+    )
     assert sum(line.startswith("collected") for line in lines) == len(CLASS)
     assert any(line.startswith("ignored") and "receipt.txt" in line for line in lines)
     assert sorted(p.name for p in (course / "submitted").iterdir()) == sorted(CLASS)

@@ -19,13 +19,35 @@ POINTS = {"hw5_conv_forward": 20.0, "hw5_max_pool_forward": 15.0}
 
 
 def trusted(points: dict[str, float]) -> dict:
-    tasks = {t: {"points": p, "max_points": POINTS[t], "status": "pass" if p == POINTS[t] else "fail",
-                 "message": f"{t}: 메시지",
-                 "cases": [{"name": "visible_basic", "hidden": False, "input": "x (2, 3, 4, 4)",
-                            "points": p, "max_points": POINTS[t], "status": "pass", "message": "통과",
-                            "checks": [{"name": "out", "passed": True, "error": 0.0, "tolerance": 1e-7,
-                                        "weight": 1}]}]}
-             for t, p in points.items()}
+    tasks = {
+        t: {
+            "points": p,
+            "max_points": POINTS[t],
+            "status": "pass" if p == POINTS[t] else "fail",
+            "message": f"{t}: 메시지",
+            "cases": [
+                {
+                    "name": "visible_basic",
+                    "hidden": False,
+                    "input": "x (2, 3, 4, 4)",
+                    "points": p,
+                    "max_points": POINTS[t],
+                    "status": "pass",
+                    "message": "통과",
+                    "checks": [
+                        {
+                            "name": "out",
+                            "passed": True,
+                            "error": 0.0,
+                            "tolerance": 1e-7,
+                            "weight": 1,
+                        }
+                    ],
+                }
+            ],
+        }
+        for t, p in points.items()
+    }
     return {"tasks": tasks, "total": sum(points.values()), "max_total": sum(POINTS.values())}
 
 
@@ -34,8 +56,14 @@ def graded_student(course: Path, student: str, points: dict[str, float]) -> Path
     sub = records.submission_path(course, "hw5", student)
     sub.mkdir(parents=True)
     (sub / "hw5.ipynb").write_text(json.dumps({"student": student}))
-    rec = {"version": records.RECORD_VERSION, "student": student, "assignment": "hw5",
-           "digest": records.digest(sub), "trusted": trusted(points), "flags": []}
+    rec = {
+        "version": records.RECORD_VERSION,
+        "student": student,
+        "assignment": "hw5",
+        "digest": records.digest(sub),
+        "trusted": trusted(points),
+        "flags": [],
+    }
     records.store_record(course, "hw5", PipelineRecord.from_dict(rec))
     return sub
 
@@ -47,11 +75,15 @@ def csv_rows(path: Path) -> dict[str, dict]:
 # --------------------------------------------------------------------------- ids everywhere
 
 
-@pytest.mark.parametrize("bad", ["../x", "..", "a/b", "x" * 65, "김민지", ".hidden", "_report", "CON"])
+@pytest.mark.parametrize(
+    "bad", ["../x", "..", "a/b", "x" * 65, "김민지", ".hidden", "_report", "CON"]
+)
 def test_every_path_from_an_id_refuses_an_invalid_id(tmp_path, bad):
-    for make in (lambda: records.submission_path(tmp_path, "hw5", bad),
-                 lambda: records.record_path(tmp_path, "hw5", bad),
-                 lambda: feedback.page_path(tmp_path, "hw5", bad)):
+    for make in (
+        lambda: records.submission_path(tmp_path, "hw5", bad),
+        lambda: records.record_path(tmp_path, "hw5", bad),
+        lambda: feedback.page_path(tmp_path, "hw5", bad),
+    ):
         with pytest.raises(ids.InvalidStudentId):
             make()
 
@@ -105,9 +137,15 @@ def test_a_record_file_naming_another_student_is_not_loaded(tmp_path):
 
 def test_export_after_a_submission_is_deleted(tmp_path, capsys):
     course = tmp_path / "course"
-    keep = graded_student(course, "20260001", {"hw5_conv_forward": 20.0, "hw5_max_pool_forward": 15.0})
-    gone = graded_student(course, "20260002", {"hw5_conv_forward": 20.0, "hw5_max_pool_forward": 0.0})
-    changed = graded_student(course, "20260003", {"hw5_conv_forward": 0.0, "hw5_max_pool_forward": 0.0})
+    keep = graded_student(
+        course, "20260001", {"hw5_conv_forward": 20.0, "hw5_max_pool_forward": 15.0}
+    )
+    gone = graded_student(
+        course, "20260002", {"hw5_conv_forward": 20.0, "hw5_max_pool_forward": 0.0}
+    )
+    changed = graded_student(
+        course, "20260003", {"hw5_conv_forward": 0.0, "hw5_max_pool_forward": 0.0}
+    )
     assert sorted(csv_rows(export.export(course, "hw5"))) == ["20260001", "20260002", "20260003"]
     capsys.readouterr()
     assert feedback.page_path(course, "hw5", "20260002") in feedback.write_all(course, "hw5")
@@ -208,14 +246,25 @@ def test_demo_beside_a_real_course_leaves_it_byte_identical(tmp_path, capsys):
     real = tmp_path / "assignments"
     real.mkdir()
     shutil.copy2(records.DEFAULT_COURSE / "nbgrader_config.py", real / "nbgrader_config.py")
-    shutil.copytree(records.DEFAULT_COURSE / "source", real / "source",
-                    ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    shutil.copytree(
+        records.DEFAULT_COURSE / "source",
+        real / "source",
+        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"),
+    )
     _, problems = release.build_release("hw5", records.REPO, course_dir=real)
     assert problems == []
     demo.place_samples(real, "hw5", ["reference"])
     os.rename(real / "submitted" / "reference", real / "submitted" / "20260001")
-    batch.autograde(real, "hw5", jobs=1, seed=1, progress=False, fast_notebook=True, cell_timeout=60,
-                    notebook_time_limit=150)
+    batch.autograde(
+        real,
+        "hw5",
+        jobs=1,
+        seed=1,
+        progress=False,
+        fast_notebook=True,
+        cell_timeout=60,
+        notebook_time_limit=150,
+    )
     feedback.write_all(real, "hw5")
     export.export(real, "hw5")
     before = tree_digest(real)

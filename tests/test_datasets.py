@@ -35,8 +35,15 @@ def test_write_cifar10_genuine_layout(cifar_root):
     folder = cifar_root / "cifar-10-batches-py"
     names = sorted(p.name for p in folder.iterdir())
     assert names == sorted(
-        ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
-         "batches.meta"]
+        [
+            "data_batch_1",
+            "data_batch_2",
+            "data_batch_3",
+            "data_batch_4",
+            "data_batch_5",
+            "test_batch",
+            "batches.meta",
+        ]
     )
     # Read back with plain pickle, the way the real files are read elsewhere.
     with open(folder / "data_batch_3", "rb") as fh:
@@ -73,13 +80,15 @@ def test_load_cifar10_pixel_order_matches_raw_rows(cifar_root):
         raw = pickle.load(fh, encoding="bytes")[b"data"]
     X, _ = datasets.load_CIFAR_batch(cifar_root / "cifar-10-batches-py" / "data_batch_1")
     img = raw[3]
-    assert X[3, 0, 1, 0] == img[1]            # red, row 0, col 1
+    assert X[3, 0, 1, 0] == img[1]  # red, row 0, col 1
     assert X[3, 2, 5, 1] == img[1024 + 2 * 32 + 5]  # green, row 2, col 5
-    assert X[3, 31, 31, 2] == img[3071]        # blue, last pixel
+    assert X[3, 31, 31, 2] == img[3071]  # blue, last pixel
 
 
 def test_get_cifar10_data_cs231n_semantics(cifar_root):
-    data = datasets.get_CIFAR10_data(num_training=150, num_validation=20, num_test=25, data_dir=cifar_root)
+    data = datasets.get_CIFAR10_data(
+        num_training=150, num_validation=20, num_test=25, data_dir=cifar_root
+    )
     assert set(data) == {"X_train", "y_train", "X_val", "y_val", "X_test", "y_test"}
     assert data["X_train"].shape == (150, 3, 32, 32)
     assert data["X_val"].shape == (20, 3, 32, 32)
@@ -94,7 +103,9 @@ def test_get_cifar10_data_cs231n_semantics(cifar_root):
     np.testing.assert_array_equal(data["y_test"], Yte[:25])
     np.testing.assert_allclose(data["X_train"].mean(axis=0), 0.0, atol=1e-9)
 
-    raw = datasets.get_CIFAR10_data(150, 20, 25, subtract_mean=False, data_dir=cifar_root, dtype=np.float32)
+    raw = datasets.get_CIFAR10_data(
+        150, 20, 25, subtract_mean=False, data_dir=cifar_root, dtype=np.float32
+    )
     assert raw["X_train"].dtype == np.float32
     np.testing.assert_array_equal(raw["X_test"], Xte[:25].transpose(0, 3, 1, 2))
 
@@ -166,16 +177,45 @@ def _py2_batch(data: np.ndarray, labels) -> bytes:
     """A batch pickled the way Python 2 + NumPy 1 wrote the real CIFAR-10 files (protocol 2)."""
     s, i = _py2_str, _py2_int
     array = (
-        b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n" + i(0) + b"\x85" + s(b"b")
+        b"cnumpy.core.multiarray\n_reconstruct\n"
+        + b"cnumpy\nndarray\n"
+        + i(0)
+        + b"\x85"
+        + s(b"b")
         + b"\x87R"  # _reconstruct(ndarray, (0,), 'b')
-        + b"(" + i(1) + i(data.shape[0]) + i(data.shape[1]) + b"\x86"  # version, shape
-        + b"cnumpy\ndtype\n" + s(b"u1") + i(0) + i(1) + b"\x87R"
-        + b"(" + i(3) + s(b"|") + b"NNN" + i(-1) + i(-1) + i(0) + b"tb"  # dtype state
-        + b"\x89" + s(data.tobytes()) + b"tb"  # not Fortran, raw bytes as a py2 str; BUILD
+        + b"("
+        + i(1)
+        + i(data.shape[0])
+        + i(data.shape[1])
+        + b"\x86"  # version, shape
+        + b"cnumpy\ndtype\n"
+        + s(b"u1")
+        + i(0)
+        + i(1)
+        + b"\x87R"
+        + b"("
+        + i(3)
+        + s(b"|")
+        + b"NNN"
+        + i(-1)
+        + i(-1)
+        + i(0)
+        + b"tb"  # dtype state
+        + b"\x89"
+        + s(data.tobytes())
+        + b"tb"  # not Fortran, raw bytes as a py2 str; BUILD
     )
     label_list = b"](" + b"".join(i(int(v)) for v in labels) + b"e"
-    return (b"\x80\x02}(" + s(b"batch_label") + s(b"testing batch 1 of 1") + s(b"data") + array
-            + s(b"labels") + label_list + b"u.")
+    return (
+        b"\x80\x02}("
+        + s(b"batch_label")
+        + s(b"testing batch 1 of 1")
+        + s(b"data")
+        + array
+        + s(b"labels")
+        + label_list
+        + b"u."
+    )
 
 
 def test_cifar10_reads_python2_pickles(cifar_root):

@@ -25,7 +25,6 @@ from intro2ai import datasets
 from intro2ai.datasets import _registry, cli, download, synthetic
 from intro2ai.datasets._registry import DatasetSpec, FileSpec
 
-
 # ------------------------------------------------------------------ loopback server
 
 
@@ -86,8 +85,9 @@ def server():
     state = _State()
     handler = type("Handler", (_Handler,), {"state": state})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     yield state
@@ -103,13 +103,21 @@ def _sha(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()
 
 
-def _idx_spec(tmp_path: Path, name: str = "mnist", seed: int = 0) -> tuple[DatasetSpec, dict[str, bytes]]:
+def _idx_spec(
+    tmp_path: Path, name: str = "mnist", seed: int = 0
+) -> tuple[DatasetSpec, dict[str, bytes]]:
     src = synthetic.write_idx_set(tmp_path / f"upstream-{name}", n_train=60, n_test=20, seed=seed)
     blobs = {p.name: p.read_bytes() for p in sorted(src.iterdir())}
     real = _registry.get_spec(name)
     files = tuple(FileSpec(f.name, len(blobs[f.name]), _sha(blobs[f.name])) for f in real.files)
-    spec = DatasetSpec(name=real.name, title=real.title, folder=real.folder, files=files,
-                       mirrors=(), env_mirrors=real.env_mirrors)
+    spec = DatasetSpec(
+        name=real.name,
+        title=real.title,
+        folder=real.folder,
+        files=files,
+        mirrors=(),
+        env_mirrors=real.env_mirrors,
+    )
     return spec, blobs
 
 
@@ -123,10 +131,16 @@ def _cifar_spec(tmp_path: Path) -> tuple[DatasetSpec, bytes]:
         (name, hashlib.md5((folder / name).read_bytes()).hexdigest())
         for name, _ in _registry.CIFAR10.members
     )
-    spec = DatasetSpec(name="cifar10", title="CIFAR-10 test", folder="cifar-10-batches-py",
-                       files=(FileSpec("cifar-10-python.tar.gz", len(blob), _sha(blob)),),
-                       mirrors=(), env_mirrors="INTRO2AI_CIFAR10_MIRRORS", archive=True,
-                       members=members)
+    spec = DatasetSpec(
+        name="cifar10",
+        title="CIFAR-10 test",
+        folder="cifar-10-batches-py",
+        files=(FileSpec("cifar-10-python.tar.gz", len(blob), _sha(blob)),),
+        mirrors=(),
+        env_mirrors="INTRO2AI_CIFAR10_MIRRORS",
+        archive=True,
+        members=members,
+    )
     return spec, blob
 
 
@@ -235,8 +249,9 @@ def test_mirror_fallback_and_unreachable(server, tmp_path):
     # Nothing listens on port 9 of 127.0.0.1 (discard): every mirror fails.
     f = spec.files[1]
     with pytest.raises(download.DownloadError, match="import"):
-        download.fetch(["http://127.0.0.1:9/x/" + f.name], tmp_path / "o" / f.name, f,
-                       retries=1, **FAST)
+        download.fetch(
+            ["http://127.0.0.1:9/x/" + f.name], tmp_path / "o" / f.name, f, retries=1, **FAST
+        )
     assert not (tmp_path / "o" / f.name).exists()
 
 
@@ -279,8 +294,19 @@ def test_cli_download_with_env_mirror(server, tmp_path, monkeypatch, capsys):
     assert cli.main(["download", "fashion-mnist", "--data-dir", str(data), "--no-progress"]) == 0
     (x, _), _ = datasets.load_fashion_mnist(data)
     assert x.shape == (60, 1, 28, 28)
-    bad = cli.main(["download", "fashion-mnist", "--data-dir", str(tmp_path / "e"), "--force",
-                    "--retries", "0", "--base-url", f"{server.url}/nowhere/"])
+    bad = cli.main(
+        [
+            "download",
+            "fashion-mnist",
+            "--data-dir",
+            str(tmp_path / "e"),
+            "--force",
+            "--retries",
+            "0",
+            "--base-url",
+            f"{server.url}/nowhere/",
+        ]
+    )
     assert bad == 1
     assert "HTTP 404" in capsys.readouterr().err
 
@@ -296,7 +322,9 @@ def test_import_file_under_any_name(tmp_path):
     data = tmp_path / "data"
     rows = download.import_path(usb / "labels-copy.gz", data, [spec], quiet=True)
     assert rows[0].status == "OK" and rows[0].dataset == "mnist"
-    assert (data / "mnist" / "train-labels-idx1-ubyte.gz").read_bytes() == blobs["train-labels-idx1-ubyte.gz"]
+    assert (data / "mnist" / "train-labels-idx1-ubyte.gz").read_bytes() == blobs[
+        "train-labels-idx1-ubyte.gz"
+    ]
     assert not (data / "mnist" / "train-labels-idx1-ubyte.gz.part").exists()
 
 
@@ -341,9 +369,14 @@ def test_import_accepts_recompressed_idx(tmp_path):
     spec, blobs = _idx_spec(tmp_path)
     f = spec.files[1]
     raw = gzip.decompress(blobs[f.name])
-    spec = DatasetSpec(spec.name, spec.title, spec.folder,
-                       (FileSpec(f.name, f.size, f.sha256, hashlib.sha256(raw).hexdigest()),),
-                       (), spec.env_mirrors)
+    spec = DatasetSpec(
+        spec.name,
+        spec.title,
+        spec.folder,
+        (FileSpec(f.name, f.size, f.sha256, hashlib.sha256(raw).hexdigest()),),
+        (),
+        spec.env_mirrors,
+    )
     repacked = tmp_path / f.name
     repacked.write_bytes(gzip.compress(raw, compresslevel=1, mtime=12345))
     assert repacked.read_bytes() != blobs[f.name]
@@ -388,8 +421,13 @@ def test_cli_verify_and_list_output(tmp_path, monkeypatch, capsys):
 
 def test_module_entry_point(tmp_path):
     env = dict(os.environ, INTRO2AI_DATA_DIR=str(tmp_path))
-    done = subprocess.run([sys.executable, "-m", "intro2ai.datasets", "list"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "intro2ai.datasets", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert f"data directory: {tmp_path} (INTRO2AI_DATA_DIR)" in done.stdout
     assert "not downloaded" in done.stdout

@@ -33,8 +33,9 @@ def idx_root(tmp_path):
 # ---------------------------------------------------------------- settings
 
 
-@pytest.mark.parametrize("value, expected", [("", False), ("0", False), (" 0 ", False),
-                                             ("1", True), ("yes", True)])
+@pytest.mark.parametrize(
+    "value, expected", [("", False), ("0", False), (" 0 ", False), ("1", True), ("yes", True)]
+)
 def test_fast_mode(value, expected):
     assert lab.fast_mode({lab.ENV_FAST: value}) is expected
     assert lab.fast_mode({}) is False
@@ -61,16 +62,25 @@ def test_lab_dataset_unknown_is_a_bilingual_error():
 def test_real_files_are_read_whole(idx_root, dataset, n_train, n_test, fast):
     data = lab.load_lab_data(dataset, fast=fast, data_dir=idx_root)
     (x_train, y_train), (x_test, y_test) = (
-        datasets.load_mnist(idx_root) if dataset == "mnist" else datasets.load_fashion_mnist(idx_root))
+        datasets.load_mnist(idx_root)
+        if dataset == "mnist"
+        else datasets.load_fashion_mnist(idx_root)
+    )
     assert data.source == "real" and data.dataset == dataset
     assert data.data_dir == idx_root
-    assert data.summary().splitlines()[0].startswith(f"{dataset} (real): x_train ({n_train}, 1, 28, 28)")
+    assert (
+        data.summary()
+        .splitlines()[0]
+        .startswith(f"{dataset} (real): x_train ({n_train}, 1, 28, 28)")
+    )
     assert "FAST MODE" not in data.summary()
     assert data.x_train.shape == (n_train, 1, 28, 28) and data.x_train.dtype == np.float32
     assert data.x_test.shape == (n_test, 1, 28, 28) and data.y_test.dtype == np.int64
     np.testing.assert_array_equal(data.x_train, x_train)
     np.testing.assert_array_equal(data.y_test, y_test)
-    expected_classes = datasets.MNIST_CLASSES if dataset == "mnist" else datasets.FASHION_MNIST_CLASSES
+    expected_classes = (
+        datasets.MNIST_CLASSES if dataset == "mnist" else datasets.FASHION_MNIST_CLASSES
+    )
     assert data.classes == expected_classes
 
 
@@ -105,7 +115,9 @@ def test_fast_mode_falls_back_to_synthetic(tmp_path):
     data = lab.load_lab_data("mnist", fast=True, n_train=120, n_test=50, data_dir=tmp_path, seed=3)
     assert data.source == "synthetic" and data.data_dir is None
     assert data.x_train.shape == (120, 1, 28, 28) and data.x_test.shape == (50, 1, 28, 28)
-    assert data.x_train.dtype == np.float32 and 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+    assert (
+        data.x_train.dtype == np.float32 and 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+    )
     assert set(np.unique(data.y_train)) == set(range(10))  # balanced classes
     assert "[FAST MODE]" in data.summary() and "합성(synthetic)" in data.summary()
     assert "x_test  (50, 1, 28, 28) float32" in data.summary()
@@ -157,7 +169,7 @@ def test_real_mnist_split():
 
 
 def _moments(img):
-    rows, cols = np.mgrid[0:img.shape[0], 0:img.shape[1]]
+    rows, cols = np.mgrid[0 : img.shape[0], 0 : img.shape[1]]
     total = img.sum()
     mr, mc = (img * rows).sum() / total, (img * cols).sum() / total
     var_r = (img * (rows - mr) ** 2).sum() / total
@@ -202,10 +214,15 @@ def test_deskew_each_image_independently():
     np.testing.assert_array_equal(both[1], lab.deskew(b[None, None])[0])
 
 
-@pytest.mark.parametrize("bad, exc", [(np.zeros((2, 28, 28), dtype=np.uint8), TypeError),
-                                      ([[0.0]], TypeError),
-                                      (np.zeros((2, 3, 28, 28)), ValueError),
-                                      (np.zeros((28, 28)), ValueError)])
+@pytest.mark.parametrize(
+    "bad, exc",
+    [
+        (np.zeros((2, 28, 28), dtype=np.uint8), TypeError),
+        ([[0.0]], TypeError),
+        (np.zeros((2, 3, 28, 28)), ValueError),
+        (np.zeros((28, 28)), ValueError),
+    ],
+)
 def test_deskew_input_checks(bad, exc):
     with pytest.raises(exc, match="deskew"):
         lab.deskew(bad)

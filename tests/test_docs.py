@@ -28,14 +28,29 @@ STUDENT_MAKEFILE = ROOT / "assignments" / "source" / "hw5" / "Makefile"
 STUDENT_SECTION_WORD = "학생"
 
 # Top-level folders whose paths, written as inline code, must exist in the repository.
-REPO_FOLDERS = ("intro2ai/", "assignments/", "autograder/", "notebooks/", "bench/", "tests/",
-                "datasets/", "docs/")
+REPO_FOLDERS = (
+    "intro2ai/",
+    "assignments/",
+    "autograder/",
+    "notebooks/",
+    "bench/",
+    "tests/",
+    "datasets/",
+    "docs/",
+)
 # Paths the kit creates (releases, course data, secrets, results): never committed.
 GENERATED = (
-    "assignments/gradebook.db", "assignments/submitted/", "assignments/release/",
-    "assignments/autograded/", "assignments/feedback/", "assignments/exports/",
-    "assignments/.grading/", "autograder/.grader_seed", "autograder/.record_key",
-    "bench/results/", "notebooks/executed/",
+    "assignments/gradebook.db",
+    "assignments/submitted/",
+    "assignments/release/",
+    "assignments/autograded/",
+    "assignments/feedback/",
+    "assignments/exports/",
+    "assignments/.grading/",
+    "autograder/.grader_seed",
+    "autograder/.record_key",
+    "bench/results/",
+    "notebooks/executed/",
 )
 
 # The brief asks for sentences of about 40 words at most; 45 leaves room for a list of names.
@@ -122,7 +137,9 @@ def test_docs_folder_has_pages():
 def _anchors(page: Path) -> set[str]:
     """GitHub's heading anchors of a Markdown page (lower case, punctuation dropped, '-' for spaces)."""
     slugs: set[str] = set()
-    for heading in re.findall(r"^#{1,6}\s+(.*?)\s*$", FENCE.sub("", page.read_text(encoding="utf-8")), re.M):
+    for heading in re.findall(
+        r"^#{1,6}\s+(.*?)\s*$", FENCE.sub("", page.read_text(encoding="utf-8")), re.M
+    ):
         slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
         n, unique = 0, slug
         while unique in slugs:  # a repeated heading gets -1, -2, ...
@@ -145,7 +162,9 @@ def test_relative_links_resolve(page):
             broken.append(target)
         elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
             broken.append(target)
-    assert not broken, f"{_rel(page)} has links that do not resolve (missing file or heading): {broken}"
+    assert not broken, (
+        f"{_rel(page)} has links that do not resolve (missing file or heading): {broken}"
+    )
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_rel)
@@ -158,7 +177,9 @@ def test_code_paths_exist(page):
             continue
         if not (any(ROOT.glob(path)) if "*" in path else (ROOT / path).exists()):
             missing.append(path)
-    assert not missing, f"{_rel(page)} names repository paths that do not exist: {sorted(set(missing))}"
+    assert not missing, (
+        f"{_rel(page)} names repository paths that do not exist: {sorted(set(missing))}"
+    )
 
 
 def test_readme_make_targets_exist():
@@ -166,7 +187,11 @@ def test_readme_make_targets_exist():
     student = _targets(STUDENT_MAKEFILE)
     unknown = []
     for heading, body in _sections(README.read_text(encoding="utf-8")):
-        known, where = (student, _rel(STUDENT_MAKEFILE)) if STUDENT_SECTION_WORD in heading else (kit, "Makefile")
+        known, where = (
+            (student, _rel(STUDENT_MAKEFILE))
+            if STUDENT_SECTION_WORD in heading
+            else (kit, "Makefile")
+        )
         for code in _code_texts(body):
             unknown += [f"make {t} ({where})" for t in MAKE_CALL.findall(code) if t not in known]
     assert not unknown, f"README.md names make targets that do not exist: {unknown}"
@@ -178,22 +203,32 @@ def test_docs_make_targets_exist():
     unknown = []
     for page in DOCS:
         for code in _code_texts(page.read_text(encoding="utf-8")):
-            unknown += [f"{_rel(page)}: make {t}" for t in MAKE_CALL.findall(code) if t not in known]
+            unknown += [
+                f"{_rel(page)}: make {t}" for t in MAKE_CALL.findall(code) if t not in known
+            ]
     assert not unknown, f"docs/ name make targets that no Makefile has: {unknown}"
 
 
 def test_every_documented_make_target_is_in_the_readme():
-    named = {t for code in _code_texts(README.read_text(encoding="utf-8")) for t in MAKE_CALL.findall(code)}
+    named = {
+        t
+        for code in _code_texts(README.read_text(encoding="utf-8"))
+        for t in MAKE_CALL.findall(code)
+    }
     missing = sorted(_targets(KIT_MAKEFILE, TARGET_WITH_HELP) - named)
     assert not missing, f"Makefile targets with a ## help text missing from README.md: {missing}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_rel)
 def test_no_sentence_is_too_long(page):
-    long = [(len(s.split()), s) for s in _sentences(page.read_text(encoding="utf-8"))
-            if len(s.split()) > MAX_WORDS]
+    long = [
+        (len(s.split()), s)
+        for s in _sentences(page.read_text(encoding="utf-8"))
+        if len(s.split()) > MAX_WORDS
+    ]
     assert not long, f"{_rel(page)}: sentences over {MAX_WORDS} words: " + "; ".join(
-        f"({n} words) {s[:120]}..." for n, s in long)
+        f"({n} words) {s[:120]}..." for n, s in long
+    )
 
 
 def test_sentence_splitter():
@@ -201,14 +236,31 @@ def test_sentence_splitter():
         "# Title\n\nOne two. Three `a b c` four!\n\n- item one\n- item two\n\n"
         "```bash\nmake demo   # not prose. at all\n```\n\n| a | b c |\n|---|---|\n| d. e | f |\n"
     )
-    assert _sentences(text) == ["# Title", "One two.", "Three CODE four!", "- item one",
-                                "- item two", "a", "b c", "d.", "e", "f"]
+    assert _sentences(text) == [
+        "# Title",
+        "One two.",
+        "Three CODE four!",
+        "- item one",
+        "- item two",
+        "a",
+        "b c",
+        "d.",
+        "e",
+        "f",
+    ]
     assert _code_texts(text)[0].startswith("```bash")
     assert MAKE_CALL.findall("make demo; make labs-run LABS=x") == ["demo", "labs-run"]
 
 
 def test_anchor_slugs(tmp_path):
     page = tmp_path / "p.md"
-    page.write_text("# A title\n## Measuring speed: `make bench`\n## 학생용 빠른 시작 (HW5)\n## A title\n",
-                    encoding="utf-8")
-    assert _anchors(page) == {"a-title", "measuring-speed-make-bench", "학생용-빠른-시작-hw5", "a-title-1"}
+    page.write_text(
+        "# A title\n## Measuring speed: `make bench`\n## 학생용 빠른 시작 (HW5)\n## A title\n",
+        encoding="utf-8",
+    )
+    assert _anchors(page) == {
+        "a-title",
+        "measuring-speed-make-bench",
+        "학생용-빠른-시작-hw5",
+        "a-title-1",
+    }

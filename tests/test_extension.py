@@ -72,7 +72,10 @@ def test_fast_layers_work_without_extension_and_warn_once():
     env = dict(os.environ)
     proc = subprocess.run(
         [sys.executable, "-c", HIDDEN_EXTENSION_SCRIPT],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 0, f"subprocess failed:\n{proc.stdout}\n{proc.stderr}"
     result = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from conftest import (
     conv_arrays,
     conv_cases,
@@ -19,7 +20,6 @@ from conftest import (
     pool_cases,
     pool_loop_oracle,
 )
-
 from intro2ai import _extension, _fast_plan, _im2col_numpy, fast_layers, layers
 
 # float64 results differ from the naive loops only by summation order.
@@ -27,8 +27,9 @@ RTOL64 = 1e-10
 # float32: sums of up to C*HH*WW ~ 50 products of N(0, 1) values, relative to their scale.
 RTOL32 = 2e-5
 
-HYP = settings(max_examples=100, deadline=None, derandomize=True,
-               suppress_health_check=[HealthCheck.too_slow])
+HYP = settings(
+    max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 HAS_CYTHON = _extension.is_built()
 BACKENDS = ["cython", "numpy"] if HAS_CYTHON else ["numpy"]
@@ -66,8 +67,7 @@ LAYOUTS = {
     "winograd": dict(layout="winograd", threads=1),
     "winograd-3threads-dx": dict(layout="winograd", threads=3, direct_dx_min_channels=1),
     "direct": dict(layout="direct", threads=1),
-    "direct-3threads-dx": dict(layout="direct", threads=3, chunk_bytes=1,
-                               direct_dx_min_channels=1),
+    "direct-3threads-dx": dict(layout="direct", threads=3, chunk_bytes=1, direct_dx_min_channels=1),
     "merged": dict(layout="merged"),
     "batched": dict(layout="batched"),
     "chunked": dict(layout="chunked", threads=1),
@@ -89,8 +89,10 @@ def test_conv_fast_equals_naive(case, layout):
     out_naive, cache_naive = layers.conv_forward_naive(x, w, b, cp)
     dout = rng.standard_normal(out_naive.shape).astype(case["dtype"])
     grads_naive = layers.conv_backward_naive(dout, cache_naive)
-    for fwd, bwd in [(fast_layers.conv_forward_fast, fast_layers.conv_backward_fast),
-                     (fast_layers.conv_forward_strides, fast_layers.conv_backward_strides)]:
+    for fwd, bwd in [
+        (fast_layers.conv_forward_fast, fast_layers.conv_backward_fast),
+        (fast_layers.conv_forward_strides, fast_layers.conv_backward_strides),
+    ]:
         with _layout(layout):
             out, cache = fwd(x, w, b, cp)
             grads = bwd(dout, cache)
@@ -113,8 +115,9 @@ def test_conv_backends_agree(case, layout):
     if not HAS_CYTHON:
         pytest.skip("Cython extension not built")
     rng, x, w, b, cp = conv_arrays(case)
-    dout = rng.standard_normal(
-        layers.conv_forward_naive(x, w, b, cp)[0].shape).astype(case["dtype"])
+    dout = rng.standard_normal(layers.conv_forward_naive(x, w, b, cp)[0].shape).astype(
+        case["dtype"]
+    )
     with _layout(layout):
         out_c, cache_c = fast_layers.conv_forward_fast(x, w, b, cp)
         grads_c = fast_layers.conv_backward_fast(dout, cache_c)
@@ -136,17 +139,17 @@ def test_conv_backends_agree(case, layout):
 @pytest.mark.parametrize(
     "xs, ws, stride, pad",
     [
-        ((1, 1, 5, 5), (1, 1, 3, 3), 1, 0),        # batch 1, one channel
-        ((2, 3, 6, 5), (4, 3, 3, 2), 1, 1),        # non-square filter 3x2
-        ((2, 2, 5, 9), (3, 2, 1, 5), 2, 2),        # 1x5 filter, stride 2
-        ((1, 2, 7, 7), (2, 2, 3, 3), 3, 1),        # stride 3
-        ((2, 1, 3, 4), (2, 1, 2, 2), 1, 3),        # pad larger than the filter
-        ((1, 1, 1, 1), (1, 1, 3, 3), 1, 1),        # 1x1 input, everything from the padding
-        ((2, 3, 31, 31), (5, 3, 3, 3), 2, 1),      # the seed's (H + 2*pad - HH) / stride case
-        ((9, 2, 11, 6), (3, 2, 3, 4), 3, 2),       # odd batch: uneven chunks and thread shares
-        ((3, 4, 7, 6), (5, 4, 3, 3), 1, 2),        # 3x3, pad 2: Winograd with odd output sizes
-        ((2, 5, 9, 8), (6, 5, 3, 3), 1, 0),        # 3x3, pad 0 (dx padded by 2)
-        ((2, 3, 4, 4), (2, 3, 3, 3), 1, 4),        # 3x3, pad beyond the filter
+        ((1, 1, 5, 5), (1, 1, 3, 3), 1, 0),  # batch 1, one channel
+        ((2, 3, 6, 5), (4, 3, 3, 2), 1, 1),  # non-square filter 3x2
+        ((2, 2, 5, 9), (3, 2, 1, 5), 2, 2),  # 1x5 filter, stride 2
+        ((1, 2, 7, 7), (2, 2, 3, 3), 3, 1),  # stride 3
+        ((2, 1, 3, 4), (2, 1, 2, 2), 1, 3),  # pad larger than the filter
+        ((1, 1, 1, 1), (1, 1, 3, 3), 1, 1),  # 1x1 input, everything from the padding
+        ((2, 3, 31, 31), (5, 3, 3, 3), 2, 1),  # the seed's (H + 2*pad - HH) / stride case
+        ((9, 2, 11, 6), (3, 2, 3, 4), 3, 2),  # odd batch: uneven chunks and thread shares
+        ((3, 4, 7, 6), (5, 4, 3, 3), 1, 2),  # 3x3, pad 2: Winograd with odd output sizes
+        ((2, 5, 9, 8), (6, 5, 3, 3), 1, 0),  # 3x3, pad 0 (dx padded by 2)
+        ((2, 3, 4, 4), (2, 3, 3, 3), 1, 4),  # 3x3, pad beyond the filter
     ],
 )
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
@@ -162,8 +165,11 @@ def test_conv_fixed_geometries(backend, layout, xs, ws, stride, pad):
             ref, ref_cache = layers.conv_forward_naive(x, w, b, cp)
             _close(out, ref, dt, f"out {xs} {ws} {cp}")
             dout = rng.standard_normal(out.shape).astype(dt)
-            for name, g, r in zip(("dx", "dw", "db"), fast_layers.conv_backward_fast(dout, cache),
-                                  layers.conv_backward_naive(dout, ref_cache)):
+            for name, g, r in zip(
+                ("dx", "dw", "db"),
+                fast_layers.conv_backward_fast(dout, cache),
+                layers.conv_backward_naive(dout, ref_cache),
+            ):
                 assert g.dtype == dt
                 _close(g, r, dt, f"{name} {xs} {ws} {cp}")
 
@@ -317,7 +323,10 @@ def test_conv_backward_rejects_bad_dout_and_cache():
     rng = np.random.default_rng(3)
     x, w, b = rng.standard_normal((1, 1, 4, 4)), rng.standard_normal((2, 1, 3, 3)), np.zeros(2)
     out, cache = fast_layers.conv_forward_fast(x, w, b, {"stride": 1, "pad": 1})
-    with pytest.raises(ValueError, match=r"conv_backward_fast: dout must have the shape .*\(1, 2, 4, 4\), got \(1, 2, 4, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"conv_backward_fast: dout must have the shape .*\(1, 2, 4, 4\), got \(1, 2, 4, 3\)",
+    ):
         fast_layers.conv_backward_fast(out[..., :3], cache)
     with pytest.raises(TypeError, match="conv_backward_fast: dout must be a floating-point array"):
         fast_layers.conv_backward_fast(out.astype(int), cache)
@@ -328,10 +337,15 @@ def test_conv_backward_rejects_bad_dout_and_cache():
 def test_conv_forward_checks_inputs():
     x = np.zeros((2, 3, 30, 30))
     w = np.zeros((4, 3, 3, 3))
-    with pytest.raises(ValueError, match=r"^conv_forward_fast: \(H \+ 2\*pad - HH\) = 29 is not divisible by stride 2; change pad or stride$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^conv_forward_fast: \(H \+ 2\*pad - HH\) = 29 is not divisible by stride 2; change pad or stride$",
+    ):
         fast_layers.conv_forward_fast(x, w, np.zeros(4), {"stride": 2, "pad": 1})
     with pytest.raises(ValueError, match="conv_forward_strides: x has C = 3"):
-        fast_layers.conv_forward_strides(x, np.zeros((4, 2, 3, 3)), np.zeros(4), {"stride": 1, "pad": 1})
+        fast_layers.conv_forward_strides(
+            x, np.zeros((4, 2, 3, 3)), np.zeros(4), {"stride": 1, "pad": 1}
+        )
     with pytest.raises(TypeError, match="conv_forward_fast: x must be a floating-point array"):
         fast_layers.conv_forward_fast(x.astype(np.int64), w, np.zeros(4), {"stride": 1, "pad": 1})
 
@@ -369,12 +383,15 @@ def test_im2col_layout_small_case():
     """Hand-checked layout: cols[n, (c, i, j), (h, w)], zeros from the padding."""
     x = np.arange(1, 10, dtype=np.float64).reshape(1, 1, 3, 3)
     cols = _im2col_numpy.im2col(x, 2, 2, 1, 2)  # H_out = W_out = 2
-    expected = np.array([
-        [0, 0, 0, 5],   # (i, j) = (0, 0): x_pad[2h, 2w]
-        [0, 0, 4, 6],   # (0, 1)
-        [0, 2, 0, 8],   # (1, 0)
-        [1, 3, 7, 9],   # (1, 1)
-    ], dtype=np.float64)[None]  # one image
+    expected = np.array(
+        [
+            [0, 0, 0, 5],  # (i, j) = (0, 0): x_pad[2h, 2w]
+            [0, 0, 4, 6],  # (0, 1)
+            [0, 2, 0, 8],  # (1, 0)
+            [1, 3, 7, 9],  # (1, 1)
+        ],
+        dtype=np.float64,
+    )[None]  # one image
     np.testing.assert_array_equal(cols, expected)
     mod = _extension.cython_module()
     if mod is not None:
@@ -388,7 +405,9 @@ def test_cython_kernels_reject_wrong_shapes():
     if mod is None:
         pytest.skip("Cython extension not built")
     x = np.zeros((1, 1, 4, 4))
-    with pytest.raises(ValueError, match=r"im2col: cols must have shape \(1, 9, 16\), got \(1, 9, 15\)"):
+    with pytest.raises(
+        ValueError, match=r"im2col: cols must have shape \(1, 9, 16\), got \(1, 9, 15\)"
+    ):
         mod.im2col(x, np.zeros((1, 9, 15)), 3, 3, 1, 1)
     with pytest.raises(ValueError, match=r"col2im: cols must have shape \(1, 9, 16\)"):
         mod.col2im(np.zeros((2, 9, 16)), x, 3, 3, 1, 1)
@@ -404,15 +423,20 @@ SIMD_LEVELS = list(range(_extension.cython_module().DIRECT_SIMD_LEVEL + 1)) if H
 @pytest.mark.parametrize(
     "xs, ws, pad_h, pad_w",
     [
-        pytest.param((50, 3, 32, 32), (32, 3, 7, 7), 3, 3,  # the training step's first layer (part)
-                     marks=pytest.mark.slow),
-        ((3, 1, 28, 28), (20, 1, 5, 5), 0, 0),    # case C: F not a multiple of any tile
-        ((2, 2, 5, 7), (3, 2, 3, 2), 1, 0),       # non-square filter, pads differ
-        ((1, 1, 1, 1), (1, 1, 1, 1), 0, 0),       # one pixel
-        ((2, 5, 9, 4), (13, 5, 1, 5), 0, 2),      # 1x5 filter, K not a multiple of any tile
-        ((1, 3, 3, 3), (9, 3, 3, 3), 3, 3),       # pad as big as the image
-        ((2, 7, 3, 40), (17, 7, 3, 1), 1, 0),     # wide image: several vector tiles a row
-        ((1, 64, 8, 8), (64, 64, 3, 3), 1, 1),    # many channels (case D's kind)
+        pytest.param(
+            (50, 3, 32, 32),
+            (32, 3, 7, 7),
+            3,
+            3,  # the training step's first layer (part)
+            marks=pytest.mark.slow,
+        ),
+        ((3, 1, 28, 28), (20, 1, 5, 5), 0, 0),  # case C: F not a multiple of any tile
+        ((2, 2, 5, 7), (3, 2, 3, 2), 1, 0),  # non-square filter, pads differ
+        ((1, 1, 1, 1), (1, 1, 1, 1), 0, 0),  # one pixel
+        ((2, 5, 9, 4), (13, 5, 1, 5), 0, 2),  # 1x5 filter, K not a multiple of any tile
+        ((1, 3, 3, 3), (9, 3, 3, 3), 3, 3),  # pad as big as the image
+        ((2, 7, 3, 40), (17, 7, 3, 1), 1, 0),  # wide image: several vector tiles a row
+        ((1, 64, 8, 8), (64, 64, 3, 3), 1, 1),  # many channels (case D's kind)
     ],
 )
 def test_direct_kernels_every_simd_level(dtype, xs, ws, pad_h, pad_w):
@@ -445,7 +469,9 @@ def test_direct_kernels_reject_bad_input():
     out = np.zeros((2, 4, 8, 8))
     with pytest.raises(ValueError, match=r"conv_direct_forward: inconsistent shapes of b or out"):
         mod.conv_direct_forward(x, w, b, np.zeros((2, 4, 7, 8)), 1, 1)
-    with pytest.raises(ValueError, match=r"conv_direct_forward: bad geometry x \(2, 3, 8, 8\), w \(4, 2, 3, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"conv_direct_forward: bad geometry x \(2, 3, 8, 8\), w \(4, 2, 3, 3\)"
+    ):
         mod.conv_direct_forward(x, np.zeros((4, 2, 3, 3)), b, out, 1, 1)
     with pytest.raises(ValueError, match=r"conv_direct_forward: the filter \(3, 3\) does not fit"):
         mod.conv_direct_forward(np.zeros((2, 3, 1, 8)), w, b, np.zeros((2, 4, 0, 8)), 0, 1)
@@ -524,7 +550,9 @@ def test_pool_2x2_ties_pick_the_first_max_like_naive(backend, dtype):
 def test_pool_overlapping_windows_accumulate(backend):
     x = np.zeros((1, 1, 3, 3))
     x[0, 0, 1, 1] = 5.0  # the centre is the max of all four 2x2 windows
-    out, cache = fast_layers.max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 1})
+    out, cache = fast_layers.max_pool_forward_fast(
+        x, {"pool_height": 2, "pool_width": 2, "stride": 1}
+    )
     np.testing.assert_array_equal(out, np.full((1, 1, 2, 2), 5.0))
     dx = fast_layers.max_pool_backward_fast(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), cache)
     expected = np.zeros_like(x)
@@ -532,8 +560,13 @@ def test_pool_overlapping_windows_accumulate(backend):
     np.testing.assert_array_equal(dx, expected)
 
 
-@pytest.mark.parametrize("pp", [{"pool_height": 2, "pool_width": 2, "stride": 2},
-                                {"pool_height": 3, "pool_width": 3, "stride": 1}])
+@pytest.mark.parametrize(
+    "pp",
+    [
+        {"pool_height": 2, "pool_width": 2, "stride": 2},
+        {"pool_height": 3, "pool_width": 3, "stride": 1},
+    ],
+)
 @pytest.mark.parametrize("shape", [(2, 4, 32, 32), (9, 32, 32, 32)])
 def test_pool_training_shape_both_dtypes(backend, pp, shape):
     """The ThreeLayerConvNet pool: (N, F, 32, 32) -> 2x2 stride 2 (and an overlapping pool),
@@ -548,12 +581,21 @@ def test_pool_training_shape_both_dtypes(backend, pp, shape):
         np.testing.assert_array_equal(out, ref)
         dout = rng.standard_normal(out.shape).astype(dt)
         # Overlapping windows add up in another order than in the naive loops.
-        _close(fast_layers.max_pool_backward_fast(dout, cache),
-               layers.max_pool_backward_naive(dout, ref_cache), dt, f"dx {shape} {pp}")
+        _close(
+            fast_layers.max_pool_backward_fast(dout, cache),
+            layers.max_pool_backward_naive(dout, ref_cache),
+            dt,
+            f"dx {shape} {pp}",
+        )
 
 
-@pytest.mark.parametrize("pp", [{"pool_height": 2, "pool_width": 2, "stride": 2},
-                                {"pool_height": 3, "pool_width": 2, "stride": 1}])
+@pytest.mark.parametrize(
+    "pp",
+    [
+        {"pool_height": 2, "pool_width": 2, "stride": 2},
+        {"pool_height": 3, "pool_width": 2, "stride": 1},
+    ],
+)
 def test_pool_threads_give_the_same_numbers(pp):
     """Pooling shared among three threads (uneven image chunks) equals one thread exactly."""
     if not HAS_CYTHON:
@@ -574,19 +616,31 @@ def test_pool_threads_give_the_same_numbers(pp):
 
 def test_pool_checks_inputs():
     x = np.zeros((1, 1, 5, 4))
-    with pytest.raises(ValueError, match=r"max_pool_forward_fast: \(H - pool_height\) = 3 is not divisible by stride 2"):
+    with pytest.raises(
+        ValueError,
+        match=r"max_pool_forward_fast: \(H - pool_height\) = 3 is not divisible by stride 2",
+    ):
         fast_layers.max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
     with pytest.raises(TypeError, match="max_pool_forward_fast: x must be a floating-point array"):
-        fast_layers.max_pool_forward_fast(x.astype(np.int32), {"pool_height": 1, "pool_width": 1, "stride": 1})
-    out, cache = fast_layers.max_pool_forward_fast(np.zeros((1, 1, 4, 4)), {"pool_height": 2, "pool_width": 2, "stride": 2})
-    with pytest.raises(ValueError, match=r"max_pool_backward_fast: dout must have the shape .*\(1, 1, 2, 2\)"):
+        fast_layers.max_pool_forward_fast(
+            x.astype(np.int32), {"pool_height": 1, "pool_width": 1, "stride": 1}
+        )
+    out, cache = fast_layers.max_pool_forward_fast(
+        np.zeros((1, 1, 4, 4)), {"pool_height": 2, "pool_width": 2, "stride": 2}
+    )
+    with pytest.raises(
+        ValueError, match=r"max_pool_backward_fast: dout must have the shape .*\(1, 1, 2, 2\)"
+    ):
         fast_layers.max_pool_backward_fast(np.zeros((1, 1, 2, 3)), cache)
 
 
-@pytest.mark.parametrize("pp", [
-    {"pool_height": 2, "pool_width": 2, "stride": 2},   # the 2x2 kernel
-    {"pool_height": 3, "pool_width": 2, "stride": 1},   # the generic kernel
-])
+@pytest.mark.parametrize(
+    "pp",
+    [
+        {"pool_height": 2, "pool_width": 2, "stride": 2},  # the 2x2 kernel
+        {"pool_height": 3, "pool_width": 2, "stride": 1},  # the generic kernel
+    ],
+)
 def test_pool_nan_follows_argmax(backend, pp):
     """A NaN counts as the maximum, the first NaN in row-major order, as np.argmax does."""
     rng = np.random.default_rng(5)
@@ -599,5 +653,8 @@ def test_pool_nan_follows_argmax(backend, pp):
     np.testing.assert_array_equal(out, ref)
     assert np.isnan(out).any()
     dout = rng.standard_normal(out.shape)
-    np.testing.assert_allclose(fast_layers.max_pool_backward_fast(dout, cache),
-                               layers.max_pool_backward_naive(dout, ref_cache), rtol=1e-12)
+    np.testing.assert_allclose(
+        fast_layers.max_pool_backward_fast(dout, cache),
+        layers.max_pool_backward_naive(dout, ref_cache),
+        rtol=1e-12,
+    )

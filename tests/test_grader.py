@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-from autograder import cases, grader, mistakes, sandbox, samples
+from autograder import cases, grader, mistakes, samples, sandbox
 from intro2ai import layers
+
+REPO = Path(__file__).resolve().parent.parent
 
 RUBRIC = grader.load_rubric()
 
@@ -29,8 +30,10 @@ def test_rubric_points_and_slots_match_the_cases():
 
 
 def _arrays(task, seed):
-    return [{k: v.tolist() for k, v in c.arrays.items()} | {"p": c.params}
-            for c in cases.make_cases(task, seed)]
+    return [
+        {k: v.tolist() for k, v in c.arrays.items()} | {"p": c.params}
+        for c in cases.make_cases(task, seed)
+    ]
 
 
 @pytest.mark.parametrize("task", cases.TASKS)
@@ -39,8 +42,9 @@ def test_hidden_cases_come_from_the_seed_visible_cases_do_not(task):
     assert _arrays(task, "seed-a") == _arrays(task, "seed-a")
     for ca, cb, ca2 in zip(a, b, a2):
         assert ca.describe() == ca2.describe()
-        same = json.dumps({k: v.tolist() for k, v in ca.arrays.items()} | ca.params) == \
-            json.dumps({k: v.tolist() for k, v in cb.arrays.items()} | cb.params)
+        same = json.dumps({k: v.tolist() for k, v in ca.arrays.items()} | ca.params) == json.dumps(
+            {k: v.tolist() for k, v in cb.arrays.items()} | cb.params
+        )
         assert same == (not ca.hidden), ca.name
 
 
@@ -67,8 +71,15 @@ def test_hidden_cases_cover_the_hard_geometries():
                     if "ties" in c.name:
                         flat = x.reshape(-1)
                         assert len(np.unique(flat)) < flat.size  # there are ties
-    for want in ("batch1", "one_channel", "nonsquare_x", "stride>1", "pad>0", "nonsquare_w",
-                 "nonsquare_pool"):
+    for want in (
+        "batch1",
+        "one_channel",
+        "nonsquare_x",
+        "stride>1",
+        "pad>0",
+        "nonsquare_w",
+        "nonsquare_pool",
+    ):
         assert (want,) in seen, want
 
 
@@ -99,8 +110,10 @@ def test_parse_stream_is_strict_and_marks_forgeries():
     stream = (
         _record({"kind": "array", "case": 0, "key": "out"}, _npy(good))
         + _record({"kind": "array", "case": 0, "key": "out"}, _npy(good * 0))  # duplicate
-        + _record({"kind": "array", "case": 1, "key": "out"},
-                  _npy(np.array([object()], dtype=object), allow_pickle=True))  # pickle
+        + _record(
+            {"kind": "array", "case": 1, "key": "out"},
+            _npy(np.array([object()], dtype=object), allow_pickle=True),
+        )  # pickle
         + _record({"kind": "done", "case": 0, "points": 100})
         + _record({"kind": "array", "case": 9, "key": "out"}, _npy(good))  # unknown case
         + b"garbage that is not a record"
@@ -114,7 +127,8 @@ def test_parse_stream_is_strict_and_marks_forgeries():
 
 def test_parse_stream_reads_the_relays_exit_record():
     res, problem, code = sandbox.parse_stream(
-        _record({"kind": "done", "case": 0}) + _record({"kind": "exit", "code": 152}), 1)
+        _record({"kind": "done", "case": 0}) + _record({"kind": "exit", "code": 152}), 1
+    )
     assert res[0].done and problem is None and code == 152
 
 
@@ -137,7 +151,11 @@ def test_compare_reasons():
 
 def test_mistake_oracles_agree_with_the_reference():
     rng = np.random.default_rng(0)
-    x, w, b = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    x, w, b = (
+        rng.standard_normal((2, 3, 7, 6)),
+        rng.standard_normal((4, 3, 3, 2)),
+        rng.standard_normal(4),
+    )
     cp = {"stride": 2, "pad": 1}
     ref, cache = layers.conv_forward_naive(x, w, b, cp)
     assert np.allclose(mistakes.conv_forward(x, w, b, 2, 1), ref)
@@ -150,13 +168,18 @@ def test_mistake_oracles_agree_with_the_reference():
     out, pcache = layers.max_pool_forward_naive(xt, pp)
     assert np.allclose(mistakes.pool_forward(xt, 3, 3, 2), out)
     d = rng.standard_normal(out.shape)
-    assert np.allclose(mistakes.pool_backward(xt, d, 3, 3, 2),
-                       layers.max_pool_backward_naive(d, pcache))
+    assert np.allclose(
+        mistakes.pool_backward(xt, d, 3, 3, 2), layers.max_pool_backward_naive(d, pcache)
+    )
 
 
 def test_diagnosis_names_the_mistake():
     rng = np.random.default_rng(1)
-    x, w, b = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((2, 3, 3, 3)), rng.standard_normal(2)
+    x, w, b = (
+        rng.standard_normal((2, 3, 5, 5)),
+        rng.standard_normal((2, 3, 3, 3)),
+        rng.standard_normal(2),
+    )
     cp = {"stride": 2, "pad": 1}
     variants = mistakes.conv_forward_mistakes(x, w, b, cp)
     wrong = layers.conv_forward_naive(x, w, np.zeros(2), cp)[0]
@@ -184,8 +207,9 @@ def test_missing_and_symlinked_files_are_graded_as_stubs(tmp_path):
     assert "intro2ai/layers.py" in files and notes == ["missing:intro2ai/classifiers/cnn.py"]
     files, notes = sandbox.read_submission(tmp_path / "t")
     assert files == {} and "refused:intro2ai/layers.py" in notes
-    rec = grader.grade_submission(tmp_path / "t", seed=1,
-                                  tasks=("hw5_conv_forward", "hw5_three_layer_convnet"))
+    rec = grader.grade_submission(
+        tmp_path / "t", seed=1, tasks=("hw5_conv_forward", "hw5_three_layer_convnet")
+    )
     assert rec["tasks"]["hw5_conv_forward"]["status"] == "not_attempted"
     assert "링크" in rec["tasks"]["hw5_conv_forward"]["message"]
     assert "없어" in rec["tasks"]["hw5_three_layer_convnet"]["message"]
@@ -194,8 +218,10 @@ def test_missing_and_symlinked_files_are_graded_as_stubs(tmp_path):
 
 
 def test_exceptions_become_grades_with_student_line(tmp_path):
-    text = samples.build_file("intro2ai/layers.py", {"regions": {
-        "conv_forward_naive": ("body", "raise ValueError('boom from student')")}})
+    text = samples.build_file(
+        "intro2ai/layers.py",
+        {"regions": {"conv_forward_naive": ("body", "raise ValueError('boom from student')")}},
+    )
     sub = _submission(tmp_path / "s", text, None)
     rec = grader.grade_submission(sub, seed=3, tasks=("hw5_conv_forward",))
     task = rec["tasks"]["hw5_conv_forward"]
@@ -207,9 +233,13 @@ def test_exceptions_become_grades_with_student_line(tmp_path):
 
 def test_cli_prints_one_json_object(tmp_path):
     samples.build_samples(tmp_path, names=["reference"])
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade",
-                           str(tmp_path / "reference"), "--json"],
-                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", str(tmp_path / "reference"), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     rec = json.loads(proc.stdout)
     assert rec["total"] == 100 and rec["max_total"] == 100
@@ -222,8 +252,9 @@ def test_cli_prints_one_json_object(tmp_path):
 def test_malformed_results_are_a_grade_not_a_crash():
     case = cases.make_cases("hw5_conv_forward", "m")[0]
     weird = np.zeros(3, dtype=[("a", "f8"), ("b", "i4")])
-    res = sandbox.CaseResult(arrays={"out": weird, "post_x": weird, "post_w": np.zeros(2)},
-                             done=True)
+    res = sandbox.CaseResult(
+        arrays={"out": weird, "post_x": weird, "post_w": np.zeros(2)}, done=True
+    )
     run = sandbox.TaskRun({0: res}, 0, False, {"level": "full"}, None, 0, 0.1)
     rec = grader.grade_task("hw5_conv_forward", [case], run, RUBRIC, [])
     assert rec.points == 0 and rec.cases[0].status in ("fail", "error")
@@ -231,9 +262,11 @@ def test_malformed_results_are_a_grade_not_a_crash():
 
 
 def test_diagnostic_records_may_follow_done():
-    stream = (_record({"kind": "done", "case": 0})
-              + _record({"kind": "diag", "case": 0, "key": "num_dx"}, _npy(np.ones(3)))
-              + _record({"kind": "diag", "case": 0, "key": "dx"}, _npy(np.ones(3))))
+    stream = (
+        _record({"kind": "done", "case": 0})
+        + _record({"kind": "diag", "case": 0, "key": "num_dx"}, _npy(np.ones(3)))
+        + _record({"kind": "diag", "case": 0, "key": "dx"}, _npy(np.ones(3)))
+    )
     res, problem, _ = sandbox.parse_stream(stream, 1)
     assert problem is None and set(res[0].arrays) == {"num_dx"}
 
@@ -245,8 +278,9 @@ def test_rubric_file_drives_points_and_tolerances(tmp_path):
     rubric = tmp_path / "rubric.toml"
     rubric.write_text(text, encoding="utf-8")
     samples.build_samples(tmp_path, names=["reference"])
-    rec = grader.grade_submission(tmp_path / "reference", seed=2, rubric_path=rubric,
-                                  tasks=("hw5_conv_forward",))
+    rec = grader.grade_submission(
+        tmp_path / "reference", seed=2, rubric_path=rubric, tasks=("hw5_conv_forward",)
+    )
     task = rec["tasks"]["hw5_conv_forward"]
     assert task["max_points"] == 26
     assert task["cases"][0]["max_points"] == 10
@@ -273,15 +307,28 @@ def test_importing_fast_layers_costs_nothing_calling_them_in_a_naive_task_does(t
     top_import = "from intro2ai import fast_layers  # compared in the notebook\n"
     imported = ref.replace("import numpy as np\n", "import numpy as np\n" + top_import, 1)
     assert imported != ref
-    rec = grader.grade_submission(_submission(tmp_path / "imp", imported, None), seed=5,
-                                  tasks=("hw5_conv_forward", "hw5_max_pool_forward"))
+    rec = grader.grade_submission(
+        _submission(tmp_path / "imp", imported, None),
+        seed=5,
+        tasks=("hw5_conv_forward", "hw5_max_pool_forward"),
+    )
     for task in ("hw5_conv_forward", "hw5_max_pool_forward"):
         assert rec["tasks"][task]["status"] == "pass", rec["tasks"][task]
-    forwarded = samples.build_file("intro2ai/layers.py", {"regions": {"conv_forward_naive": (
-        "body", "out = fast_layers.conv_forward_fast(x, w, b, conv_param)[0]")}})
+    forwarded = samples.build_file(
+        "intro2ai/layers.py",
+        {
+            "regions": {
+                "conv_forward_naive": (
+                    "body",
+                    "out = fast_layers.conv_forward_fast(x, w, b, conv_param)[0]",
+                )
+            }
+        },
+    )
     forwarded = forwarded.replace("import numpy as np\n", "import numpy as np\n" + top_import, 1)
-    rec = grader.grade_submission(_submission(tmp_path / "fwd", forwarded, None), seed=5,
-                                  tasks=("hw5_conv_forward",))
+    rec = grader.grade_submission(
+        _submission(tmp_path / "fwd", forwarded, None), seed=5, tasks=("hw5_conv_forward",)
+    )
     task = rec["tasks"]["hw5_conv_forward"]
     assert task["points"] == 0 and task["status"] == "error"
     assert "fast layer" in task["message"]

@@ -15,10 +15,18 @@ FORWARD_NOTE = "나 cache 를 확인하세요"
 
 RECIPES = {
     # five of nine public cs231n solutions crop like this; empty at pad=0
-    "crop_negative": {"conv_backward_naive": (
-        "sub", "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]", "dx = dx_pad[:, :, pad:-pad, pad:-pad]")},
+    "crop_negative": {
+        "conv_backward_naive": (
+            "sub",
+            "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]",
+            "dx = dx_pad[:, :, pad:-pad, pad:-pad]",
+        )
+    },
     # the mask of the window's max, assigned over the whole window
-    "window_assign": {"max_pool_backward_naive": ("body", """
+    "window_assign": {
+        "max_pool_backward_naive": (
+            "body",
+            """
         N, C, H, W = x.shape
         dx = np.zeros(x.shape, dtype=np.result_type(x, dout))
         for n in range(N):
@@ -31,18 +39,32 @@ RECIPES = {
                     mask[np.arange(C), first] = 1.0
                     dx[n, :, t:t + pool_height, l:l + pool_width] = (
                         mask.reshape(window.shape) * dout[n, :, i, j][:, None, None])
-    """)},
+    """,
+        )
+    },
     # the cs231n idiom `x = x_pad` in the forward: the cache holds the padded input
-    "cache_padded": {"conv_forward_naive": (
-        "sub", "out[n, :, i, j] = np.sum(window * w, axis=(1, 2, 3)) + b",
-        "out[n, :, i, j] = np.sum(window * w, axis=(1, 2, 3)) + b\nx = x_pad")},
+    "cache_padded": {
+        "conv_forward_naive": (
+            "sub",
+            "out[n, :, i, j] = np.sum(window * w, axis=(1, 2, 3)) + b",
+            "out[n, :, i, j] = np.sum(window * w, axis=(1, 2, 3)) + b\nx = x_pad",
+        )
+    },
     # forward and backward both flip the kernel: the backward agrees with its own forward
     "both_flipped": {
         "conv_forward_naive": ("sub", "window * w", "window * w[:, :, ::-1, ::-1]"),
-        "conv_backward_naive": ("sub", "dw += g * window", "dw += (g * window)[:, :, ::-1, ::-1]",
-                                "np.sum(g * w, axis=0)", "np.sum(g * w[:, :, ::-1, ::-1], axis=0)")},
+        "conv_backward_naive": (
+            "sub",
+            "dw += g * window",
+            "dw += (g * window)[:, :, ::-1, ::-1]",
+            "np.sum(g * w, axis=0)",
+            "np.sum(g * w[:, :, ::-1, ::-1], axis=0)",
+        ),
+    },
     # a correct forward; only db is wrong (no spot-check can say anything about the forward)
-    "db_only": {"conv_backward_naive": ("sub", "db = dout.sum(axis=(0, 2, 3))", "db = dout.sum(axis=0)")},
+    "db_only": {
+        "conv_backward_naive": ("sub", "db = dout.sum(axis=(0, 2, 3))", "db = dout.sum(axis=0)")
+    },
 }
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
 from autograder import grade_submission, mistakes, samples
 from autograder.results import SubmissionResult
 from autograder.sandbox import leftover_processes
+
+REPO = Path(__file__).resolve().parent.parent
 
 EXPECTED = samples.expected_scores()
 ALL = list(samples.SAMPLES) + (list(samples.NOTEBOOK_SAMPLES) if samples.RELEASE_NOTEBOOK else [])
@@ -87,16 +88,20 @@ def test_every_sample_has_expected_scores():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_sample_scores_exactly(name, sample_root):
-    if name.startswith("adv_") and not IS_ROOT and name in ("adv_exec_instructor",
-                                                             "adv_write_outside"):
+    if (
+        name.startswith("adv_")
+        and not IS_ROOT
+        and name in ("adv_exec_instructor", "adv_write_outside")
+    ):
         pytest.skip("reading/writing the kit is only prevented with full (root) isolation")
     folder = sample_root / name
     before = _tree_hash(folder)
     record = grade_submission(folder, seed=EXPECTED["seed"], limits=dict(EXPECTED["limits"]))
     want = EXPECTED["samples"][name]
     got = {t: r["points"] for t, r in record["tasks"].items()}
-    assert got == {t: v for t, v in want.items() if t != "total"}, (
-        f"{name}: " + " | ".join(r["message"] for r in record["tasks"].values()))
+    assert got == {t: v for t, v in want.items() if t != "total"}, f"{name}: " + " | ".join(
+        r["message"] for r in record["tasks"].values()
+    )
     assert record["total"] == want["total"]
     assert record["max_total"] == 100
     # Pure function: the submission folder is untouched.

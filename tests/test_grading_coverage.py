@@ -64,8 +64,9 @@ def _init_record(init: dict, params: dict):
     from autograder import sandbox
 
     case = cases.Case("hw5_three_layer_convnet", "init_hidden", {}, {"init": init}, True)
-    res = sandbox.CaseResult(arrays={"p_" + k: np.asarray(v) for k, v in params.items()},
-                             names=list(params), done=True)
+    res = sandbox.CaseResult(
+        arrays={"p_" + k: np.asarray(v) for k, v in params.items()}, names=list(params), done=True
+    )
     ref = grader.reference_outputs("hw5_three_layer_convnet", case)
     return {c.name: c for c in grader._init_checks(res, ref, case, RUBRIC)}
 
@@ -74,10 +75,18 @@ def _every_init_geometry():
     """Every hidden __init__ geometry cases.py can draw, and the visible one."""
     yield cases._net_kwargs(None, True)
     for C, H, dW, F, fs, hidden, classes in itertools.product(
-            (1, 2, 3), (6, 8, 10), (1, 2), (4, 5, 6), (3, 5), (8, 9, 11), (3, 4, 6)):
-        yield {"input_dim": [C, H, H + 2 * dW], "num_filters": F, "filter_size": fs,
-               "hidden_dim": hidden, "num_classes": classes, "weight_scale": 10 ** -2.5,
-               "reg": 0.5, "dtype": "float64"}
+        (1, 2, 3), (6, 8, 10), (1, 2), (4, 5, 6), (3, 5), (8, 9, 11), (3, 4, 6)
+    ):
+        yield {
+            "input_dim": [C, H, H + 2 * dW],
+            "num_filters": F,
+            "filter_size": fs,
+            "hidden_dim": hidden,
+            "num_classes": classes,
+            "weight_scale": 10**-2.5,
+            "reg": 0.5,
+            "dtype": "float64",
+        }
 
 
 def test_the_init_check_passes_every_correct_init_and_fails_a_missing_weight_scale():
@@ -90,8 +99,10 @@ def test_the_init_check_passes_every_correct_init_and_fails_a_missing_weight_sca
             model = cnn.ThreeLayerConvNet(**grader._net_kwargs(init))
         checks = _init_record(init, model.params)
         assert checks["params"].passed and checks["init_values"].passed, (init, checks)
-        wrong = {k: (v / init["weight_scale"] if k.startswith("W") else v)
-                 for k, v in model.params.items()}
+        wrong = {
+            k: (v / init["weight_scale"] if k.startswith("W") else v)
+            for k, v in model.params.items()
+        }
         assert not _init_record(init, wrong)["init_values"].passed, init
         n += 1
     assert n == 1 + 3 * 3 * 2 * 3 * 2 * 3 * 3

@@ -30,7 +30,8 @@ def test_committed_notebook_is_what_the_builder_writes():
     assert dict(build.targets(["hw5"])) == {SOURCE: NOTEBOOK}
     assert NOTEBOOK.read_text(encoding="utf-8") == build.render(build.build_notebook(SOURCE)), (
         "hw5.ipynb is out of date with notebooks/src/hw5.py: run `make hw5-notebook` "
-        "(never edit the .ipynb by hand)")
+        "(never edit the .ipynb by hand)"
+    )
 
 
 def test_every_notebook_source_is_valid_python():
@@ -53,7 +54,9 @@ def _build_source(tmp_path: Path, text: str) -> nbformat.NotebookNode:
 
 def test_graded_cell_takes_grade_id_and_points_from_the_task_table(tmp_path):
     task = tasks.all_tasks()[1]
-    nb = _build_source(tmp_path, f'''# %% [markdown] id="intro"
+    nb = _build_source(
+        tmp_path,
+        f'''# %% [markdown] id="intro"
 # 제목
 #
 # 본문
@@ -64,24 +67,34 @@ x = 1  # %d is a comment, not a magic
 
 # %% graded="{task.id}" needs="{tasks.ids()[0]}"
 assert x == 1
-''')
+''',
+    )
     intro, setup, graded = nb.cells
     assert (intro.id, intro.cell_type, intro.source) == ("intro", "markdown", "제목\n\n본문")
     assert setup.source == "%matplotlib inline\nx = 1  # %d is a comment, not a magic"
     assert setup.metadata == {}
     assert graded.id == task.id.replace("_", "-")
     assert graded.metadata["nbgrader"] == {
-        "grade": True, "grade_id": task.id, "locked": True, "points": task.points,
-        "schema_version": 3, "solution": False, "task": False}
+        "grade": True,
+        "grade_id": task.id,
+        "locked": True,
+        "points": task.points,
+        "schema_version": 3,
+        "solution": False,
+        "task": False,
+    }
     assert graded.metadata["intro2ai"] == {"needs": [task.id, tasks.ids()[0]]}
 
 
-@pytest.mark.parametrize("header, error", [
-    ('# %% graded="hw5_no_such_task"', KeyError),  # grade ids come from the task table only
-    ('# %% graded="hw5_conv_forward" points=3', ValueError),  # and so do their points
-    ('# %% graded="hw5_conv_forward" check="x"', ValueError),
-    ('# %% colour="red"', ValueError),
-])
+@pytest.mark.parametrize(
+    "header, error",
+    [
+        ('# %% graded="hw5_no_such_task"', KeyError),  # grade ids come from the task table only
+        ('# %% graded="hw5_conv_forward" points=3', ValueError),  # and so do their points
+        ('# %% graded="hw5_conv_forward" check="x"', ValueError),
+        ('# %% colour="red"', ValueError),
+    ],
+)
 def test_builder_refuses_a_cell_the_task_table_does_not_back(tmp_path, header, error):
     with pytest.raises(error):
         _build_source(tmp_path, header + "\nassert True\n")
@@ -99,8 +112,11 @@ def test_notebook_has_no_outputs_and_no_personal_metadata():
 
 def test_graded_cells_are_the_tasks_with_hidden_tests_and_rubric_points():
     nb = _nb()
-    graded = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
-              if c.metadata.get("nbgrader", {}).get("grade")}
+    graded = {
+        c.metadata["nbgrader"]["grade_id"]: c
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+    }
     assert sorted(graded) == sorted(tasks.ids())  # one graded cell per task of the table
     rubric_path = REPO / "autograder" / "rubric.toml"
     rubric = tomllib.loads(rubric_path.read_text()) if rubric_path.exists() else {}
@@ -111,7 +127,9 @@ def test_graded_cells_are_the_tasks_with_hidden_tests_and_rubric_points():
         src = cell.source
         assert src.count("### BEGIN HIDDEN TESTS") == 1 and src.count("### END HIDDEN TESTS") == 1
         visible = src.split("### BEGIN HIDDEN TESTS")[0]
-        assert "assert " in visible and "통과" in visible, f"{task}: visible part must assert and print a verdict"
+        assert "assert " in visible and "통과" in visible, (
+            f"{task}: visible part must assert and print a verdict"
+        )
         if task in rubric.get("tasks", {}):
             assert meta["points"] == sum(rubric["tasks"][task]["cases"].values()), task
 
@@ -120,7 +138,9 @@ def test_notebook_imports_the_installed_package_only():
     text = "\n".join(c.source for c in _nb().cells if c.cell_type == "code")
     assert "sys.path" not in text
     assert "import *" not in text
-    assert "python -m intro2ai.datasets download cifar10" in text  # the Korean how-to-download message
+    assert (
+        "python -m intro2ai.datasets download cifar10" in text
+    )  # the Korean how-to-download message
     assert "INTRO2AI_FAST" in text
 
 
@@ -131,8 +151,14 @@ def _execute(path: Path, cwd: Path, env_extra: dict) -> nbformat.NotebookNode:
     old = {k: os.environ.get(k) for k in env_extra}
     os.environ.update(env_extra)
     try:
-        client = NotebookClient(nb, timeout=NOTEBOOK_TIMEOUT, kernel_name="python3", allow_errors=True,
-                                shutdown_kernel="immediate", resources={"metadata": {"path": str(cwd)}})
+        client = NotebookClient(
+            nb,
+            timeout=NOTEBOOK_TIMEOUT,
+            kernel_name="python3",
+            allow_errors=True,
+            shutdown_kernel="immediate",
+            resources={"metadata": {"path": str(cwd)}},
+        )
         client.execute()
     finally:
         for k, v in old.items():
@@ -154,8 +180,12 @@ def errors_of(nb) -> dict[str, nbformat.NotebookNode]:
     return out
 
 
-FAST_ENV = {"INTRO2AI_FAST": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-            "MPLBACKEND": "Agg"}
+FAST_ENV = {
+    "INTRO2AI_FAST": "1",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MPLBACKEND": "Agg",
+}
 
 
 @pytest.mark.slow
@@ -163,11 +193,22 @@ def test_source_notebook_runs_top_to_bottom_in_fast_mode(tmp_path):
     nb = _execute(NOTEBOOK, tmp_path, FAST_ENV)
     errors = errors_of(nb)
     assert not errors, {k: f"{e.ename}: {e.evalue[:300]}" for k, e in errors.items()}
-    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                     for o in c.outputs if o.output_type == "stream")
-    for verdict in ("통과: conv_forward_naive", "통과: dx, dw, db", "통과: max_pool_forward_naive",
-                    "통과: max_pool_backward_naive", "통과: ThreeLayerConvNet", "통과: 적은 데이터에 overfitting",
-                    "FAST MODE"):
+    text = "\n".join(
+        o.get("text", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "stream"
+    )
+    for verdict in (
+        "통과: conv_forward_naive",
+        "통과: dx, dw, db",
+        "통과: max_pool_forward_naive",
+        "통과: max_pool_backward_naive",
+        "통과: ThreeLayerConvNet",
+        "통과: 적은 데이터에 overfitting",
+        "FAST MODE",
+    ):
         assert verdict in text, verdict
     assert re.search(r"Speedup: [0-9.]+x", text)
     # The overfitting section says validation stays low while training reaches ~1: so must the
@@ -176,11 +217,21 @@ def test_source_notebook_runs_top_to_bottom_in_fast_mode(tmp_path):
     val_acc = float(re.search(r"Small data validation accuracy: ([0-9.]+)", text).group(1))
     assert train_acc >= 0.9 and val_acc <= 0.7 and train_acc - val_acc >= 0.3, (train_acc, val_acc)
     # Korean titles and labels are drawn with a font that has Hangul: no missing-glyph warning.
-    stderr = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                       for o in c.outputs if o.output_type == "stream" and o.name == "stderr")
+    stderr = "\n".join(
+        o.get("text", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "stream" and o.name == "stderr"
+    )
     assert "missing from font" not in stderr, stderr[:500]
-    images = [c.id for c in nb.cells if c.cell_type == "code"
-              for o in c.outputs if o.output_type == "display_data" and "image/png" in o.data]
+    images = [
+        c.id
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "display_data" and "image/png" in o.data
+    ]
     assert {"image-demo", "overfit-plot", "filters"} <= set(images), images
 
 

@@ -15,10 +15,10 @@ VAR_RTOL = 0.02
 @pytest.mark.parametrize(
     "shape, fans",
     [
-        ((784, 128), (784, 128)),          # affine (D, M): x @ w
-        ((20, 1, 5, 5), (25, 500)),        # conv (F, C, HH, WW), counted by hand
+        ((784, 128), (784, 128)),  # affine (D, M): x @ w
+        ((20, 1, 5, 5), (25, 500)),  # conv (F, C, HH, WW), counted by hand
         ((50, 20, 5, 5), (500, 1250)),
-        ((4, 3, 2), (6, 8)),               # 1-D convolution filters
+        ((4, 3, 2), (6, 8)),  # 1-D convolution filters
     ],
 )
 def test_compute_fans_hand_computed(shape, fans):
@@ -76,8 +76,10 @@ def test_bad_shapes_raise(shape, exc):
         initializers.glorot_uniform(shape)
 
 
-@pytest.mark.parametrize("gain, exc", [(0.0, ValueError), (-1.0, ValueError),
-                                       (float("nan"), ValueError), ("2", TypeError)])
+@pytest.mark.parametrize(
+    "gain, exc",
+    [(0.0, ValueError), (-1.0, ValueError), (float("nan"), ValueError), ("2", TypeError)],
+)
 def test_bad_gain_raises(gain, exc):
     with pytest.raises(exc, match="gain"):
         initializers.glorot_uniform((3, 4), gain=gain)

@@ -53,18 +53,23 @@ def test_only_the_allowlist_is_visible(tmp_path):
     pol = jail.Policy(ro_binds=[(str(inputs), "/job/in")], scratch=(str(scratch), "/job/out"))
     seen = _json(_py(WALK, pol))
     allowed = ["/usr/lib", "/usr/lib64", "/lib", "/lib64", "/py", "/venv", "/tmp", "/job"]
-    outside = [p for p in seen if not any(p == a or p.startswith(a + "/") or
-                                          a.startswith(p + "/") for a in allowed)]
+    outside = [
+        p
+        for p in seen
+        if not any(p == a or p.startswith(a + "/") or a.startswith(p + "/") for a in allowed)
+    ]
     assert outside == []
     assert "/job/in/a.txt" in seen
     site = jail.SITE_INSIDE
-    names = {p[len(site) + 1:].split("/")[0] for p in seen if p.startswith(site + "/")}
+    names = {p[len(site) + 1 :].split("/")[0] for p in seen if p.startswith(site + "/")}
     assert "numpy" in names
     assert not {n for n in names if "intro2ai" in n.lower() or n == "autograder"}
     assert all(str(REPO) not in p for p in seen)
     # The kit's own package cannot be imported, numpy can.
-    res = _py("import sys; sys.path.append(%r)\nimport numpy\ntry:\n import intro2ai\n"
-              "except ImportError:\n print('no kit')" % site)
+    res = _py(
+        f"import sys; sys.path.append({site!r})\nimport numpy\ntry:\n import intro2ai\n"
+        "except ImportError:\n print('no kit')"
+    )
     assert res.stdout.strip() == b"no kit", res.stderr
 
 
@@ -111,8 +116,7 @@ print(json.dumps({{
     "env": sorted(os.environ),
 }}))
 """
-    pol = jail.Policy(ro_binds=[(str(ro), "/ro")], scratch=(str(scratch), "/out"),
-                      env={"FOO": "1"})
+    pol = jail.Policy(ro_binds=[(str(ro), "/ro")], scratch=(str(scratch), "/out"), env={"FOO": "1"})
     got = _json(_py(code, pol))
     assert (got["uid"], got["gid"]) == (jail.SANDBOX_UID, jail.SANDBOX_GID)
     assert len(got["pids"]) <= 3  # bwrap's init and this process: nothing of the host
@@ -130,8 +134,10 @@ print(json.dumps({{
 def test_host_processes_and_descriptors_are_unreachable(tmp_path):
     victim = subprocess.Popen(["sleep", "60"])
     try:
-        res = _py(f"import os\ntry:\n os.kill({victim.pid}, 9)\nexcept OSError as e:\n"
-                  f" print(type(e).__name__)")
+        res = _py(
+            f"import os\ntry:\n os.kill({victim.pid}, 9)\nexcept OSError as e:\n"
+            f" print(type(e).__name__)"
+        )
         assert victim.poll() is None
         assert res.stdout.strip() in (b"ProcessLookupError", b"PermissionError")
     finally:
@@ -231,8 +237,12 @@ time.sleep(120)  # {tag}
     left = subprocess.run(["pgrep", "-f", tag], capture_output=True, text=True).stdout
     assert left.strip() == ""
     # The sandbox's cgroups (where there were any) are gone too.
-    mine = [d for kind in ("memory", "pids") if jail._cgroup_base(kind) is not None
-            for d in jail._cgroup_base(kind).glob(f"intro2ai-jail-{os.getpid()}-*")]
+    mine = [
+        d
+        for kind in ("memory", "pids")
+        if jail._cgroup_base(kind) is not None
+        for d in jail._cgroup_base(kind).glob(f"intro2ai-jail-{os.getpid()}-*")
+    ]
     assert mine == []
 
 
@@ -253,8 +263,9 @@ def test_root_drops_to_uid_65534_when_everything_is_reachable():
     os.chmod(top, 0o755)
     scratch = top / "scratch"
     (scratch / "sub").mkdir(parents=True)  # something the caller put there first
-    pol = jail.Policy(python=False, ro_binds=[("/usr/bin", "/usr/bin")],
-                      scratch=(str(scratch), "/out"))
+    pol = jail.Policy(
+        python=False, ro_binds=[("/usr/bin", "/usr/bin")], scratch=(str(scratch), "/out")
+    )
     if jail._uses_root_mapping(pol):
         pytest.skip("the bwrap binary or /usr is not reachable by uid 65534 here")
     try:
@@ -276,8 +287,11 @@ def test_unsandboxed_needs_an_explicit_permission(monkeypatch, tmp_path):
     monkeypatch.setenv(jail.ALLOW_UNSANDBOXED_ENV, "1")
     assert _py("print(1)").isolation == "none"
     # Limits still hold without a sandbox: no new processes with no_fork.
-    res = _py("import os\ntry:\n os.fork() or os._exit(0)\n print('forked')\n"
-              "except OSError:\n print('refused')", jail.Policy(no_fork=True))
+    res = _py(
+        "import os\ntry:\n os.fork() or os._exit(0)\n print('forked')\n"
+        "except OSError:\n print('refused')",
+        jail.Policy(no_fork=True),
+    )
     assert res.stdout.strip() == b"refused", res
 
 
@@ -299,15 +313,22 @@ def test_seccomp_programs_are_whole_records():
 @pytest.mark.skipif(not IS_ROOT, reason="switching to an unprivileged uid needs root")
 def test_rootless_grader_gets_the_same_isolation(tmp_path):
     """A non-root grader (here uid 65534 via setpriv) gets full isolation by user namespaces."""
-    code = ("import json; from autograder import jail; "
-            "r = jail.run([jail.PYTHON_INSIDE, '-I', '-S', '-c', "
-            "'import os; print(os.getuid(), sorted(os.listdir(\"/\")))'], jail.Policy(), "
-            "timeout=60); print(json.dumps([jail.level(), r.returncode, r.stdout.decode()]))")
+    code = (
+        "import json; from autograder import jail; "
+        "r = jail.run([jail.PYTHON_INSIDE, '-I', '-S', '-c', "
+        "'import os; print(os.getuid(), sorted(os.listdir(\"/\")))'], jail.Policy(), "
+        "timeout=60); print(json.dumps([jail.level(), r.returncode, r.stdout.decode()]))"
+    )
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(tmp_path)}
     os.chmod(tmp_path, 0o777)
-    out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                          sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, timeout=120)
+    out = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     (name, why), code_, stdout = json.loads(out.stdout)
     assert name == "full", why

@@ -16,8 +16,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
-LABS = ("lab1_mnist_mlp_lenet", "lab2_im2col_simple_convnet", "lab3_mlp_augmentation",
-        "lab4_cnn_mnist")
+LABS = (
+    "lab1_mnist_mlp_lenet",
+    "lab2_im2col_simple_convnet",
+    "lab3_mlp_augmentation",
+    "lab4_cnn_mnist",
+)
 CELL_TIMEOUT = 600  # seconds per cell; a whole FAST MODE lab takes 5-40 s on 2 idle cores
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
@@ -35,11 +39,15 @@ def _nb(lab: str) -> nbformat.NotebookNode:
 
 def test_every_lab_has_a_source_and_a_notebook():
     build = _load("build")
-    assert build.targets(["lab"]) == [(NOTEBOOKS / "src" / f"{lab}.py", NOTEBOOKS / f"{lab}.ipynb") for lab in LABS]
+    assert build.targets(["lab"]) == [
+        (NOTEBOOKS / "src" / f"{lab}.py", NOTEBOOKS / f"{lab}.ipynb") for lab in LABS
+    ]
     # The one builder builds every notebook: the labs and HW5 (tests/test_hw5_notebook.py).
     assert {src.stem for src, _ in build.targets()} == {*LABS, "hw5"}
     for lab in LABS:
-        assert (NOTEBOOKS / f"{lab}.ipynb").is_file(), f"{lab}.ipynb missing: run python -m notebooks.build lab"
+        assert (NOTEBOOKS / f"{lab}.ipynb").is_file(), (
+            f"{lab}.ipynb missing: run python -m notebooks.build lab"
+        )
 
 
 @pytest.mark.parametrize("lab", LABS)
@@ -47,7 +55,8 @@ def test_committed_notebook_is_what_the_builder_writes(lab):
     build = _load("build")
     expected = build.render(build.build_notebook(NOTEBOOKS / "src" / f"{lab}.py"))
     assert (NOTEBOOKS / f"{lab}.ipynb").read_text(encoding="utf-8") == expected, (
-        f"{lab}.ipynb is out of date with notebooks/src/{lab}.py: run python -m notebooks.build lab")
+        f"{lab}.ipynb is out of date with notebooks/src/{lab}.py: run python -m notebooks.build lab"
+    )
 
 
 @pytest.mark.parametrize("lab", LABS)
@@ -96,7 +105,8 @@ def test_nbgrader_cells_are_well_formed(lab):
             checks += 1
             assert meta["grade"] and meta["locked"] and meta["points"] >= 1
             assert "assert" in cell.source and "통과" in cell.source, (
-                f"{lab}/{meta['grade_id']}: a check must assert and print a Korean verdict")
+                f"{lab}/{meta['grade_id']}: a check must assert and print a Korean verdict"
+            )
     assert len(ids) == len(set(ids)), f"{lab}: duplicate grade ids {ids}"
     assert solutions >= 2 and checks >= 2, (lab, solutions, checks)
 
@@ -138,7 +148,11 @@ def _execute(lab: str, workdir: Path, env: dict[str, str]) -> dict:
             assert out.get("output_type") != "error", (lab, cell.id, out.get("ename"))
             # Korean titles and labels: the bundled font has the glyphs (no "Glyph ... missing").
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
-                assert "missing from font" not in out.get("text", ""), (lab, cell.id, out["text"][:300])
+                assert "missing from font" not in out.get("text", ""), (
+                    lab,
+                    cell.id,
+                    out["text"][:300],
+                )
     result = run_labs.results_of(nb)
     assert result is not None, f"{lab}: no LAB_RESULT line"
     return result
@@ -151,8 +165,11 @@ def test_lab_runs_in_fast_mode_on_synthetic_data(lab, tmp_path):
     empty.mkdir()
     work = tmp_path / "work"
     work.mkdir()
-    result = _execute(lab, work, {"INTRO2AI_FAST": "1", "INTRO2AI_DATA_DIR": str(empty),
-                                  "INTRO2AI_LAB_DATASET": "mnist"})
+    result = _execute(
+        lab,
+        work,
+        {"INTRO2AI_FAST": "1", "INTRO2AI_DATA_DIR": str(empty), "INTRO2AI_LAB_DATASET": "mnist"},
+    )
     assert result["fast"] is True and result["data"] == "synthetic", result
     assert not any(empty.iterdir()), "the synthetic set must go to a temporary folder"
     _assert_fast_plots_have_curves(lab, result)
@@ -175,7 +192,10 @@ def test_lab_runs_in_fast_mode_on_real_mnist(lab, tmp_path):
     real = os.environ.get("INTRO2AI_REAL_DATA_DIR", "")
     if not real or not (Path(real) / "mnist").is_dir():
         pytest.skip("INTRO2AI_REAL_DATA_DIR with mnist/ not set (real data not available)")
-    result = _execute(lab, tmp_path, {"INTRO2AI_FAST": "1", "INTRO2AI_DATA_DIR": real,
-                                      "INTRO2AI_LAB_DATASET": "mnist"})
+    result = _execute(
+        lab,
+        tmp_path,
+        {"INTRO2AI_FAST": "1", "INTRO2AI_DATA_DIR": real, "INTRO2AI_LAB_DATASET": "mnist"},
+    )
     assert result["fast"] is True and result["data"] == "real", result
     _assert_fast_plots_have_curves(lab, result)

@@ -46,10 +46,26 @@ def test_prepare_uses_training_statistics(tune, prep):
 def test_main_trains_and_reports(tune, tmp_path, monkeypatch, capsys):
     synthetic.write_idx_set(tmp_path / "mnist", n_train=200, n_test=100, seed=0)
     monkeypatch.setenv("INTRO2AI_DATA_DIR", str(tmp_path))
-    assert tune.main(["--model", "mlp", "--prep", "deskew+std", "--schedule", "cosine",
-                      "--epochs", "2", "--seeds", "0", "1"]) == 0
+    assert (
+        tune.main(
+            [
+                "--model",
+                "mlp",
+                "--prep",
+                "deskew+std",
+                "--schedule",
+                "cosine",
+                "--epochs",
+                "2",
+                "--seeds",
+                "0",
+                "1",
+            ]
+        )
+        == 0
+    )
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("TUNE ")]
-    results = [json.loads(line[len("TUNE "):]) for line in lines]
+    results = [json.loads(line[len("TUNE ") :]) for line in lines]
     assert [r["seed"] for r in results] == [0, 1]
     for r in results:
         assert 0.0 <= r["final_test_acc"] <= r["best_test_acc"] <= 1.0

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import conv_oracle, pool_oracle
 
+from conftest import conv_oracle, pool_oracle
 from intro2ai import layer_utils, layers
 from intro2ai.gradient_check import eval_numerical_gradient_array, rel_error
 
@@ -23,6 +23,7 @@ KINK_MARGIN = 1e-3
 def assert_grads(case, analytic, f, inputs, dout):
     """Compare each analytic gradient with the numerical gradient of ``f`` in that input."""
     for name, grad, i in zip(("dx", "dw", "db"), analytic, range(len(inputs))):
+
         def fi(v, i=i):
             args = list(inputs)
             args[i] = v
@@ -51,8 +52,13 @@ def test_affine_relu_gradients():
     out, cache = layer_utils.affine_relu_forward(x, w, b)
     np.testing.assert_allclose(out, np.maximum(x.reshape(2, 12) @ w + b, 0), rtol=1e-12)
     grads = layer_utils.affine_relu_backward(dout, cache)
-    assert_grads("affine_relu x (2,3,4) w (12,10)", grads,
-                 lambda x, w, b: layer_utils.affine_relu_forward(x, w, b)[0], (x, w, b), dout)
+    assert_grads(
+        "affine_relu x (2,3,4) w (12,10)",
+        grads,
+        lambda x, w, b: layer_utils.affine_relu_forward(x, w, b)[0],
+        (x, w, b),
+        dout,
+    )
 
 
 def test_conv_relu_gradients_seed_case():
@@ -68,19 +74,32 @@ def test_conv_relu_gradients_seed_case():
     expected = np.maximum(pre, 0)
     np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
     grads = layer_utils.conv_relu_backward(dout, cache)
-    assert_grads("conv_relu x (2,3,8,8) w (3,3,3,3) stride 1 pad 1", grads,
-                 lambda x, w, b: layer_utils.conv_relu_forward(x, w, b, param)[0], (x, w, b), dout)
+    assert_grads(
+        "conv_relu x (2,3,8,8) w (3,3,3,3) stride 1 pad 1",
+        grads,
+        lambda x, w, b: layer_utils.conv_relu_forward(x, w, b, param)[0],
+        (x, w, b),
+        dout,
+    )
 
 
 @pytest.mark.parametrize(
     "x_shape, w_shape, conv_param, pool_param",
     [
         # the seed notebook's case: 16x16 input, 3x3 filters, 2x2 pool
-        ((2, 3, 16, 16), (3, 3, 3, 3), {"stride": 1, "pad": 1},
-         {"pool_height": 2, "pool_width": 2, "stride": 2}),
+        (
+            (2, 3, 16, 16),
+            (3, 3, 3, 3),
+            {"stride": 1, "pad": 1},
+            {"pool_height": 2, "pool_width": 2, "stride": 2},
+        ),
         # non-square filter, stride 2, overlapping 3x3 pool with stride 1
-        ((1, 2, 7, 9), (2, 2, 3, 1), {"stride": 2, "pad": 1},
-         {"pool_height": 3, "pool_width": 2, "stride": 1}),
+        (
+            (1, 2, 7, 9),
+            (2, 2, 3, 1),
+            {"stride": 2, "pad": 1},
+            {"pool_height": 3, "pool_width": 2, "stride": 1},
+        ),
     ],
     ids=["seed", "nonsquare"],
 )
@@ -101,14 +120,21 @@ def test_conv_relu_pool_gradients(x_shape, w_shape, conv_param, pool_param):
 
 
 def test_sandwich_backward_rejects_foreign_cache():
-    with pytest.raises(TypeError, match=r"conv_relu_pool_backward: cache must be the ConvReluPoolCache"):
+    with pytest.raises(
+        TypeError, match=r"conv_relu_pool_backward: cache must be the ConvReluPoolCache"
+    ):
         layer_utils.conv_relu_pool_backward(np.zeros((1, 1, 1, 1)), (None, None))
 
 
 @pytest.mark.parametrize("bias_shift", [-2.0, 0.0, 2.0])
-@pytest.mark.parametrize("pool_param", [{"pool_height": 2, "pool_width": 2, "stride": 2},
-                                        {"pool_height": 3, "pool_width": 2, "stride": 1}],
-                         ids=["2x2", "3x2s1"])
+@pytest.mark.parametrize(
+    "pool_param",
+    [
+        {"pool_height": 2, "pool_width": 2, "stride": 2},
+        {"pool_height": 3, "pool_width": 2, "stride": 1},
+    ],
+    ids=["2x2", "3x2s1"],
+)
 def test_conv_relu_pool_equals_relu_before_pool(bias_shift, pool_param):
     """The sandwich pools before its ReLU; forward and gradients equal conv -> relu -> pool's,
     with ties (integer data, many exact zeros after the ReLU) and all-negative windows."""

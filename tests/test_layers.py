@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import conv_oracle, pool_oracle
 from scipy import signal
 
+from conftest import conv_oracle, pool_oracle
 from intro2ai import layers
 from intro2ai.gradient_check import (
     eval_numerical_gradient,
@@ -26,8 +26,9 @@ ORACLE_TOL = 1e-10
 KINK_MARGIN = 1e-3
 
 
-def assert_grad(name: str, case: str, analytic: np.ndarray, numeric: np.ndarray,
-                tol: float = GRAD_TOL) -> None:
+def assert_grad(
+    name: str, case: str, analytic: np.ndarray, numeric: np.ndarray, tol: float = GRAD_TOL
+) -> None:
     """Assert that an analytic gradient matches a numerical one, with a useful message."""
     assert np.shape(analytic) == np.shape(numeric), (
         f"{name} [{case}]: analytic gradient has shape {np.shape(analytic)}, numerical "
@@ -55,8 +56,19 @@ def random_conv_geometry(rng: np.random.Generator) -> dict:
         H = (H_out - 1) * stride + HH - 2 * pad
         W = (W_out - 1) * stride + WW - 2 * pad
         if H >= 1 and W >= 1:
-            return dict(N=N, C=C, F=F, H=H, W=W, HH=HH, WW=WW, stride=stride, pad=pad,
-                        H_out=H_out, W_out=W_out)
+            return dict(
+                N=N,
+                C=C,
+                F=F,
+                H=H,
+                W=W,
+                HH=HH,
+                WW=WW,
+                stride=stride,
+                pad=pad,
+                H_out=H_out,
+                W_out=W_out,
+            )
 
 
 def distinct_values(rng, shape, gap=1e-2):
@@ -78,21 +90,25 @@ def test_conv_forward_seed_case():
     b = np.linspace(-0.1, 0.2, num=3)
     out, _ = layers.conv_forward_naive(x, w, b, {"stride": 2, "pad": 1})
     # Printed in the HW5 seed notebook (cs231n's values).
-    correct_out = np.array([[[[-0.08759809, -0.10987781],
-                              [-0.18387192, -0.2109216]],
-                             [[0.21027089, 0.21661097],
-                              [0.22847626, 0.23004637]],
-                             [[0.50813986, 0.54309974],
-                              [0.64082444, 0.67101435]]],
-                            [[[-0.98053589, -1.03143541],
-                              [-1.19128892, -1.24695841]],
-                             [[0.69108355, 0.66880383],
-                              [0.59480972, 0.56776003]],
-                             [[2.36270298, 2.36904306],
-                              [2.38090835, 2.38247847]]]])
+    correct_out = np.array(
+        [
+            [
+                [[-0.08759809, -0.10987781], [-0.18387192, -0.2109216]],
+                [[0.21027089, 0.21661097], [0.22847626, 0.23004637]],
+                [[0.50813986, 0.54309974], [0.64082444, 0.67101435]],
+            ],
+            [
+                [[-0.98053589, -1.03143541], [-1.19128892, -1.24695841]],
+                [[0.69108355, 0.66880383], [0.59480972, 0.56776003]],
+                [[2.36270298, 2.36904306], [2.38090835, 2.38247847]],
+            ],
+        ]
+    )
     assert out.shape == correct_out.shape, f"out shape {out.shape}, expected {correct_out.shape}"
     err = rel_error(out, correct_out)
-    assert err < SEED_TOL, f"conv_forward_naive seed case: relative error {err:.3e} > {SEED_TOL:.0e}"
+    assert err < SEED_TOL, (
+        f"conv_forward_naive seed case: relative error {err:.3e} > {SEED_TOL:.0e}"
+    )
 
 
 @pytest.mark.hw5_conv_forward
@@ -107,7 +123,9 @@ def test_conv_forward_matches_scipy_correlate(seed):
     expected = conv_oracle(x, w, b, g["stride"], g["pad"])
     assert out.shape == (g["N"], g["F"], g["H_out"], g["W_out"]), f"geometry {g}: shape {out.shape}"
     err = np.max(np.abs(out - expected)) / max(1.0, np.max(np.abs(expected)))
-    assert err < ORACLE_TOL, f"geometry {g}: error {err:.3e} vs scipy.signal.correlate > {ORACLE_TOL}"
+    assert err < ORACLE_TOL, (
+        f"geometry {g}: error {err:.3e} vs scipy.signal.correlate > {ORACLE_TOL}"
+    )
 
 
 @pytest.mark.hw5_conv_forward
@@ -142,9 +160,15 @@ def test_conv_forward_keeps_dtype_and_returns_cache(dtype):
 def _conv_grad_case(x, w, b, param, dout, case):
     out, cache = layers.conv_forward_naive(x, w, b, param)
     dx, dw, db = layers.conv_backward_naive(dout, cache)
-    dx_num = eval_numerical_gradient_array(lambda v: layers.conv_forward_naive(v, w, b, param)[0], x, dout)
-    dw_num = eval_numerical_gradient_array(lambda v: layers.conv_forward_naive(x, v, b, param)[0], w, dout)
-    db_num = eval_numerical_gradient_array(lambda v: layers.conv_forward_naive(x, w, v, param)[0], b, dout)
+    dx_num = eval_numerical_gradient_array(
+        lambda v: layers.conv_forward_naive(v, w, b, param)[0], x, dout
+    )
+    dw_num = eval_numerical_gradient_array(
+        lambda v: layers.conv_forward_naive(x, v, b, param)[0], w, dout
+    )
+    db_num = eval_numerical_gradient_array(
+        lambda v: layers.conv_forward_naive(x, w, v, param)[0], b, dout
+    )
     assert_grad("dx", case, dx, dx_num)
     assert_grad("dw", case, dw, dw_num)
     assert_grad("db", case, db, db_num)
@@ -157,7 +181,9 @@ def test_conv_backward_seed_geometry():
     w = rng.standard_normal((2, 3, 3, 3))
     b = rng.standard_normal(2)
     dout = rng.standard_normal((4, 2, 5, 5))
-    _conv_grad_case(x, w, b, {"stride": 1, "pad": 1}, dout, "x (4,3,5,5) w (2,3,3,3) stride 1 pad 1")
+    _conv_grad_case(
+        x, w, b, {"stride": 1, "pad": 1}, dout, "x (4,3,5,5) w (2,3,3,3) stride 1 pad 1"
+    )
 
 
 @pytest.mark.hw5_conv_backward
@@ -193,21 +219,25 @@ def test_max_pool_forward_seed_case():
     x = np.linspace(-0.3, 0.4, num=np.prod(x_shape)).reshape(x_shape)
     out, _ = layers.max_pool_forward_naive(x, {"pool_width": 2, "pool_height": 2, "stride": 2})
     # Printed in the HW5 seed notebook (cs231n's values).
-    correct_out = np.array([[[[-0.26315789, -0.24842105],
-                              [-0.20421053, -0.18947368]],
-                             [[-0.14526316, -0.13052632],
-                              [-0.08631579, -0.07157895]],
-                             [[-0.02736842, -0.01263158],
-                              [0.03157895, 0.04631579]]],
-                            [[[0.09052632, 0.10526316],
-                              [0.14947368, 0.16421053]],
-                             [[0.20842105, 0.22315789],
-                              [0.26736842, 0.28210526]],
-                             [[0.32631579, 0.34105263],
-                              [0.38526316, 0.4]]]])
+    correct_out = np.array(
+        [
+            [
+                [[-0.26315789, -0.24842105], [-0.20421053, -0.18947368]],
+                [[-0.14526316, -0.13052632], [-0.08631579, -0.07157895]],
+                [[-0.02736842, -0.01263158], [0.03157895, 0.04631579]],
+            ],
+            [
+                [[0.09052632, 0.10526316], [0.14947368, 0.16421053]],
+                [[0.20842105, 0.22315789], [0.26736842, 0.28210526]],
+                [[0.32631579, 0.34105263], [0.38526316, 0.4]],
+            ],
+        ]
+    )
     assert out.shape == correct_out.shape
     err = rel_error(out, correct_out)
-    assert err < SEED_TOL, f"max_pool_forward_naive seed case: relative error {err:.3e} > {SEED_TOL:.0e}"
+    assert err < SEED_TOL, (
+        f"max_pool_forward_naive seed case: relative error {err:.3e} > {SEED_TOL:.0e}"
+    )
 
 
 POOL_CASES = [  # (N, C, H, W, pool_height, pool_width, stride): tiling, overlapping, gaps, 1xk
@@ -226,7 +256,9 @@ POOL_CASES = [  # (N, C, H, W, pool_height, pool_width, stride): tiling, overlap
 def test_max_pool_forward_matches_sliding_window(case, dtype):
     N, C, H, W, ph, pw, s = case
     x = np.random.default_rng(sum(case)).standard_normal((N, C, H, W)).astype(dtype)
-    out, cache = layers.max_pool_forward_naive(x, {"pool_height": ph, "pool_width": pw, "stride": s})
+    out, cache = layers.max_pool_forward_naive(
+        x, {"pool_height": ph, "pool_width": pw, "stride": s}
+    )
     expected = pool_oracle(x, ph, pw, s)
     assert out.dtype == dtype
     assert out.shape == expected.shape, f"case {case}: shape {out.shape}, expected {expected.shape}"
@@ -241,7 +273,9 @@ def test_max_pool_backward_seed_geometry():
     param = {"pool_height": 2, "pool_width": 2, "stride": 2}
     _, cache = layers.max_pool_forward_naive(x, param)
     dx = layers.max_pool_backward_naive(dout, cache)
-    dx_num = eval_numerical_gradient_array(lambda v: layers.max_pool_forward_naive(v, param)[0], x, dout)
+    dx_num = eval_numerical_gradient_array(
+        lambda v: layers.max_pool_forward_naive(v, param)[0], x, dout
+    )
     assert_grad("dx", "x (3,2,8,8) pool 2x2 stride 2", dx, dx_num)
 
 
@@ -255,7 +289,9 @@ def test_max_pool_backward_numerical(case):
     out, cache = layers.max_pool_forward_naive(x, param)
     dout = rng.standard_normal(out.shape)
     dx = layers.max_pool_backward_naive(dout, cache)
-    dx_num = eval_numerical_gradient_array(lambda v: layers.max_pool_forward_naive(v, param)[0], x, dout)
+    dx_num = eval_numerical_gradient_array(
+        lambda v: layers.max_pool_forward_naive(v, param)[0], x, dout
+    )
     assert_grad("dx", f"pool case {case}", dx, dx_num)
 
 
@@ -266,7 +302,9 @@ def test_max_pool_backward_tie_goes_to_first_maximum():
     _, cache = layers.max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
     dx = layers.max_pool_backward_naive(np.array([[[[2.5]]]]), cache)
     expected = np.array([[[[0.0, 2.5], [0.0, 0.0]]]])
-    np.testing.assert_array_equal(dx, expected, err_msg="tie: gradient must go to the first maximum only")
+    np.testing.assert_array_equal(
+        dx, expected, err_msg="tie: gradient must go to the first maximum only"
+    )
 
     # An all-equal window: everything goes to its top-left element.
     x = np.zeros((1, 2, 2, 2))
@@ -274,7 +312,9 @@ def test_max_pool_backward_tie_goes_to_first_maximum():
     dx = layers.max_pool_backward_naive(np.array([[[[1.0]], [[-4.0]]]]), cache)
     expected = np.zeros((1, 2, 2, 2))
     expected[0, 0, 0, 0], expected[0, 1, 0, 0] = 1.0, -4.0
-    np.testing.assert_array_equal(dx, expected, err_msg="all-equal window: gradient to top-left only")
+    np.testing.assert_array_equal(
+        dx, expected, err_msg="all-equal window: gradient to top-left only"
+    )
 
 
 @pytest.mark.hw5_max_pool_backward
@@ -300,12 +340,24 @@ def test_affine_forward_and_gradients():
     np.testing.assert_allclose(out, x.reshape(3, 10) @ w + b, rtol=1e-12)
     dout = rng.standard_normal(out.shape)
     dx, dw, db = layers.affine_backward(dout, cache)
-    assert_grad("dx", "affine x (3,2,5) w (10,4)",
-                dx, eval_numerical_gradient_array(lambda v: layers.affine_forward(v, w, b)[0], x, dout))
-    assert_grad("dw", "affine x (3,2,5) w (10,4)",
-                dw, eval_numerical_gradient_array(lambda v: layers.affine_forward(x, v, b)[0], w, dout))
-    assert_grad("db", "affine x (3,2,5) w (10,4)",
-                db, eval_numerical_gradient_array(lambda v: layers.affine_forward(x, w, v)[0], b, dout))
+    assert_grad(
+        "dx",
+        "affine x (3,2,5) w (10,4)",
+        dx,
+        eval_numerical_gradient_array(lambda v: layers.affine_forward(v, w, b)[0], x, dout),
+    )
+    assert_grad(
+        "dw",
+        "affine x (3,2,5) w (10,4)",
+        dw,
+        eval_numerical_gradient_array(lambda v: layers.affine_forward(x, v, b)[0], w, dout),
+    )
+    assert_grad(
+        "db",
+        "affine x (3,2,5) w (10,4)",
+        db,
+        eval_numerical_gradient_array(lambda v: layers.affine_forward(x, w, v)[0], b, dout),
+    )
 
 
 def test_relu_gradient_off_kinks():
@@ -316,8 +368,12 @@ def test_relu_gradient_off_kinks():
     np.testing.assert_array_equal(out, np.where(x > 0, x, 0))
     dout = rng.standard_normal(x.shape)
     dx = layers.relu_backward(dout, cache)
-    assert_grad("dx", "relu (4,6)", dx,
-                eval_numerical_gradient_array(lambda v: layers.relu_forward(v)[0], x, dout))
+    assert_grad(
+        "dx",
+        "relu (4,6)",
+        dx,
+        eval_numerical_gradient_array(lambda v: layers.relu_forward(v)[0], x, dout),
+    )
 
 
 def test_tanh_gradient():
@@ -327,8 +383,12 @@ def test_tanh_gradient():
     np.testing.assert_allclose(out, np.tanh(x))
     dout = rng.standard_normal(x.shape)
     dx = layers.tanh_backward(dout, cache)
-    assert_grad("dx", "tanh (5,3)", dx,
-                eval_numerical_gradient_array(lambda v: layers.tanh_forward(v)[0], x, dout))
+    assert_grad(
+        "dx",
+        "tanh (5,3)",
+        dx,
+        eval_numerical_gradient_array(lambda v: layers.tanh_forward(v)[0], x, dout),
+    )
 
 
 def test_dropout_train_gradient_with_fixed_seed():
@@ -340,8 +400,12 @@ def test_dropout_train_gradient_with_fixed_seed():
     np.testing.assert_allclose(out[kept], x[kept] / 0.6)
     dout = rng.standard_normal(x.shape)
     dx = layers.dropout_backward(dout, cache)
-    assert_grad("dx", "dropout p=0.6 seed=123", dx,
-                eval_numerical_gradient_array(lambda v: layers.dropout_forward(v, param)[0], x, dout))
+    assert_grad(
+        "dx",
+        "dropout p=0.6 seed=123",
+        dx,
+        eval_numerical_gradient_array(lambda v: layers.dropout_forward(v, param)[0], x, dout),
+    )
 
 
 def test_dropout_modes_and_scale():
@@ -394,8 +458,11 @@ def test_svm_loss_value_and_gradient_off_kinks():
 
 def _conv_inputs():
     rng = np.random.default_rng(0)
-    return (rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3)),
-            rng.standard_normal(4))
+    return (
+        rng.standard_normal((2, 3, 6, 6)),
+        rng.standard_normal((4, 3, 3, 3)),
+        rng.standard_normal(4),
+    )
 
 
 def test_conv_forward_rejects_integer_input():
@@ -434,7 +501,9 @@ def test_max_pool_rejects_window_larger_than_input():
 def test_max_pool_backward_rejects_wrong_dout_shape():
     x = np.random.default_rng(0).standard_normal((2, 3, 4, 4))
     _, cache = layers.max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
-    with pytest.raises(ValueError, match=r"max_pool_backward_naive.*\(2, 3, 2, 2\).*\(2, 3, 4, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"max_pool_backward_naive.*\(2, 3, 2, 2\).*\(2, 3, 4, 4\)"
+    ):
         layers.max_pool_backward_naive(x, cache)
 
 

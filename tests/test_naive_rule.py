@@ -21,8 +21,11 @@ RULE_START = grading_rules.RULE_KO[:40]
 def _module(tmp_path: Path, body: str, name: str = "student_layers"):
     """A module with a conv_forward_naive(x) of the given body, guarded like layers.py."""
     path = tmp_path / f"{name}.py"
-    path.write_text("import numpy as np\n\n\ndef conv_forward_naive(x):\n"
-                    + textwrap.indent(textwrap.dedent(body).strip("\n"), "    ") + "\n")
+    path.write_text(
+        "import numpy as np\n\n\ndef conv_forward_naive(x):\n"
+        + textwrap.indent(textwrap.dedent(body).strip("\n"), "    ")
+        + "\n"
+    )
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -33,33 +36,49 @@ def _module(tmp_path: Path, body: str, name: str = "student_layers"):
 X = np.arange(16.0).reshape(1, 1, 4, 4)
 
 
-@pytest.mark.parametrize("body", [
-    "return np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))).sum()",
-    "v = np.lib.stride_tricks.sliding_window_view(x, (2, 2), axis=(2, 3))\n"
-    "return np.einsum('nchwij->nchw', v)",
-    "import math, itertools\nreturn math.fsum(x.ravel()) + len(list(itertools.repeat(0, 2)))",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "return np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))).sum()",
+        "v = np.lib.stride_tricks.sliding_window_view(x, (2, 2), axis=(2, 3))\n"
+        "return np.einsum('nchwij->nchw', v)",
+        "import math, itertools\nreturn math.fsum(x.ravel()) + len(list(itertools.repeat(0, 2)))",
+    ],
+)
 def test_numpy_and_the_standard_library_are_allowed(tmp_path, body):
     module = _module(tmp_path, body)
     assert np.all(np.isfinite(module.conv_forward_naive(X)))
     assert sys.getprofile() is None  # the guard leaves no hook behind
 
 
-@pytest.mark.parametrize("body, used", [
-    ("from scipy import signal\nreturn signal.correlate(x[0, 0], np.ones((2, 2)), mode='valid')",
-     "scipy"),
-    ("import scipy.ndimage\nreturn scipy.ndimage.maximum_filter(x, size=2)", "scipy"),
-    ("from intro2ai import fast_layers\n"
-     "return fast_layers.max_pool_forward_fast(x, {'pool_height': 2, 'pool_width': 2, "
-     "'stride': 2})[0]", "fast_layers"),
-    ("from intro2ai import layer_utils\n"
-     "return layer_utils.affine_relu_forward(x.reshape(1, -1), np.ones((16, 2)), np.zeros(2))[0]",
-     "layer_utils"),
-    ("import torch\nreturn torch.from_numpy(x)", "torch"),
-    ("try:\n    from scipy import signal\n    signal.correlate(x, x)\nexcept Exception:\n"
-     "    pass\nreturn x.sum()", "scipy"),  # swallowing the refusal does not help
-    ("import sys\nsys.setprofile(None)\nreturn x.sum()", "sys.setprofile"),
-])
+@pytest.mark.parametrize(
+    "body, used",
+    [
+        (
+            "from scipy import signal\nreturn signal.correlate(x[0, 0], np.ones((2, 2)), mode='valid')",
+            "scipy",
+        ),
+        ("import scipy.ndimage\nreturn scipy.ndimage.maximum_filter(x, size=2)", "scipy"),
+        (
+            "from intro2ai import fast_layers\n"
+            "return fast_layers.max_pool_forward_fast(x, {'pool_height': 2, 'pool_width': 2, "
+            "'stride': 2})[0]",
+            "fast_layers",
+        ),
+        (
+            "from intro2ai import layer_utils\n"
+            "return layer_utils.affine_relu_forward(x.reshape(1, -1), np.ones((16, 2)), np.zeros(2))[0]",
+            "layer_utils",
+        ),
+        ("import torch\nreturn torch.from_numpy(x)", "torch"),
+        (
+            "try:\n    from scipy import signal\n    signal.correlate(x, x)\nexcept Exception:\n"
+            "    pass\nreturn x.sum()",
+            "scipy",
+        ),  # swallowing the refusal does not help
+        ("import sys\nsys.setprofile(None)\nreturn x.sum()", "sys.setprofile"),
+    ],
+)
 def test_other_libraries_and_the_fast_layers_are_refused(tmp_path, body, used):
     module = _module(tmp_path, body)
     with pytest.raises(grading_rules.NaiveRuleError) as info:
@@ -72,12 +91,14 @@ def test_functions_bound_before_the_call_are_refused_too(tmp_path):
     import scipy.signal  # noqa: F401  (already imported: no import inside the call)
 
     path = tmp_path / "bound.py"
-    path.write_text("import numpy as np\nfrom scipy.signal import correlate\n"
-                    "from intro2ai.fast_layers import conv_forward_fast\n\n"
-                    "def conv_forward_naive(x):\n    return correlate(x, x)\n\n"
-                    "def max_pool_forward_naive(x):\n"
-                    "    return conv_forward_fast(x, np.ones((1, 1, 1, 1)), np.zeros(1),"
-                    " {'stride': 1, 'pad': 0})[0]\n")
+    path.write_text(
+        "import numpy as np\nfrom scipy.signal import correlate\n"
+        "from intro2ai.fast_layers import conv_forward_fast\n\n"
+        "def conv_forward_naive(x):\n    return correlate(x, x)\n\n"
+        "def max_pool_forward_naive(x):\n"
+        "    return conv_forward_fast(x, np.ones((1, 1, 1, 1)), np.zeros(1),"
+        " {'stride': 1, 'pad': 0})[0]\n"
+    )
     spec = importlib.util.spec_from_file_location("bound", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # importing them at the top costs nothing
@@ -137,6 +158,7 @@ def test_the_reference_layers_obey_the_rule(tmp_path):
 
 # --------------------------------------------------------------------------- in the grader
 
+
 def _submission(root: Path, regions: dict) -> Path:
     for rel in samples.FILES:
         target = root / rel
@@ -146,27 +168,49 @@ def _submission(root: Path, regions: dict) -> Path:
 
 
 def test_the_grader_refuses_scipy_torch_and_fast_layers_with_the_rule(tmp_path):
-    sub = _submission(tmp_path / "sub", {
-        "conv_forward_naive": ("body", """
+    sub = _submission(
+        tmp_path / "sub",
+        {
+            "conv_forward_naive": (
+                "body",
+                """
             from scipy import signal
             x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
             out = np.stack([np.stack([signal.correlate(x_pad[n], w[f], mode="valid")[0, ::stride, ::stride] + b[f]
                                       for f in range(w.shape[0])]) for n in range(x.shape[0])])
-        """),
-        "max_pool_forward_naive": ("body", """
+        """,
+            ),
+            "max_pool_forward_naive": (
+                "body",
+                """
             import torch
             out = torch.nn.functional.max_pool2d(torch.from_numpy(x), (pool_height, pool_width), stride).numpy()
-        """),
-        "max_pool_backward_naive": ("body", """
+        """,
+            ),
+            "max_pool_backward_naive": (
+                "body",
+                """
             from intro2ai import fast_layers
             dx = fast_layers.max_pool_backward_fast(dout, cache)
-        """),
-    })
-    rec = grader.grade_submission(sub, seed="rule", tasks=(
-        "hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward",
-        "hw5_max_pool_backward"))
-    for task, used in (("hw5_conv_forward", "scipy"), ("hw5_max_pool_forward", "torch"),
-                       ("hw5_max_pool_backward", "fast_layers")):
+        """,
+            ),
+        },
+    )
+    rec = grader.grade_submission(
+        sub,
+        seed="rule",
+        tasks=(
+            "hw5_conv_forward",
+            "hw5_conv_backward",
+            "hw5_max_pool_forward",
+            "hw5_max_pool_backward",
+        ),
+    )
+    for task, used in (
+        ("hw5_conv_forward", "scipy"),
+        ("hw5_max_pool_forward", "torch"),
+        ("hw5_max_pool_backward", "fast_layers"),
+    ):
         t = rec["tasks"][task]
         assert t["points"] == 0 and t["status"] == "error", (task, t["message"])
         assert RULE_START in t["message"] and used in t["message"], t["message"]
@@ -180,15 +224,22 @@ def test_importing_the_refused_modules_at_the_top_costs_nothing_in_the_grader(tm
     """The rule refuses calls, not imports: the same in the grader (where scipy and the compiled
     fast layers are not in the sandbox at all, only their refusing stand-ins) as in make check."""
     ref = (REPO / "intro2ai" / "layers.py").read_text(encoding="utf-8")
-    header = ("import scipy\nimport scipy.signal\nfrom scipy.ndimage import maximum_filter\n"
-              "from intro2ai import _im2col_cython, fast_layers, layer_utils\n")
+    header = (
+        "import scipy\nimport scipy.signal\nfrom scipy.ndimage import maximum_filter\n"
+        "from intro2ai import _im2col_cython, fast_layers, layer_utils\n"
+    )
     sub = tmp_path / "sub"
     (sub / "intro2ai" / "classifiers").mkdir(parents=True)
     (sub / "intro2ai" / "layers.py").write_text(ref + "\n" + header, encoding="utf-8")
     (sub / "intro2ai" / "classifiers" / "cnn.py").write_text(
-        (REPO / "intro2ai" / "classifiers" / "cnn.py").read_text(encoding="utf-8"))
-    tasks = ("hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward",
-             "hw5_max_pool_backward")
+        (REPO / "intro2ai" / "classifiers" / "cnn.py").read_text(encoding="utf-8")
+    )
+    tasks = (
+        "hw5_conv_forward",
+        "hw5_conv_backward",
+        "hw5_max_pool_forward",
+        "hw5_max_pool_backward",
+    )
     rec = grader.grade_submission(sub, seed="imports", tasks=tasks)
     for task in tasks:
         t = rec["tasks"][task]
@@ -202,7 +253,8 @@ def test_the_callers_garbage_collected_during_a_call_is_not_the_students(tmp_pat
 
     (tmp_path / "foreign_lib.py").write_text(
         "class Scanner:\n    def __init__(self):\n        self.tokens = self.lex()\n"
-        "        next(self.tokens)\n\n    def lex(self):\n        yield 1\n        yield 2\n")
+        "        next(self.tokens)\n\n    def lex(self):\n        yield 1\n        yield 2\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     import foreign_lib
 

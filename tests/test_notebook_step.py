@@ -1,5 +1,6 @@
 """The trusted parent's side of the nbgrader step: what it reads back from a sandbox's scratch,
 how, and what formgrader gets; the batch's fail-closed records (fast, no sandbox needed)."""
+
 from __future__ import annotations
 
 import json
@@ -63,9 +64,22 @@ def test_copy_regular_files_skips_links_and_special_files(tmp_path):
         notebook_step.copy_regular_files(src, tmp_path / "dst2", max_bytes=0)
 
 
-GOOD = {"timestamp": "2026-12-06T10:00:00", "notebooks": {"hw5": {
-    "grades": {"hw5_conv_forward": {"auto_score": 20.0, "max_score": 20.0, "needs_manual_grade": False}},
-    "comments": {"hw5_conv_forward": None}, "late_penalty": None}}}
+GOOD = {
+    "timestamp": "2026-12-06T10:00:00",
+    "notebooks": {
+        "hw5": {
+            "grades": {
+                "hw5_conv_forward": {
+                    "auto_score": 20.0,
+                    "max_score": 20.0,
+                    "needs_manual_grade": False,
+                }
+            },
+            "comments": {"hw5_conv_forward": None},
+            "late_penalty": None,
+        }
+    },
+}
 
 
 def test_check_autograde_keeps_a_good_summary_and_rejects_bad_ones():
@@ -79,7 +93,11 @@ def test_check_autograde_keeps_a_good_summary_and_rejects_bad_ones():
         {"notebooks": {"hw5": {"grades": {"g": {"auto_score": 1.0, "max_score": None}}}}},
         {"notebooks": {"x" * 300: {"grades": {}}}},
         {"notebooks": {f"n{i}": {"grades": {}} for i in range(21)}},
-        {"notebooks": {"hw5": {"grades": {f"g{i}": {"auto_score": 1, "max_score": 1} for i in range(1001)}}}},
+        {
+            "notebooks": {
+                "hw5": {"grades": {f"g{i}": {"auto_score": 1, "max_score": 1} for i in range(1001)}}
+            }
+        },
     ]
     for data in bad:
         with pytest.raises(ValueError):
@@ -89,8 +107,16 @@ def test_check_autograde_keeps_a_good_summary_and_rejects_bad_ones():
 def test_read_summary_refuses_a_deep_or_oversized_summary(tmp_path):
     (tmp_path / "out").mkdir()
     summary = tmp_path / "out" / "summary.json"
-    summary.write_text(json.dumps({"success": True, "log": "x" * 10_000, "autograde": GOOD,
-                                   "notebook_bytes": {"hw5": 123}}))
+    summary.write_text(
+        json.dumps(
+            {
+                "success": True,
+                "log": "x" * 10_000,
+                "autograde": GOOD,
+                "notebook_bytes": {"hw5": 123},
+            }
+        )
+    )
     ok, log, data, sizes = notebook_step.read_summary(tmp_path)
     assert ok and len(log) == 4000 and data == GOOD and sizes == {"hw5": 123}
     summary.write_text("[" * 100_000 + "]" * 100_000)
@@ -104,15 +130,26 @@ def test_read_summary_refuses_a_deep_or_oversized_summary(tmp_path):
 def test_sanitize_notebook_keeps_plain_text_only():
     cell = new_code_cell("x")
     cell.outputs = [
-        new_output("display_data", data={"text/html": "<script>alert(1)</script>", "text/plain": "<HTML obj>",
-                                         "application/javascript": "alert(2)", "image/svg+xml": "<svg/>"}),
-        new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "m"}}),
+        new_output(
+            "display_data",
+            data={
+                "text/html": "<script>alert(1)</script>",
+                "text/plain": "<HTML obj>",
+                "application/javascript": "alert(2)",
+                "image/svg+xml": "<svg/>",
+            },
+        ),
+        new_output(
+            "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "m"}}
+        ),
         new_output("stream", name="stdout", text="<script>alert(3)</script>" + "y" * 50_000),
         new_output("error", ename="E", evalue="<b>v</b>", traceback=["t"] * 500),
     ]
     md = new_markdown_cell("<script>alert(4)</script> & text")
     nb = new_notebook(cells=[cell, md], metadata={"widgets": {"state": {}}})
-    out = nbformat.reads(notebook_step.sanitize_notebook(nbformat.writes(nb).encode()), as_version=4)
+    out = nbformat.reads(
+        notebook_step.sanitize_notebook(nbformat.writes(nb).encode()), as_version=4
+    )
     kinds = [o.output_type for o in out.cells[0].outputs]
     assert kinds == ["display_data", "stream", "error"]
     assert out.cells[0].outputs[0].data == {"text/plain": "<HTML obj>"}
@@ -128,33 +165,55 @@ def test_the_jailed_folder_holds_only_the_two_programs_and_imports_no_kit_code()
     for name in names:
         text = (JAILED / name).read_text(encoding="utf-8")
         assert "import autograder" not in text and "from autograder" not in text, name
-        assert "intro2ai" not in text.replace("intro2ai grading sandbox", "").replace("_intro2ai_", ""), name
+        assert "intro2ai" not in text.replace("intro2ai grading sandbox", "").replace(
+            "_intro2ai_", ""
+        ), name
 
 
 def test_failed_record_gives_every_expected_task_zero_and_a_review_flag():
-    job = {"student": "s", "assignment": "hw5", "digest": "d", "grading_key": "k",
-           "expected_tasks": {"t1": 20.0, "t2": 15.0}}
+    job = {
+        "student": "s",
+        "assignment": "hw5",
+        "digest": "d",
+        "grading_key": "k",
+        "expected_tasks": {"t1": 20.0, "t2": 15.0},
+    }
     rec = batch.failed_record(job, "grading failed: RecursionError: deep")
     assert rec.trusted.tasks["t1"].points == 0.0 and rec.trusted.tasks["t2"].max_points == 15.0
     assert rec.trusted.total == 0.0 and rec.trusted.max_total == 35.0
     kinds = [(f.kind.value, f.task) for f in rec.flags]
-    assert kinds == [("trusted_grader_error", None), ("needs_manual_grade", "t1"), ("needs_manual_grade", "t2")]
+    assert kinds == [
+        ("trusted_grader_error", None),
+        ("needs_manual_grade", "t1"),
+        ("needs_manual_grade", "t2"),
+    ]
     assert rec.grading_key is None  # retried by the next run
     # A result that lacks a task, or has points above the maximum, is not a grade either.
     one = {"points": 20.0, "max_points": 20.0, "status": "pass", "message": "ok"}
-    trusted, flags = batch.fail_closed(batch.check_trusted({"tasks": {"t1": one}, "total": 20.0,
-                                                            "max_total": 20.0}),
-                                       job["expected_tasks"], None)
+    trusted, flags = batch.fail_closed(
+        batch.check_trusted({"tasks": {"t1": one}, "total": 20.0, "max_total": 20.0}),
+        job["expected_tasks"],
+        None,
+    )
     assert trusted.tasks["t2"].points == 0.0
     assert [f.to_dict() for f in flags] == [{"kind": "needs_manual_grade", "task": "t2"}]
     for bad in (21.0, float("inf")):
         with pytest.raises(ValueError):
-            batch.check_trusted({"tasks": {"t1": {**one, "points": bad}}, "total": 0.0, "max_total": 20.0})
+            batch.check_trusted(
+                {"tasks": {"t1": {**one, "points": bad}}, "total": 0.0, "max_total": 20.0}
+            )
 
 
 def test_grade_one_fails_closed_when_anything_raises(tmp_path):
-    job = {"course": str(tmp_path / "missing-course"), "assignment": "hw5", "student": "s", "digest": "d",
-           "grader": "no_such_module:grade", "skip_notebook": True, "expected_tasks": {"t1": 20.0}}
+    job = {
+        "course": str(tmp_path / "missing-course"),
+        "assignment": "hw5",
+        "student": "s",
+        "digest": "d",
+        "grader": "no_such_module:grade",
+        "skip_notebook": True,
+        "expected_tasks": {"t1": 20.0},
+    }
     rec = batch.grade_one(job)
     assert rec.trusted.total == 0.0
     assert {"trusted_grader_error", "needs_manual_grade"} <= {f.kind for f in rec.flags}

@@ -7,6 +7,7 @@ earns (or the attacker is flagged for manual review), the victims keep their sco
 flagged, the SHA-256 of the kit's source, of the virtual environment's site-packages and of every
 other submission is unchanged, and the batch finishes.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,13 +22,15 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
+from test_pipeline import VARIANTS, _tiny_course, fake_grade
 
 from autograder import batch, export, gradebook, jail, records
 from autograder.results import AutogradeResult, PipelineRecord
-from test_pipeline import VARIANTS, _tiny_course, fake_grade
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(jail.level()[0] != "full", reason="needs bubblewrap: " + jail.level()[1])]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(jail.level()[0] != "full", reason="needs bubblewrap: " + jail.level()[1]),
+]
 
 HONEST = VARIANTS["ref"]  # mylib.py of every student below: 35 / 35 from the stand-in grader
 FULL = {"hw5_conv_forward": 20.0, "hw5_max_pool_forward": 15.0}
@@ -36,7 +39,7 @@ TEMPLATE = records.REPO / "autograder" / "templates" / "feedback.html.j2"
 #: Put in the grading process's environment: the kernel must not find it anywhere.
 MARKER = "INTRO2AI-GRADER-ENV-MARKER-7f3a"
 
-SNOOP = r'''
+SNOOP = r"""
 import os, socket
 secrets = ["{KIT}/autograder/rubric.toml", "{KIT}/intro2ai/layers.py", "{KIT}/autograder/samples",
            "{COURSE}/gradebook.db", "{COURSE}/submitted/victim/hw5/mylib.py", "{COURSE}/.grading",
@@ -64,9 +67,9 @@ try:
 except OSError:
     pass
 print("uid", os.getuid(), "SNOOP-DONE")
-'''
+"""
 
-KILLER = r'''
+KILLER = r"""
 import os, signal
 for pid in sorted(int(p) for p in os.listdir("/proc") if p.isdigit()):
     if pid != os.getpid():
@@ -78,9 +81,9 @@ try:
     os.kill(-1, signal.SIGKILL)
 except OSError:
     pass
-'''
+"""
 
-SYMLINKS = r'''
+SYMLINKS = r"""
 import os, shutil
 targets = {"tpl": "{TEMPLATE}", "site": "{SITE}/intro2ai_planted.py",
            "victim": "{COURSE}/submitted/victim/hw5/mylib.py", "grading": "{COURSE}/.grading/hw5/forged.json"}
@@ -103,23 +106,23 @@ try:
     os.symlink("{COURSE}/.grading/hw5", "/scratch/out")
 except OSError:
     pass
-'''
+"""
 
-FLOOD = r'''
+FLOOD = r"""
 import sys
 chunk = "x" * (1 << 20)
 for _ in range(1024):
     sys.stdout.write(chunk)
 sys.stdout.flush()
-'''
+"""
 
-XSS = r'''
+XSS = r"""
 from IPython.display import HTML, Javascript, SVG, display
 display(HTML("<script>alert('XSS-HTML')</script><b>bold</b>"))
 display(Javascript("alert('XSS-JS')"))
 display(SVG('<svg xmlns="http://www.w3.org/2000/svg"><script>alert("XSS-SVG")</script></svg>'))
 print("<script>alert('XSS-PRINT')</script>")
-'''
+"""
 XSS_MARKDOWN = "<script>alert('XSS-MD')</script> <img src=x onerror=\"alert('XSS-IMG')\">"
 
 
@@ -140,7 +143,9 @@ def _with_cell(nb_path: Path, code: str, markdown: str | None = None) -> None:
     cells = [new_code_cell(code)] + ([new_markdown_cell(markdown)] if markdown else [])
     nb.cells[1:1] = cells
     if markdown:
-        nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"x": "<script>"}}}
+        nb.metadata["widgets"] = {
+            "application/vnd.jupyter.widget-state+json": {"state": {"x": "<script>"}}
+        }
     nbformat.write(nb, str(nb_path))
 
 
@@ -172,16 +177,24 @@ def _course(tmp: Path, attackers: dict[str, tuple]) -> Path:
 
     cases.secret_seed()  # the grader's seed file exists before the kit is hashed
     course = _tiny_course(tmp / "course")
-    for name in [s for s in VARIANTS if s != "ref"]:  # only the honest "ref" stays from test_pipeline
+    for name in [
+        s for s in VARIANTS if s != "ref"
+    ]:  # only the honest "ref" stays from test_pipeline
         shutil.rmtree(course / "submitted" / name)
     (course / "submitted" / "ref").rename(course / "submitted" / "victim")
     for name, (code, markdown) in attackers.items():
         dest = course / "submitted" / name / "hw5"
         shutil.copytree(course / "submitted" / "victim" / "hw5", dest)
         (dest / "mylib.py").write_text(HONEST)
-        _with_cell(dest / "hw5.ipynb", code.replace("{KIT}", str(records.REPO)).replace("{COURSE}", str(course))
-                   .replace("{SITE}", str(SITE)).replace("{TEMPLATE}", str(TEMPLATE))
-                   .replace("{MARKER}", MARKER), markdown)
+        _with_cell(
+            dest / "hw5.ipynb",
+            code.replace("{KIT}", str(records.REPO))
+            .replace("{COURSE}", str(course))
+            .replace("{SITE}", str(SITE))
+            .replace("{TEMPLATE}", str(TEMPLATE))
+            .replace("{MARKER}", MARKER),
+            markdown,
+        )
     shutil.copytree(course / "submitted" / "victim", course / "submitted" / "victim2")
     return course
 
@@ -194,21 +207,43 @@ def _digests(course: Path) -> dict[str, str]:
 def attacked(tmp_path_factory):
     """One batch, two workers: the attackers of items 1, 2, 5 and 7 beside two honest victims."""
     tmp = tmp_path_factory.mktemp("attacks")
-    course = _course(tmp, {"snoop": (SNOOP, None), "killer": (KILLER, None), "linker": (SYMLINKS, None),
-                           "raiser": ("x = 1", None), "malformed": ("x = 1", None), "xss": (XSS, XSS_MARKDOWN)})
+    course = _course(
+        tmp,
+        {
+            "snoop": (SNOOP, None),
+            "killer": (KILLER, None),
+            "linker": (SYMLINKS, None),
+            "raiser": ("x = 1", None),
+            "malformed": ("x = 1", None),
+            "xss": (XSS, XSS_MARKDOWN),
+        },
+    )
     # The linker also hands in a link to another student's work.
     (course / "submitted" / "linker" / "hw5" / "victim_link.py").symlink_to(
-        course / "submitted" / "victim" / "hw5" / "mylib.py")
+        course / "submitted" / "victim" / "hw5" / "mylib.py"
+    )
     before = {"kit": _kit_sha(), "site": _tree_sha(SITE), "subs": _digests(course)}
     os.environ["INTRO2AI_TEST_MARKER"] = MARKER
     try:
-        summary = batch.autograde(course, "hw5", jobs=2, grader="test_notebook_step_attacks:raising_grade",
-                                  progress=False, cell_timeout=60, notebook_time_limit=300)
+        summary = batch.autograde(
+            course,
+            "hw5",
+            jobs=2,
+            grader="test_notebook_step_attacks:raising_grade",
+            progress=False,
+            cell_timeout=60,
+            notebook_time_limit=300,
+        )
     finally:
         os.environ.pop("INTRO2AI_TEST_MARKER", None)
     after = {"kit": _kit_sha(), "site": _tree_sha(SITE), "subs": _digests(course)}
-    return {"course": course, "summary": summary, "before": before, "after": after,
-            "db": gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5")}
+    return {
+        "course": course,
+        "summary": summary,
+        "before": before,
+        "after": after,
+        "db": gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5"),
+    }
 
 
 def _kinds(rec: PipelineRecord) -> set[str]:
@@ -217,14 +252,25 @@ def _kinds(rec: PipelineRecord) -> set[str]:
 
 def test_batch_finishes_and_nothing_outside_the_scratch_changes(attacked):
     s = attacked["summary"]
-    assert sorted(s["graded"]) == ["killer", "linker", "malformed", "raiser", "snoop", "victim", "victim2", "xss"]
+    assert sorted(s["graded"]) == [
+        "killer",
+        "linker",
+        "malformed",
+        "raiser",
+        "snoop",
+        "victim",
+        "victim2",
+        "xss",
+    ]
     assert attacked["after"]["kit"] == attacked["before"]["kit"]
     assert attacked["after"]["site"] == attacked["before"]["site"]
     assert attacked["after"]["subs"] == attacked["before"]["subs"]
     assert not (SITE / "intro2ai_planted.py").exists()
     assert "PWNED" not in TEMPLATE.read_text(encoding="utf-8")
     grading = records.record_dir(attacked["course"], "hw5")
-    assert sorted(p.name for p in grading.iterdir()) == sorted([f"{s}.json" for s in s["graded"]] + ["_report.json"])
+    assert sorted(p.name for p in grading.iterdir()) == sorted(
+        [f"{s}.json" for s in s["graded"]] + ["_report.json"]
+    )
 
 
 def test_victims_keep_their_scores_and_are_not_flagged(attacked):
@@ -240,8 +286,12 @@ def test_victims_keep_their_scores_and_are_not_flagged(attacked):
 def test_item1_the_kernel_sees_no_secret_no_network_no_other_process(attacked):
     rec = attacked["summary"]["records"]["snoop"]
     assert {t: v.points for t, v in rec.trusted.tasks.items()} == FULL
-    nb = nbformat.read(str(attacked["course"] / "autograded" / "snoop" / "hw5" / "hw5.ipynb"), as_version=4)
-    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    nb = nbformat.read(
+        str(attacked["course"] / "autograded" / "snoop" / "hw5" / "hw5.ipynb"), as_version=4
+    )
+    printed = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+    )
     assert "SNOOP-DONE" in printed  # the cell ran to its end ...
     assert "READ:" not in printed  # ... and reached none of the secrets
     assert "uid 0 " not in printed
@@ -261,10 +311,14 @@ def test_item2_planted_links_lead_to_no_write_outside_the_scratch(attacked):
 
 
 def test_item5_a_grader_exception_gives_zero_and_a_review_flag_never_the_notebook_score(attacked):
-    rows = {r["student"]: r for r in csv.DictReader(export.export(attacked["course"], "hw5").open())}
+    rows = {
+        r["student"]: r for r in csv.DictReader(export.export(attacked["course"], "hw5").open())
+    }
     for student in ("raiser", "malformed"):
         rec = attacked["summary"]["records"][student]
-        assert "trusted_grader_error" in _kinds(rec) and "needs_manual_grade" in _kinds(rec), rec.flags
+        assert "trusted_grader_error" in _kinds(rec) and "needs_manual_grade" in _kinds(rec), (
+            rec.flags
+        )
         assert rec.trusted.total == 0.0
         cells = attacked["db"][student]["cells"]
         for task in FULL:
@@ -272,7 +326,10 @@ def test_item5_a_grader_exception_gives_zero_and_a_review_flag_never_the_noteboo
             assert cells[task]["score"] == 0.0  # ... and that is not the grade
             assert cells[task]["needs_manual_grade"]
         assert attacked["db"][student]["flagged"]
-        assert float(rows[student]["total"]) == 0.0 and "trusted_grader_error" in rows[student]["flags"]
+        assert (
+            float(rows[student]["total"]) == 0.0
+            and "trusted_grader_error" in rows[student]["flags"]
+        )
 
 
 def test_item7_formgrader_gets_no_markup_from_the_notebook(attacked):
@@ -280,7 +337,9 @@ def test_item7_formgrader_gets_no_markup_from_the_notebook(attacked):
 
     path = attacked["course"] / "autograded" / "xss" / "hw5" / "hw5.ipynb"
     nb = nbformat.read(str(path), as_version=4)
-    mimes = {m for c in nb.cells if c.cell_type == "code" for o in c.outputs for m in o.get("data", {})}
+    mimes = {
+        m for c in nb.cells if c.cell_type == "code" for o in c.outputs for m in o.get("data", {})
+    }
     assert mimes <= {"text/plain"}
     assert "widgets" not in nb.metadata
     outputs = json.dumps([c.outputs for c in nb.cells if c.cell_type == "code"])
@@ -289,9 +348,14 @@ def test_item7_formgrader_gets_no_markup_from_the_notebook(attacked):
     assert "<script>alert('XSS-PRINT')" in outputs  # printed text stays text ...
     html, _ = HTMLExporter().from_notebook_node(nb)
     for payload in ("XSS-HTML", "XSS-JS", "XSS-SVG", "XSS-PRINT", "XSS-MD"):  # ... and is escaped
-        assert f"<script>alert('{payload}')" not in html and f'<script>alert("{payload}")' not in html
+        assert (
+            f"<script>alert('{payload}')" not in html and f'<script>alert("{payload}")' not in html
+        )
     assert "<img src=x" not in html and "&lt;img src=x" in html  # the markdown's tag is text
-    assert "&lt;script&gt;alert(&#39;XSS-PRINT&#39;)" in html or "&lt;script&gt;alert('XSS-PRINT')" in html
+    assert (
+        "&lt;script&gt;alert(&#39;XSS-PRINT&#39;)" in html
+        or "&lt;script&gt;alert('XSS-PRINT')" in html
+    )
     rec = attacked["summary"]["records"]["xss"]
     assert {t: v.points for t, v in rec.trusted.tasks.items()} == FULL
     assert "possible_tampering" not in _kinds(rec)
@@ -301,8 +365,15 @@ def test_item6_an_output_flood_stays_out_of_the_grading_process(tmp_path):
     course = _course(tmp_path, {"flood": (FLOOD, None)})
     before = {"kit": _kit_sha(), "subs": _digests(course)}
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
-    summary = batch.autograde(course, "hw5", jobs=1, grader="test_pipeline:fake_grade", progress=False,
-                              cell_timeout=300, notebook_time_limit=600)
+    summary = batch.autograde(
+        course,
+        "hw5",
+        jobs=1,
+        grader="test_pipeline:fake_grade",
+        progress=False,
+        cell_timeout=300,
+        notebook_time_limit=600,
+    )
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert sorted(summary["graded"]) == ["flood", "victim", "victim2"]
     assert rss_after - rss_before < 300 * 1024  # the grading process never held the flood
@@ -316,7 +387,7 @@ def test_item6_an_output_flood_stays_out_of_the_grading_process(tmp_path):
     assert {"kit": _kit_sha(), "subs": _digests(course)} == before
 
 
-READER = r'''
+READER = r"""
 import os
 d = os.environ["INTRO2AI_DATA_DIR"]
 print("DATA-DIR", d, sorted(os.listdir(os.path.join(d, "cifar-10-batches-py")))[:2])
@@ -326,10 +397,12 @@ try:
     print("WRITE-ALLOWED")
 except OSError:
     print("WRITE-DENIED")
-'''
+"""
 
 
-def test_notebook_data_read_only_at_a_fixed_path_and_a_flag_when_missing(tmp_path, monkeypatch, capsys):
+def test_notebook_data_read_only_at_a_fixed_path_and_a_flag_when_missing(
+    tmp_path, monkeypatch, capsys
+):
     from intro2ai.datasets import cifar10
 
     course = _course(tmp_path, {"reader": (READER, None)})
@@ -342,7 +415,9 @@ def test_notebook_data_read_only_at_a_fixed_path_and_a_flag_when_missing(tmp_pat
     for name in (*cifar10.TRAIN_BATCHES, cifar10.TEST_BATCH):
         (data / cifar10.CIFAR10_FOLDER / name).write_bytes(b"batch " + name.encode())
     monkeypatch.setenv("INTRO2AI_DATA_DIR", str(data))
-    run = dict(grader="test_pipeline:fake_grade", progress=False, cell_timeout=60, notebook_time_limit=300)
+    run = dict(
+        grader="test_pipeline:fake_grade", progress=False, cell_timeout=60, notebook_time_limit=300
+    )
 
     with_data = batch.autograde(course, "hw5", jobs=2, students=["reader", "victim"], **run)
     assert all(r.flags == () for r in with_data["records"].values()), with_data["records"]
@@ -352,12 +427,16 @@ def test_notebook_data_read_only_at_a_fixed_path_and_a_flag_when_missing(tmp_pat
     assert "notebook_data_missing" not in capsys.readouterr().out
 
     monkeypatch.setenv("INTRO2AI_DATA_DIR", str(tmp_path / "empty"))
-    without = batch.autograde(course, "hw5", jobs=2, force=True, students=["reader", "victim"], **run)
+    without = batch.autograde(
+        course, "hw5", jobs=2, force=True, students=["reader", "victim"], **run
+    )
     for rec in without["records"].values():
         assert [f.kind for f in rec.flags] == ["notebook_data_missing"]
         assert {t: v.points for t, v in rec.trusted.tasks.items()} == FULL
     out = capsys.readouterr().out
     assert out.count("notebook_data_missing") == 1 and "make data" in out
 
-    fast = batch.autograde(course, "hw5", jobs=1, force=True, students=["victim"], fast_notebook=True, **run)
+    fast = batch.autograde(
+        course, "hw5", jobs=1, force=True, students=["victim"], fast_notebook=True, **run
+    )
     assert fast["records"]["victim"].flags == ()

@@ -113,7 +113,9 @@ def test_adam_compiled_and_numpy_paths_follow_the_formula(dtype, tol, layout):
     m_ref, v_ref, w_ref = np.zeros(w.shape), np.zeros(w.shape), w.astype(np.float64)
     config = {"learning_rate": 1e-2}
     expect_kernel = layout == "contiguous" and _extension.is_built()
-    assert (optim._fused_adam(w, w, np.zeros_like(w), np.zeros_like(w)) is not None) == expect_kernel
+    assert (
+        optim._fused_adam(w, w, np.zeros_like(w), np.zeros_like(w)) is not None
+    ) == expect_kernel
     for t in range(1, 6):
         dw = rng.standard_normal(w.shape).astype(dtype)
         old_m = config.get("m")

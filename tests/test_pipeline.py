@@ -6,6 +6,7 @@ real pipeline on it with real nbgrader and a real gradebook, and a stand-in
 trusted grader (``fake_grade`` below) so that it does not depend on HW5; the
 HW5 sample run lives in ``tests/test_pipeline_hw5.py``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,24 +28,44 @@ TINY_POINTS = {"hw5_conv_forward": 20.0, "hw5_max_pool_forward": 15.0}
 def fake_grade(submission_dir, seed=None):
     """Grades mylib.py by reading it (never importing it): the stand-in trusted grader."""
     src = (Path(submission_dir) / "mylib.py").read_text()
-    ok = {"hw5_conv_forward": "return 1" in src and "TAMPER" not in src,
-          "hw5_max_pool_forward": "return 2" in src}
+    ok = {
+        "hw5_conv_forward": "return 1" in src and "TAMPER" not in src,
+        "hw5_max_pool_forward": "return 2" in src,
+    }
     tasks = {}
     for task, max_pts in TINY_POINTS.items():
         good = ok[task]
         tasks[task] = {
-            "points": max_pts if good else 0.0, "max_points": max_pts,
-            "status": "pass" if good else "fail", "message": f"{task}: 메시지",
-            "cases": [{
-                "name": "visible_basic", "hidden": False, "input": "x (2, 3, 4, 4)",
-                "points": max_pts if good else 0.0, "max_points": max_pts,
-                "status": "pass" if good else "fail", "message": "통과" if good else "오차가 큽니다",
-                "checks": [{"name": "out", "passed": good, "error": 0.0 if good else 0.5,
-                            "tolerance": 1e-7, "weight": 1}],
-            }],
+            "points": max_pts if good else 0.0,
+            "max_points": max_pts,
+            "status": "pass" if good else "fail",
+            "message": f"{task}: 메시지",
+            "cases": [
+                {
+                    "name": "visible_basic",
+                    "hidden": False,
+                    "input": "x (2, 3, 4, 4)",
+                    "points": max_pts if good else 0.0,
+                    "max_points": max_pts,
+                    "status": "pass" if good else "fail",
+                    "message": "통과" if good else "오차가 큽니다",
+                    "checks": [
+                        {
+                            "name": "out",
+                            "passed": good,
+                            "error": 0.0 if good else 0.5,
+                            "tolerance": 1e-7,
+                            "weight": 1,
+                        }
+                    ],
+                }
+            ],
         }
-    return {"tasks": tasks, "total": sum(t["points"] for t in tasks.values()),
-            "max_total": sum(TINY_POINTS.values())}
+    return {
+        "tasks": tasks,
+        "total": sum(t["points"] for t in tasks.values()),
+        "max_total": sum(TINY_POINTS.values()),
+    }
 
 
 # --------------------------------------------------------------------------- fast: small steps
@@ -62,7 +83,8 @@ def test_kit_extension_only_for_identical_sources(tmp_path):
         shutil.copyfile(src, pkg / src.name)
     built = sorted(kit.glob("_im2col_cython*.so"))
     assert notebook_step.built_extensions(tmp_path) == [
-        (str(so), f"intro2ai/{so.name}") for so in built]
+        (str(so), f"intro2ai/{so.name}") for so in built
+    ]
     header = pkg / "_direct_conv_kernels.h"
     header.write_bytes(header.read_bytes() + b"\n")
     assert notebook_step.built_extensions(tmp_path) == []
@@ -105,35 +127,83 @@ def test_grading_key_changes_with_seed_grader_and_source_notebook(tmp_path):
 
 def test_cell_tasks_maps_by_task_id_prefix():
     tasks = ["hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward"]
-    got = gradebook.cell_tasks(["hw5_conv_forward", "hw5_conv_backward_extra", "written", "x_hw5_max_pool_forward"],
-                               tasks)
-    assert got == {"hw5_conv_forward": "hw5_conv_forward", "hw5_conv_backward_extra": "hw5_conv_backward",
-                   "x_hw5_max_pool_forward": "hw5_max_pool_forward"}
+    got = gradebook.cell_tasks(
+        ["hw5_conv_forward", "hw5_conv_backward_extra", "written", "x_hw5_max_pool_forward"], tasks
+    )
+    assert got == {
+        "hw5_conv_forward": "hw5_conv_forward",
+        "hw5_conv_backward_extra": "hw5_conv_backward",
+        "x_hw5_max_pool_forward": "hw5_max_pool_forward",
+    }
 
 
 def _check(ok, error=None):
-    return {"name": "out", "passed": ok, "error": (0.0 if ok else 0.5) if error is None else error,
-            "tolerance": 1e-7, "weight": 1}
+    return {
+        "name": "out",
+        "passed": ok,
+        "error": (0.0 if ok else 0.5) if error is None else error,
+        "tolerance": 1e-7,
+        "weight": 1,
+    }
 
 
 def _task(visible_ok, hidden_ok, max_pts=10.0):
     """A task result as a dict (``TaskResult.from_dict`` reads it)."""
-    cases = [{"name": "visible_basic", "hidden": False, "points": 4.0 if visible_ok else 0.0, "max_points": 4.0,
-              "status": "pass" if visible_ok else "fail", "message": "", "checks": [_check(visible_ok)]},
-             {"name": "hidden_x", "hidden": True, "points": 6.0 if hidden_ok else 0.0, "max_points": 6.0,
-              "status": "pass" if hidden_ok else "fail", "message": "", "checks": [_check(hidden_ok)]}]
-    return {"points": sum(c["points"] for c in cases), "max_points": max_pts, "status": "partial",
-            "message": "", "cases": cases}
+    cases = [
+        {
+            "name": "visible_basic",
+            "hidden": False,
+            "points": 4.0 if visible_ok else 0.0,
+            "max_points": 4.0,
+            "status": "pass" if visible_ok else "fail",
+            "message": "",
+            "checks": [_check(visible_ok)],
+        },
+        {
+            "name": "hidden_x",
+            "hidden": True,
+            "points": 6.0 if hidden_ok else 0.0,
+            "max_points": 6.0,
+            "status": "pass" if hidden_ok else "fail",
+            "message": "",
+            "checks": [_check(hidden_ok)],
+        },
+    ]
+    return {
+        "points": sum(c["points"] for c in cases),
+        "max_points": max_pts,
+        "status": "partial",
+        "message": "",
+        "cases": cases,
+    }
 
 
 def _autograde(kernel_scores):
-    return AutogradeResult.from_dict({"notebooks": {"hw5": {"grades": {
-        g: {"auto_score": s, "max_score": 10.0} for g, s in kernel_scores.items()}}}})
+    return AutogradeResult.from_dict(
+        {
+            "notebooks": {
+                "hw5": {
+                    "grades": {
+                        g: {"auto_score": s, "max_score": 10.0} for g, s in kernel_scores.items()
+                    }
+                }
+            }
+        }
+    )
 
 
 def test_tampering_flag_only_when_kernel_passed_and_visible_case_failed():
-    trusted = batch.check_trusted({"tasks": {"t_a": _task(False, False), "t_b": _task(True, False),
-                                             "t_c": _task(False, False)}, "total": 0.0, "max_total": 30.0})
+    trusted = batch.check_trusted(
+        {
+            "tasks": {
+                "t_a": _task(False, False),
+                "t_b": _task(True, False),
+                "t_c": _task(False, False),
+            },
+            "total": 0.0,
+            "max_total": 30.0,
+        }
+    )
     flags = gradebook.tampering_flags(_autograde({"t_a": 10.0, "t_b": 10.0, "t_c": 0.0}), trusted)
     # t_a: kernel passed, visible failed -> flagged; t_b: only a hidden case failed (a genuine
     # mistake the notebook cannot see) -> not flagged; t_c: failed in the kernel too -> not flagged.
@@ -143,8 +213,9 @@ def test_tampering_flag_only_when_kernel_passed_and_visible_case_failed():
 
 def test_tampering_ignores_diagnostic_checks():
     task = _task(True, True)
-    task["cases"][0]["checks"].append({"name": "numerical_dx", "passed": False, "error": 1.0,
-                                       "tolerance": 1e-5, "weight": 0})
+    task["cases"][0]["checks"].append(
+        {"name": "numerical_dx", "passed": False, "error": 1.0, "tolerance": 1e-5, "weight": 0}
+    )
     assert not gradebook.trusted_failed(TaskResult.from_dict(task))
 
 
@@ -162,10 +233,18 @@ def test_tampering_needs_a_contradiction_not_a_stricter_check():
 
 
 def test_feedback_page_shows_scalars_never_arrays_or_solution_lines():
-    rec = {"student": "s1", "assignment": "hw5", "trusted": fake_grade_from_text("def conv():\n    return 1\n"),
-           "flags": [{"kind": "possible_tampering", "task": "hw5_conv_forward"}]}
-    snippet = next(s for s in feedback.forbidden_snippets() if not s.isupper() and "SOLUTION" not in s)
-    rec["trusted"]["tasks"]["hw5_max_pool_forward"]["cases"][0]["message"] = f"오류: {snippet} ### BEGIN SOLUTION"
+    rec = {
+        "student": "s1",
+        "assignment": "hw5",
+        "trusted": fake_grade_from_text("def conv():\n    return 1\n"),
+        "flags": [{"kind": "possible_tampering", "task": "hw5_conv_forward"}],
+    }
+    snippet = next(
+        s for s in feedback.forbidden_snippets() if not s.isupper() and "SOLUTION" not in s
+    )
+    rec["trusted"]["tasks"]["hw5_max_pool_forward"]["cases"][0]["message"] = (
+        f"오류: {snippet} ### BEGIN SOLUTION"
+    )
     # An array in a grader's result is refused where the batch reads it: it never gets into a
     # record, so never onto a page.
     with_array = json.loads(json.dumps(rec["trusted"]))
@@ -196,12 +275,25 @@ def test_grade_rows_and_export(tmp_path):
         sub = records.submission_path(course, "hw5", student)
         sub.mkdir(parents=True)
         (sub / "mylib.py").write_text(src)
-        rec = {"version": records.RECORD_VERSION, "student": student, "assignment": "hw5",
-               "digest": records.digest(sub), "trusted": fake_grade_from_text(src), "flags": []}
+        rec = {
+            "version": records.RECORD_VERSION,
+            "student": student,
+            "assignment": "hw5",
+            "digest": records.digest(sub),
+            "trusted": fake_grade_from_text(src),
+            "flags": [],
+        }
         records.store_record(course, "hw5", PipelineRecord.from_dict(rec))
     out = export.export(course, "hw5")
     rows = list(csv.reader(out.open()))
-    assert rows[0] == ["student", "hw5_conv_forward", "hw5_max_pool_forward", "total", "max_total", "flags"]
+    assert rows[0] == [
+        "student",
+        "hw5_conv_forward",
+        "hw5_max_pool_forward",
+        "total",
+        "max_total",
+        "flags",
+    ]
     assert rows[1] == ["a", "20", "15", "35", "35", ""]
     assert rows[2] == ["b", "0", "0", "0", "35", ""]
 
@@ -221,11 +313,13 @@ VARIANTS = {
     "memhog": "def conv():\n    x = bytearray(64 * 1024**3)\n    return 1\n\ndef pool():\n    return 2\n",
     # Floods fd 1 and writes forged bytes to every other descriptor it might have inherited:
     # none reaches the batch (its terminal, result pipes); it breaks only its own kernel.
-    "fdwriter": ("import os\ndef conv():\n    os.write(1, b'FLOOD' * 400000)\n"
-                 "    for fd in range(3, 1024):\n        try:\n"
-                 "            os.write(fd, b'R' + bytes(12) + b'FORGED' * 100)\n"
-                 "        except OSError:\n            pass\n    return 1\n\n"
-                 "def pool():\n    return 2\n"),
+    "fdwriter": (
+        "import os\ndef conv():\n    os.write(1, b'FLOOD' * 400000)\n"
+        "    for fd in range(3, 1024):\n        try:\n"
+        "            os.write(fd, b'R' + bytes(12) + b'FORGED' * 100)\n"
+        "        except OSError:\n            pass\n    return 1\n\n"
+        "def pool():\n    return 2\n"
+    ),
 }
 EXPECTED = {  # trusted points per task, tampering flag
     "ref": ({"hw5_conv_forward": 20, "hw5_max_pool_forward": 15}, False),
@@ -256,7 +350,13 @@ def _tiny_course(root: Path) -> Path:
 
     def cell(src, gid, points=None, md=False, **flags):
         c = (new_markdown_cell if md else new_code_cell)(src)
-        meta = {"grade": False, "solution": False, "locked": False, "grade_id": gid, "schema_version": 3}
+        meta = {
+            "grade": False,
+            "solution": False,
+            "locked": False,
+            "grade_id": gid,
+            "schema_version": 3,
+        }
         meta.update(flags)
         if points is not None:
             meta["points"] = points
@@ -267,16 +367,35 @@ def _tiny_course(root: Path) -> Path:
     (root / "nbgrader_config.py").write_text(
         'c = get_config()\nc.CourseDirectory.course_id = "tiny"\n'
         'c.Autograde.exclude_overwriting = {"hw5": ["mylib.py"]}\n'
-        'c.Execute.interrupt_on_timeout = False\nc.Execute.shutdown_kernel = "immediate"\n')
+        'c.Execute.interrupt_on_timeout = False\nc.Execute.shutdown_kernel = "immediate"\n'
+    )
     (root / "source" / "hw5" / "mylib.py").write_text(STUBS)
-    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nb = new_notebook(
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        }
+    )
     nb.cells = [
         cell("import mylib", "setup", locked=True),
-        cell("assert mylib.conv() == 1\n### BEGIN HIDDEN TESTS\nassert mylib.conv() + 0 == 1  # HIDDENMARK\n"
-             "### END HIDDEN TESTS", "hw5_conv_forward", points=20, grade=True, locked=True),
-        cell("assert mylib.pool() == 2", "hw5_max_pool_forward", points=15, grade=True, locked=True),
-        cell("설명하세요.\n### BEGIN SOLUTION\nSECRET ANSWER TEXT\n### END SOLUTION", "written", points=5,
-             md=True, grade=True, solution=True),
+        cell(
+            "assert mylib.conv() == 1\n### BEGIN HIDDEN TESTS\nassert mylib.conv() + 0 == 1  # HIDDENMARK\n"
+            "### END HIDDEN TESTS",
+            "hw5_conv_forward",
+            points=20,
+            grade=True,
+            locked=True,
+        ),
+        cell(
+            "assert mylib.pool() == 2", "hw5_max_pool_forward", points=15, grade=True, locked=True
+        ),
+        cell(
+            "설명하세요.\n### BEGIN SOLUTION\nSECRET ANSWER TEXT\n### END SOLUTION",
+            "written",
+            points=5,
+            md=True,
+            grade=True,
+            solution=True,
+        ),
     ]
     nbformat.write(nb, root / "source" / "hw5" / "hw5.ipynb")
     result = _nbgrader_api(root).generate_assignment("hw5", force=True, create=True)
@@ -295,9 +414,13 @@ def _all_digests(course: Path) -> dict[str, str]:
 
 def _gradebook_state(course: Path) -> dict:
     state = gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5")
-    return {s: {"flagged": v["flagged"], "cells": {g: (c["score"], c["needs_manual_grade"])
-                                                   for g, c in v["cells"].items()}}
-            for s, v in state.items()}
+    return {
+        s: {
+            "flagged": v["flagged"],
+            "cells": {g: (c["score"], c["needs_manual_grade"]) for g, c in v["cells"].items()},
+        }
+        for s, v in state.items()
+    }
 
 
 @pytest.mark.slow
@@ -306,8 +429,15 @@ def test_tiny_course_pipeline_scores_flags_resume_jobs(tmp_path, capfd):
     before = _all_digests(course)
     grader = "test_pipeline:fake_grade"
 
-    first = batch.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5,
-                                notebook_time_limit=TINY_TIME_LIMIT)
+    first = batch.autograde(
+        course,
+        "hw5",
+        jobs=1,
+        grader=grader,
+        progress=False,
+        cell_timeout=5,
+        notebook_time_limit=TINY_TIME_LIMIT,
+    )
     out, err = capfd.readouterr()
     for stream in (out, err):  # nothing the kernels wrote reaches the instructor's terminal
         assert "FLOOD" not in stream and "FORGED" not in stream and len(stream) < 10_000
@@ -317,7 +447,10 @@ def test_tiny_course_pipeline_scores_flags_resume_jobs(tmp_path, capfd):
         cells = state[student]["cells"]
         for task, pts in points.items():
             assert cells[task]["score"] == pts, (student, task)  # the trusted score is the grade
-            assert cells[task]["needs_manual_grade"] is (flagged and task == "hw5_conv_forward"), (student, task)
+            assert cells[task]["needs_manual_grade"] is (flagged and task == "hw5_conv_forward"), (
+                student,
+                task,
+            )
         assert state[student]["flagged"] is flagged, student
         rec = records.load_record(course, "hw5", student)
         assert any(f["kind"] == "possible_tampering" for f in rec["flags"]) is flagged
@@ -329,25 +462,49 @@ def test_tiny_course_pipeline_scores_flags_resume_jobs(tmp_path, capfd):
     assert list(report["flags"]) and "tamper" in report["flags"]
 
     # Resume: nothing changed, nothing regraded.
-    second = batch.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5,
-                                notebook_time_limit=TINY_TIME_LIMIT)
+    second = batch.autograde(
+        course,
+        "hw5",
+        jobs=1,
+        grader=grader,
+        progress=False,
+        cell_timeout=5,
+        notebook_time_limit=TINY_TIME_LIMIT,
+    )
     assert second["graded"] == [] and sorted(second["skipped"]) == sorted(VARIANTS)
     # A changed submission is regraded, and only that one.
     mylib = records.submission_path(course, "hw5", "stub") / "mylib.py"
     mylib.write_text(VARIANTS["ref"])
-    third = batch.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5,
-                                notebook_time_limit=TINY_TIME_LIMIT)
+    third = batch.autograde(
+        course,
+        "hw5",
+        jobs=1,
+        grader=grader,
+        progress=False,
+        cell_timeout=5,
+        notebook_time_limit=TINY_TIME_LIMIT,
+    )
     assert third["graded"] == ["stub"]
-    assert gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5")["stub"]["score"] == 35.0
+    assert (
+        gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5")["stub"]["score"] == 35.0
+    )
     mylib.write_text(STUBS)
-    batch.autograde(course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5,
-                       students=["stub"])
+    batch.autograde(
+        course, "hw5", jobs=1, grader=grader, progress=False, cell_timeout=5, students=["stub"]
+    )
     serial = _gradebook_state(course)
 
     # FORCE with two workers regrades everything into the same gradebook.
-    forced = batch.autograde(course, "hw5", jobs=2, force=True, grader=grader, progress=False,
-                                cell_timeout=5,
-                                notebook_time_limit=TINY_TIME_LIMIT)
+    forced = batch.autograde(
+        course,
+        "hw5",
+        jobs=2,
+        force=True,
+        grader=grader,
+        progress=False,
+        cell_timeout=5,
+        notebook_time_limit=TINY_TIME_LIMIT,
+    )
     assert sorted(forced["graded"]) == sorted(VARIANTS)
     assert _gradebook_state(course) == serial
 
@@ -384,10 +541,19 @@ def test_notebook_step_time_limit_stops_a_hanging_submission(tmp_path):
     still gets its trusted grade; the batch goes on."""
     course = _tiny_course(tmp_path / "course")
     slow = records.submission_path(course, "hw5", "ref") / "mylib.py"
-    slow.write_text("import time\ndef conv():\n    time.sleep(600)\n    return 1\n\n"
-                    "def pool():\n    return 2\n")
-    summary = batch.autograde(course, "hw5", jobs=1, grader="test_pipeline:fake_grade", progress=False,
-                                 students=["ref", "stub"], cell_timeout=600, notebook_time_limit=15)
+    slow.write_text(
+        "import time\ndef conv():\n    time.sleep(600)\n    return 1\n\ndef pool():\n    return 2\n"
+    )
+    summary = batch.autograde(
+        course,
+        "hw5",
+        jobs=1,
+        grader="test_pipeline:fake_grade",
+        progress=False,
+        students=["ref", "stub"],
+        cell_timeout=600,
+        notebook_time_limit=15,
+    )
     assert summary["wall"] < 120
     rec = summary["records"]["ref"]
     kinds = {f.kind for f in rec.flags}
@@ -397,8 +563,11 @@ def test_notebook_step_time_limit_stops_a_hanging_submission(tmp_path):
     assert "notebook_timeout" not in {f.kind for f in summary["records"]["stub"].flags}
     # Nothing of the stopped kernel is left running.
     autograded = str((course / "autograded").resolve())
-    leftover = [p.name for p in Path("/proc").iterdir() if p.name.isdigit()
-                and _cwd_or_empty(p).startswith(autograded)]
+    leftover = [
+        p.name
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and _cwd_or_empty(p).startswith(autograded)
+    ]
     assert leftover == []
     page = feedback.write_all(course, "hw5", students=["ref"])[0]
     assert "제한 시간" in feedback.visible_text(page.read_text(encoding="utf-8"))

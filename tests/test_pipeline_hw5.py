@@ -12,6 +12,7 @@ workers, unchanged submissions and leak-free feedback are checked too.
 Every sample through this pipeline is ``make demo``'s job (it checks each one against the
 same expected scores); ``tests/test_grader_samples.py`` pins every sample's exact trusted score.
 """
+
 from __future__ import annotations
 
 import csv
@@ -66,8 +67,11 @@ def _release_course(tmp: Path) -> Path:
     course = tmp / "assignments"
     course.mkdir()
     shutil.copy2(REPO / "assignments" / "nbgrader_config.py", course / "nbgrader_config.py")
-    shutil.copytree(REPO / "assignments" / "source", course / "source",
-                    ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    shutil.copytree(
+        REPO / "assignments" / "source",
+        course / "source",
+        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"),
+    )
     folder, problems = release.build_release("hw5", REPO, course_dir=course)
     assert problems == [], problems
     return course
@@ -83,17 +87,31 @@ def graded(tmp_path_factory):
     assert names == SUBSET
     digests = {s: records.digest(records.submission_path(course, "hw5", s)) for s in SUBSET}
     seed = smod.expected_scores()["seed"]
-    first = batch.autograde(course, "hw5", jobs=2, students=SUBSET, seed=seed, progress=False,
-                            cell_timeout=CELL_TIMEOUT, fast_notebook=True,
-                            notebook_time_limit=NOTEBOOK_TIME_LIMIT)
+    first = batch.autograde(
+        course,
+        "hw5",
+        jobs=2,
+        students=SUBSET,
+        seed=seed,
+        progress=False,
+        cell_timeout=CELL_TIMEOUT,
+        fast_notebook=True,
+        notebook_time_limit=NOTEBOOK_TIME_LIMIT,
+    )
     return {"course": course, "digests": digests, "first": first, "seed": seed}
 
 
 def _state(course: Path) -> dict:
     state = gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5")
-    return {s: {"flagged": v["flagged"],
-                "cells": {g: (c["score"], c["needs_manual_grade"]) for g, c in sorted(v["cells"].items())}}
-            for s, v in sorted(state.items())}
+    return {
+        s: {
+            "flagged": v["flagged"],
+            "cells": {
+                g: (c["score"], c["needs_manual_grade"]) for g, c in sorted(v["cells"].items())
+            },
+        }
+        for s, v in sorted(state.items())
+    }
 
 
 def test_every_trusted_score_exactly_as_expected(graded):
@@ -110,7 +128,10 @@ def test_every_trusted_score_exactly_as_expected(graded):
             cell = db[name]["cells"][task]
             # Each task's graded cell carries the trusted score, scaled to the cell's points.
             max_pts = rec["trusted"]["tasks"][task]["max_points"]
-            assert cell["score"] == pytest.approx(pts * cell["max_score"] / max_pts, abs=1e-9), (name, task)
+            assert cell["score"] == pytest.approx(pts * cell["max_score"] / max_pts, abs=1e-9), (
+                name,
+                task,
+            )
             assert float(rows[name][task]) == pts, (name, task)
         assert float(rows[name]["total"]) == sum(want.values())
 
@@ -121,8 +142,11 @@ def test_tampering_flagged_only_where_the_kernel_was_fooled(graded):
     for name in SUBSET:
         rec = records.load_record(course, "hw5", name)
         # The notebook fooled, the trusted grader not: possible tampering, found by the pipeline.
-        flagged = sorted(f["task"] for f in rec["flags"]
-                         if f["kind"] == "possible_tampering" and "source" not in f)
+        flagged = sorted(
+            f["task"]
+            for f in rec["flags"]
+            if f["kind"] == "possible_tampering" and "source" not in f
+        )
         recipe = smod.NOTEBOOK_SAMPLES.get(name) or smod.SAMPLES.get(name, {})
         want = sorted(recipe.get("tampered", [])) if name not in KIT_UNREADABLE else []
         assert flagged == want, name
@@ -133,7 +157,10 @@ def test_tampering_flagged_only_where_the_kernel_was_fooled(graded):
         assert db[name]["flagged"] is bool(want or own), name
         for task in want:
             cell = db[name]["cells"][task]
-            assert cell["needs_manual_grade"] and cell["auto_score"] == cell["max_score"], (name, task)
+            assert cell["needs_manual_grade"] and cell["auto_score"] == cell["max_score"], (
+                name,
+                task,
+            )
     # The untouched release and the reference pass or fail in both places: nothing to flag.
     assert not records.load_record(course, "hw5", "reference")["flags"]
 
@@ -181,21 +208,40 @@ def test_feedback_pages_leak_nothing(graded):
         assert "hw5_conv_forward" in text and "허용 오차" in text
         for bad in hidden + reference_lines + ["BEGIN HIDDEN", "BEGIN SOLUTION", "END SOLUTION"]:
             assert bad not in text, (page.name, bad)
-    conv_no_pad = feedback.visible_text(feedback.page_path(course, "hw5", "conv_no_pad").read_text("utf-8"))
+    conv_no_pad = feedback.visible_text(
+        feedback.page_path(course, "hw5", "conv_no_pad").read_text("utf-8")
+    )
     assert "10 / 20" in conv_no_pad and "hidden" in conv_no_pad
 
 
 def test_resume_then_force_with_other_jobs_gives_same_gradebook(graded):
     course, seed = graded["course"], graded["seed"]
     before = _state(course)
-    again = batch.autograde(course, "hw5", jobs=2, students=SUBSET, seed=seed, progress=False,
-                            cell_timeout=CELL_TIMEOUT, fast_notebook=True,
-                            notebook_time_limit=NOTEBOOK_TIME_LIMIT)
+    again = batch.autograde(
+        course,
+        "hw5",
+        jobs=2,
+        students=SUBSET,
+        seed=seed,
+        progress=False,
+        cell_timeout=CELL_TIMEOUT,
+        fast_notebook=True,
+        notebook_time_limit=NOTEBOOK_TIME_LIMIT,
+    )
     assert again["graded"] == [] and sorted(again["skipped"]) == sorted(SUBSET)
     some = ["reference", "nb_exec_instructor"]
-    forced = batch.autograde(course, "hw5", jobs=1, force=True, students=some, seed=seed,
-                             progress=False, cell_timeout=CELL_TIMEOUT, fast_notebook=True,
-                             notebook_time_limit=NOTEBOOK_TIME_LIMIT)
+    forced = batch.autograde(
+        course,
+        "hw5",
+        jobs=1,
+        force=True,
+        students=some,
+        seed=seed,
+        progress=False,
+        cell_timeout=CELL_TIMEOUT,
+        fast_notebook=True,
+        notebook_time_limit=NOTEBOOK_TIME_LIMIT,
+    )
     assert sorted(forced["graded"]) == sorted(some)
     assert _state(course) == before
     report = json.loads(records.report_path(course, "hw5").read_text())

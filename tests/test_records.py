@@ -15,12 +15,26 @@ from autograder.results import PipelineRecord
 
 def _record(student, total=35.0):
     """A record as a dict (what a record file holds); ``PipelineRecord.from_dict`` reads it."""
-    return {"version": records.RECORD_VERSION, "student": student, "assignment": "hw5",
-            "digest": "d" * 64, "grading_key": "k",
-            "trusted": {"tasks": {"hw5_conv_forward": {"points": total, "max_points": 35.0,
-                                                      "status": "pass", "message": "ok"}},
-                        "total": total, "max_total": 35.0},
-            "flags": []}
+    return {
+        "version": records.RECORD_VERSION,
+        "student": student,
+        "assignment": "hw5",
+        "digest": "d" * 64,
+        "grading_key": "k",
+        "trusted": {
+            "tasks": {
+                "hw5_conv_forward": {
+                    "points": total,
+                    "max_points": 35.0,
+                    "status": "pass",
+                    "message": "ok",
+                }
+            },
+            "total": total,
+            "max_total": 35.0,
+        },
+        "flags": [],
+    }
 
 
 def _store(course, rec):
@@ -83,8 +97,9 @@ def test_symlinked_record_is_not_followed(course, tmp_path):
     assert records.load_record(course, "hw5", "kim") is None
 
 
-@pytest.mark.parametrize("content", [b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe", b"{}",
-                                     b'{"mac": 1, "record": {}}'])
+@pytest.mark.parametrize(
+    "content", [b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe", b"{}", b'{"mac": 1, "record": {}}']
+)
 def test_malformed_files_are_problems_not_crashes(course, content):
     _store(course, _record("kim"))
     records.record_path(course, "hw5", "bad").write_bytes(content)
@@ -155,11 +170,14 @@ def test_batch_regrades_over_a_forged_record_and_reports_it(course, one_submissi
 
     forged = _record("kim")
     forged["digest"] = records.digest(one_submission)
-    forged["grading_key"] = records.grading_key(course, "hw5", "tests.test_records:_zero_grade", None)
+    forged["grading_key"] = records.grading_key(
+        course, "hw5", "tests.test_records:_zero_grade", None
+    )
     records.record_path(course, "hw5", "kim").parent.mkdir(parents=True, exist_ok=True)
     records.record_path(course, "hw5", "kim").write_text(json.dumps(forged))
-    summary = batch.autograde(course, "hw5", grader="tests.test_records:_zero_grade",
-                              skip_notebook=True, progress=False)
+    summary = batch.autograde(
+        course, "hw5", grader="tests.test_records:_zero_grade", skip_notebook=True, progress=False
+    )
     assert summary["graded"] == ["kim"]
     assert records.load_record(course, "hw5", "kim")["trusted"]["total"] == 0.0
     report = json.loads(records.report_path(course, "hw5").read_text())
@@ -167,9 +185,18 @@ def test_batch_regrades_over_a_forged_record_and_reports_it(course, one_submissi
 
 
 def _zero_grade(submission_dir, **kwargs):
-    return {"tasks": {"hw5_conv_forward": {"points": 0.0, "max_points": 35.0, "status": "fail",
-                                           "message": "0"}},
-            "total": 0.0, "max_total": 35.0}
+    return {
+        "tasks": {
+            "hw5_conv_forward": {
+                "points": 0.0,
+                "max_points": 35.0,
+                "status": "fail",
+                "message": "0",
+            }
+        },
+        "total": 0.0,
+        "max_total": 35.0,
+    }
 
 
 @pytest.mark.slow
@@ -177,10 +204,17 @@ def test_the_trusted_graders_flags_reach_the_record_and_the_csv(course, one_subm
     """An unsandboxed task (or any flag of the trusted grader) is visible in the export."""
     from autograder import batch
 
-    batch.autograde(course, "hw5", grader="tests.test_records:_flagged_grade", skip_notebook=True,
-                    progress=False)
+    batch.autograde(
+        course,
+        "hw5",
+        grader="tests.test_records:_flagged_grade",
+        skip_notebook=True,
+        progress=False,
+    )
     rec = records.load_record(course, "hw5", "kim")
-    assert {"kind": "unsandboxed", "task": "hw5_conv_forward", "source": "trusted grader"} in rec["flags"]
+    assert {"kind": "unsandboxed", "task": "hw5_conv_forward", "source": "trusted grader"} in rec[
+        "flags"
+    ]
     assert "unsandboxed:hw5_conv_forward" in export.export(course, "hw5").read_text()
 
 
@@ -196,15 +230,21 @@ def test_batch_regrades_a_record_of_an_older_format(course, one_submission):
     from autograder import batch
 
     old = _record("kim")
-    old.update(version=records.RECORD_VERSION - 1, digest=records.digest(one_submission),
-               grading_key=records.grading_key(course, "hw5", "tests.test_records:_zero_grade", None))
+    old.update(
+        version=records.RECORD_VERSION - 1,
+        digest=records.digest(one_submission),
+        grading_key=records.grading_key(course, "hw5", "tests.test_records:_zero_grade", None),
+    )
     old["trusted"]["tasks"]["hw5_conv_forward"]["status"] = "passed"  # an old spelling
     body = records._canonical(old)
-    records.atomic_write(records.record_path(course, "hw5", "kim"),
-                         json.dumps({"mac": records._mac(body), "record": old}))
+    records.atomic_write(
+        records.record_path(course, "hw5", "kim"),
+        json.dumps({"mac": records._mac(body), "record": old}),
+    )
     assert records.current_records(course, "hw5") == ({}, {"kim": records.RECORD_OUTDATED})
-    summary = batch.autograde(course, "hw5", grader="tests.test_records:_zero_grade",
-                              skip_notebook=True, progress=False)
+    summary = batch.autograde(
+        course, "hw5", grader="tests.test_records:_zero_grade", skip_notebook=True, progress=False
+    )
     assert summary["graded"] == ["kim"]
     rec = records.load_record(course, "hw5", "kim")
     assert rec["version"] == records.RECORD_VERSION and rec["trusted"]["total"] == 0.0

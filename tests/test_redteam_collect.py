@@ -23,9 +23,11 @@ GRADED = collect.GRADED_FILES["hw5"]
 
 
 def files_of(tag: str) -> dict[str, bytes]:
-    return {"hw5.ipynb": b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
-            "intro2ai/layers.py": f"# layers of {tag}\n".encode(),
-            "intro2ai/classifiers/cnn.py": f"# cnn of {tag}\n".encode()}
+    return {
+        "hw5.ipynb": b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
+        "intro2ai/layers.py": f"# layers of {tag}\n".encode(),
+        "intro2ai/classifiers/cnn.py": f"# cnn of {tag}\n".encode(),
+    }
 
 
 def student_zip(tag: str) -> bytes:
@@ -55,9 +57,14 @@ def write_archive(folder: Path, name: str | bytes, data: bytes, mtime: float) ->
 
 def run_cli(src: Path, course: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONIOENCODING="utf-8")  # strict: an unprintable name must not crash
-    return subprocess.run([sys.executable, "-m", "autograder.collect", str(src), "--course-dir",
-                           str(course)], capture_output=True, text=True, cwd=REPO, env=env,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "autograder.collect", str(src), "--course-dir", str(course)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("mtime", [1e12, -1e12, -30e9])  # years 33658, -29719 and 1019
@@ -70,16 +77,21 @@ def test_a_file_time_out_of_range_refuses_that_archive_not_the_class(tmp_path, m
     proc = run_cli(src, course)
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 1
-    assert (course / "submitted/20260001/hw5/intro2ai/layers.py").read_bytes() == b"# layers of ok\n"
+    assert (
+        course / "submitted/20260001/hw5/intro2ai/layers.py"
+    ).read_bytes() == b"# layers of ok\n"
     assert not (course / "submitted/20260002").exists()
     row = next(line for line in proc.stdout.splitlines() if "20260002_hw5.zip" in line)
     assert row.startswith("refused") and "time" in row
 
 
-@pytest.mark.parametrize("name", [
-    "20260001_late\nrefused   20260002  20260002_hw5.zip  forged row.zip",
-    b"20260001_\xff\xfe late.zip",  # not UTF-8: the name reaches Python with surrogates
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "20260001_late\nrefused   20260002  20260002_hw5.zip  forged row.zip",
+        b"20260001_\xff\xfe late.zip",  # not UTF-8: the name reaches Python with surrogates
+    ],
+)
 def test_an_unprintable_newest_name_neither_crashes_nor_forges_the_table(tmp_path, name):
     src = tmp_path / "lms"
     write_archive(src, "20260001_first.zip", student_zip("first"), 1_765_000_000)
@@ -90,11 +102,17 @@ def test_an_unprintable_newest_name_neither_crashes_nor_forges_the_table(tmp_pat
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 0, proc.stdout
     lines = proc.stdout.splitlines()
-    table = lines[2:lines.index(next(line for line in lines if line[0].isdigit() and " collected" in line))]
+    table = lines[
+        2 : lines.index(next(line for line in lines if line[0].isdigit() and " collected" in line))
+    ]
     assert len(table) == 3, lines  # superseded, collected 20260001, collected 20260002
     assert sorted(line.split()[0] for line in table) == ["collected", "collected", "superseded"]
-    assert (course / "submitted/20260001/hw5/intro2ai/layers.py").read_bytes() == b"# layers of second\n"
-    assert (course / "submitted/20260002/hw5/intro2ai/layers.py").read_bytes() == b"# layers of other\n"
+    assert (
+        course / "submitted/20260001/hw5/intro2ai/layers.py"
+    ).read_bytes() == b"# layers of second\n"
+    assert (
+        course / "submitted/20260002/hw5/intro2ai/layers.py"
+    ).read_bytes() == b"# layers of other\n"
 
 
 def test_ids_that_differ_only_in_case_are_refused_not_merged(tmp_path):
@@ -116,7 +134,9 @@ def test_an_id_that_differs_only_in_case_from_a_collected_one_leaves_it_alone(tm
     course = tmp_path / "course"
     first = tmp_path / "first"
     write_archive(first, "Kim01_hw5.zip", student_zip("kim"), 1_765_000_000)
-    assert [r.status for r in collect.collect_archives(collect.find_archives(first)[0], course)] == ["collected"]
+    assert [
+        r.status for r in collect.collect_archives(collect.find_archives(first)[0], course)
+    ] == ["collected"]
     before = folder_hashes(course / "submitted")
     second = tmp_path / "second"
     write_archive(second, "kim01_hw5.zip", student_zip("intruder"), 1_765_000_500)
@@ -129,12 +149,12 @@ def test_an_id_that_differs_only_in_case_from_a_collected_one_leaves_it_alone(tm
 def _patch_central_size(data: bytes, name: bytes, size: int) -> bytes:
     """Set the uncompressed size of ``name`` in the central directory (the local header keeps
     the true one): the ZIP size lie."""
-    i = data.index(b"PK\x01\x02" + data[data.index(b"PK\x01\x02") + 4:][:0])
+    i = data.index(b"PK\x01\x02" + data[data.index(b"PK\x01\x02") + 4 :][:0])
     while True:
         i = data.index(b"PK\x01\x02", i)
-        n = struct.unpack("<H", data[i + 28:i + 30])[0]
-        if data[i + 46:i + 46 + n] == name:
-            return data[:i + 24] + struct.pack("<I", size) + data[i + 28:]
+        n = struct.unpack("<H", data[i + 28 : i + 30])[0]
+        if data[i + 46 : i + 46 + n] == name:
+            return data[: i + 24] + struct.pack("<I", size) + data[i + 28 :]
         i += 4
 
 
@@ -166,12 +186,19 @@ def test_pax_headers_cannot_rename_an_entry_out_or_twice(tmp_path):
         return buf.getvalue()
 
     src = tmp_path / "lms"
-    write_archive(src, "20260001_hw5.tar", tar_with("../../../20260002/hw5/intro2ai/layers.py"), 1_765_000_000)
+    write_archive(
+        src, "20260001_hw5.tar", tar_with("../../../20260002/hw5/intro2ai/layers.py"), 1_765_000_000
+    )
     write_archive(src, "20260003_hw5.tar", tar_with("intro2ai/layers.py"), 1_765_000_000)
     write_archive(src, "20260002_hw5.zip", student_zip("victim"), 1_765_000_000)
     course = tmp_path / "course"
     rows = {r.archive: r for r in collect.collect_archives(collect.find_archives(src)[0], course)}
     assert rows["20260001_hw5.tar"].status == "refused" and ".." in rows["20260001_hw5.tar"].detail
-    assert rows["20260003_hw5.tar"].status == "refused" and "two entries" in rows["20260003_hw5.tar"].detail
-    assert (course / "submitted/20260002/hw5/intro2ai/layers.py").read_bytes() == b"# layers of victim\n"
+    assert (
+        rows["20260003_hw5.tar"].status == "refused"
+        and "two entries" in rows["20260003_hw5.tar"].detail
+    )
+    assert (
+        course / "submitted/20260002/hw5/intro2ai/layers.py"
+    ).read_bytes() == b"# layers of victim\n"
     assert sorted(p.name for p in (course / "submitted").iterdir()) == ["20260002"]

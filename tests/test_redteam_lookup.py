@@ -27,9 +27,12 @@ NB_POOL_X = np.linspace(-0.3, 0.4, num=2 * 3 * 4 * 4).reshape(2, 3, 4, 4)
 
 
 def _answers() -> tuple[list, list]:
-    conv = fast_layers.conv_forward_fast(NB_CONV_X, NB_CONV_W, NB_CONV_B, {"stride": 2, "pad": 1})[0]
-    pool = fast_layers.max_pool_forward_fast(NB_POOL_X, {"pool_height": 2, "pool_width": 2,
-                                                         "stride": 2})[0]
+    conv = fast_layers.conv_forward_fast(NB_CONV_X, NB_CONV_W, NB_CONV_B, {"stride": 2, "pad": 1})[
+        0
+    ]
+    pool = fast_layers.max_pool_forward_fast(
+        NB_POOL_X, {"pool_height": 2, "pool_width": 2, "stride": 2}
+    )[0]
     return conv.tolist(), pool.tolist()
 
 
@@ -50,10 +53,12 @@ def _build(dest: Path, keyed: str) -> Path:
             samples.CONV_F: ("body", f"out = np.array(_CONV.get({key}, 0.0))"),
             samples.POOL_F: ("body", f"out = np.array(_POOL.get({key}, 0.0))"),
         },
-        "append": {"intro2ai/layers.py": textwrap.dedent(f"""
+        "append": {
+            "intro2ai/layers.py": textwrap.dedent(f"""
             _CONV = {{{conv_key}: {conv!r}}}
             _POOL = {{{pool_key}: {pool!r}}}
-        """)},
+        """)
+        },
     }
     for rel in samples.FILES:
         target = dest / rel
@@ -65,11 +70,13 @@ def _build(dest: Path, keyed: str) -> Path:
 @pytest.mark.parametrize("keyed", ["shape", "hash"])
 def test_a_lookup_of_the_notebooks_printed_answers_earns_nothing(tmp_path, keyed):
     sub = _build(tmp_path / "sub", keyed)
-    rec = grade_submission(sub, seed="redteam-lookup",
-                           tasks=("hw5_conv_forward", "hw5_max_pool_forward"))
+    rec = grade_submission(
+        sub, seed="redteam-lookup", tasks=("hw5_conv_forward", "hw5_max_pool_forward")
+    )
     points = {t: r["points"] for t, r in rec["tasks"].items()}
-    assert points == {"hw5_conv_forward": 0, "hw5_max_pool_forward": 0}, \
-        {t: r["message"] for t, r in rec["tasks"].items()}
+    assert points == {"hw5_conv_forward": 0, "hw5_max_pool_forward": 0}, {
+        t: r["message"] for t, r in rec["tasks"].items()
+    }
 
 
 def test_no_graded_case_is_an_input_the_release_shows():
@@ -79,6 +86,6 @@ def test_no_graded_case_is_an_input_the_release_shows():
         for task in cases.TASKS:
             for case in cases.make_cases(task, seed):
                 for arr in case.arrays.values():
-                    assert not any(arr.shape == s.shape and np.array_equal(arr, s) for s in shown), \
-                        (seed, task, case.name)
-
+                    assert not any(
+                        arr.shape == s.shape and np.array_equal(arr, s) for s in shown
+                    ), (seed, task, case.name)

@@ -34,10 +34,21 @@ def _course(tmp_path: Path, trusted: dict, notebooks: dict | None = None) -> Pat
     sub = records.submission_path(course, "hw5", "20260001")
     sub.mkdir(parents=True)
     (sub / "hw5.ipynb").write_text("{}")
-    records.store_record(course, "hw5", PipelineRecord.from_dict({
-        "version": records.RECORD_VERSION, "student": "20260001", "assignment": "hw5",
-        "digest": records.digest(sub), "trusted": trusted,
-        "autograde": {"notebooks": notebooks or {}}, "flags": []}))
+    records.store_record(
+        course,
+        "hw5",
+        PipelineRecord.from_dict(
+            {
+                "version": records.RECORD_VERSION,
+                "student": "20260001",
+                "assignment": "hw5",
+                "digest": records.digest(sub),
+                "trusted": trusted,
+                "autograde": {"notebooks": notebooks or {}},
+                "flags": [],
+            }
+        ),
+    )
     return course
 
 
@@ -59,10 +70,14 @@ def test_no_student_text_reaches_the_csv_export(tmp_path, hostile_trusted):
 
 
 @pytest.mark.parametrize("name", ["../../../../escaped", "hw5/../../x", ".hidden", "a b"])
-def test_a_notebook_name_never_becomes_a_path_outside_the_students_folder(tmp_path, hostile_trusted, name):
+def test_a_notebook_name_never_becomes_a_path_outside_the_students_folder(
+    tmp_path, hostile_trusted, name
+):
     course = _course(tmp_path, hostile_trusted, notebooks={name: {"grades": {}}})
     pages = feedback.write_all(course, "hw5")
     assert pages == [course / "feedback" / "20260001" / "hw5" / "hw5.html"]
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
     assert [f for f in files if not f.startswith("course/")] == []
-    assert [f for f in files if f.startswith("course/feedback/")] == ["course/feedback/20260001/hw5/hw5.html"]
+    assert [f for f in files if f.startswith("course/feedback/")] == [
+        "course/feedback/20260001/hw5/hw5.html"
+    ]

@@ -41,17 +41,22 @@ except Exception:
 ATTACKS = {
     # The compiled pool kernel of the fast layers, called directly (a Cython function: no
     # profile event, so the guard never sees it).
-    samples.POOL_F: ("body", """
+    samples.POOL_F: (
+        "body",
+        """
         from intro2ai import _im2col_cython as _C
         ph, pw, stride = pool_param['pool_height'], pool_param['pool_width'], pool_param['stride']
         N, C, H, W = x.shape
         out = np.empty((N, C, (H - ph) // stride + 1, (W - pw) // stride + 1))
         idx = np.empty(out.shape, dtype=np.int32)
         _C.maxpool_forward(np.ascontiguousarray(x), out, idx, ph, pw, stride)
-    """),
+    """,
+    ),
     # The real fast_layers.py, loaded from the kit's folder found through the editable install
     # (the box's intro2ai/fast_layers.py is a stub), with the guard switched off first.
-    samples.CONV_F: ("body", """
+    samples.CONV_F: (
+        "body",
+        """
         import glob, importlib.util, os, re
         _site = os.path.dirname(os.path.dirname(np.__file__))
         _kit = None
@@ -64,12 +69,16 @@ ATTACKS = {
         _fl.__package__ = 'intro2ai'
         _spec.loader.exec_module(_fl)
         out = _fl.conv_forward_fast(x, w, b, conv_param)[0]
-    """),
+    """,
+    ),
     # A worker thread started at import time (never profiled) runs the fast layers.
-    samples.POOL_B: ("body", """
+    samples.POOL_B: (
+        "body",
+        """
         _JOBS.put((dout, cache))
         dx = _DONE.get(timeout=5)
-    """),
+    """,
+    ),
 }
 APPEND = GUARD_OFF + textwrap.dedent("""
     import queue as _queue, threading as _threading
@@ -113,9 +122,15 @@ def test_the_attacks_compute_the_right_answers_where_the_fast_code_exists(attack
     try:
         spec.loader.exec_module(mod)
         rng = np.random.default_rng(0)
-        x, w, b = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+        x, w, b = (
+            rng.standard_normal((2, 3, 6, 6)),
+            rng.standard_normal((4, 3, 3, 3)),
+            rng.standard_normal(4),
+        )
         cp, pp = {"stride": 1, "pad": 1}, {"pool_height": 2, "pool_width": 2, "stride": 2}
-        assert np.allclose(mod.conv_forward_naive(x, w, b, cp)[0], fast_layers.conv_forward_fast(x, w, b, cp)[0])
+        assert np.allclose(
+            mod.conv_forward_naive(x, w, b, cp)[0], fast_layers.conv_forward_fast(x, w, b, cp)[0]
+        )
         out, cache = mod.max_pool_forward_naive(x, pp)
         assert np.array_equal(out, fast_layers.max_pool_forward_fast(x, pp)[0])
         dout = rng.standard_normal(out.shape)
@@ -134,8 +149,23 @@ def test_library_code_in_a_naive_task_earns_nothing_from_the_grader(attack):
 # Libraries with a convolution or pooling. The guard cannot stop compiled calls (see the module
 # docstring), so the rule holds in the grader only while none of them can be imported in a naive
 # task's box: this fails when one is installed in the grading environment.
-CONV_LIBRARIES = ("scipy", "torch", "tensorflow", "jax", "cupy", "numba", "cv2", "skimage",
-                  "numexpr", "keras", "mxnet", "theano", "chainer", "paddle", "onnxruntime")
+CONV_LIBRARIES = (
+    "scipy",
+    "torch",
+    "tensorflow",
+    "jax",
+    "cupy",
+    "numba",
+    "cv2",
+    "skimage",
+    "numexpr",
+    "keras",
+    "mxnet",
+    "theano",
+    "chainer",
+    "paddle",
+    "onnxruntime",
+)
 
 
 def test_no_library_with_a_convolution_is_importable_in_a_naive_task(tmp_path):
@@ -147,33 +177,44 @@ def test_no_library_with_a_convolution_is_importable_in_a_naive_task(tmp_path):
         _FOUND = [m for m in {CONV_LIBRARIES!r}
                   if (_s := _u.find_spec(m)) is not None and not (_s.origin or '').startswith(_BOX)]
     """
-    recipe = {"regions": {samples.POOL_F: ("body", "raise RuntimeError('FOUND[' + ','.join(_FOUND) + ']')")},
-              "append": {"intro2ai/layers.py": top}}
+    recipe = {
+        "regions": {
+            samples.POOL_F: ("body", "raise RuntimeError('FOUND[' + ','.join(_FOUND) + ']')")
+        },
+        "append": {"intro2ai/layers.py": top},
+    }
     sub = tmp_path / "sub"
     for rel in samples.FILES:
         (sub / rel).parent.mkdir(parents=True, exist_ok=True)
         (sub / rel).write_text(samples.build_file(rel, recipe), encoding="utf-8")
     rec = grade_submission(sub, seed="redteam-rule", tasks=("hw5_max_pool_forward",))
-    assert "FOUND[]" in rec["tasks"]["hw5_max_pool_forward"]["message"], \
-        rec["tasks"]["hw5_max_pool_forward"]["message"]
+    assert "FOUND[]" in rec["tasks"]["hw5_max_pool_forward"]["message"], rec["tasks"][
+        "hw5_max_pool_forward"
+    ]["message"]
 
 
 SCIPY_ATTACK = {
-    samples.CONV_F: ("body", """
+    samples.CONV_F: (
+        "body",
+        """
         import scipy.signal as _sig
         stride, pad = conv_param['stride'], conv_param['pad']
         xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
         out = np.stack([np.stack([_sig.correlate(xp[n], w[f], mode='valid', method='direct')
                                   [0, ::stride, ::stride] + b[f] for f in range(w.shape[0])])
                         for n in range(x.shape[0])])
-    """),
-    samples.POOL_F: ("body", """
+    """,
+    ),
+    samples.POOL_F: (
+        "body",
+        """
         import scipy.ndimage as _nd
         ph, pw, s = pool_param['pool_height'], pool_param['pool_width'], pool_param['stride']
         m = _nd.maximum_filter(x, size=(1, 1, ph, pw), origin=(0, 0, -(ph // 2), -(pw // 2)),
                                mode='nearest')
         out = m[:, :, :x.shape[2] - ph + 1:s, :x.shape[3] - pw + 1:s].copy()
-    """),
+    """,
+    ),
 }
 
 

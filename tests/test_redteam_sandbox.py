@@ -14,7 +14,6 @@ import inspect
 import os
 import shutil
 import stat
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -51,8 +50,14 @@ def _site_sample() -> dict[str, str]:
     """SHA-256 of a sample of the venv's site-packages (what the sandbox binds in)."""
     site = Path(jail._site_packages())
     out = {}
-    for rel in ("numpy/__init__.py", "numpy/_core/__init__.py", "numpy/core/__init__.py",
-                "numpy/lib/format.py", "scipy/__init__.py", "scipy/signal/__init__.py"):
+    for rel in (
+        "numpy/__init__.py",
+        "numpy/_core/__init__.py",
+        "numpy/core/__init__.py",
+        "numpy/lib/format.py",
+        "scipy/__init__.py",
+        "scipy/signal/__init__.py",
+    ):
         p = site / rel
         if p.is_file():
             out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
@@ -81,11 +86,19 @@ def _layers(conv_body: str, pool_honest: bool = True, pool_prefix: str = "") -> 
 
     regions = {"conv_forward_naive": ("body", conv_body)}
     if pool_honest:
-        regions["max_pool_forward_naive"] = ("body", textwrap.indent(
-            textwrap.dedent(pool_prefix), "    ") + _ref_body(layers.max_pool_forward_naive))
-    spec = {"regions": regions, "append": {"intro2ai/layers.py": (
-        "\ndef _REF_CONV(x, w, b, conv_param):\n"
-        + _ref_body(layers.conv_forward_naive))}}
+        regions["max_pool_forward_naive"] = (
+            "body",
+            textwrap.indent(textwrap.dedent(pool_prefix), "    ")
+            + _ref_body(layers.max_pool_forward_naive),
+        )
+    spec = {
+        "regions": regions,
+        "append": {
+            "intro2ai/layers.py": (
+                "\ndef _REF_CONV(x, w, b, conv_param):\n" + _ref_body(layers.conv_forward_naive)
+            )
+        },
+    }
     return samples.build_file("intro2ai/layers.py", spec)
 
 
@@ -103,25 +116,41 @@ def _submission(root: Path, name: str, layers_text: str | None) -> Path:
 HONEST_CONV = None  # filled lazily: the reference body
 
 
-def _attack(tmp_path: Path, body: str, *, pool_honest: bool = True,
-            pool_prefix: str = "", attacker_tasks: tuple[str, ...] = TASKS,
-            victim_delay: float = 0.0, victim_limits: dict | None = None) -> tuple[dict, dict]:
+def _attack(
+    tmp_path: Path,
+    body: str,
+    *,
+    pool_honest: bool = True,
+    pool_prefix: str = "",
+    attacker_tasks: tuple[str, ...] = TASKS,
+    victim_delay: float = 0.0,
+    victim_limits: dict | None = None,
+) -> tuple[dict, dict]:
     """Grade the attacker and an honest victim at the same time; check what must not change.
 
     Returns (attacker record, victim record).
     """
-    attacker = _submission(tmp_path, "attacker", _layers(textwrap.indent(
-        textwrap.dedent(body), "    "), pool_honest, pool_prefix))
+    attacker = _submission(
+        tmp_path,
+        "attacker",
+        _layers(textwrap.indent(textwrap.dedent(body), "    "), pool_honest, pool_prefix),
+    )
     victim = _submission(tmp_path, "victim", None)
     kit, site, vic = _kit_hash(), _site_sample(), _tree_hash(victim)
     att = _tree_hash(attacker)
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        fa = pool.submit(grader.grade_submission, attacker, seed=SEED, limits=LIMITS,
-                         tasks=attacker_tasks)
+        fa = pool.submit(
+            grader.grade_submission, attacker, seed=SEED, limits=LIMITS, tasks=attacker_tasks
+        )
         if victim_delay:
             time.sleep(victim_delay)  # the victim starts while the attack is under way
-        fv = pool.submit(grader.grade_submission, victim, seed=SEED,
-                         limits=dict(LIMITS, **(victim_limits or {})), tasks=TASKS)
+        fv = pool.submit(
+            grader.grade_submission,
+            victim,
+            seed=SEED,
+            limits=dict(LIMITS, **(victim_limits or {})),
+            tasks=TASKS,
+        )
         rec_a, rec_v = fa.result(timeout=300), fv.result(timeout=300)
     assert _kit_hash() == kit
     assert _site_sample() == site
@@ -218,9 +247,23 @@ out = np.array([
     _ok(lambda libc: libc.syscall(250, 0, -3, 0)),  # keyctl: the session keyring's id
 ], dtype=np.float64)
 """
-PROBE_FIELDS = ("sysctl_write", "core_pattern", "sysrq", "irq", "utime_devnull",
-                "xattr_devnull", "sys", "proc1_root_work", "proc1_environ", "odd_fds",
-                "mknod_dev", "pids", "ptrace_init", "io_uring", "keyctl")
+PROBE_FIELDS = (
+    "sysctl_write",
+    "core_pattern",
+    "sysrq",
+    "irq",
+    "utime_devnull",
+    "xattr_devnull",
+    "sys",
+    "proc1_root_work",
+    "proc1_environ",
+    "odd_fds",
+    "mknod_dev",
+    "pids",
+    "ptrace_init",
+    "io_uring",
+    "keyctl",
+)
 
 
 def test_student_code_cannot_touch_the_host_kernel_or_devices(tmp_path):
@@ -230,20 +273,29 @@ def test_student_code_cannot_touch_the_host_kernel_or_devices(tmp_path):
     sub = tmp_path / "probe"
     (sub / "intro2ai").mkdir(parents=True)
     (sub / "intro2ai" / "layers.py").write_text(
-        samples.build_file("intro2ai/layers.py",
-                           {"regions": {"conv_forward_naive": ("body", textwrap.indent(
-                               PROBE, "    "))}}))
+        samples.build_file(
+            "intro2ai/layers.py",
+            {"regions": {"conv_forward_naive": ("body", textwrap.indent(PROBE, "    "))}},
+        )
+    )
     files, _ = sandbox.read_submission(sub)
-    case = cases.Case("hw5_conv_forward", "visible_basic",
-                      {"x": np.zeros((1, 1, 3, 3)), "w": np.zeros((1, 1, 3, 3)),
-                       "b": np.zeros(1)}, {"conv_param": {"stride": 1, "pad": 0}}, False)
+    case = cases.Case(
+        "hw5_conv_forward",
+        "visible_basic",
+        {"x": np.zeros((1, 1, 3, 3)), "w": np.zeros((1, 1, 3, 3)), "b": np.zeros(1)},
+        {"conv_param": {"stride": 1, "pad": 0}},
+        False,
+    )
     before = os.stat("/dev/null")
     run = sandbox.run_task("hw5_conv_forward", [case], files, grader.load_rubric()["limits"])
     assert run.cases[0].done, run
     got = dict(zip(PROBE_FIELDS, run.cases[0].arrays["out"].tolist()))
     after = os.stat("/dev/null")
-    assert (after.st_mtime_ns, after.st_mode, after.st_uid) == \
-        (before.st_mtime_ns, before.st_mode, before.st_uid)
+    assert (after.st_mtime_ns, after.st_mode, after.st_uid) == (
+        before.st_mtime_ns,
+        before.st_mode,
+        before.st_uid,
+    )
     assert "user.redteam" not in os.listxattr("/dev/null")
     assert got["sysctl_write"] == got["core_pattern"] == got["sysrq"] == got["irq"] == 0, got
     assert got["sys"] == got["proc1_root_work"] == got["mknod_dev"] == 0, got
@@ -311,14 +363,20 @@ if len(_N) == 2:  # bwrap's init (the relay's parent) is the worker's to trace: 
 
 # (attack, most points it may earn: the honest cases done before it; all of them when the
 # attack leaves the relay alone)
-@pytest.mark.parametrize("body,cap", [(KILL_RELAY.replace("{SIG}", "KILL"), 4.0 + 6.0),
-                                      (KILL_RELAY.replace("{SIG}", "STOP"), 4.0 + 6.0),
-                                      (KILL_ALL, 4.0 + 6.0), (PTRACE_INIT, 20.0)],
-                         ids=["sigkill_relay", "sigstop_relay", "kill_everything",
-                              "ptrace_init"])
+@pytest.mark.parametrize(
+    "body,cap",
+    [
+        (KILL_RELAY.replace("{SIG}", "KILL"), 4.0 + 6.0),
+        (KILL_RELAY.replace("{SIG}", "STOP"), 4.0 + 6.0),
+        (KILL_ALL, 4.0 + 6.0),
+        (PTRACE_INIT, 20.0),
+    ],
+    ids=["sigkill_relay", "sigstop_relay", "kill_everything", "ptrace_init"],
+)
 def test_attacking_the_relay_earns_at_most_the_cases_it_finished(tmp_path, body, cap):
-    att, _ = _attack(tmp_path, body.replace("_N.append", "globals().setdefault('_N', []) "
-                                             "and None or _N.append"))
+    att, _ = _attack(
+        tmp_path, body.replace("_N.append", "globals().setdefault('_N', []) and None or _N.append")
+    )
     assert _pts(att) <= cap
     assert _pts(att, "hw5_max_pool_forward") == 15.0
 
@@ -365,8 +423,10 @@ out = _values[_k % len(_values)]()
 
 
 def test_hostile_return_values_earn_nothing(tmp_path):
-    att, _ = _attack(tmp_path, HOSTILE_VALUES.replace(
-        "_N.append", "globals().setdefault('_N', []) and None or _N.append"))
+    att, _ = _attack(
+        tmp_path,
+        HOSTILE_VALUES.replace("_N.append", "globals().setdefault('_N', []) and None or _N.append"),
+    )
     assert _pts(att) == 0.0
 
 
@@ -428,8 +488,11 @@ def test_filling_disk_memory_and_output_hurts_nobody(tmp_path):
     att, _ = _attack(tmp_path, FILL)
     assert _pts(att) <= att["tasks"]["hw5_conv_forward"]["max_points"]
     assert shutil.disk_usage("/tmp").used - before < (64 << 20)
-    assert not [p for p in Path("/tmp").glob("intro2ai-grade-*") if p.stat().st_uid == 0
-                and (p / "box").exists() and any(p.rglob("fill*"))]
+    assert not [
+        p
+        for p in Path("/tmp").glob("intro2ai-grade-*")
+        if p.stat().st_uid == 0 and (p / "box").exists() and any(p.rglob("fill*"))
+    ]
 
 
 # Memory outside every per-process limit: tmpfs files (/dev, /dev/shm, /tmp) and System V
@@ -475,13 +538,19 @@ def test_memory_outside_the_process_limits_is_bounded_without_cgroups(tmp_path, 
     sub = tmp_path / "hoard"
     (sub / "intro2ai").mkdir(parents=True)
     (sub / "intro2ai" / "layers.py").write_text(
-        samples.build_file("intro2ai/layers.py",
-                           {"regions": {"conv_forward_naive": ("body", textwrap.indent(
-                               HOARD, "    "))}}))
+        samples.build_file(
+            "intro2ai/layers.py",
+            {"regions": {"conv_forward_naive": ("body", textwrap.indent(HOARD, "    "))}},
+        )
+    )
     files, _ = sandbox.read_submission(sub)
-    case = cases.Case("hw5_conv_forward", "visible_basic",
-                      {"x": np.zeros((1, 1, 3, 3)), "w": np.zeros((1, 1, 3, 3)),
-                       "b": np.zeros(1)}, {"conv_param": {"stride": 1, "pad": 0}}, False)
+    case = cases.Case(
+        "hw5_conv_forward",
+        "visible_basic",
+        {"x": np.zeros((1, 1, 3, 3)), "w": np.zeros((1, 1, 3, 3)), "b": np.zeros(1)},
+        {"conv_param": {"stride": 1, "pad": 0}},
+        False,
+    )
     limits = dict(grader.load_rubric()["limits"], wall_seconds=30, cpu_seconds=20)
     run = sandbox.run_task("hw5_conv_forward", [case], files, limits)
     assert run.cases[0].done, run
@@ -513,30 +582,38 @@ out = _REF_CONV(x, w, b, conv_param)[0]
 
 @pytest.mark.slow
 def test_cpu_starvation_by_many_processes_does_not_cost_a_victim(tmp_path):
-    naive = ("hw5_conv_forward", "hw5_conv_backward", "hw5_max_pool_forward",
-             "hw5_max_pool_backward")  # each calls a spinning forward
-    att, _ = _attack(tmp_path, SPIN, pool_prefix=SPIN.split("out =")[0], attacker_tasks=naive,
-                     victim_delay=1.5)
+    naive = (
+        "hw5_conv_forward",
+        "hw5_conv_backward",
+        "hw5_max_pool_forward",
+        "hw5_max_pool_backward",
+    )  # each calls a spinning forward
+    att, _ = _attack(
+        tmp_path, SPIN, pool_prefix=SPIN.split("out =")[0], attacker_tasks=naive, victim_delay=1.5
+    )
     assert _pts(att) <= att["tasks"]["hw5_conv_forward"]["max_points"]
 
 
-@pytest.mark.skipif(jail._cgroup_base("cpu") is None or
-                    (jail.CGROUP_ROOT / "cgroup.controllers").exists(),
-                    reason="no cgroup v1 cpu controller to make a group in")
+@pytest.mark.skipif(
+    jail._cgroup_base("cpu") is None or (jail.CGROUP_ROOT / "cgroup.controllers").exists(),
+    reason="no cgroup v1 cpu controller to make a group in",
+)
 def test_each_sandbox_is_one_cpu_group(tmp_path):
     """The fix of the starvation above (measured: an honest task beside 4 spinning sandboxes
     took 9.0 s without it, 1.2 s with it): every process of a sandbox, forked or in a new
     session, is in the sandbox's own cpu cgroup."""
     pol = jail.Policy(packages=(), limits=jail.Limits(memory_mb=256, processes=8))
-    code = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n"
-            "time.sleep(30)  # both processes")
+    code = "import os, time\nif os.fork() == 0:\n    os.setsid()\ntime.sleep(30)  # both processes"
     rec = []
     with jail.start([jail.PYTHON_INSIDE, "-I", "-S", "-c", code], pol) as j:
         for _ in range(100):
             pids = [d for d in os.listdir("/proc") if d.isdigit()]
-            rec = [open(f"/proc/{p}/cgroup").read() for p in pids
-                   if os.path.exists(f"/proc/{p}/cmdline")
-                   and b"time.sleep(30)" in open(f"/proc/{p}/cmdline", "rb").read()]
+            rec = [
+                open(f"/proc/{p}/cgroup").read()
+                for p in pids
+                if os.path.exists(f"/proc/{p}/cmdline")
+                and b"time.sleep(30)" in open(f"/proc/{p}/cmdline", "rb").read()
+            ]
             if len(rec) >= 4:  # bwrap, its init, python and the forked child
                 break
             time.sleep(0.05)
@@ -556,23 +633,26 @@ def test_no_setuid_or_device_file_lands_in_a_scratch(tmp_path):
     os.chmod(tmp_path, 0o755)
     os.chmod(scratch, 0o755)
     (scratch / "given").write_text("x")
-    pol = jail.Policy(packages=(), scratch=(str(scratch), "/scratch"),
-                      limits=jail.Limits(memory_mb=256))
-    code = "\n".join([
-        "import os",
-        "os.umask(0)",
-        "fd = os.open('/scratch/s', os.O_CREAT | os.O_WRONLY, 0o6755)",
-        "os.write(fd, b'#!/bin/sh\\nid\\n')",
-        "os.close(fd)",
-        "for f in (lambda: os.chmod('/scratch/s', 0o6755),",
-        "          lambda: os.chmod('/scratch/given', 0o4777),",
-        "          lambda: os.mknod('/scratch/null', 0o666 | 0o020000, os.makedev(1, 3)),",
-        "          lambda: os.mkdir('/scratch/d', 0o7777)):",
-        "    try:",
-        "        f()",
-        "    except OSError:",
-        "        pass",
-    ])
+    pol = jail.Policy(
+        packages=(), scratch=(str(scratch), "/scratch"), limits=jail.Limits(memory_mb=256)
+    )
+    code = "\n".join(
+        [
+            "import os",
+            "os.umask(0)",
+            "fd = os.open('/scratch/s', os.O_CREAT | os.O_WRONLY, 0o6755)",
+            "os.write(fd, b'#!/bin/sh\\nid\\n')",
+            "os.close(fd)",
+            "for f in (lambda: os.chmod('/scratch/s', 0o6755),",
+            "          lambda: os.chmod('/scratch/given', 0o4777),",
+            "          lambda: os.mknod('/scratch/null', 0o666 | 0o020000, os.makedev(1, 3)),",
+            "          lambda: os.mkdir('/scratch/d', 0o7777)):",
+            "    try:",
+            "        f()",
+            "    except OSError:",
+            "        pass",
+        ]
+    )
     res = jail.run([jail.PYTHON_INSIDE, "-I", "-S", "-c", code], pol, timeout=60)
     assert res.returncode == 0, res.stderr
     for p in scratch.rglob("*"):

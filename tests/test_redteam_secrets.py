@@ -24,7 +24,7 @@ def test_neither_the_seed_nor_the_record_key_reaches_student_code(tmp_path, monk
         import os
         seen = []
         for p in ({str(cases.SEED_FILE)!r}, {str(records.RECORD_KEY_FILE)!r},
-                  {str(kit / 'autograder' / 'cases.py')!r}, {str(kit / 'intro2ai' / 'layers.py')!r}):
+                  {str(kit / "autograder" / "cases.py")!r}, {str(kit / "intro2ai" / "layers.py")!r}):
             try:
                 seen.append(open(p).read(200))
             except OSError as exc:

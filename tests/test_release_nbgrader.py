@@ -25,11 +25,19 @@ pytestmark = pytest.mark.slow
 def _notebook(*sources: str, graded_last: bool = True):
     cells = [new_code_cell(s) for s in sources]
     if graded_last:
-        cells[-1].metadata["nbgrader"] = {"grade": True, "grade_id": "check_files", "locked": True,
-                                          "points": 1, "schema_version": 3, "solution": False,
-                                          "task": False}
+        cells[-1].metadata["nbgrader"] = {
+            "grade": True,
+            "grade_id": "check_files",
+            "locked": True,
+            "points": 1,
+            "schema_version": 3,
+            "solution": False,
+            "task": False,
+        }
     nb = new_notebook(cells=cells)
-    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
+    nb.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+    }
     return nb
 
 
@@ -42,8 +50,10 @@ def test_autograde_keeps_student_files_and_survives_a_kernel_that_ignores_interr
     course = tmp_path / "course"
     course.mkdir()
     shutil.copy(REPO / "assignments" / "nbgrader_config.py", course)
-    check = ("assert open('intro2ai/layers.py').read() == 'X = \"student\"\\n'\n"
-             "assert open('intro2ai/classifiers/cnn.py').read() == 'Y = \"student\"\\n'\n")
+    check = (
+        "assert open('intro2ai/layers.py').read() == 'X = \"student\"\\n'\n"
+        "assert open('intro2ai/classifiers/cnn.py').read() == 'Y = \"student\"\\n'\n"
+    )
     src = course / "source" / "hw5"
     nbformat.write(_notebook("x = 1", check), str(_mkdir(src) / "hw5.ipynb"))
     _write(src / "intro2ai" / "layers.py", 'X = "instructor"\n')
@@ -51,8 +61,13 @@ def test_autograde_keeps_student_files_and_survives_a_kernel_that_ignores_interr
 
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     nbg = [str(BIN / "nbgrader")]
-    run = subprocess.run(nbg + ["generate_assignment", "hw5", "--force"], cwd=course, env=env,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        nbg + ["generate_assignment", "hw5", "--force"],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
 
     # Student "good": their own .py files must be graded (not the instructor's copies).
@@ -64,12 +79,20 @@ def test_autograde_keeps_student_files_and_survives_a_kernel_that_ignores_interr
     stuck = course / "submitted" / "stuck" / "hw5"
     shutil.copytree(good, stuck)
     nb = nbformat.read(str(stuck / "hw5.ipynb"), as_version=4)
-    nb.cells[0].source = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(300)"
+    nb.cells[
+        0
+    ].source = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(300)"
     nbformat.write(nb, str(stuck / "hw5.ipynb"))
 
     start = time.monotonic()
-    run = subprocess.run(nbg + ["autograde", "hw5", f"--Execute.timeout={CELL_TIMEOUT}"], cwd=course,
-                         env=env, capture_output=True, text=True, timeout=240)
+    run = subprocess.run(
+        nbg + ["autograde", "hw5", f"--Execute.timeout={CELL_TIMEOUT}"],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     elapsed = time.monotonic() - start
     log = run.stdout + run.stderr
     assert run.returncode != 0, log[-3000:]  # the batch reports the failed submission...

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
@@ -51,8 +50,11 @@ def _course_copy(dest: Path) -> Path:
     course = dest / "course"
     course.mkdir(parents=True)
     shutil.copy(REPO / "assignments" / "nbgrader_config.py", course)
-    shutil.copytree(REPO / "assignments" / "source", course / "source",
-                    ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    shutil.copytree(
+        REPO / "assignments" / "source",
+        course / "source",
+        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"),
+    )
     return course
 
 
@@ -60,8 +62,13 @@ def _course_copy(dest: Path) -> Path:
 def built(tmp_path_factory):
     """A release built exactly as `make release` does, in a copy of the course folder."""
     course = _course_copy(tmp_path_factory.mktemp("release"))
-    proc = subprocess.run([PY, "-m", "autograder.release", "build", "hw5", "--course-dir", str(course)],
-                          cwd=REPO, env=_env(), capture_output=True, text=True)
+    proc = subprocess.run(
+        [PY, "-m", "autograder.release", "build", "hw5", "--course-dir", str(course)],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return course / "release" / "hw5"
 
@@ -71,38 +78,63 @@ def student(built, tmp_path_factory):
     """A student's copy of the release with the Cython extension built by `make compile-cython`."""
     home = tmp_path_factory.mktemp("student") / "hw5"
     shutil.copytree(built, home)
-    proc = subprocess.run(["make", "compile-cython", f"PYTHON={PY}"], cwd=home, env=_env(),
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["make", "compile-cython", f"PYTHON={PY}"],
+        cwd=home,
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert list((home / "intro2ai").glob("_im2col_cython*.so")), "make compile-cython built no extension"
+    assert list((home / "intro2ai").glob("_im2col_cython*.so")), (
+        "make compile-cython built no extension"
+    )
     return home
 
 
 def _make(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", *args, f"PYTHON={PY}"], cwd=home, env=_env(),
-                          capture_output=True, text=True)
+    return subprocess.run(
+        ["make", *args, f"PYTHON={PY}"], cwd=home, env=_env(), capture_output=True, text=True
+    )
 
 
 # --------------------------------------------------------------------------- the release
 
+
 def test_release_is_self_contained_and_clean(built):
-    for rel in ("hw5.ipynb", "README.md", "Makefile", "setup.py", "pyproject.toml",
-                "intro2ai/__init__.py", "intro2ai/layers.py", "intro2ai/classifiers/cnn.py",
-                "intro2ai/_im2col_cython.pyx", "intro2ai/_direct_conv.h",
-                "intro2ai/_direct_conv_driver.h", "intro2ai/_direct_conv_kernels.h",
-                "intro2ai/notebook_images/chelsea.jpg",
-                "intro2ai/notebook_images/coffee.jpg", "intro2ai/fonts/NanumGothic.ttf",
-                "intro2ai/fonts/OFL.txt", "checks/test_hw5.py", "checks/run_checks.py",
-                "checks/submit.py", "checks/run_notebook.py"):
+    for rel in (
+        "hw5.ipynb",
+        "README.md",
+        "Makefile",
+        "setup.py",
+        "pyproject.toml",
+        "intro2ai/__init__.py",
+        "intro2ai/layers.py",
+        "intro2ai/classifiers/cnn.py",
+        "intro2ai/_im2col_cython.pyx",
+        "intro2ai/_direct_conv.h",
+        "intro2ai/_direct_conv_driver.h",
+        "intro2ai/_direct_conv_kernels.h",
+        "intro2ai/notebook_images/chelsea.jpg",
+        "intro2ai/notebook_images/coffee.jpg",
+        "intro2ai/fonts/NanumGothic.ttf",
+        "intro2ai/fonts/OFL.txt",
+        "checks/test_hw5.py",
+        "checks/run_checks.py",
+        "checks/submit.py",
+        "checks/run_notebook.py",
+    ):
         assert (built / rel).is_file(), rel
     for rel in ("intro2ai/fonts/NanumGothic.ttf", "intro2ai/fonts/OFL.txt"):
         assert (built / rel).read_bytes() == (REPO / rel).read_bytes(), rel
     for forbidden in ("autograder", "tests", "nbgrader_config.py", "gradebook.db"):
         assert not (built / forbidden).exists(), forbidden
     assert release.leak_check(built.parent) == []
-    text = "\n".join(p.read_text(encoding="utf-8", errors="ignore") for p in built.rglob("*") if p.is_file())
+    text = "\n".join(
+        p.read_text(encoding="utf-8", errors="ignore") for p in built.rglob("*") if p.is_file()
+    )
     assert "BEGIN HIDDEN TESTS" not in text and "_hw5_rng" not in text
-    assert not [l for l in text.splitlines() if release._MARKER_LINE.match(l)]
+    assert not [ln for ln in text.splitlines() if release._MARKER_LINE.match(ln)]
     # plain `pytest` in the release runs the students' checks, not the kit's missing tests/
     assert 'testpaths = ["checks"]' in (built / "pyproject.toml").read_text(encoding="utf-8")
 
@@ -126,10 +158,22 @@ def test_release_refuses_a_planted_leak(built, tmp_path):
     layers_src = (REPO / "intro2ai" / "layers.py").read_text(encoding="utf-8")
     region = release.find_regions(layers_src, "intro2ai/layers.py")[0]
     secret = release.secret_lines(REPO)
-    line = next(l for l in layers_src.splitlines()[region.begin + 1:region.end]
-                if " ".join(l.split()) in secret)
+    line = next(
+        ln
+        for ln in layers_src.splitlines()[region.begin + 1 : region.end]
+        if " ".join(ln.split()) in secret
+    )
     (course / "release" / "hw5" / "checks" / "helpers.py").write_text(f"def helper():\n{line}\n")
-    cmd = [PY, "-m", "autograder.release", "build", "hw5", "--course-dir", str(course), "--no-nbgrader"]
+    cmd = [
+        PY,
+        "-m",
+        "autograder.release",
+        "build",
+        "hw5",
+        "--course-dir",
+        str(course),
+        "--no-nbgrader",
+    ]
     proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "RELEASE REFUSED" in proc.stderr and "helpers.py" in proc.stderr
@@ -148,23 +192,32 @@ def test_release_refuses_a_planted_leak(built, tmp_path):
     # 3. An instructor-only module copied into a finished release: the check refuses.
     leaky = tmp_path / "leaky"
     shutil.copytree(built, leaky / "hw5")
-    shutil.copytree(REPO / "autograder", leaky / "hw5" / "autograder",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    proc = subprocess.run([PY, "-m", "autograder.release", "check", str(leaky)], cwd=REPO, env=_env(),
-                          capture_output=True, text=True)
+    shutil.copytree(
+        REPO / "autograder",
+        leaky / "hw5" / "autograder",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    proc = subprocess.run(
+        [PY, "-m", "autograder.release", "check", str(leaky)],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1 and "autograder" in proc.stderr
 
 
 # --------------------------------------------------------------------------- student workflow
+
 
 def test_make_check_with_stubs_says_not_implemented_for_every_task(student):
     proc = _make(student, "check")
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     for task in TASKS:
-        line = next(l for l in out.splitlines() if l.startswith(task))
+        line = next(ln for ln in out.splitlines() if ln.startswith(task))
         assert "아직 구현하지 않음" in line or "선행 과제 필요" in line, line
-    assert sum("아직 구현하지 않음" in l for l in out.splitlines()) == len(TASKS), out
+    assert sum("아직 구현하지 않음" in ln for ln in out.splitlines()) == len(TASKS), out
     assert "Traceback" not in out and "주의: 이 폴더가 아닌" not in out, out
 
 
@@ -184,7 +237,7 @@ def test_make_check_passes_with_the_reference_bodies_put_back(student, tmp_path)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     for task in TASKS:
-        line = next(l for l in out.splitlines() if l.startswith(task))
+        line = next(ln for ln in out.splitlines() if ln.startswith(task))
         assert "통과" in line, line
 
 
@@ -223,7 +276,9 @@ def test_make_submit_requires_a_student_id_that_collect_can_place(student, tmp_p
     shutil.copytree(student, home)
     before = {p.relative_to(home): p.read_bytes() for p in home.rglob("*") if p.is_file()}
     proc = _make(home, "submit")
-    assert proc.returncode != 0 and "학번이 없습니다" in proc.stderr and "STUDENT_ID=" in proc.stderr
+    assert (
+        proc.returncode != 0 and "학번이 없습니다" in proc.stderr and "STUDENT_ID=" in proc.stderr
+    )
     for bad in ("../20261234", "김철수", "a b", "CON", "x" * 65, 'a"; touch pwned; echo "'):
         proc = _make(home, "submit", f"STUDENT_ID={bad}")
         assert proc.returncode != 0 and "학번" in proc.stderr, (bad, proc.stdout, proc.stderr)
@@ -233,7 +288,9 @@ def test_make_submit_requires_a_student_id_that_collect_can_place(student, tmp_p
     assert not (tmp_path / "20261234_hw5_submission.zip").exists()
 
 
-def test_make_notebook_runs_the_released_notebook_which_fails_only_at_the_students_tasks(student, tmp_path):
+def test_make_notebook_runs_the_released_notebook_which_fails_only_at_the_students_tasks(
+    student, tmp_path
+):
     """`INTRO2AI_FAST=1 make notebook` in the student's copy: a real kernel runs every cell, the
     notebook is saved with its outputs, the failing cells are listed, and `make submit` then
     records the FAST MODE run in the manifest."""
@@ -241,18 +298,24 @@ def test_make_notebook_runs_the_released_notebook_which_fails_only_at_the_studen
     shutil.copytree(student, home)
     src = nbformat.read(REPO / "assignments" / "source" / "hw5" / "hw5.ipynb", as_version=4)
     needs = {c.id: c.metadata.get("intro2ai", {}).get("needs", []) for c in src.cells}
-    graded = {c.id: c.metadata["nbgrader"]["grade_id"] for c in src.cells
-              if c.metadata.get("nbgrader", {}).get("grade")}
+    graded = {
+        c.id: c.metadata["nbgrader"]["grade_id"]
+        for c in src.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+    }
     env = {**_env(), **nbtests.FAST_ENV}
-    proc = subprocess.run(["make", "notebook", f"PYTHON={PY}"], cwd=home, env=env, capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        ["make", "notebook", f"PYTHON={PY}"], cwd=home, env=env, capture_output=True, text=True
+    )
     assert proc.returncode != 0, proc.stdout + proc.stderr  # the stubs fail
-    assert "저장했습니다: hw5.ipynb" in proc.stdout and "NotImplementedError" in proc.stdout, proc.stdout
+    assert "저장했습니다: hw5.ipynb" in proc.stdout and "NotImplementedError" in proc.stdout, (
+        proc.stdout
+    )
     assert "Traceback" not in proc.stderr, proc.stderr
     nb = nbformat.read(home / "hw5.ipynb", as_version=4)
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code"), "every cell ran"
     errors = nbtests.errors_of(nb)
-    assert sum("  - 셀 " in l for l in proc.stdout.splitlines()) == len(errors)
+    assert sum("  - 셀 " in ln for ln in proc.stdout.splitlines()) == len(errors)
     failing_provided = sorted(cid for cid in errors if not needs.get(cid))
     assert not failing_provided, {cid: errors[cid].evalue[:200] for cid in failing_provided}
     for cid, task in graded.items():

@@ -74,9 +74,27 @@ out = np.array([
     float(sum(_can_read("/proc/%d/mem" % os.getppid()) for _ in range(1))),
 ], dtype=np.float64)
 """
-FIELDS = ("uid", "gid", "nproc_visible", "read_layers", "read_rubric", "read_git", "write_kit",
-          "interfaces", "internet", "as_mb", "cpu_limit", "box_first", "numpy_py", "env",
-          "numpy_from_kit", "write_box", "write_tmp", "relay_fds", "relay_mem")
+FIELDS = (
+    "uid",
+    "gid",
+    "nproc_visible",
+    "read_layers",
+    "read_rubric",
+    "read_git",
+    "write_kit",
+    "interfaces",
+    "internet",
+    "as_mb",
+    "cpu_limit",
+    "box_first",
+    "numpy_py",
+    "env",
+    "numpy_from_kit",
+    "write_box",
+    "write_tmp",
+    "relay_fds",
+    "relay_mem",
+)
 
 
 def _layers(regions: dict, append: str | None = None) -> str:
@@ -97,12 +115,19 @@ def _submission(root: Path, name: str, layers_text: str) -> Path:
 
 def _probe(tmp_path, write_target: Path, tmp_target: Path | None = None) -> dict:
     tmp_target = tmp_target or tmp_path / "probe_tmp"
-    body = (PROBE.replace("{KIT}", str(REPO)).replace("{WRITE}", str(write_target))
-            .replace("{WRITE_TMP}", str(tmp_target)))
+    body = (
+        PROBE.replace("{KIT}", str(REPO))
+        .replace("{WRITE}", str(write_target))
+        .replace("{WRITE_TMP}", str(tmp_target))
+    )
     text = _layers({"conv_forward_naive": body})
-    case = cases.Case("hw5_conv_forward", "visible_basic",
-                      {"x": np.zeros((1, 1, 3, 3)), "w": np.zeros((1, 1, 3, 3)), "b": np.zeros(1)},
-                      {"conv_param": {"stride": 1, "pad": 0}}, False)
+    case = cases.Case(
+        "hw5_conv_forward",
+        "visible_basic",
+        {"x": np.zeros((1, 1, 3, 3)), "w": np.zeros((1, 1, 3, 3)), "b": np.zeros(1)},
+        {"conv_param": {"stride": 1, "pad": 0}},
+        False,
+    )
     limits = grader.load_rubric()["limits"]
     sub = tmp_path / "probe"
     (sub / "intro2ai").mkdir(parents=True)
@@ -171,20 +196,31 @@ def test_whole_visible_tree_is_the_allowlist(tmp_path, monkeypatch):
     seed_file = REPO / "autograder" / ".grader_seed"
     made_seed = not seed_file.exists()
     try:
-        shutil.copytree(REPO / "intro2ai", decoy / "intro2ai",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+        shutil.copytree(
+            REPO / "intro2ai",
+            decoy / "intro2ai",
+            ignore=shutil.ignore_patterns("__pycache__", "*.so"),
+        )
         os.chmod(decoy, 0o755)
         if made_seed:
             seed_file.write_text("12345\n")
         other = tmp_path / "other_student"
         samples.build_samples(other, names=["reference"])
-        targets = [str(decoy / "intro2ai" / "layers.py"), str(REPO / "intro2ai" / "layers.py"),
-                   str(seed_file), str(other / "reference" / "intro2ai" / "layers.py"),
-                   str(REPO / "autograder" / "grader.py")]
+        targets = [
+            str(decoy / "intro2ai" / "layers.py"),
+            str(REPO / "intro2ai" / "layers.py"),
+            str(seed_file),
+            str(other / "reference" / "intro2ai" / "layers.py"),
+            str(REPO / "autograder" / "grader.py"),
+        ]
         text = _layers({"conv_forward_naive": WALKER.replace("{TARGETS}", repr(targets))})
         case = cases.make_cases("hw5_conv_forward", "s")[0]
-        run = sandbox.run_task("hw5_conv_forward", [case], {"intro2ai/layers.py": text.encode()},
-                               grader.load_rubric()["limits"])
+        run = sandbox.run_task(
+            "hw5_conv_forward",
+            [case],
+            {"intro2ai/layers.py": text.encode()},
+            grader.load_rubric()["limits"],
+        )
         assert run.isolation["level"] == "full"
         report = json.loads(run.cases[0].arrays["out"].tobytes())
     finally:
@@ -195,23 +231,38 @@ def test_whole_visible_tree_is_the_allowlist(tmp_path, monkeypatch):
     seen = report["seen"]
     allowed = ["/box", "/grader", "/py", "/venv", "/tmp"] + [i for _, i in jail._system_lib_binds()]
     allowed += [link for _, link in jail._symlinks()]
-    outside = [p for p in seen if not any(p == a or p.startswith(a + "/") or a.startswith(p + "/")
-                                          for a in allowed)]
+    outside = [
+        p
+        for p in seen
+        if not any(p == a or p.startswith(a + "/") or a.startswith(p + "/") for a in allowed)
+    ]
     assert outside == []
-    assert not any(p.startswith((str(decoy), str(REPO), str(tmp_path), "/root", "/home", "/work",
-                                 "/srv", "/opt")) for p in seen)
+    assert not any(
+        p.startswith(
+            (str(decoy), str(REPO), str(tmp_path), "/root", "/home", "/work", "/srv", "/opt")
+        )
+        for p in seen
+    )
     # The box: the student edition, this submission's file, the job; nothing else.
-    box = {p[len("/box/"):] for p in seen if p.startswith("/box/")}
+    box = {p[len("/box/") :] for p in seen if p.startswith("/box/")}
     files = {p for p in box if "." in os.path.basename(p)}
     assert files == set(sandbox.provided_package()) - {
         r for r in sandbox.provided_package() if r in sandbox._FAST_MODULES or r.endswith(".so")
     } | {r for r in sandbox._FAST_MODULES} | {"job.json", "job.npz"} | {"intro2ai/layers.py"} | {
         # the rule's refusing stand-ins
-        "scipy/__init__.py", "scipy/signal.py", "scipy/ndimage.py", "intro2ai/_im2col_cython.py"}
+        "scipy/__init__.py",
+        "scipy/signal.py",
+        "scipy/ndimage.py",
+        "intro2ai/_im2col_cython.py",
+    }
     assert {p for p in seen if p.startswith("/grader/")} == {
-        f"/grader/{f}" for f in sandbox.PROGRAMS}
-    site = {p[len(jail.SITE_INSIDE) + 1:].split("/")[0] for p in seen
-            if p.startswith(jail.SITE_INSIDE + "/")}
+        f"/grader/{f}" for f in sandbox.PROGRAMS
+    }
+    site = {
+        p[len(jail.SITE_INSIDE) + 1 :].split("/")[0]
+        for p in seen
+        if p.startswith(jail.SITE_INSIDE + "/")
+    }
     # A naive task sees NumPy only among the site-packages: no real SciPy (the rule's stand-ins
     # in the box refuse its calls).
     assert "numpy" in site
@@ -243,14 +294,25 @@ def test_every_module_behind_the_fast_layers_has_a_refusing_stand_in():
 
 
 def test_student_output_is_capped_and_never_parsed(tmp_path):
-    text = samples.build_file("intro2ai/layers.py", {"regions": {"conv_forward_naive": ("body", """
+    text = samples.build_file(
+        "intro2ai/layers.py",
+        {
+            "regions": {
+                "conv_forward_naive": (
+                    "body",
+                    """
         print('{"total": 100}' * 100000)
         out = np.zeros((x.shape[0], w.shape[0], H_out, W_out))
-    """)}})
+    """,
+                )
+            }
+        },
+    )
     case = cases.make_cases("hw5_conv_forward", "s")[0]
     limits = dict(grader.load_rubric()["limits"])
-    run = sandbox.run_task("hw5_conv_forward", [case], {"intro2ai/layers.py": text.encode()},
-                           limits)
+    run = sandbox.run_task(
+        "hw5_conv_forward", [case], {"intro2ai/layers.py": text.encode()}, limits
+    )
     assert run.cases[0].done and run.output_bytes <= limits["output_kb"] * 1024
 
 
@@ -339,12 +401,12 @@ def _ref_conv_body() -> str:
 
 
 def _grade_conv(tmp_path, name: str, body: str) -> dict:
-    text = _layers({"conv_forward_naive": body},
-                   append=APPEND.replace("{REF}", _ref_conv_body()))
+    text = _layers({"conv_forward_naive": body}, append=APPEND.replace("{REF}", _ref_conv_body()))
     sub = _submission(tmp_path, name, text)
     before = _tree_hash(sub)
-    rec = grader.grade_submission(sub, seed=SEED, limits=LIMITS, tasks=("hw5_conv_forward",
-                                                                         "hw5_max_pool_forward"))
+    rec = grader.grade_submission(
+        sub, seed=SEED, limits=LIMITS, tasks=("hw5_conv_forward", "hw5_max_pool_forward")
+    )
     assert _tree_hash(sub) == before
     assert sandbox.leftover_processes() == []
     return rec
@@ -394,11 +456,17 @@ def test_deeply_nested_header_fails_closed(tmp_path):
 
 
 def test_error_records_are_capped(tmp_path):
-    text = _layers({"conv_forward_naive": ERROR_FLOOD.replace("{N}", "2000")},
-                   append=APPEND.replace("{REF}", _ref_conv_body()))
+    text = _layers(
+        {"conv_forward_naive": ERROR_FLOOD.replace("{N}", "2000")},
+        append=APPEND.replace("{REF}", _ref_conv_body()),
+    )
     case = cases.make_cases("hw5_conv_forward", "s")[0]
-    run = sandbox.run_task("hw5_conv_forward", [case], {"intro2ai/layers.py": text.encode()},
-                           dict(grader.load_rubric()["limits"]) | LIMITS)
+    run = sandbox.run_task(
+        "hw5_conv_forward",
+        [case],
+        {"intro2ai/layers.py": text.encode()},
+        dict(grader.load_rubric()["limits"]) | LIMITS,
+    )
     res = run.cases[0]
     assert res.done and "out" in res.arrays
     assert len(res.errors) <= 8
@@ -425,20 +493,24 @@ def _npy(a) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("stream", [
-    _record(b"[" * 5000 + b"]" * 5000),                        # RecursionError in json
-    _record(b"{\"kind\": \"done\", \"case\": 0}")[:-3],         # truncated
-    b"R" + (1 << 30).to_bytes(4, "big") + b"{}",                # absurd header length
-    _record(b"\xff\xfe"),                                      # not UTF-8
-    _record([1, 2, 3]),                                        # not an object
-    _record({"kind": "done", "case": 99}),                     # no such case
-    _record({"kind": "done", "case": True}),                   # bool is not a case
-    _record({"kind": "surprise", "case": 0}),                  # unknown kind
-    b"X" * 40,                                                 # garbage
-])
+@pytest.mark.parametrize(
+    "stream",
+    [
+        _record(b"[" * 5000 + b"]" * 5000),  # RecursionError in json
+        _record(b'{"kind": "done", "case": 0}')[:-3],  # truncated
+        b"R" + (1 << 30).to_bytes(4, "big") + b"{}",  # absurd header length
+        _record(b"\xff\xfe"),  # not UTF-8
+        _record([1, 2, 3]),  # not an object
+        _record({"kind": "done", "case": 99}),  # no such case
+        _record({"kind": "done", "case": True}),  # bool is not a case
+        _record({"kind": "surprise", "case": 0}),  # unknown kind
+        b"X" * 40,  # garbage
+    ],
+)
 def test_malformed_streams_fail_closed(stream):
-    good = _record({"kind": "array", "case": 0, "key": "out"}, _npy([1.0])) + \
-        _record({"kind": "done", "case": 0})
+    good = _record({"kind": "array", "case": 0, "key": "out"}, _npy([1.0])) + _record(
+        {"kind": "done", "case": 0}
+    )
     hello = _record({"kind": "hello"})
     assert sandbox.started(hello + good) and not sandbox.started(good)
     res, problem, code = sandbox.parse_stream(hello + good + stream, 2)
@@ -447,14 +519,17 @@ def test_malformed_streams_fail_closed(stream):
 
 
 def test_parse_stream_marks_duplicates_and_late_arrays():
-    s = (_record({"kind": "array", "case": 0, "key": "out"}, _npy([1.0]))
-         + _record({"kind": "array", "case": 0, "key": "out"}, _npy([2.0]))
-         + _record({"kind": "done", "case": 0})
-         + _record({"kind": "done", "case": 1})
-         + _record({"kind": "array", "case": 1, "key": "out"}, _npy([1.0]))
-         + _record({"kind": "array", "case": 2, "key": "out"}, _npy([np.nan]))
-         + _record({"kind": "done", "case": 2}) + _record({"kind": "done", "case": 2})
-         + _record({"kind": "exit", "code": 0}))
+    s = (
+        _record({"kind": "array", "case": 0, "key": "out"}, _npy([1.0]))
+        + _record({"kind": "array", "case": 0, "key": "out"}, _npy([2.0]))
+        + _record({"kind": "done", "case": 0})
+        + _record({"kind": "done", "case": 1})
+        + _record({"kind": "array", "case": 1, "key": "out"}, _npy([1.0]))
+        + _record({"kind": "array", "case": 2, "key": "out"}, _npy([np.nan]))
+        + _record({"kind": "done", "case": 2})
+        + _record({"kind": "done", "case": 2})
+        + _record({"kind": "exit", "code": 0})
+    )
     res, problem, code = sandbox.parse_stream(s, 3)
     assert problem is None and code == 0
     assert res[0].tampered and res[1].tampered and res[2].tampered
@@ -470,8 +545,12 @@ def test_any_grader_exception_gives_zero_and_a_flag(tmp_path, monkeypatch):
         return real(task, case)
 
     monkeypatch.setattr(grader, "reference_outputs", broken)
-    rec = grader.grade_submission(tmp_path / "reference", seed=SEED, limits=LIMITS,
-                                  tasks=("hw5_conv_forward", "hw5_max_pool_forward"))
+    rec = grader.grade_submission(
+        tmp_path / "reference",
+        seed=SEED,
+        limits=LIMITS,
+        tasks=("hw5_conv_forward", "hw5_max_pool_forward"),
+    )
     bad = rec["tasks"]["hw5_conv_forward"]
     assert bad["points"] == 0.0 and bad["max_points"] == 20.0
     assert bad["status"] == "needs_manual_grade" and bad["needs_manual_grade"]
@@ -483,10 +562,12 @@ def test_any_grader_exception_gives_zero_and_a_flag(tmp_path, monkeypatch):
         raise MemoryError
 
     monkeypatch.setattr(sandbox, "run_task", boom)
-    rec = grader.grade_submission(tmp_path / "reference", seed=SEED, limits=LIMITS,
-                                  tasks=("hw5_conv_forward",))
-    assert rec["total"] == 0.0 and rec["tasks"]["hw5_conv_forward"]["status"] == \
-        "needs_manual_grade"
+    rec = grader.grade_submission(
+        tmp_path / "reference", seed=SEED, limits=LIMITS, tasks=("hw5_conv_forward",)
+    )
+    assert (
+        rec["total"] == 0.0 and rec["tasks"]["hw5_conv_forward"]["status"] == "needs_manual_grade"
+    )
 
 
 def test_no_sandbox_refuses_unless_allowed_and_then_flags_every_task(tmp_path, monkeypatch):
@@ -497,8 +578,9 @@ def test_no_sandbox_refuses_unless_allowed_and_then_flags_every_task(tmp_path, m
     with pytest.raises(jail.Unavailable):
         grader.grade_submission(tmp_path / "reference", seed=SEED, tasks=tasks)
     assert cli.main(["grade", str(tmp_path / "reference"), "--seed", "5"]) == 3
-    rec = grader.grade_submission(tmp_path / "reference", seed=SEED, tasks=tasks,
-                                  allow_unsandboxed=True)
+    rec = grader.grade_submission(
+        tmp_path / "reference", seed=SEED, tasks=tasks, allow_unsandboxed=True
+    )
     assert rec["isolation"] == "none"
     assert rec["total"] == rec["max_total"] == 35
     for task in tasks:
@@ -525,7 +607,7 @@ def test_rootless_grader_same_isolation_and_scores_for_every_sample():
     try:
         names = list(samples.SAMPLES)
         samples.build_samples(top / "samples", names=names)
-        for dirpath, dirnames, filenames in os.walk(top):
+        for dirpath, _dirnames, filenames in os.walk(top):
             os.chmod(dirpath, 0o755)
             for n in filenames:
                 os.chmod(os.path.join(dirpath, n), 0o644)
@@ -538,12 +620,32 @@ def test_rootless_grader_same_isolation_and_scores_for_every_sample():
             f"limits={LIMITS!r})\n"
             "    out['samples'][name] = {'isolation': rec['isolation'], 'total': rec['total'],\n"
             "        'tasks': {t: r['points'] for t, r in rec['tasks'].items()}}\n"
-            "print(json.dumps(out))\n")
-        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(top),
-               "INTRO2AI_GRADER_SEED": str(SEED), "LANG": "C.UTF-8"}
-        proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                               sys.executable, "-c", script, *names], capture_output=True,
-                              text=True, env=env, cwd=top, timeout=1500)
+            "print(json.dumps(out))\n"
+        )
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(REPO),
+            "HOME": str(top),
+            "INTRO2AI_GRADER_SEED": str(SEED),
+            "LANG": "C.UTF-8",
+        }
+        proc = subprocess.run(
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                "-c",
+                script,
+                *names,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=top,
+            timeout=1500,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         out = json.loads(proc.stdout)
     finally:
@@ -560,8 +662,9 @@ def test_rootless_grader_same_isolation_and_scores_for_every_sample():
 @pytest.mark.skipif(not jail.can_limit_processes(), reason="no cgroups to find sandboxes by")
 def test_leftover_processes_finds_a_running_sandbox():
     pol = jail.Policy(limits=jail.Limits(processes=8, memory_mb=256))
-    with jail.start([jail.PYTHON_INSIDE, "-I", "-S", "-c", "import time; time.sleep(60)"],
-                    pol) as running:
+    with jail.start(
+        [jail.PYTHON_INSIDE, "-I", "-S", "-c", "import time; time.sleep(60)"], pol
+    ) as running:
         import time
 
         deadline = time.monotonic() + 20
@@ -576,8 +679,9 @@ def test_a_sandbox_that_does_not_start_needs_a_person(tmp_path, monkeypatch):
     0: the task is flagged for manual grading with the reason."""
     samples.build_samples(tmp_path, names=["reference"])
     monkeypatch.setattr(sandbox, "PROGRAMS", sandbox.PROGRAMS + ("_missing_program.py",))
-    rec = grader.grade_submission(tmp_path / "reference", seed=SEED, limits=LIMITS,
-                                  tasks=("hw5_conv_forward",))
+    rec = grader.grade_submission(
+        tmp_path / "reference", seed=SEED, limits=LIMITS, tasks=("hw5_conv_forward",)
+    )
     task = rec["tasks"]["hw5_conv_forward"]
     assert task["points"] == 0.0 and task["status"] == "needs_manual_grade"
     assert "grader_error" in _flags(rec, "hw5_conv_forward")

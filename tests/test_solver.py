@@ -76,8 +76,15 @@ def test_trains_a_linear_model_and_records_history():
     np.random.seed(0)
     data = blob_data()
     model = SoftmaxModel(5, 3)
-    solver = Solver(model, data, update_rule="sgd", optim_config={"learning_rate": 0.1},
-                    batch_size=20, num_epochs=4, verbose=False)
+    solver = Solver(
+        model,
+        data,
+        update_rule="sgd",
+        optim_config={"learning_rate": 0.1},
+        batch_size=20,
+        num_epochs=4,
+        verbose=False,
+    )
     solver.train()
     iterations = 4 * (200 // 20)
     assert len(solver.loss_history) == iterations
@@ -92,8 +99,7 @@ def test_best_params_are_kept_and_restored():
     good_step = 3  # after 3 iterations: the end of epoch 3 (1 iteration per epoch)
     data = scripted_data()
     model = ScriptedModel(good_step)
-    solver = Solver(model, data, update_rule=count_steps, batch_size=6, num_epochs=5,
-                    verbose=False)
+    solver = Solver(model, data, update_rule=count_steps, batch_size=6, num_epochs=5, verbose=False)
     solver.train()
     # checks after iterations 1 (first and epoch 1), 2, 3, 4, 5
     assert solver.val_acc_history == [0.0, 0.0, 1.0, 0.0, 0.0]
@@ -106,22 +112,38 @@ def test_best_params_are_kept_and_restored():
 def test_lr_decay_per_epoch_and_separate_configs():
     np.random.seed(0)
     model = SoftmaxModel(5, 3)
-    solver = Solver(model, blob_data(), update_rule="sgd_momentum",
-                    optim_config={"learning_rate": 0.01, "weight_decay": 1e-3}, lr_decay=0.5,
-                    batch_size=50, num_epochs=3, verbose=False)
+    solver = Solver(
+        model,
+        blob_data(),
+        update_rule="sgd_momentum",
+        optim_config={"learning_rate": 0.01, "weight_decay": 1e-3},
+        lr_decay=0.5,
+        batch_size=50,
+        num_epochs=3,
+        verbose=False,
+    )
     solver.train()
     for name, config in solver.optim_configs.items():
         assert config["learning_rate"] == pytest.approx(0.01 * 0.5**3), name
         assert config["velocity"].shape == model.params[name].shape, name
-    assert solver.optim_config == {"learning_rate": 0.01, "weight_decay": 1e-3}, "user dict untouched"
+    assert solver.optim_config == {"learning_rate": 0.01, "weight_decay": 1e-3}, (
+        "user dict untouched"
+    )
 
 
 def test_checkpoints_are_written_atomically_and_load(tmp_path):
     np.random.seed(0)
     model = SoftmaxModel(5, 3)
     name = str(tmp_path / "ckpt" / "softmax")
-    solver = Solver(model, blob_data(), update_rule="adam", batch_size=100, num_epochs=2,
-                    checkpoint_name=name, verbose=False)
+    solver = Solver(
+        model,
+        blob_data(),
+        update_rule="adam",
+        batch_size=100,
+        num_epochs=2,
+        checkpoint_name=name,
+        verbose=False,
+    )
     solver.train()
     files = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
     assert files == ["softmax_epoch_1.pkl", "softmax_epoch_2.pkl"], f"unexpected files {files}"
@@ -138,8 +160,15 @@ def test_checkpoints_are_written_atomically_and_load(tmp_path):
 
 def test_verbose_output_and_progress_bar(capsys):
     np.random.seed(0)
-    solver = Solver(SoftmaxModel(5, 3), blob_data(), batch_size=100, num_epochs=1,
-                    print_every=1, verbose=True, progress=True)
+    solver = Solver(
+        SoftmaxModel(5, 3),
+        blob_data(),
+        batch_size=100,
+        num_epochs=1,
+        print_every=1,
+        verbose=True,
+        progress=True,
+    )
     solver.train()
     captured = capsys.readouterr()
     assert "(Iteration 1 / 2) loss:" in captured.out
@@ -174,8 +203,16 @@ def test_failed_checkpoint_leaves_no_partial_file(tmp_path):
     np.random.seed(0)
     model = SoftmaxModel(5, 3)
     model.unpicklable = lambda: None  # pickle.dump fails half-way through the checkpoint
-    solver = Solver(model, blob_data(), batch_size=100, num_epochs=1,
-                    checkpoint_name=str(tmp_path / "broken"), verbose=False)
+    solver = Solver(
+        model,
+        blob_data(),
+        batch_size=100,
+        num_epochs=1,
+        checkpoint_name=str(tmp_path / "broken"),
+        verbose=False,
+    )
     with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
         solver.train()
-    assert list(tmp_path.iterdir()) == [], "neither the checkpoint nor its temporary file may remain"
+    assert list(tmp_path.iterdir()) == [], (
+        "neither the checkpoint nor its temporary file may remain"
+    )

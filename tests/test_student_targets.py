@@ -37,10 +37,29 @@ def test_student_id_rule_is_a_copy_of_the_instructors_rule():
     assert submit.RESERVED_IDS == ids.RESERVED
 
 
-@pytest.mark.parametrize("student_id", [
-    "", "a" * 65, "../x", "a/b", "a.b", ".hidden", "-x", "_x", "홍길동", "20261234 ", "a b", "A\n",
-    "con", "NUL", "Com1", "lpt9", "x;rm", "a\x00b",
-])
+@pytest.mark.parametrize(
+    "student_id",
+    [
+        "",
+        "a" * 65,
+        "../x",
+        "a/b",
+        "a.b",
+        ".hidden",
+        "-x",
+        "_x",
+        "홍길동",
+        "20261234 ",
+        "a b",
+        "A\n",
+        "con",
+        "NUL",
+        "Com1",
+        "lpt9",
+        "x;rm",
+        "a\x00b",
+    ],
+)
 def test_ids_the_collector_would_refuse_are_refused_in_korean(student_id):
     assert not ids.is_valid(student_id)
     assert submit.student_id_problem(student_id) is not None
@@ -48,7 +67,9 @@ def test_ids_the_collector_would_refuse_are_refused_in_korean(student_id):
     assert why and ("학번" in why or "이름" in why), why
 
 
-@pytest.mark.parametrize("student_id", ["20261234", "a" * 64, "kim-cs-01", "S1", "report", "console", "com10"])
+@pytest.mark.parametrize(
+    "student_id", ["20261234", "a" * 64, "kim-cs-01", "S1", "report", "console", "com10"]
+)
 def test_ids_the_collector_accepts_are_accepted(student_id):
     assert ids.is_valid(student_id)
     assert submit.student_id_problem(student_id) is None
@@ -76,21 +97,39 @@ def _home(tmp_path: Path, setup_text: str | None) -> Path:
     (home / "intro2ai" / "classifiers").mkdir(parents=True)
     (home / "intro2ai" / "layers.py").write_text("x = 1\n", encoding="utf-8")
     (home / "intro2ai" / "classifiers" / "cnn.py").write_text("y = 2\n", encoding="utf-8")
-    outputs = [] if setup_text is None else [{"output_type": "stream", "name": "stdout",
-                                              "text": [setup_text, "\n"]}]
-    nb = {"cells": [{"cell_type": "code", "id": "setup", "source": "", "metadata": {},
-                     "execution_count": 1 if outputs else None, "outputs": outputs}],
-          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    outputs = (
+        []
+        if setup_text is None
+        else [{"output_type": "stream", "name": "stdout", "text": [setup_text, "\n"]}]
+    )
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "setup",
+                "source": "",
+                "metadata": {},
+                "execution_count": 1 if outputs else None,
+                "outputs": outputs,
+            }
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     (home / "hw5.ipynb").write_text(json.dumps(nb, ensure_ascii=False), encoding="utf-8")
     return home
 
 
-@pytest.mark.parametrize("setup_text, mode", [
-    ("FAST MODE (작은 가짜 데이터로 빠르게 실행)", "fast"),
-    ("일반 모드 (실제 CIFAR-10)", "full"),
-    (None, "not-run"),
-    ("something else", "unknown"),
-])
+@pytest.mark.parametrize(
+    "setup_text, mode",
+    [
+        ("FAST MODE (작은 가짜 데이터로 빠르게 실행)", "fast"),
+        ("일반 모드 (실제 CIFAR-10)", "full"),
+        (None, "not-run"),
+        ("something else", "unknown"),
+    ],
+)
 def test_manifest_records_the_notebook_mode_and_sha256sum_accepts_it(tmp_path, setup_text, mode):
     home = _home(tmp_path, setup_text)
     out = submit.build(home, "20261234")
@@ -104,8 +143,12 @@ def test_manifest_records_the_notebook_mode_and_sha256sum_accepts_it(tmp_path, s
         digest = hashlib.sha256((home / rel).read_bytes()).hexdigest()
         assert f"{digest}  {rel}" in manifest.splitlines()
     if shutil.which("sha256sum"):
-        proc = subprocess.run(["sha256sum", "--strict", "-c", "MANIFEST.sha256"], cwd=tmp_path / "unzipped",
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            ["sha256sum", "--strict", "-c", "MANIFEST.sha256"],
+            cwd=tmp_path / "unzipped",
+            capture_output=True,
+            text=True,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -128,12 +171,15 @@ def test_notebook_banners_are_what_the_setup_cell_prints():
 
 # --------------------------------------------------------------------------- make notebook / jupyter
 
+
 def _tiny_notebook(path: Path, sources: list[str]) -> None:
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
     nb = new_notebook(cells=[new_code_cell(s, id=f"c{i}") for i, s in enumerate(sources)])
-    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
+    nb.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+    }
     nbformat.write(nb, path)
 
 
@@ -143,8 +189,14 @@ def _run_notebook(path: Path, env_extra: dict | None = None) -> subprocess.Compl
 
     env = {**os.environ, "MPLBACKEND": "Agg", **(env_extra or {})}
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return subprocess.run([sys.executable, "-m", "checks.run_notebook", str(path)], cwd=HW5,
-                          env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "checks.run_notebook", str(path)],
+        cwd=HW5,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
@@ -152,9 +204,14 @@ def test_run_notebook_executes_every_cell_in_a_real_kernel_and_saves(tmp_path):
     import nbformat
 
     path = tmp_path / "nb.ipynb"
-    _tiny_notebook(path, ["import os\nprint('fast=' + os.environ.get('INTRO2AI_FAST', ''))",
-                          "raise NotImplementedError('hw5_conv_forward: 아직 구현하지 않았습니다')",
-                          "print(6 * 7)"])
+    _tiny_notebook(
+        path,
+        [
+            "import os\nprint('fast=' + os.environ.get('INTRO2AI_FAST', ''))",
+            "raise NotImplementedError('hw5_conv_forward: 아직 구현하지 않았습니다')",
+            "print(6 * 7)",
+        ],
+    )
     proc = _run_notebook(path, {"INTRO2AI_FAST": "1"})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "FAST MODE" in proc.stdout and "저장했습니다" in proc.stdout
@@ -187,7 +244,9 @@ def test_run_notebook_refuses_a_broken_notebook_and_leaves_it_alone(tmp_path):
 
 def test_make_targets_run_what_the_readme_says():
     def dry(*args: str) -> str:
-        proc = subprocess.run(["make", "-n", *args, "PYTHON=py"], cwd=HW5, capture_output=True, text=True)
+        proc = subprocess.run(
+            ["make", "-n", *args, "PYTHON=py"], cwd=HW5, capture_output=True, text=True
+        )
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
@@ -201,20 +260,32 @@ def test_make_targets_run_what_the_readme_says():
 
 
 def test_odd_notebook_json_gives_a_mode_not_a_crash(tmp_path):
-    odd = [{"cells": ["x", 3, {"id": "setup", "outputs": "text"}]},
-           {"cells": [{"id": "setup", "outputs": [5, {"text": [1, "FAST MODE"]}]}]},
-           {"cells": [{"id": "setup", "outputs": [{"text": None}]}]}]
+    odd = [
+        {"cells": ["x", 3, {"id": "setup", "outputs": "text"}]},
+        {"cells": [{"id": "setup", "outputs": [5, {"text": [1, "FAST MODE"]}]}]},
+        {"cells": [{"id": "setup", "outputs": [{"text": None}]}]},
+    ]
     assert [submit.notebook_mode(nb) for nb in odd] == ["unknown", "fast", "unknown"]
     home = _home(tmp_path, None)
-    (home / "hw5.ipynb").write_text(json.dumps({"cells": ["x", {"cell_type": "code", "outputs": 7}]}),
-                                    encoding="utf-8")
+    (home / "hw5.ipynb").write_text(
+        json.dumps({"cells": ["x", {"cell_type": "code", "outputs": 7}]}), encoding="utf-8"
+    )
     import os
     import sys
 
-    proc = subprocess.run([sys.executable, "-c", "import sys; from checks import submit; "
-                           f"submit.ROOT = __import__('pathlib').Path({str(home)!r}); "
-                           "sys.exit(submit.main(['20261234']))"],
-                          cwd=HW5, capture_output=True, text=True, env={**os.environ})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from checks import submit; "
+            f"submit.ROOT = __import__('pathlib').Path({str(home)!r}); "
+            "sys.exit(submit.main(['20261234']))",
+        ],
+        cwd=HW5,
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+    )
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     with zipfile.ZipFile(home / "20261234_hw5_submission.zip") as zf:
         assert "# notebook_mode: unknown" in zf.read("MANIFEST.sha256").decode().splitlines()
@@ -238,21 +309,34 @@ def test_make_jupyter_serves_the_notebook(tmp_path):
         port = s.getsockname()[1]
     # A "browser" that records what Jupyter asks it to open.
     opener = tmp_path / "browser.py"
-    opener.write_text("import sys, pathlib\n"
-                      f"pathlib.Path({str(tmp_path / 'opened')!r}).write_text(sys.argv[1])\n")
-    env = {**os.environ, "JUPYTER_PORT": str(port), "JUPYTER_PORT_RETRIES": "0",
-           "BROWSER": f"{sys.executable} {opener} %s",
-           "JUPYTER_TOKEN": "kit-test-token", "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+    opener.write_text(
+        f"import sys, pathlib\npathlib.Path({str(tmp_path / 'opened')!r}).write_text(sys.argv[1])\n"
+    )
+    env = {
+        **os.environ,
+        "JUPYTER_PORT": str(port),
+        "JUPYTER_PORT_RETRIES": "0",
+        "BROWSER": f"{sys.executable} {opener} %s",
+        "JUPYTER_TOKEN": "kit-test-token",
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+    }
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     # Test-machine settings only (the student's `make jupyter` uses Jupyter's defaults): this
     # container runs as root, which Jupyter refuses unless told; listen on loopback only.
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "jupyter_server_config.py").write_text(
-        "c.ServerApp.allow_root = True\nc.ServerApp.ip = '127.0.0.1'\n", encoding="utf-8")
+        "c.ServerApp.allow_root = True\nc.ServerApp.ip = '127.0.0.1'\n", encoding="utf-8"
+    )
     log = open(tmp_path / "jupyter.log", "w+")
-    proc = subprocess.Popen(["make", "jupyter", f"PYTHON={sys.executable}"], cwd=home, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "jupyter", f"PYTHON={sys.executable}"],
+        cwd=home,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}/api/contents/hw5.ipynb?content=0&token=kit-test-token"
         info, deadline = None, time.monotonic() + 120
@@ -271,7 +355,7 @@ def test_make_jupyter_serves_the_notebook(tmp_path):
             time.sleep(0.5)
         opened = (tmp_path / "opened").read_text()
         if opened.startswith("file://"):  # Jupyter's redirect page, which holds the real URL
-            opened = Path(urllib.request.url2pathname(opened[len("file://"):])).read_text()
+            opened = Path(urllib.request.url2pathname(opened[len("file://") :])).read_text()
         assert re.search(rf":{port}/(tree|notebooks)/hw5\.ipynb\b", opened), opened[:500]
     finally:
         if proc.poll() is None:  # the server's process group: make, jupyter and its children
@@ -291,12 +375,21 @@ def test_readme_and_notebook_state_the_rule_and_how_grading_works():
     intro = nb.cells[0].source
     readme = (HW5 / "README.md").read_text(encoding="utf-8")
     for where, text in (("hw5.ipynb", intro), ("README.md", readme)):
-        for phrase in ("NumPy 만으로",                                    # the rule
-                       "scipy.signal", "scipy.ndimage", "torch",          # forbidden libraries
-                       "fast_layers.py", "layer_utils.py",                # forbidden kit layers
-                       "0 점",                                            # the consequence
-                       "np.pad", "np.einsum", "stride tricks",            # allowed NumPy tools
-                       "공개(visible) 케이스", "비공개(hidden) 케이스",      # the case kinds
-                       "pad=0", "부분 점수",                               # coverage, partial credit
-                       "점수를 정하지"):                                   # local checks do not grade
+        for phrase in (
+            "NumPy 만으로",  # the rule
+            "scipy.signal",
+            "scipy.ndimage",
+            "torch",  # forbidden libraries
+            "fast_layers.py",
+            "layer_utils.py",  # forbidden kit layers
+            "0 점",  # the consequence
+            "np.pad",
+            "np.einsum",
+            "stride tricks",  # allowed NumPy tools
+            "공개(visible) 케이스",
+            "비공개(hidden) 케이스",  # the case kinds
+            "pad=0",
+            "부분 점수",  # coverage, partial credit
+            "점수를 정하지",
+        ):  # local checks do not grade
             assert phrase in text, (where, phrase)

@@ -44,7 +44,9 @@ def test_each_task_has_its_reference_region_and_callable(task):
     module = importlib.import_module(task.module)
     assert callable(getattr(module, task.function))
     if task.kind == "backward":
-        assert callable(getattr(module, task.forward)) and callable(getattr(module, task.cache_class))
+        assert callable(getattr(module, task.forward)) and callable(
+            getattr(module, task.cache_class)
+        )
 
 
 def test_every_solution_region_is_a_task_of_the_table():
@@ -111,8 +113,9 @@ def _relay_module():
     import json
     import sys
 
-    spec = importlib.util.spec_from_file_location("_relay_under_test",
-                                                  REPO / "autograder" / "_relay.py")
+    spec = importlib.util.spec_from_file_location(
+        "_relay_under_test", REPO / "autograder" / "_relay.py"
+    )
     module = importlib.util.module_from_spec(spec)
     argv = sys.argv
     sys.argv = ["_relay.py", json.dumps({"result_fd": 1})]

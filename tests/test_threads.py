@@ -43,12 +43,16 @@ PROBE = textwrap.dedent("""
 
 
 def _probe(order: str, **env) -> dict:
-    full = {k: v for k, v in os.environ.items()
-            if k not in ("OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+    }
     full["OPENBLAS_NUM_THREADS"] = "2"
     full.update(env)
-    proc = subprocess.run([sys.executable, "-c", PROBE, order], env=full, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, order], env=full, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -57,8 +61,9 @@ def _pthreads_openblas(res: dict) -> bool:
     return any(b["threading_layer"] == "pthreads" for b in res["blas"])
 
 
-@pytest.mark.parametrize("order,status", [("numpy-first", "restarted"),
-                                          ("intro2ai-first", "env before numpy")])
+@pytest.mark.parametrize(
+    "order,status", [("numpy-first", "restarted"), ("intro2ai-first", "env before numpy")]
+)
 def test_idle_openblas_threads_do_not_spin(order, status):
     res = _probe(order)
     if not _pthreads_openblas(res):

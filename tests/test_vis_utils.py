@@ -56,7 +56,10 @@ def test_show_before_after_draws_pairs():
     axes = np.array(fig.axes).reshape(2, 10)
     np.testing.assert_array_equal(axes[0, 3].images[0].get_array(), before[3, 0])
     np.testing.assert_array_equal(axes[1, 9].images[0].get_array(), after[9, 0])
-    assert axes[0, 0].get_title(loc="left") == "original" and axes[1, 0].get_title(loc="left") == "flipped"
+    assert (
+        axes[0, 0].get_title(loc="left") == "original"
+        and axes[1, 0].get_title(loc="left") == "flipped"
+    )
     plt.close(fig)
     with pytest.raises(ValueError, match="one shape"):
         show_before_after(before, after[:3])
@@ -88,7 +91,9 @@ def test_fonts_are_package_data():
     import fnmatch
     import tomllib
 
-    data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]
     patterns = data["intro2ai"]
     for name in ("NanumGothic.ttf", "OFL.txt"):
         assert any(fnmatch.fnmatch(f"fonts/{name}", p) for p in patterns), (name, patterns)
@@ -133,8 +138,12 @@ assert (a < 128).sum() > 20, 'nothing drawn'
 assert np.array_equal(a, c) and not np.array_equal(a, b), 'syllables drawn alike (boxes?)'
 print('OK', path)
 """
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**__import__("os").environ, "MPLBACKEND": "Agg"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "MPLBACKEND": "Agg"},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("OK") and "NanumGothic.ttf" in proc.stdout
 
