@@ -28,6 +28,7 @@ from autograder.results import (
     CaseResult,
     CheckResult,
     Failure,
+    FileNote,
     Flag,
     FlagKind,
     Status,
@@ -398,7 +399,7 @@ def _blocking_status(error: dict) -> Status:
 
 
 def grade_task(
-    task: str, cases: list, run: sandbox.TaskRun, rubric: dict, file_notes: list[str]
+    task: str, cases: list, run: sandbox.TaskRun, rubric: dict, file_notes: list[FileNote]
 ) -> TaskResult:
     t = _task(task, rubric)
     points_map = t.cases
@@ -511,7 +512,7 @@ def grade_task(
 
 
 def _task_record(
-    task: str, case_records: list[CaseResult], run: sandbox.TaskRun, file_notes: list[str]
+    task: str, case_records: list[CaseResult], run: sandbox.TaskRun, file_notes: list[FileNote]
 ) -> TaskResult:
     pts = round(sum(c.points for c in case_records), 2)
     max_pts = round(sum(c.max_points for c in case_records), 2)
@@ -544,21 +545,12 @@ def _task_record(
             + " "
             + " | ".join(f"[{', '.join(names)}] {text}" for text, names in groups.items())
         )
-    for note in run.notes:
-        if note.startswith("layers_syntax:"):
-            msg += (
-                " (intro2ai/layers.py 에 문법 오류가 있어 이 과제는 제공된 layers.py 로 "
-                "채점했습니다: " + note.split(":", 1)[1] + ")"
-            )
-    for note in file_notes:
-        kind, rel = note.split(":", 1)
-        if rel == file:
-            msg += {
-                "missing": f" ({rel} 이(가) 제출물에 없어 제공된 stub 으로 채점했습니다.)",
-                "refused": f" ({rel} 이(가) 제출 폴더 밖을 가리키는 링크이거나 일반 파일이 "
-                f"아니어서 stub 으로 채점했습니다.)",
-                "too_large": f" ({rel} 이(가) 너무 커서 stub 으로 채점했습니다.)",
-            }[kind]
+    if run.layers_syntax_error:
+        msg += (
+            " (intro2ai/layers.py 에 문법 오류가 있어 이 과제는 제공된 layers.py 로 "
+            "채점했습니다: " + run.layers_syntax_error + ")"
+        )
+    msg += "".join(f" ({note.text_ko()})" for note in file_notes if note.path == file)
     flags = (
         [
             Flag(

@@ -300,6 +300,39 @@ class Flag(_Record):
         return self.kind.value + (f":{self.task}" if self.task is not None else "")
 
 
+class FileProblem(enum.StrEnum):
+    """Why a submission file was graded as the provided stub, with the Korean sentence."""
+
+    text_ko: str
+
+    def __new__(cls, value: str, text_ko: str):
+        obj = str.__new__(cls, value)
+        obj._value_ = value
+        obj.text_ko = text_ko
+        return obj
+
+    MISSING = "missing", "{path} 이(가) 제출물에 없어 제공된 stub 으로 채점했습니다."
+    REFUSED = (
+        "refused",
+        (
+            "{path} 이(가) 제출 폴더 밖을 가리키는 링크이거나 일반 파일이 아니어서 stub 으로 "
+            "채점했습니다."
+        ),
+    )
+    TOO_LARGE = "too_large", "{path} 이(가) 너무 커서 stub 으로 채점했습니다."
+
+
+@dataclass(frozen=True)
+class FileNote(_Record):
+    """A submission file graded as the provided stub, and why."""
+
+    problem: FileProblem
+    path: str
+
+    def text_ko(self) -> str:
+        return self.problem.text_ko.format(path=self.path)
+
+
 @dataclass(frozen=True)
 class TaskResult(_Record):
     """One task: points, status and Korean message, and its cases.
@@ -332,8 +365,8 @@ class SubmissionResult(_Record):
     total, max_total : float
     isolation : str or None
         ``"full"`` when every task ran in the sandbox, else ``"none"``.
-    notes : tuple of str
-        Submission files graded as stubs (``"missing:intro2ai/layers.py"``, ``"refused:..."``).
+    notes : tuple of FileNote
+        Submission files graded as the provided stubs, and why.
     """
 
     tasks: dict[str, TaskResult]
@@ -345,7 +378,7 @@ class SubmissionResult(_Record):
     needs_manual_grade: bool = False
     flags: tuple[Flag, ...] = ()
     seconds: float = 0.0
-    notes: tuple[str, ...] = ()
+    notes: tuple[FileNote, ...] = ()
 
     def _validate(self, where: str) -> None:
         _finite(self.total, f"{where}.total")

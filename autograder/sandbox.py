@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder import jail
+from autograder import jail, results
 from autograder import tasks as tasks_mod
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
@@ -134,26 +134,28 @@ def provided_package(kit_root: Path = KIT_ROOT) -> dict[str, bytes]:
         return files
 
 
-def read_submission(submission_dir: str | os.PathLike) -> tuple[dict[str, bytes], list[str]]:
-    """The submission files as bytes, plus notes (missing or refused files).
+def read_submission(
+    submission_dir: str | os.PathLike,
+) -> tuple[dict[str, bytes], list[results.FileNote]]:
+    """The submission files as bytes, plus a note for each file that is missing or refused.
 
     Only regular files inside the submission folder are read (a symlink pointing out of it,
     e.g. to the kit's own ``layers.py``, is refused). The folder is never modified.
     """
     root = os.path.realpath(submission_dir)
     files: dict[str, bytes] = {}
-    notes: list[str] = []
+    notes: list[results.FileNote] = []
     for rel in SUBMISSION_FILES:
         path = os.path.join(root, rel)
         real = os.path.realpath(path)
         if not os.path.lexists(path):
-            notes.append(f"missing:{rel}")
+            notes.append(results.FileNote(results.FileProblem.MISSING, rel))
             continue
         if not real.startswith(root + os.sep) or os.path.islink(path) or not os.path.isfile(real):
-            notes.append(f"refused:{rel}")
+            notes.append(results.FileNote(results.FileProblem.REFUSED, rel))
             continue
         if os.path.getsize(real) > MAX_SUBMISSION_FILE_BYTES:
-            notes.append(f"too_large:{rel}")
+            notes.append(results.FileNote(results.FileProblem.TOO_LARGE, rel))
             continue
         with open(real, "rb") as fh:
             files[rel] = fh.read()
@@ -222,7 +224,8 @@ class TaskRun:
     stream_problem: str | None
     output_bytes: int
     seconds: float
-    notes: list[str] = dataclasses.field(default_factory=list)
+    #: The student's layers.py did not compile and the network task ran without it (the error).
+    layers_syntax_error: str | None = None
 
 
 MAX_ERRORS_PER_CASE = 8
@@ -420,7 +423,7 @@ def run_task(
                 package[module.replace(".", "/") + ".py"] = _FAST_STUB.format(
                     module=module
                 ).encode()
-        notes: list[str] = []
+        layers_syntax_error = None
         files = dict(files)
         if spec.kind == "model" and "intro2ai/layers.py" in files:
             # The network needs only the provided parts of layers.py: a syntax error in the
@@ -429,7 +432,7 @@ def run_task(
                 compile(files["intro2ai/layers.py"], "layers.py", "exec", dont_inherit=True)
             except (SyntaxError, ValueError) as exc:
                 del files["intro2ai/layers.py"]
-                notes.append(f"layers_syntax:{type(exc).__name__}: {exc}")
+                layers_syntax_error = f"{type(exc).__name__}: {exc}"
         package.update(files)
         for rel, data in package.items():
             dest = os.path.join(box, rel)
@@ -516,7 +519,7 @@ def run_task(
             problem,
             os.path.getsize(out_path),
             time.monotonic() - t0,
-            notes,
+            layers_syntax_error,
         )
     finally:
         shutil.rmtree(parent, ignore_errors=True)

@@ -360,7 +360,9 @@ def dropout_forward(x: np.ndarray, dropout_param: dict) -> tuple[np.ndarray, Dro
         )
     mode = dropout_param.get("mode", "train")
     if mode not in ("train", "test"):
-        raise ValueError(f"{who}: dropout_param['mode'] must be 'train' or 'test', got {mode!r}")
+        raise ValueError(
+            f"{who}: dropout_param['mode'] must be 'train' or 'test', got {mode!r}"
+        )
     if mode == "test":
         return x.copy(), DropoutCache(dropout_param, None)
     seed = dropout_param.get("seed")
@@ -500,7 +502,7 @@ def conv_forward_naive(
             top = i * stride
             for j in range(W_out):
                 left = j * stride
-                window = x_pad[n, :, top : top + HH, left : left + WW]  # (C, HH, WW)
+                window = x_pad[n, :, top:top + HH, left:left + WW]  # (C, HH, WW)
                 # window broadcasts against every filter: (F, C, HH, WW) -> (F,)
                 out[n, :, i, j] = np.sum(window * w, axis=(1, 2, 3)) + b
     ### END SOLUTION
@@ -553,11 +555,11 @@ def conv_backward_naive(
             top = i * stride
             for j in range(W_out):
                 left = j * stride
-                window = x_pad[n, :, top : top + HH, left : left + WW]  # (C, HH, WW)
+                window = x_pad[n, :, top:top + HH, left:left + WW]  # (C, HH, WW)
                 g = dout[n, :, i, j][:, None, None, None]  # (F, 1, 1, 1)
                 dw += g * window
-                dx_pad[n, :, top : top + HH, left : left + WW] += np.sum(g * w, axis=0)
-    dx = dx_pad[:, :, pad : pad + H, pad : pad + W]
+                dx_pad[n, :, top:top + HH, left:left + WW] += np.sum(g * w, axis=0)
+    dx = dx_pad[:, :, pad:pad + H, pad:pad + W]
     ### END SOLUTION
     return dx, dw, db
 
@@ -600,7 +602,7 @@ def max_pool_forward_naive(x: np.ndarray, pool_param: dict) -> tuple[np.ndarray,
             top = i * stride
             for j in range(W_out):
                 left = j * stride
-                window = x[n, :, top : top + pool_height, left : left + pool_width]  # (C, ph, pw)
+                window = x[n, :, top:top + pool_height, left:left + pool_width]  # (C, ph, pw)
                 out[n, :, i, j] = np.max(window, axis=(1, 2))
     ### END SOLUTION
     cache = PoolCache(x, pool_param)
@@ -647,7 +649,7 @@ def max_pool_backward_naive(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
             top = i * stride
             for j in range(W_out):
                 left = j * stride
-                window = x[n, :, top : top + pool_height, left : left + pool_width]
+                window = x[n, :, top:top + pool_height, left:left + pool_width]
                 first_max = np.argmax(window.reshape(C, -1), axis=1)  # (C,), row-major order
                 r, s = np.unravel_index(first_max, (pool_height, pool_width))
                 dx[n, channels, top + r, left + s] += dout[n, :, i, j]

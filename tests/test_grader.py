@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from autograder import cases, grader, mistakes, samples, sandbox
+from autograder.results import FileNote, FileProblem
 from intro2ai import layers
 
 REPO = Path(__file__).resolve().parent.parent
@@ -204,15 +205,17 @@ def test_missing_and_symlinked_files_are_graded_as_stubs(tmp_path):
     (tmp_path / "t" / "intro2ai" / "classifiers").mkdir(parents=True)
     os.symlink(REPO / "intro2ai" / "layers.py", tmp_path / "t" / "intro2ai" / "layers.py")
     files, notes = sandbox.read_submission(sub)
-    assert "intro2ai/layers.py" in files and notes == ["missing:intro2ai/classifiers/cnn.py"]
+    assert "intro2ai/layers.py" in files
+    assert notes == [FileNote(FileProblem.MISSING, "intro2ai/classifiers/cnn.py")]
     files, notes = sandbox.read_submission(tmp_path / "t")
-    assert files == {} and "refused:intro2ai/layers.py" in notes
+    assert files == {} and FileNote(FileProblem.REFUSED, "intro2ai/layers.py") in notes
     rec = grader.grade_submission(
         tmp_path / "t", seed=1, tasks=("hw5_conv_forward", "hw5_three_layer_convnet")
     )
     assert rec["tasks"]["hw5_conv_forward"]["status"] == "not_attempted"
     assert "링크" in rec["tasks"]["hw5_conv_forward"]["message"]
     assert "없어" in rec["tasks"]["hw5_three_layer_convnet"]["message"]
+    assert {"problem": "refused", "path": "intro2ai/layers.py"} in rec["notes"]
     with pytest.raises(NotADirectoryError):
         grader.grade_submission(tmp_path / "nope")
 

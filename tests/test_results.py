@@ -16,6 +16,8 @@ from autograder.results import (
     CellScore,
     CheckResult,
     Failure,
+    FileNote,
+    FileProblem,
     Flag,
     FlagKind,
     NotebookScores,
@@ -90,7 +92,7 @@ def _submission(status=Status.PARTIAL) -> SubmissionResult:
         needs_manual_grade=True,
         flags=_task().flags,
         seconds=1.5,
-        notes=("missing:intro2ai/classifiers/cnn.py",),
+        notes=(FileNote(FileProblem.MISSING, "intro2ai/classifiers/cnn.py"),),
     )
 
 
@@ -338,3 +340,14 @@ def test_a_record_of_an_older_format_is_not_a_grade_and_never_crashes_a_reader(
     rows = (export.export(course, "hw5")).read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["20260001"]
     assert [p.parent.parent.name for p in feedback.write_all(course, "hw5")] == ["20260001"]
+
+
+def test_a_file_note_is_structured_and_says_why_in_korean():
+    note = FileNote(FileProblem.TOO_LARGE, "intro2ai/layers.py")
+    assert FileNote.from_dict(note.to_dict()) == note
+    assert note.to_dict() == {"problem": "too_large", "path": "intro2ai/layers.py"}
+    assert note.text_ko().startswith("intro2ai/layers.py 이(가) 너무 커서")
+    for problem in FileProblem:
+        assert re.search("[가-힣]", problem.text_ko) and "{path}" in problem.text_ko
+    with pytest.raises(RecordFormatError):
+        SubmissionResult.from_dict({**_submission().to_dict(), "notes": ["missing:x.py"]})

@@ -22,7 +22,9 @@ __all__ = ["ThreeLayerConvNet"]
 
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"ThreeLayerConvNet: {name} must be a positive integer, got {value!r}")
+        raise ValueError(
+            f"ThreeLayerConvNet: {name} must be a positive integer, got {value!r}"
+        )
     return int(value)
 
 
