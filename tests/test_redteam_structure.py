@@ -104,6 +104,8 @@ def test_forged_records_cost_the_forger_its_task_only(name, tmp_path, honest_poi
     assert conv["points"] == 0, (name, conv["message"])
     statuses = {c["status"] for c in conv["cases"]}
     assert statuses == {Status.LOST}, (name, statuses)
+    # fail closed: a person looks at it
+    assert conv["needs_manual_grade"] and "possible_tampering" in {f["kind"] for f in conv["flags"]}
     # the same submission's other task (its own sandbox) keeps its points
     assert rec["tasks"][POOL_F]["points"] == honest_points[POOL_F]
     assert _kit_hashes() == before
@@ -117,8 +119,44 @@ def test_a_forged_output_for_another_task_id_marks_the_case_tampered(tmp_path, h
     rec = grade_submission(sub, seed=SEED, tasks=(CONV_F, POOL_F))
     cases = rec["tasks"][CONV_F]["cases"]
     assert cases[0]["status"] == Status.TAMPERED and cases[0]["points"] == 0
+    assert rec["tasks"][CONV_F]["needs_manual_grade"]
     assert rec["tasks"][CONV_F]["points"] < honest_points[CONV_F]
     assert rec["tasks"][POOL_F]["points"] == honest_points[POOL_F]
+
+
+# The network task: names only in its __init__ cases, identifiers only, p_<name> after them.
+NET = "hw5_three_layer_convnet"
+NET_FORGED = {
+    "names_with_path": [{"kind": "names", "case": 0, "names": ["../../W1"]}],
+    "param_before_names": [{"kind": "array", "case": 0, "key": "p_W1"}],
+    "param_not_named": [{"kind": "names", "case": 0, "names": ["W1"]},
+                        {"kind": "array", "case": 0, "key": "p_W2"}],
+    "names_in_loss_case": [{"kind": "names", "case": 2, "names": ["W1"]}],
+    "gradient_of_no_param": [{"kind": "array", "case": 2, "key": "g_X"}],
+    "reference_param_key": [{"kind": "array", "case": 2, "key": "param_W1"}],
+    "label_key": [{"kind": "array", "case": 2, "key": "y"}],
+}
+NET_FORGE = """
+import sys as _sys, io as _io
+import numpy as _np
+_child = _sys.modules.get('_sandbox_child')
+if _child is not None and _child.JOB[0]['task'] == {task!r}:
+    _buf = _io.BytesIO()
+    _np.save(_buf, _np.zeros((2, 2)))
+    for _h in {headers!r}:
+        _child.send(_h, _buf.getvalue() if _h['kind'] == 'array' else b'')
+"""
+
+
+@pytest.mark.parametrize("name", sorted(NET_FORGED))
+def test_forged_records_of_the_network_task_lose_it(name, tmp_path):
+    sub = _submission(tmp_path / "sub", NET_FORGE.format(task=NET, headers=NET_FORGED[name]))
+    rec = grade_submission(sub, seed=SEED, tasks=(NET,))
+    net = rec["tasks"][NET]
+    assert net["points"] == 0, (name, net["message"])
+    assert net["needs_manual_grade"], name
+    # the case indexes above: 0, 1 __init__ cases, 2 a loss case
+    assert [c["name"] for c in net["cases"]][:3] == ["init_visible", "init_hidden", "loss_visible"]
 
 
 # An error record with a status outside the enum and HTML in every text field, then a done:
