@@ -410,3 +410,31 @@ def test_an_edited_checks_table_fails_clearly(table, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-2000:]
     assert "hw5_cases.npz" in out, out[-3000:]
+
+
+def test_a_forged_guard_wrapper_escapes_the_guard_but_not_the_box(tmp_path):
+    """Adding its own function to grading_rules._WRAPPERS at import makes guard() skip it (the
+    in-process guard is defence in depth); what it then reaches is the box's refusing stand-in
+    of the fast layers: 0 points."""
+    append = """
+        import sys as _sys
+        from intro2ai import grading_rules as _g
+
+        def conv_forward_naive(x, w, b, conv_param):
+            if _sys.getprofile() is None:  # the guard did not wrap this call
+                from intro2ai import fast_layers as _fl
+                return _fl.conv_forward_fast(x, w, b, conv_param)
+            raise RuntimeError('GUARDED')
+
+        _g._WRAPPERS.add(conv_forward_naive)
+    """
+    sub = _submission(tmp_path / "sub", append)
+    rec = grade_submission(sub, seed=SEED, tasks=(CONV_F,))
+    conv = rec["tasks"][CONV_F]
+    assert conv["points"] == 0, conv["message"]
+    assert "GUARDED" not in conv["message"]  # the guard was escaped ...
+    # ... and the stand-in refused (the line of the fast call; the message is cut at 400)
+    line = (sub / "intro2ai" / "layers.py").read_text(encoding="utf-8").splitlines()
+    where = conv["cases"][0]["message"].rsplit("layers.py:", 1)[1].split(" ", 1)[0]
+    assert "NaiveRuleError" in conv["message"]
+    assert "_fl.conv_forward_fast" in line[int(where) - 1], line[int(where) - 1]
