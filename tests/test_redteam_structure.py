@@ -438,3 +438,81 @@ def test_a_forged_guard_wrapper_escapes_the_guard_but_not_the_box(tmp_path):
     where = conv["cases"][0]["message"].rsplit("layers.py:", 1)[1].split(" ", 1)[0]
     assert "NaiveRuleError" in conv["message"]
     assert "_fl.conv_forward_fast" in line[int(where) - 1], line[int(where) - 1]
+
+
+# A hidden case's feedback must not carry the student's own text or numbers out: the hidden
+# inputs are the same for the whole class (one secret seed), and once known they can be answered
+# from a table computed elsewhere. Before the fix, an exception class named after the inputs
+# (type('Leak_<hex of x[0]>', (Exception,), {})) and an empty array of shape (0, <bits>, 7)
+# put the first input value of every hidden case on the page.
+LEAKS = {
+    "exception_type": """
+        import struct as _st
+        _code = ''.join('%02x' % c for c in _st.pack('>d', float(x.reshape(-1)[0])))
+        raise type('Leak_' + _code, (Exception,), {})('x')
+    """,
+    "function_name": """
+        import struct as _st
+        _code = ''.join('%02x' % c for c in _st.pack('>d', float(x.reshape(-1)[0])))
+        def _f():
+            raise ValueError('x')
+        _f.__code__ = _f.__code__.replace(co_name='Leak_' + _code)
+        _f()
+    """,
+    "shape": """
+        import struct as _st
+        _n = int.from_bytes(_st.pack('>d', float(x.reshape(-1)[0]))[:4], 'big')
+        out = np.zeros((0, _n, 7))
+    """,
+    "bad_type": """
+        import struct as _st
+        _code = ''.join('%02x' % c for c in _st.pack('>d', float(x.reshape(-1)[0])))
+        out = type('Leak_' + _code, (), {})()
+    """,
+    "forged_record": """
+        import struct as _st, sys as _sys
+        _code = ''.join('%02x' % c for c in _st.pack('>d', float(x.reshape(-1)[0])))
+        _child = _sys.modules['_sandbox_child']
+        _i = [i for i, c in enumerate(_child.JOB[1:2] and _child.JOB[0]['cases'])
+              if _np_equal(_child.JOB[1].get('%d.x' % i), x)][0]
+        _child.send({'kind': 'error', 'case': _i, 'step': 'call', 'status': 'error',
+                     'exc_type': 'Leak_' + _code, 'message': 'Leak_' + _code,
+                     'where': 'intro2ai/layers.py:1 (Leak_' + _code + ')'})
+        _child.send({'kind': 'bad', 'case': _i, 'key': 'Leak_' + _code, 'type': 'Leak_' + _code,
+                     'why': 'Leak_' + _code})
+        _child.send({'kind': 'array', 'case': _i, 'key': 'Leak_' + _code}, b'')
+    """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEAKS))
+def test_hidden_inputs_do_not_reach_the_feedback(name, tmp_path):
+    append = "def _np_equal(a, b):\n    return a is not None and a.shape == b.shape and (a == b).all()\n"
+    sub = _submission(tmp_path / "sub", append, {"regions": {samples.CONV_F: ("body", LEAKS[name])}})
+    rec = grade_submission(sub, seed=SEED, tasks=(CONV_F,))
+    conv = rec["tasks"][CONV_F]
+    assert conv["points"] == 0
+    hidden = [c for c in conv["cases"] if c["hidden"]]
+    assert hidden
+    # the visible case may say anything (its inputs are public); no hidden case may
+    for c in hidden:
+        blob = json.dumps(c, ensure_ascii=False)
+        assert "Leak_" not in blob, blob[:1500]
+        assert not any(len(d) > 6 for d in _shape_numbers(blob)), blob[:1500]
+    for group in conv["message"].split(" | "):
+        if "(hidden)" in group.split("]", 1)[0]:
+            assert "Leak_" not in group and not any(len(d) > 6 for d in _shape_numbers(group)), group
+    assert all("Leak_" not in f.get("message", "") for f in conv["flags"]), conv["flags"]
+    # the page: only the visible case's text may hold the leak
+    html = feedback.render(
+        PipelineRecord(student="20269999", assignment="hw5", trusted=SubmissionResult.from_dict(rec))
+    )
+    visible = [c for c in conv["cases"] if not c["hidden"]]
+    assert html.count("Leak_") <= sum(json.dumps(c, ensure_ascii=False).count("Leak_") for c in visible) + \
+        sum(g.count("Leak_") for g in conv["message"].split(" | ") if "(hidden)" not in g.split("]", 1)[0])
+
+
+def _shape_numbers(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"\d+", " ".join(re.findall(r"\([\d, ]+\)", text)))
