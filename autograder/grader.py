@@ -185,8 +185,8 @@ _HIDDEN_TYPE_NAMES = frozenset(n for n, v in vars(builtins).items() if isinstanc
 }
 #: A hidden case's ``where``: the file and line only (the function name is the student's text).
 _HIDDEN_WHERE = re.compile(r"intro2ai/[\w/]{1,60}\.py:\d{1,7}")
-#: A hidden case's wrong shape is shown when it is one an honest mistake gives (the hidden
-#: inputs are small); any other is a number the student chose.
+#: A hidden case's wrong shape is shown when it is one an honest mistake gives (at most 4 axes,
+#: each at most 64 or 4 times the largest expected one); any other is a number the student chose.
 _HIDDEN_SHAPE_MAX_DIMS, _HIDDEN_SHAPE_MAX = 4, 64
 
 
@@ -210,12 +210,17 @@ def _hidden_failure(failure: Failure | None) -> Failure | None:
     """A hidden case's failure without a shape the student chose (see _HIDDEN_SHAPE_MAX)."""
     if failure is None or failure.kind != "shape" or failure.received is None:
         return failure
-    try:
-        dims = [int(d) for d in failure.received.strip("()").split(",") if d.strip()]
-    except ValueError:
-        dims = None
-    if dims is not None and len(dims) <= _HIDDEN_SHAPE_MAX_DIMS:
-        if all(0 <= d <= _HIDDEN_SHAPE_MAX for d in dims):
+
+    def dims(text):
+        try:
+            return [int(d) for d in (text or "").strip("()").split(",") if d.strip()]
+        except ValueError:
+            return None
+
+    got, want = dims(failure.received), dims(failure.expected) or [0]
+    limit = max(_HIDDEN_SHAPE_MAX, 4 * max(want))  # e.g. a network's (192, 7) weight
+    if got is not None and len(got) <= _HIDDEN_SHAPE_MAX_DIMS:
+        if all(0 <= d <= limit for d in got):
             return failure
     key = failure.text.split(":", 1)[0]
     return Failure(

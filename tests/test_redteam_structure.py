@@ -516,3 +516,20 @@ def _shape_numbers(text: str) -> list[str]:
     import re
 
     return re.findall(r"\d+", " ".join(re.findall(r"\([\d, ]+\)", text)))
+
+
+def test_an_honest_wrong_shape_of_a_hidden_case_is_still_shown():
+    from autograder import grader
+    from intro2ai.grading_rules import Failure
+
+    honest = Failure("shape", "out: shape 이 (2, 3, 3, 3) 이어야 하는데 (2, 3, 4, 4) 입니다",
+                     "(2, 3, 3, 3)", "(2, 3, 4, 4)")
+    assert grader._hidden_failure(honest) == honest
+    weight = Failure("shape", "g_W2: shape 이 (192, 7) 이어야 하는데 (7, 192) 입니다", "(192, 7)", "(7, 192)")
+    assert grader._hidden_failure(weight) == weight
+    chosen = Failure("shape", "out: shape 이 (2, 3, 3, 3) 이어야 하는데 (0, 1073848307, 7) 입니다",
+                     "(2, 3, 3, 3)", "(0, 1073848307, 7)")
+    assert "1073848307" not in grader._hidden_failure(chosen).text
+    assert grader._error_ko({"status": "error", "exc_type": "ValueError", "message": "m",
+                             "where": "intro2ai/layers.py:12 (conv_forward_naive)"}, hidden=True) == \
+        "실행 중 오류: ValueError: " + grader.HIDDEN_MESSAGE_KO + " [intro2ai/layers.py:12]"
