@@ -11,10 +11,13 @@ Student code never runs in this process; the reference (the kit's own ``intro2ai
 
 from __future__ import annotations
 
+import builtins
 import concurrent.futures
 import contextlib
+import dataclasses
 import importlib
 import os
+import re
 import time
 import tomllib
 from typing import Any
@@ -172,18 +175,60 @@ _diagnose = grading_rules.diagnose
 #: is the student's own text and could carry the hidden inputs out (a few values per case and
 #: round of feedback, the same cases for the whole class); the type and the line stay.
 HIDDEN_MESSAGE_KO = "(숨겨진 케이스: 오류 메시지는 표시하지 않습니다)"
+#: A hidden case's exception type is shown only when it is one of these names: a class of the
+#: student's is named by the student (``type("Leak_3ff5a853...", (Exception,), {})``, up to the
+#: relay's 400 characters), so it would carry the inputs out like the message.
+_HIDDEN_EXC_TYPES = frozenset(
+    n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)
+) | {"NaiveRuleError", "ForwardTimeout"}
+_HIDDEN_TYPE_NAMES = frozenset(n for n, v in vars(builtins).items() if isinstance(v, type)) | {
+    "ndarray"
+}
+#: A hidden case's ``where``: the file and line only (the function name is the student's text).
+_HIDDEN_WHERE = re.compile(r"intro2ai/[\w/]{1,60}\.py:\d{1,7}")
+#: A hidden case's wrong shape is shown when it is one an honest mistake gives (at most 4 axes,
+#: each at most 64 or 4 times the largest expected one); any other is a number the student chose.
+_HIDDEN_SHAPE_MAX_DIMS, _HIDDEN_SHAPE_MAX = 4, 64
 
 
 def _error_ko(err: dict, hidden: bool = False) -> str:
-    message = err.get("message", "")
-    if hidden and message:  # the rule's own text stays (without what it names, which a student
-        # could choose); anything else may be the student's
-        rule = err.get("exc_type") == "NaiveRuleError" and (
-            message.startswith(grading_rules.RULE_KO) or grading_rules.RULE_KO.startswith(message)
-        )
-        message = grading_rules.RULE_KO if rule else HIDDEN_MESSAGE_KO
-    return grading_rules.error_ko(
-        err.get("status"), err.get("exc_type"), message, err.get("where", "")
+    message, exc_type, where = err.get("message", ""), err.get("exc_type"), err.get("where", "")
+    if hidden:
+        if message:  # the rule's own text stays (without what it names, which a student
+            # could choose); anything else may be the student's
+            rule = exc_type == "NaiveRuleError" and (
+                message.startswith(grading_rules.RULE_KO)
+                or grading_rules.RULE_KO.startswith(message)
+            )
+            message = grading_rules.RULE_KO if rule else HIDDEN_MESSAGE_KO
+        exc_type = exc_type if exc_type in _HIDDEN_EXC_TYPES else "Exception"
+        found = _HIDDEN_WHERE.match(where or "")
+        where = found.group(0) if found else ""
+    return grading_rules.error_ko(err.get("status"), exc_type, message, where)
+
+
+def _hidden_failure(failure: Failure | None) -> Failure | None:
+    """A hidden case's failure without a shape the student chose (see _HIDDEN_SHAPE_MAX)."""
+    if failure is None or failure.kind != "shape" or failure.received is None:
+        return failure
+
+    def dims(text):
+        try:
+            return [int(d) for d in (text or "").strip("()").split(",") if d.strip()]
+        except ValueError:
+            return None
+
+    got, want = dims(failure.received), dims(failure.expected) or [0]
+    limit = max(_HIDDEN_SHAPE_MAX, 4 * max(want))  # e.g. a network's (192, 7) weight
+    if got is not None and len(got) <= _HIDDEN_SHAPE_MAX_DIMS:
+        if all(0 <= d <= limit for d in got):
+            return failure
+    key = failure.text.split(":", 1)[0]
+    return Failure(
+        "shape",
+        f"{key}: shape 이 {failure.expected} 이어야 하는데 다른 shape 입니다",
+        failure.expected,
+        None,
     )
 
 
@@ -419,6 +464,10 @@ def grade_task(
             else:
                 checks = value_checks(task, case, ref, res.arrays, rubric)
                 checks += _numeric_check(task, case, res, rubric)
+                if case.hidden:
+                    checks = [
+                        dataclasses.replace(c, failure=_hidden_failure(c.failure)) for c in checks
+                    ]
             mutated = _mutated(case, res)
             # Points: weighted share of the passing checks (see rubric.toml).
             if res.tampered:  # two records for one result: none of them is believed
@@ -479,10 +528,19 @@ def grade_task(
                     f"{mistakes.MISTAKE_KO['cache_mutated']}: {', '.join(mutated)} "
                     f"(점수의 {int(penalty * 100)}% 감점)"
                 )
-            if res.bad:
+            bad = res.bad
+            if case.hidden:  # the key and type name are the student's text: known ones only
+                bad = [
+                    {
+                        "key": b["key"] if b["key"] in ref else "?",
+                        "type": b["type"] if b["type"] in _HIDDEN_TYPE_NAMES else "object",
+                    }
+                    for b in bad
+                ]
+            if bad:
                 notes.append(
                     "반환값을 숫자 배열로 바꿀 수 없습니다: "
-                    + ", ".join(f"{b['key']} ({b['type']})" for b in res.bad[:3])
+                    + ", ".join(f"{b['key']} ({b['type']})" for b in bad[:3])
                 )
             case_records.append(
                 CaseResult(

@@ -15,12 +15,35 @@ DATA_FILE = Path(__file__).resolve().parent / "hw5_cases.npz"
 TABLE_KEY = "table"
 
 
+#: The keys every row of the table has (checkdata.table()); a row without one is a damaged file.
+ROW_KEYS = frozenset(
+    ("id", "title", "file", "function", "kind", "naive", "inputs", "outputs", "param")
+)
+EMPTY = {"tasks": [], "naive_functions": []}
+
+
+def _valid(table) -> bool:
+    """The table's shape as checkdata writes it (a hand-edited file fails clearly instead of
+    with a traceback from the code below)."""
+    if not isinstance(table, dict):
+        return False
+    rows, naive = table.get("tasks"), table.get("naive_functions")
+    return (
+        isinstance(rows, list)
+        and all(isinstance(r, dict) and ROW_KEYS <= r.keys() for r in rows)
+        and all(isinstance(r["id"], str) and isinstance(r["file"], str) for r in rows)
+        and isinstance(naive, list)
+        and all(isinstance(n, str) for n in naive)
+    )
+
+
 def _table() -> dict:
     try:
         with np.load(DATA_FILE, allow_pickle=False) as data:
-            return json.loads(str(data[TABLE_KEY]))
+            table = json.loads(str(data[TABLE_KEY]))
     except (OSError, KeyError, ValueError):  # no data file: the checks say so and fail
-        return {"tasks": [], "naive_functions": []}
+        return EMPTY
+    return table if _valid(table) else EMPTY  # damaged: the same (test_data_file fails)
 
 
 TABLE = _table()

@@ -179,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in args
     if not TASKS:
-        print(f"검사 데이터 {DATA_FILE.name} 가 없습니다. 배포된 과제 폴더를 그대로 쓰세요.")
+        print(
+            f"검사 데이터 {DATA_FILE.name} 가 없거나 손상되었습니다. 배포된 과제 폴더를 그대로 쓰세요."
+        )
         return 1
     tasks = [a for a in args if a != "-v"] or list(TASKS)
     unknown = [t for t in tasks if t not in TASKS]

@@ -95,7 +95,8 @@ def _fresh(case: dict) -> tuple[dict, dict]:
 def test_data_file():
     if not TASK_ROWS:
         pytest.fail(
-            f"검사 데이터 {DATA_FILE.name} 가 없습니다. 배포된 과제 폴더를 그대로 쓰세요.",
+            f"검사 데이터 {DATA_FILE.name} 가 없거나 손상되었습니다. 배포된 과제 폴더를 그대로 "
+            "쓰세요.",
             pytrace=False,
         )
 
