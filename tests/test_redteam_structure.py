@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from autograder import feedback, grade_submission, jail, samples
-from autograder.results import PipelineRecord, Status, SubmissionResult
+from autograder.results import PipelineRecord, RecordFormatError, Status, SubmissionResult
 
 REPO = Path(__file__).resolve().parent.parent
 EXPECTED = samples.expected_scores()
@@ -35,7 +35,11 @@ def _kit_hashes() -> dict[str, str]:
     out = {}
     for sub in ("autograder", "intro2ai", "assignments/source/hw5/checks"):
         for p in sorted((REPO / sub).rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".toml", ".npz", ".so"):
+            if (
+                p.is_file()
+                and "__pycache__" not in p.parts
+                and p.suffix in (".py", ".toml", ".npz", ".so")
+            ):
                 out[str(p.relative_to(REPO))] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 
@@ -129,8 +133,10 @@ NET = "hw5_three_layer_convnet"
 NET_FORGED = {
     "names_with_path": [{"kind": "names", "case": 0, "names": ["../../W1"]}],
     "param_before_names": [{"kind": "array", "case": 0, "key": "p_W1"}],
-    "param_not_named": [{"kind": "names", "case": 0, "names": ["W1"]},
-                        {"kind": "array", "case": 0, "key": "p_W2"}],
+    "param_not_named": [
+        {"kind": "names", "case": 0, "names": ["W1"]},
+        {"kind": "array", "case": 0, "key": "p_W2"},
+    ],
     "names_in_loss_case": [{"kind": "names", "case": 2, "names": ["W1"]}],
     "gradient_of_no_param": [{"kind": "array", "case": 2, "key": "g_X"}],
     "reference_param_key": [{"kind": "array", "case": 2, "key": "param_W1"}],
@@ -172,7 +178,9 @@ if _child is not None and _child.JOB[0]['task'] == {task!r}:
 
 
 @pytest.mark.parametrize("status", ["pass", "통과", "<i>pass</i>", "tampered"])
-def test_a_forged_status_is_one_of_the_enum_and_its_text_is_escaped(status, tmp_path, honest_points):
+def test_a_forged_status_is_one_of_the_enum_and_its_text_is_escaped(
+    status, tmp_path, honest_points
+):
     sub = _submission(tmp_path / "sub", ERROR_FORGE.format(task=CONV_F, status=status, xss=XSS))
     rec = grade_submission(sub, seed=SEED, tasks=(CONV_F,))
     case0 = rec["tasks"][CONV_F]["cases"][0]
@@ -180,9 +188,7 @@ def test_a_forged_status_is_one_of_the_enum_and_its_text_is_escaped(status, tmp_
     assert rec["tasks"][CONV_F]["points"] < honest_points[CONV_F]
     typed = SubmissionResult.from_dict(rec)
     assert typed.tasks[CONV_F].cases[0].status is Status.ERROR
-    html = feedback.render(
-        PipelineRecord(student="20269999", assignment="hw5", trusted=typed)
-    )
+    html = feedback.render(PipelineRecord(student="20269999", assignment="hw5", trusted=typed))
     assert "<script>" not in html and "<img" not in html and "<i>pass" not in html
     assert "&lt;script&gt;" in html  # shown, as text
 
@@ -191,7 +197,7 @@ def test_a_record_with_a_status_outside_the_enum_is_refused(tmp_path):
     sub = _submission(tmp_path / "sub")
     rec = grade_submission(sub, seed=SEED, tasks=(POOL_F,))
     rec["tasks"][POOL_F]["cases"][0]["status"] = "<script>pass</script>"
-    with pytest.raises(Exception):
+    with pytest.raises(RecordFormatError):
         SubmissionResult.from_dict(rec)
 
 
@@ -228,10 +234,16 @@ if _child is not None:
 
 def test_the_job_files_cannot_be_changed_from_the_box(tmp_path, honest_points):
     before = _kit_hashes()
-    recipe = {"regions": {samples.POOL_F: ("body", "raise RuntimeError('TRIES[' + ','.join(_TRIES) + ']')")}}
+    recipe = {
+        "regions": {
+            samples.POOL_F: ("body", "raise RuntimeError('TRIES[' + ','.join(_TRIES) + ']')")
+        }
+    }
     sub = _submission(tmp_path / "sub", JOB_WRITES, recipe)
     rec = grade_submission(sub, seed=SEED, tasks=(CONV_F, POOL_F))
-    msg = rec["tasks"][POOL_F]["message"] + json.dumps(rec["tasks"][POOL_F]["cases"], ensure_ascii=False)
+    msg = rec["tasks"][POOL_F]["message"] + json.dumps(
+        rec["tasks"][POOL_F]["cases"], ensure_ascii=False
+    )
     assert "TRIES[" in msg, msg
     tries = msg.split("TRIES[", 1)[1].split("]", 1)[0].split(",")
     assert len(tries) == 10 and not [t for t in tries if t.endswith(":DONE")], tries
@@ -308,7 +320,9 @@ if _child is not None:
 @pytest.mark.parametrize("task", [CONV_F, POOL_F])
 def test_a_naive_task_box_holds_no_fast_code_however_reached(task, tmp_path):
     region = samples.CONV_F if task == CONV_F else samples.POOL_F
-    recipe = {"regions": {region: ("body", "raise RuntimeError('FOUND[' + ';'.join(_FOUND) + ']')")}}
+    recipe = {
+        "regions": {region: ("body", "raise RuntimeError('FOUND[' + ';'.join(_FOUND) + ']')")}
+    }
     sub = _submission(tmp_path / "sub", FIND_FAST, recipe)
     rec = grade_submission(sub, seed=SEED, tasks=(task,))
     msg = json.dumps(rec["tasks"][task], ensure_ascii=False)
@@ -319,7 +333,9 @@ def test_the_search_finds_the_fast_code_where_it_is_allowed(tmp_path):
     """The same search in the network task's box (which keeps the real fast layers) finds
     them: an empty result above is the box, not a blind search."""
     task = "hw5_three_layer_convnet"
-    body = "from intro2ai.layers import _FOUND\nraise RuntimeError('FOUND[' + ';'.join(_FOUND) + ']')"
+    body = (
+        "from intro2ai.layers import _FOUND\nraise RuntimeError('FOUND[' + ';'.join(_FOUND) + ']')"
+    )
     recipe = {"regions": {samples.NET_LOSS: ("body", body)}}
     sub = _submission(tmp_path / "sub", FIND_FAST, recipe)
     rec = grade_submission(sub, seed=SEED, tasks=(task,))
@@ -355,7 +371,9 @@ GUARD_DODGES = {
 
 
 @pytest.mark.parametrize("name", sorted(GUARD_DODGES))
-def test_a_naive_function_of_another_type_is_still_guarded_and_graded(name, tmp_path, honest_points):
+def test_a_naive_function_of_another_type_is_still_guarded_and_graded(
+    name, tmp_path, honest_points
+):
     """Honest NumPy work behind an unusual callable keeps its points (nothing to gain, nothing
     lost); the rule's check in the child accepts only the guard's own wrappers."""
     append = "_honest = conv_forward_naive\n" + textwrap.dedent(GUARD_DODGES[name])
@@ -398,9 +416,21 @@ def _run_checks_with_table(tmp_path, table_json: str | None) -> subprocess.Compl
         arrays[checkdata.TABLE_KEY] = np.array(table_json)
         np.savez(path, **arrays)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(dest / "test_hw5.py"),
-         "-x", "--no-header"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(dest / "test_hw5.py"),
+            "-x",
+            "--no-header",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -487,8 +517,12 @@ LEAKS = {
 
 @pytest.mark.parametrize("name", sorted(LEAKS))
 def test_hidden_inputs_do_not_reach_the_feedback(name, tmp_path):
-    append = "def _np_equal(a, b):\n    return a is not None and a.shape == b.shape and (a == b).all()\n"
-    sub = _submission(tmp_path / "sub", append, {"regions": {samples.CONV_F: ("body", LEAKS[name])}})
+    append = (
+        "def _np_equal(a, b):\n    return a is not None and a.shape == b.shape and (a == b).all()\n"
+    )
+    sub = _submission(
+        tmp_path / "sub", append, {"regions": {samples.CONV_F: ("body", LEAKS[name])}}
+    )
     rec = grade_submission(sub, seed=SEED, tasks=(CONV_F,))
     conv = rec["tasks"][CONV_F]
     assert conv["points"] == 0
@@ -501,15 +535,24 @@ def test_hidden_inputs_do_not_reach_the_feedback(name, tmp_path):
         assert not any(len(d) > 6 for d in _shape_numbers(blob)), blob[:1500]
     for group in conv["message"].split(" | "):
         if "(hidden)" in group.split("]", 1)[0]:
-            assert "Leak_" not in group and not any(len(d) > 6 for d in _shape_numbers(group)), group
+            assert "Leak_" not in group and not any(len(d) > 6 for d in _shape_numbers(group)), (
+                group
+            )
     assert all("Leak_" not in f.get("message", "") for f in conv["flags"]), conv["flags"]
     # the page: only the visible case's text may hold the leak
     html = feedback.render(
-        PipelineRecord(student="20269999", assignment="hw5", trusted=SubmissionResult.from_dict(rec))
+        PipelineRecord(
+            student="20269999", assignment="hw5", trusted=SubmissionResult.from_dict(rec)
+        )
     )
     visible = [c for c in conv["cases"] if not c["hidden"]]
-    assert html.count("Leak_") <= sum(json.dumps(c, ensure_ascii=False).count("Leak_") for c in visible) + \
-        sum(g.count("Leak_") for g in conv["message"].split(" | ") if "(hidden)" not in g.split("]", 1)[0])
+    assert html.count("Leak_") <= sum(
+        json.dumps(c, ensure_ascii=False).count("Leak_") for c in visible
+    ) + sum(
+        g.count("Leak_")
+        for g in conv["message"].split(" | ")
+        if "(hidden)" not in g.split("]", 1)[0]
+    )
 
 
 def _shape_numbers(text: str) -> list[str]:
@@ -522,14 +565,33 @@ def test_an_honest_wrong_shape_of_a_hidden_case_is_still_shown():
     from autograder import grader
     from intro2ai.grading_rules import Failure
 
-    honest = Failure("shape", "out: shape 이 (2, 3, 3, 3) 이어야 하는데 (2, 3, 4, 4) 입니다",
-                     "(2, 3, 3, 3)", "(2, 3, 4, 4)")
+    honest = Failure(
+        "shape",
+        "out: shape 이 (2, 3, 3, 3) 이어야 하는데 (2, 3, 4, 4) 입니다",
+        "(2, 3, 3, 3)",
+        "(2, 3, 4, 4)",
+    )
     assert grader._hidden_failure(honest) == honest
-    weight = Failure("shape", "g_W2: shape 이 (192, 7) 이어야 하는데 (7, 192) 입니다", "(192, 7)", "(7, 192)")
+    weight = Failure(
+        "shape", "g_W2: shape 이 (192, 7) 이어야 하는데 (7, 192) 입니다", "(192, 7)", "(7, 192)"
+    )
     assert grader._hidden_failure(weight) == weight
-    chosen = Failure("shape", "out: shape 이 (2, 3, 3, 3) 이어야 하는데 (0, 1073848307, 7) 입니다",
-                     "(2, 3, 3, 3)", "(0, 1073848307, 7)")
+    chosen = Failure(
+        "shape",
+        "out: shape 이 (2, 3, 3, 3) 이어야 하는데 (0, 1073848307, 7) 입니다",
+        "(2, 3, 3, 3)",
+        "(0, 1073848307, 7)",
+    )
     assert "1073848307" not in grader._hidden_failure(chosen).text
-    assert grader._error_ko({"status": "error", "exc_type": "ValueError", "message": "m",
-                             "where": "intro2ai/layers.py:12 (conv_forward_naive)"}, hidden=True) == \
-        "실행 중 오류: ValueError: " + grader.HIDDEN_MESSAGE_KO + " [intro2ai/layers.py:12]"
+    assert (
+        grader._error_ko(
+            {
+                "status": "error",
+                "exc_type": "ValueError",
+                "message": "m",
+                "where": "intro2ai/layers.py:12 (conv_forward_naive)",
+            },
+            hidden=True,
+        )
+        == "실행 중 오류: ValueError: " + grader.HIDDEN_MESSAGE_KO + " [intro2ai/layers.py:12]"
+    )
