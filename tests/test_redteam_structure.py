@@ -99,6 +99,7 @@ FORGED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FORGED))
 def test_forged_records_cost_the_forger_its_task_only(name, tmp_path, honest_points):
     before = _kit_hashes()
@@ -154,6 +155,7 @@ if _child is not None and _child.JOB[0]['task'] == {task!r}:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(NET_FORGED))
 def test_forged_records_of_the_network_task_lose_it(name, tmp_path):
     sub = _submission(tmp_path / "sub", NET_FORGE.format(task=NET, headers=NET_FORGED[name]))
@@ -434,6 +436,7 @@ def _run_checks_with_table(tmp_path, table_json: str | None) -> subprocess.Compl
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("table", ["{}", "not json", '{"tasks": 5}', '{"tasks": [{"id": "x"}]}'])
 def test_an_edited_checks_table_fails_clearly(table, tmp_path):
     proc = _run_checks_with_table(tmp_path, table)
