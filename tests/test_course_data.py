@@ -253,8 +253,8 @@ def test_demo_beside_a_real_course_leaves_it_byte_identical(tmp_path, capsys):
     )
     _, problems = release.build_release("hw5", records.REPO, course_dir=real)
     assert problems == []
-    demo.place_samples(real, "hw5", ["reference"])
-    os.rename(real / "submitted" / "reference", real / "submitted" / "20260001")
+    demo.place_samples(real, "hw5", ["release"])  # the untouched stubs: the cheapest to grade
+    os.rename(real / "submitted" / "release", real / "submitted" / "20260001")
     batch.autograde(
         real,
         "hw5",
@@ -270,14 +270,14 @@ def test_demo_beside_a_real_course_leaves_it_byte_identical(tmp_path, capsys):
     before = tree_digest(real)
     assert "gradebook.db" in before and ".grading/hw5/20260001.json" in before
 
-    names = ["reference", "conv_no_pad"]
+    names = ["reference"]
     demo_dir = tmp_path / "build" / "demo-course"
     summary = demo.demo(real, "hw5", jobs=1, names=names, demo_course=demo_dir, cell_timeout=60)
 
     assert tree_digest(real) == before
     assert summary["mismatches"] == []
     printed = capsys.readouterr().out
-    assert "scores equal to autograder/samples/expected_scores.toml: 2/2" in printed
+    assert "scores equal to autograder/samples/expected_scores.toml: 1/1" in printed
     assert sorted(csv_rows(demo_dir / "exports" / "hw5_grades.csv")) == sorted(names)
     assert (demo_dir / "exports" / "hw5_grades_histogram.png").is_file()
     assert sorted(records.load_records(demo_dir, "hw5")) == sorted(names)

@@ -55,8 +55,7 @@ SUBSET = demo.sample_names() if _ENV == ["all"] else (_ENV or list(REPRESENTATIV
 #: Samples whose notebook tests passed only because the kernel could read the kit: the kit is not
 #: visible in the nbgrader step's sandbox, so their tests fail there too and nothing is flagged.
 KIT_UNREADABLE = {"adv_exec_instructor"}
-#: make demo's: six times the notebook's slowest cell (about 5 s idle); the looping sample and
-#: the forged records each cost one cell timeout.
+#: make demo's: the looping sample and the forged records each cost one cell timeout.
 CELL_TIMEOUT = demo.DEMO_CELL_TIMEOUT_S
 NOTEBOOK_TIME_LIMIT = demo.DEMO_NOTEBOOK_TIME_LIMIT_S
 

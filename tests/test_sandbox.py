@@ -600,12 +600,19 @@ def test_doctor_prints_level_and_what_is_visible(capsys):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not IS_ROOT, reason="switching to an unprivileged uid needs root")
-def test_rootless_grader_same_isolation_and_scores_for_every_sample():
+def test_rootless_grader_same_isolation_and_scores_for_the_sandbox_samples():
     """The grader itself as uid 65534 (setpriv): full isolation by user namespaces, and every
-    sample graded exactly as expected_scores.toml says."""
+    sample whose grade the sandbox decides (the attacks, the baselines, a syntax error, a cache
+    mutation) graded exactly as expected_scores.toml says. The numeric mistakes run the same
+    sandbox as the reference; test_grader_samples pins their scores."""
     top = Path(tempfile.mkdtemp(prefix="intro2ai-rootless-", dir="/tmp"))
     try:
-        names = list(samples.SAMPLES)
+        names = [
+            s
+            for s in samples.SAMPLES
+            if s.startswith("adv_")
+            or s in ("reference", "release", "syntax_error", "poolb_mutates_cache")
+        ]
         samples.build_samples(top / "samples", names=names)
         for dirpath, _dirnames, filenames in os.walk(top):
             os.chmod(dirpath, 0o755)

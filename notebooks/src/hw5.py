@@ -156,7 +156,6 @@ assert out.shape == correct_out.shape, f'출력 shape 이 {out.shape} 입니다.
 assert difference < 1e-7, 'conv_forward_naive 의 출력이 기대값과 다릅니다. padding, stride, bias 를 확인하세요.'
 print('통과: conv_forward_naive 출력이 기대값과 일치합니다.')
 ### BEGIN HIDDEN TESTS
-from scipy.signal import correlate as _hw5_correlate
 _hw5_rng = np.random.default_rng(20260905)
 for _hw5_xs, _hw5_ws, _hw5_cp in [((2, 2, 7, 5), (3, 2, 3, 1), {'stride': 2, 'pad': 1}),
                                    ((1, 3, 6, 6), (2, 3, 2, 2), {'stride': 2, 'pad': 0})]:
@@ -165,8 +164,8 @@ for _hw5_xs, _hw5_ws, _hw5_cp in [((2, 2, 7, 5), (3, 2, 3, 1), {'stride': 2, 'pa
     _hw5_b = _hw5_rng.standard_normal(_hw5_ws[0])
     _hw5_p, _hw5_s = _hw5_cp['pad'], _hw5_cp['stride']
     _hw5_xp = np.pad(_hw5_x, [(0, 0), (0, 0), (_hw5_p, _hw5_p), (_hw5_p, _hw5_p)])
-    _hw5_ref = np.stack([np.stack([_hw5_correlate(_hw5_xp[n], _hw5_w[f], mode='valid')[0] + _hw5_b[f]
-                                   for f in range(_hw5_ws[0])]) for n in range(_hw5_xs[0])])
+    _hw5_win = np.lib.stride_tricks.sliding_window_view(_hw5_xp, _hw5_ws[2:], axis=(2, 3))
+    _hw5_ref = np.einsum('nchwij,fcij->nfhw', _hw5_win, _hw5_w) + _hw5_b[None, :, None, None]
     _hw5_ref = _hw5_ref[:, :, ::_hw5_s, ::_hw5_s]
     _hw5_out, _ = conv_forward_naive(_hw5_x, _hw5_w, _hw5_b, _hw5_cp)
     assert _hw5_out.shape == _hw5_ref.shape and rel_error(_hw5_out, _hw5_ref) < 1e-7
