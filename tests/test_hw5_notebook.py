@@ -188,7 +188,9 @@ def printed(nb, stream: str) -> str:
     separator of ours.
     """
     return "\n".join(
-        "".join(o.get("text", "") for o in c.outputs if o.output_type == "stream" and o.name == stream)
+        "".join(
+            o.get("text", "") for o in c.outputs if o.output_type == "stream" and o.name == stream
+        )
         for c in nb.cells
         if c.cell_type == "code"
     )
