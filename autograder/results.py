@@ -35,20 +35,25 @@ class RecordFormatError(ValueError):
     """A result or record that is not of the expected shape (``from_dict`` refuses it)."""
 
 
-class Status(enum.StrEnum):
-    """Outcome of a case or a task, with the Korean label a student sees.
+class _WithKorean(enum.StrEnum):
+    """A str enum whose members are written ``NAME = value, Korean text``: the record stores the
+    value, and the text a student reads exists by construction."""
 
-    The value is what a record stores; :attr:`label_ko` is defined with the member, so every
-    status has one.
-    """
+    _korean: str
 
-    label_ko: str
-
-    def __new__(cls, value: str, label_ko: str):
+    def __new__(cls, value: str, korean: str):
         obj = str.__new__(cls, value)
         obj._value_ = value
-        obj.label_ko = label_ko
+        obj._korean = korean
         return obj
+
+
+class Status(_WithKorean):
+    """Outcome of a case or a task, with the Korean label a student sees."""
+
+    @property
+    def label_ko(self) -> str:
+        return self._korean
 
     PASS = "pass", "통과 (passed)"
     PARTIAL = "partial", "부분 점수 (partial)"
@@ -300,16 +305,13 @@ class Flag(_Record):
         return self.kind.value + (f":{self.task}" if self.task is not None else "")
 
 
-class FileProblem(enum.StrEnum):
+class FileProblem(_WithKorean):
     """Why a submission file was graded as the provided stub, with the Korean sentence."""
 
-    text_ko: str
-
-    def __new__(cls, value: str, text_ko: str):
-        obj = str.__new__(cls, value)
-        obj._value_ = value
-        obj.text_ko = text_ko
-        return obj
+    @property
+    def text_ko(self) -> str:
+        """The sentence, with ``{path}`` to fill in."""
+        return self._korean
 
     MISSING = "missing", "{path} 이(가) 제출물에 없어 제공된 stub 으로 채점했습니다."
     REFUSED = (

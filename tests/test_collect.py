@@ -387,7 +387,8 @@ def test_nested_archive_refuses_the_archive(tmp_path):
 def _zip_bomb(
     path: Path, zip64: bool = True, name: str = "hw5.ipynb", graded: bool = False
 ) -> Path:
-    """1 GiB of zeros as ``name``, about 1 MB compressed, written in chunks."""
+    """128 MiB of zeros (four times the cap on graded bytes) as ``name``, about 128 KB
+    compressed, written in chunks."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         if graded:
             for rel, data in files_of("bomber").items():
@@ -396,7 +397,7 @@ def _zip_bomb(
         info.compress_type = zipfile.ZIP_DEFLATED
         with zf.open(info, "w", force_zip64=zip64) as f:
             chunk = bytes(1 << 20)
-            for _ in range(1024):
+            for _ in range(128):
                 f.write(chunk)
     return path
 
@@ -427,7 +428,7 @@ def test_zip_bomb_is_refused_without_filling_the_disk(tmp_path, header):
 
 @pytest.mark.slow
 def test_a_bomb_beside_the_graded_files_is_never_extracted(tmp_path):
-    # Only graded files are read: the 1 GiB entry is neither extracted nor decompressed.
+    # Only graded files are read: the 128 MiB entry is neither extracted nor decompressed.
     arch = _zip_bomb(tmp_path / "b.zip", name="padding.bin", graded=True).read_bytes()
     assert len(arch) < 2 * 1024**2
     course, rows = run_hostile(tmp_path, [("20269999_hw5.zip", arch, T1)])
@@ -442,12 +443,12 @@ def test_tar_gz_bomb_stops_at_the_scan_cap(tmp_path):
     raw = io.BytesIO()
     with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9) as gzf:
         info = tarfile.TarInfo("padding.bin")
-        info.size = 1024**3
+        info.size = 128 * 1024**2  # sixteen times the scan cap below
         gzf.write(info.tobuf(format=tarfile.GNU_FORMAT))
         chunk = bytes(1 << 20)
-        for _ in range(1024):
+        for _ in range(128):
             gzf.write(chunk)
-    assert len(raw.getvalue()) < 2 * 1024**2
+    assert len(raw.getvalue()) < 1024**2
     limits = collect.Limits(scanned_bytes=8 * 1024**2)
     course = tmp_path / "course"
     src = bulk(tmp_path / "b.zip", honest() + [("20269999_hw5.tgz", raw.getvalue(), T1)])

@@ -40,10 +40,10 @@ REPRESENTATIVE = {
     "adv_exec_instructor": "reads the kit by absolute path: fails in both sandboxes, nothing flagged",
     "adv_uses_fast_layers": "notebook tests pass, the trusted grader fails: flagged as tampering",
     "adv_forged_records": "forged result records: the trusted grader's own flags",
-    # The other loops, the fork bomb and the output flood end the same way here: a cell timeout.
+    # The other loops, the fork bomb and the output flood end the same way here: a cell timeout;
+    # sys.exit and os._exit in a task take syntax_error's path (an error in that task only).
     "adv_infinite_loop": "never returns: a timeout (a cell timeout in the notebook)",
     "adv_memory_bomb": "the memory limit",
-    "adv_sys_exit": "sys.exit in a task",
     "adv_write_outside": "writes into the kit, /tmp and its own submission",
     "nb_edited_tests": "replaces the notebook's locked test cells",
     "nb_exec_instructor": "a notebook cell loads the instructor's layers.py",
