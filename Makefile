@@ -27,9 +27,10 @@ compile-cython: $(BIN)/.installed  ## (re)build the Cython im2col extension in p
 	$(PY) setup.py build_ext --inplace
 
 # Tests run on TEST_JOBS pytest-xdist workers, a whole test file on one worker (its module
-# fixtures, e.g. a graded course, are built once). TEST_JOBS=0 runs them in this process.
+# fixtures, e.g. a graded course, are built once), the longest files first (tests/conftest.py's
+# LONG_MODULES). TEST_JOBS=0 runs them in this process.
 TEST_JOBS ?= 2
-PYTEST = $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
+PYTEST = $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
 
 test: $(BIN)/.installed  ## run the whole test suite [TEST_JOBS=2]
 	$(PYTEST)

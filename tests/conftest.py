@@ -22,6 +22,30 @@ from scipy import signal
 for _var in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"):
     os.environ.pop(_var, None)
 
+# ----------------------------------------------------------------------------- order
+
+#: Modules that grade whole courses or run notebooks (nbgrader, kernels, sandboxes), slowest
+#: first: each takes from half a minute to a few minutes. They are collected first and `make test`
+#: keeps that order (`--no-loadscope-reorder`), so the pytest-xdist workers start them at once;
+#: xdist's own order (most tests first) started them last and left one worker idle at the end.
+LONG_MODULES = (
+    "test_pipeline_hw5.py",
+    "test_notebook_step_attacks.py",
+    "test_pipeline.py",
+    "test_course_data.py",
+    "test_sandbox.py",
+    "test_labs.py",
+    "test_grading_coverage.py",
+    "test_release_workflow.py",
+    "test_release_nbgrader.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest as found
+
+
 # ----------------------------------------------------------------------------- oracles
 
 

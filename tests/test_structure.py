@@ -1,4 +1,4 @@
-"""The kit's shape: no import cycle between its modules."""
+"""The kit's shape: no import cycle between its modules; the test suite's order."""
 
 from __future__ import annotations
 
@@ -94,3 +94,11 @@ def test_no_import_cycle_between_kit_modules():
 
 def test_a_cycle_is_found():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_long_modules_run_first_and_exist():
+    from conftest import LONG_MODULES
+
+    here = Path(__file__).parent
+    assert [m for m in LONG_MODULES if not (here / m).is_file()] == []
+    assert "--no-loadscope-reorder" in (here.parent / "Makefile").read_text(encoding="utf-8")
