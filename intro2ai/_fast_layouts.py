@@ -350,6 +350,21 @@ def direct_dx_conv(
 _WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
 
+def _winograd_band(F: int, C: int, th: int, tw: int) -> int:
+    """Tile rows per band: the band's GEMMs stay below OpenBLAS's threading size (our threads
+    share the bands) and its transforms stay in cache."""
+    most = max(1, (_fast_plan.BLAS_THREADED_MIN - 1) // max(1, F * C * tw))
+    return -(-th // -(-th // most))
+
+
+def _winograd_buffer(rows: int, T: int, dtype: np.dtype) -> np.ndarray:
+    """A (16, rows, T) buffer of the transforms whose 16 planes lie one cache line further
+    apart than rows * T elements: with rows * T a multiple of 4 KiB the transforms' 16 streams
+    would all map to one set of the L1 cache and evict each other (2-4x slower)."""
+    pad = 64 // np.dtype(dtype).itemsize
+    return np.empty((16, rows * T + pad), dtype=dtype)[:, : rows * T].reshape(16, rows, T)
+
+
 def winograd_forward(
     xc: np.ndarray,
     w: np.ndarray,
@@ -369,27 +384,19 @@ def winograd_forward(
     U = np.ascontiguousarray(U.reshape(16, F, C), dtype=dtype)
     bc = np.ascontiguousarray(b, dtype=dtype)
     out = np.empty((N, F, H_out, W_out), dtype=dtype)
-    # Bands of tile rows whose GEMMs stay below OpenBLAS's threading size (our threads share
-    # the bands) and whose transforms stay in cache.
-    most = max(1, (_fast_plan.BLAS_THREADED_MIN - 1) // max(1, F * C * tw))
-    band = -(-th // -(-th // most))
+    band = _winograd_band(F, C, th, tw)
     items = [(n, y0) for n in range(N) for y0 in range(0, th, band)]
 
     def work(it):
-        rows = np.empty((6, 2 * tw + 2), dtype=dtype)
-        scratch = np.empty((10, 2 * tw), dtype=dtype)
         bufs = {}
         for n, y0 in it:
             k = min(band, th - y0)
             if k not in bufs:
-                bufs[k] = (
-                    np.empty((16, C, k * tw), dtype=dtype),
-                    np.empty((16, F, k * tw), dtype=dtype),
-                )
+                bufs[k] = (_winograd_buffer(C, k * tw, dtype), _winograd_buffer(F, k * tw, dtype))
             V, M = bufs[k]
-            mod.winograd_input(xc[n], V, rows, pad, y0, k, tw)
+            mod.winograd_input(xc[n], V, pad, y0, k, tw)
             np.matmul(U, V, out=M)
-            mod.winograd_output(M, bc, out[n], scratch, y0, k, tw)
+            mod.winograd_output(M, bc, out[n], y0, k, tw)
 
     _fast_plan.run_parallel(work, items, plan.workers)
     return out

@@ -485,6 +485,75 @@ def test_direct_kernels_reject_bad_input():
         mod.conv_direct_forward(x.astype(np.float32), w, b, out, 1, 1)
 
 
+# B^T and A^T of F(2x2, 3x3), written out here independently of the core's loops.
+_WINO_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=float)
+_WINO_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=float)
+
+
+def _wino_input_oracle(x, pad, y0, th, tw):
+    """V[4a + b, c, t] = (B^T d B)[a, b] for the 4x4 windows of the zero-padded x, in float64."""
+    C, H, W = x.shape
+    xp = np.zeros((C, 2 * (y0 + th) + 2, 2 * tw + 2))
+    src = np.pad(x.astype(np.float64), ((0, 0), (pad, pad), (pad, pad)))
+    h, w = min(src.shape[1], xp.shape[1]), min(src.shape[2], xp.shape[2])
+    xp[:, :h, :w] = src[:, :h, :w]
+    V = np.empty((16, C, th * tw))
+    for ty in range(y0, y0 + th):
+        for tx in range(tw):
+            d = xp[:, 2 * ty : 2 * ty + 4, 2 * tx : 2 * tx + 4]
+            V[:, :, (ty - y0) * tw + tx] = np.einsum(
+                "ai,cij,bj->abc", _WINO_BT, d, _WINO_BT
+            ).reshape(16, C)
+    return V
+
+
+@pytest.mark.skipif(not SIMD_LEVELS, reason="Cython extension not built")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "C, H, W, pad, y0, th",
+    [
+        (3, 32, 32, 1, 0, 16),  # case D's image size: whole vectors of tiles
+        (2, 32, 32, 1, 5, 6),  # a band in the middle
+        (5, 9, 7, 0, 0, 4),  # odd sizes, pad 0: tiles past the edge, scalar tails
+        (1, 13, 34, 2, 2, 5),  # 17 tiles a row: one vector and a tail at every level
+        (4, 3, 3, 2, 0, 2),  # image smaller than the padding's reach
+    ],
+)
+def test_winograd_transforms_every_simd_level(dtype, C, H, W, pad, y0, th):
+    """winograd_input / winograd_output at every SIMD level against the matrices B and A
+    applied in float64, into buffers whose 16 planes are padded apart (as the layout uses)."""
+    mod = _extension.cython_module()
+    rng = np.random.default_rng(C * H + W + pad)
+    Ho, Wo = H + 2 * pad - 2, W + 2 * pad - 2
+    tw = -(-Wo // 2)
+    th = min(th, -(-Ho // 2) - y0)
+    x = rng.standard_normal((C, H, W)).astype(dtype)
+    V_ref = _wino_input_oracle(x, pad, y0, th, tw)
+    F = 3
+    M = np.empty((16, F * th * tw + 5), dtype=dtype)[:, : F * th * tw].reshape(16, F, th * tw)
+    M[...] = rng.standard_normal(M.shape)
+    b = rng.standard_normal(F).astype(dtype)
+    m = M.astype(np.float64).reshape(4, 4, F, th, tw)
+    tiles = np.einsum("ia,abfyx,jb->fyixj", _WINO_AT, m, _WINO_AT).reshape(F, 2 * th, 2 * tw)
+    for level in SIMD_LEVELS:
+        V = np.full((16, C * th * tw + 7), np.nan, dtype=dtype)[:, : C * th * tw]
+        V = V.reshape(16, C, th * tw)
+        mod.winograd_input(x, V, pad, y0, th, tw, level)
+        _close(V, V_ref, dtype, f"winograd_input, level {level}")
+        out = np.full((F, Ho, Wo), np.nan, dtype=dtype)
+        mod.winograd_output(M, b, out, y0, th, tw, level)
+        rows = slice(2 * y0, min(Ho, 2 * (y0 + th)))
+        expected = tiles[:, : rows.stop - rows.start, :Wo] + b[:, None, None]
+        _close(out[:, rows], expected, dtype, f"winograd_output, level {level}")
+        assert np.isnan(out[:, : rows.start]).all() and np.isnan(out[:, rows.stop :]).all()
+    with pytest.raises(ValueError, match="winograd_input: a .* buffer needs contiguous"):
+        mod.winograd_input(x, V_ref.astype(dtype)[:, :, ::-1], pad, y0, th, tw)
+    with pytest.raises(ValueError, match="winograd_input: inconsistent shapes"):
+        mod.winograd_input(x, V, -1, y0, th, tw)
+    with pytest.raises(ValueError, match="winograd_output: inconsistent shapes"):
+        mod.winograd_output(M, b, np.zeros((F, 2 * (y0 + th) - 2, Wo), dtype=dtype), y0, th, tw)
+
+
 # ----------------------------------------------------------------------------- max pooling
 
 
