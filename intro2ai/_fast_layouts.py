@@ -6,11 +6,12 @@
   of tile rows, the compiled core transforms 4x4 input windows, 16 GEMMs over the channels
   multiply them by the transformed filters, and the core transforms the products back to 2x2
   outputs: 2.25x fewer multiply-adds than the direct convolution.
-- **direct** (stride 1, the compiled core has SIMD kernels for this CPU): the forward pass and
-  ``dw`` by the core's direct convolution (``_direct_conv.h``: each padded image is read in
-  place, no im2col columns), chunks of images shared among our threads; so is ``dx`` (a direct
-  convolution of ``dout`` with the flipped filters) for layers with enough input channels,
-  else the chunked layout's GEMM and col2im.
+- **direct** (the compiled core has SIMD kernels for this CPU; stride 1, or small layers at
+  other strides): the forward pass and ``dw`` by the core's direct convolution
+  (``_direct_conv.h``: each padded image, at stride s its s*s phases, is read in place, no
+  im2col columns), chunks of images shared among our threads; so is ``dx`` (a direct
+  convolution of ``dout`` with the flipped filters) at stride 1 for layers with enough input
+  channels, else the chunked layout's GEMM and col2im.
 - **chunked** (per-image GEMMs too small for OpenBLAS to thread, one image's columns in the L2
   cache): per chunk of a few images, im2col into a small buffer and GEMMs straight into the
   output; the backward pass recomputes the columns (cheaper than keeping a big array),
@@ -63,7 +64,7 @@ def conv_forward(
     if plan.layout == "winograd":
         return winograd_forward(xc, w, b, pad, H_out, W_out, plan), None
     if plan.layout == "direct":
-        return direct_forward(mod, xc, w, b, pad, pad, H_out, W_out, plan), None
+        return direct_forward(mod, xc, w, b, pad, pad, H_out, W_out, plan, stride), None
     if plan.layout == "chunked":
         return chunked_forward(mod, xc, w, b, HH, WW, pad, stride, H_out, W_out, plan), None
     cols = im2col(mod, xc, HH, WW, pad, stride, plan.layout)
@@ -114,7 +115,7 @@ def conv_backward(
     if plan.layout not in ("winograd", "direct", "chunked"):  # the settings changed since
         plan = _fast_plan.plan(N, F, K, P, dtype.itemsize, "chunked")  # the forward pass
     direct = plan.layout in ("winograd", "direct")
-    direct_dx = direct and need_dx and direct_dx_pays(mod, dtype, C, HH, WW, pad)
+    direct_dx = direct and need_dx and stride == 1 and direct_dx_pays(mod, dtype, C, HH, WW, pad)
     dx = dw = None
     if (need_dx and not direct_dx) or not direct:
         dx, dw = chunked_backward(
@@ -122,7 +123,7 @@ def conv_backward(
         )
     if direct:
         dout4 = dout3.reshape(N, F, H_out, W_out)
-        dw = direct_dw(mod, xc, dout4, w.shape, pad, plan)
+        dw = direct_dw(mod, xc, dout4, w.shape, pad, plan, stride)
         if direct_dx and plan.layout == "winograd":
             dx = winograd_dx(dout4, w, pad, plan)
         elif direct_dx:
@@ -282,8 +283,9 @@ def direct_forward(
     H_out: int,
     W_out: int,
     plan: _fast_plan.Plan,
+    stride: int = 1,
 ) -> np.ndarray:
-    """Direct layout (stride 1): the compiled kernels convolve chunks of images, no im2col."""
+    """Direct layout: the compiled kernels convolve chunks of images, no im2col."""
     N, dtype = xc.shape[0], xc.dtype
     wc = np.ascontiguousarray(w, dtype=dtype)
     bc = np.ascontiguousarray(b, dtype=dtype)
@@ -291,14 +293,20 @@ def direct_forward(
 
     def work(chunks):
         for n0, n1 in chunks:
-            mod.conv_direct_forward(xc[n0:n1], wc, bc, out[n0:n1], pad_h, pad_w)
+            mod.conv_direct_forward(xc[n0:n1], wc, bc, out[n0:n1], pad_h, pad_w, stride=stride)
 
     _fast_plan.run_parallel(work, _fast_plan.balanced_chunks(N, plan.workers), plan.workers)
     return out
 
 
 def direct_dw(
-    mod: Any, xc: np.ndarray, dout4: np.ndarray, w_shape: tuple, pad: int, plan: _fast_plan.Plan
+    mod: Any,
+    xc: np.ndarray,
+    dout4: np.ndarray,
+    w_shape: tuple,
+    pad: int,
+    plan: _fast_plan.Plan,
+    stride: int = 1,
 ) -> np.ndarray:
     """dw of the direct layout: one partial sum per chunk, added up in chunk order (the same
     numbers whichever thread did which chunk)."""
@@ -307,7 +315,7 @@ def direct_dw(
 
     def work(items):
         for i, (n0, n1) in items:
-            mod.conv_direct_dw(xc[n0:n1], dout4[n0:n1], partial[i], pad, pad)
+            mod.conv_direct_dw(xc[n0:n1], dout4[n0:n1], partial[i], pad, pad, stride=stride)
 
     _fast_plan.run_parallel(work, list(enumerate(chunks)), plan.workers)
     dw = partial[0]

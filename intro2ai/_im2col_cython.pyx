@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Cython core of the fast layers: im2col, col2im and max-pool kernels, the direct stride-1
+"""Cython core of the fast layers: im2col, col2im and max-pool kernels, the direct
 convolution (C kernels in ``_direct_conv.h``), the Winograd F(2x2, 3x3) transforms (C kernels
 in ``_winograd.h``) and a fused Adam step.
 
@@ -28,7 +28,7 @@ from cython cimport floating
 
 # Bumped whenever a kernel's signature or the cols layout changes; intro2ai._extension treats
 # a build with another number as stale (built from older sources) and falls back to NumPy.
-KERNEL_API = 6
+KERNEL_API = 7
 
 from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf
@@ -41,19 +41,19 @@ cdef extern from "_direct_conv.h" nogil:
     int i2a_direct_forward_f32(const float* x, const float* w, const float* b, float* out,
                                Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                Py_ssize_t F, Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h,
-                               Py_ssize_t pad_w, int level)
+                               Py_ssize_t pad_w, Py_ssize_t s, int level)
     int i2a_direct_forward_f64(const double* x, const double* w, const double* b, double* out,
                                Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                Py_ssize_t F, Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h,
-                               Py_ssize_t pad_w, int level)
+                               Py_ssize_t pad_w, Py_ssize_t s, int level)
     int i2a_direct_dw_f32(const float* x, const float* dout, float* dw, Py_ssize_t N,
                           Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F,
                           Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h, Py_ssize_t pad_w,
-                          int level)
+                          Py_ssize_t s, int level)
     int i2a_direct_dw_f64(const double* x, const double* dout, double* dw, Py_ssize_t N,
                           Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F,
                           Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h, Py_ssize_t pad_w,
-                          int level)
+                          Py_ssize_t s, int level)
 
 # SIMD kernels of the direct convolution on this CPU: 2 = AVX-512, 1 = AVX2 + FMA, 0 = only
 # the portable ones (correct, not faster than im2col), -1 = not compiled. See _direct_conv.h.
@@ -357,10 +357,10 @@ def adam_step(const floating[::1] w, const floating[::1] dw, const floating[::1]
 
 cdef _check_direct(str who, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                    Py_ssize_t F, Py_ssize_t wC, Py_ssize_t HH, Py_ssize_t WW,
-                   Py_ssize_t pad_h, Py_ssize_t pad_w, int level):
-    if min(N, C, H, W, F, HH, WW) < 1 or pad_h < 0 or pad_w < 0 or wC != C:
+                   Py_ssize_t pad_h, Py_ssize_t pad_w, int level, Py_ssize_t stride):
+    if min(N, C, H, W, F, HH, WW, stride) < 1 or pad_h < 0 or pad_w < 0 or wC != C:
         raise ValueError(f"{who}: bad geometry x ({N}, {C}, {H}, {W}), w ({F}, {wC}, {HH}, "
-                         f"{WW}), pad ({pad_h}, {pad_w})")
+                         f"{WW}), pad ({pad_h}, {pad_w}), stride {stride}")
     if H + 2 * pad_h < HH or W + 2 * pad_w < WW:
         raise ValueError(f"{who}: the filter ({HH}, {WW}) does not fit the padded input")
     if DIRECT_SIMD_LEVEL < 0:
@@ -371,19 +371,21 @@ cdef _check_direct(str who, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t
 
 def conv_direct_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                         const floating[::1] b, floating[:, :, :, ::1] out, Py_ssize_t pad_h,
-                        Py_ssize_t pad_w, int level=-1):
+                        Py_ssize_t pad_w, int level=-1, Py_ssize_t stride=1):
     """``out`` (N, F, H_out, W_out) = ``x`` (N, C, H, W) cross-correlated with ``w``
-    (F, C, HH, WW) at stride 1 with zero padding ``pad_h`` / ``pad_w``, plus ``b`` (F,).
+    (F, C, HH, WW) at ``stride`` with zero padding ``pad_h`` / ``pad_w``, plus ``b`` (F,).
 
-    No im2col: register-blocked SIMD kernels read the padded image directly (see
-    ``_direct_conv.h``). ``level`` picks the kernels (-1: the best this CPU runs).
+    No im2col: register-blocked SIMD kernels read the padded image (at stride s, its s*s
+    phases) directly (see ``_direct_conv.h``). ``level`` picks the kernels (-1: the best this
+    CPU runs).
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t F = w.shape[0], HH = w.shape[2], WW = w.shape[3]
     _check_direct("conv_direct_forward", N, C, H, W, F, w.shape[1], HH, WW, pad_h, pad_w,
-                  level)
+                  level, stride)
     if (b.shape[0] != F or out.shape[0] != N or out.shape[1] != F
-            or out.shape[2] != H + 2 * pad_h - HH + 1 or out.shape[3] != W + 2 * pad_w - WW + 1):
+            or out.shape[2] != (H + 2 * pad_h - HH) // stride + 1
+            or out.shape[3] != (W + 2 * pad_w - WW) // stride + 1):
         raise ValueError("conv_direct_forward: inconsistent shapes of b or out")
     if level < 0:
         level = DIRECT_SIMD_LEVEL
@@ -392,25 +394,27 @@ def conv_direct_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, 
         if floating is float:
             rc = i2a_direct_forward_f32(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &b[0],
                                         &out[0, 0, 0, 0], N, C, H, W, F, HH, WW, pad_h,
-                                        pad_w, level)
+                                        pad_w, stride, level)
         else:
             rc = i2a_direct_forward_f64(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &b[0],
                                         &out[0, 0, 0, 0], N, C, H, W, F, HH, WW, pad_h,
-                                        pad_w, level)
+                                        pad_w, stride, level)
     if rc != 0:
         raise MemoryError("conv_direct_forward: no memory for the scratch buffers")
 
 
 def conv_direct_dw(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dout,
                    floating[:, :, :, ::1] dw, Py_ssize_t pad_h, Py_ssize_t pad_w,
-                   int level=-1):
+                   int level=-1, Py_ssize_t stride=1):
     """``dw`` (F, C, HH, WW) += the weight gradient of :func:`conv_direct_forward` for the
     upstream gradient ``dout`` (N, F, H_out, W_out), summed over the images."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t F = dw.shape[0], HH = dw.shape[2], WW = dw.shape[3]
-    _check_direct("conv_direct_dw", N, C, H, W, F, dw.shape[1], HH, WW, pad_h, pad_w, level)
-    if (dout.shape[0] != N or dout.shape[1] != F or dout.shape[2] != H + 2 * pad_h - HH + 1
-            or dout.shape[3] != W + 2 * pad_w - WW + 1):
+    _check_direct("conv_direct_dw", N, C, H, W, F, dw.shape[1], HH, WW, pad_h, pad_w, level,
+                  stride)
+    if (dout.shape[0] != N or dout.shape[1] != F
+            or dout.shape[2] != (H + 2 * pad_h - HH) // stride + 1
+            or dout.shape[3] != (W + 2 * pad_w - WW) // stride + 1):
         raise ValueError("conv_direct_dw: inconsistent shape of dout")
     if level < 0:
         level = DIRECT_SIMD_LEVEL
@@ -418,13 +422,12 @@ def conv_direct_dw(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
     with nogil:
         if floating is float:
             rc = i2a_direct_dw_f32(&x[0, 0, 0, 0], &dout[0, 0, 0, 0], &dw[0, 0, 0, 0], N, C,
-                                   H, W, F, HH, WW, pad_h, pad_w, level)
+                                   H, W, F, HH, WW, pad_h, pad_w, stride, level)
         else:
             rc = i2a_direct_dw_f64(&x[0, 0, 0, 0], &dout[0, 0, 0, 0], &dw[0, 0, 0, 0], N, C,
-                                   H, W, F, HH, WW, pad_h, pad_w, level)
+                                   H, W, F, HH, WW, pad_h, pad_w, stride, level)
     if rc != 0:
         raise MemoryError("conv_direct_dw: no memory for the scratch buffers")
-
 
 
 cdef extern from "_winograd.h" nogil:
