@@ -90,7 +90,7 @@ def conv_backward(
     P = H_out * W_out
     xc = np.ascontiguousarray(x, dtype=dtype)
     dout3 = np.ascontiguousarray(dout, dtype=dtype).reshape(N, F, P)
-    db = dout3.sum(axis=(0, 2))
+    db = _sum_but_axis1(dout3)
     _, mod = _fast_plan.backend()
     if mod is None or dtype not in KERNEL_DTYPES:
         # The backend changed since the forward pass: do it in one piece.
@@ -129,6 +129,13 @@ def conv_backward(
         elif direct_dx:
             dx = direct_dx_conv(mod, dout4, w, pad, xc.shape, plan)
     return dx, dw, db
+
+
+def _sum_but_axis1(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=(0, 2))`` of an (N, F, P) array, the images first: adding whole (F, P)
+    planes is vectorised, where NumPy's reduction over both axes at once sums the short P rows
+    one by one (1.2-2x slower)."""
+    return a.sum(axis=0).sum(axis=1)
 
 
 def filt(mod: Any, HH: int, WW: int) -> tuple:
@@ -248,7 +255,7 @@ def gemm_backward(
     merged = k_major(cols)
     if merged is None:
         dout3 = np.ascontiguousarray(dout, dtype=dtype).reshape(N, F, P)
-        db = dout3.sum(axis=(0, 2))
+        db = _sum_but_axis1(dout3)
         # dw = sum_n dout[n] @ cols[n].T: one (F, K) GEMM per image, then a small reduction.
         dw = np.matmul(dout3, cols.transpose(0, 2, 1)).sum(axis=0)
         dcols = np.matmul(wmat.T, dout3) if need_dx else None  # (N, K, P)
