@@ -17,11 +17,13 @@ def _extensions():
     ext = Extension(
         "intro2ai._im2col_cython",
         sources=["intro2ai/_im2col_cython.pyx"],
-        # The direct convolution's C kernels, included by the .pyx.
+        # The direct convolution's and the Winograd transforms' C kernels, included by the .pyx.
         depends=[
             "intro2ai/_direct_conv.h",
             "intro2ai/_direct_conv_driver.h",
             "intro2ai/_direct_conv_kernels.h",
+            "intro2ai/_winograd.h",
+            "intro2ai/_winograd_kernels.h",
         ],
         # -fno-math-errno: sqrt need not set errno, so loops calling it can be vectorised.
         extra_compile_args=["-O3", "-fno-math-errno"],

@@ -375,6 +375,7 @@ def built_extensions(release: Path) -> list[tuple[str, str]]:
     """
     sources = sorted((records.REPO / "intro2ai").glob("_im2col_cython.pyx"))
     sources += sorted((records.REPO / "intro2ai").glob("_direct_conv*.h"))
+    sources += sorted((records.REPO / "intro2ai").glob("_winograd*.h"))
     if not sources:
         return []
     for kit_src in sources:

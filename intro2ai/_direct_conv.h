@@ -1,5 +1,6 @@
-/* Direct (no im2col) stride-1 convolution for the Cython core: the forward pass and the
- * weight gradient, in float and double, with SIMD kernels chosen at run time.
+/* Direct (no im2col) convolution for the Cython core: the forward pass and the weight
+ * gradient, in float and double, with SIMD kernels chosen at run time. The kernels are
+ * stride-1 ones; other strides run them on the image's phases (see _direct_conv_driver.h).
  *
  * i2a_direct_simd_level() says which kernels this CPU runs: 2 = AVX-512, 1 = AVX2 + FMA,
  * 0 = only the portable ones (16-byte vectors: correct everywhere, not faster than the
@@ -155,16 +156,16 @@ static i2a_ix i2a_direct_filter_tile_f32(int level) { return 0; }
 static i2a_ix i2a_direct_filter_tile_f64(int level) { return 0; }
 static int i2a_direct_forward_f32(const float *x, const float *w, const float *b, float *out,
                                   i2a_ix N, i2a_ix C, i2a_ix H, i2a_ix W, i2a_ix F, i2a_ix HH, i2a_ix WW,
-                                  i2a_ix pad_h, i2a_ix pad_w, int level) { return -2; }
+                                  i2a_ix pad_h, i2a_ix pad_w, i2a_ix s, int level) { return -2; }
 static int i2a_direct_forward_f64(const double *x, const double *w, const double *b,
                                   double *out, i2a_ix N, i2a_ix C, i2a_ix H, i2a_ix W, i2a_ix F, i2a_ix HH,
-                                  i2a_ix WW, i2a_ix pad_h, i2a_ix pad_w, int level) { return -2; }
+                                  i2a_ix WW, i2a_ix pad_h, i2a_ix pad_w, i2a_ix s, int level) { return -2; }
 static int i2a_direct_dw_f32(const float *x, const float *dout, float *dw, i2a_ix N, i2a_ix C,
                              i2a_ix H, i2a_ix W, i2a_ix F, i2a_ix HH, i2a_ix WW, i2a_ix pad_h, i2a_ix pad_w,
-                             int level) { return -2; }
+                             i2a_ix s, int level) { return -2; }
 static int i2a_direct_dw_f64(const double *x, const double *dout, double *dw, i2a_ix N, i2a_ix C,
                              i2a_ix H, i2a_ix W, i2a_ix F, i2a_ix HH, i2a_ix WW, i2a_ix pad_h, i2a_ix pad_w,
-                             int level) { return -2; }
+                             i2a_ix s, int level) { return -2; }
 
 #endif
 #endif

@@ -66,8 +66,8 @@ class Settings:
     ----------
     layout : str or None
         One of :data:`LAYOUTS`, or None to choose by size. A "winograd" layout where it does
-        not apply (filters other than 3x3) is the direct one; a "direct" layout at a stride
-        other than 1, or without compiled direct kernels, is the chunked one.
+        not apply (filters other than 3x3, strides other than 1) is the direct one; a "direct"
+        layout without compiled direct kernels is the chunked one.
     threads : int or None
         Threads of ours; None: :func:`workers` (environment, else cores). When set, the
         chunked and direct layouts use them even for small layers.
@@ -248,8 +248,9 @@ def plan(
     """How the compiled-core convolution lays out its work for this size (or this layout).
 
     ``K = C*HH*WW``, ``P = H_out*W_out`` and ``filt = (HH, WW)``; ``simd`` is the compiled
-    core's direct-convolution level: at stride 1 with SIMD kernels (level 1 or 2) the direct
-    layout is taken, or for 3x3 filters between many channels the Winograd one. Per-image
+    core's direct-convolution level: with SIMD kernels (level 1 or 2) the direct layout is
+    taken at stride 1 (or for 3x3 filters between many channels the Winograd one) and, at other
+    strides, for layers whose per-image GEMMs OpenBLAS would not thread. Without them, per-image
     GEMMs too small for OpenBLAS to thread, whose cols fit in the L2 cache, take the chunked
     layout on our threads; bigger ones are left to OpenBLAS, merged into one GEMM per operation
     or batched.
@@ -261,7 +262,7 @@ def plan(
     if layout is None:
         if winograd and simd >= 1 and min(K // 9, F) >= WINOGRAD_MIN_CHANNELS:
             layout = "winograd"
-        elif stride == 1 and simd >= 1:
+        elif simd >= 1 and (stride == 1 or F * K * P < BLAS_THREADED_MIN):
             layout = "direct"
         elif per_image <= 2 * s.chunk_bytes and F * K * P < BLAS_THREADED_MIN:
             layout = "chunked"
@@ -271,7 +272,7 @@ def plan(
             layout = "batched"
     if layout == "winograd" and not winograd:
         layout = "direct"
-    if layout == "direct" and (stride != 1 or simd < 0):
+    if layout == "direct" and simd < 0:
         layout = "chunked"
     n_workers, block = 1, P
     if layout in ("chunked", "direct", "winograd") and N > 1:

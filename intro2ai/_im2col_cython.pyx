@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Cython core of the fast layers: im2col, col2im and max-pool kernels, the direct stride-1
-convolution (C kernels in ``_direct_conv.h``) and a fused Adam step.
+"""Cython core of the fast layers: im2col, col2im and max-pool kernels, the direct
+convolution (C kernels in ``_direct_conv.h``), the Winograd F(2x2, 3x3) transforms (C kernels
+in ``_winograd.h``) and a fused Adam step.
 
 Typed memoryviews with the ``floating`` fused type (float32 and float64; no NumPy C headers
 at build time). Every kernel writes into arrays the caller allocates, so the Python wrapper
@@ -27,7 +28,7 @@ from cython cimport floating
 
 # Bumped whenever a kernel's signature or the cols layout changes; intro2ai._extension treats
 # a build with another number as stale (built from older sources) and falls back to NumPy.
-KERNEL_API = 5
+KERNEL_API = 7
 
 from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf
@@ -40,19 +41,19 @@ cdef extern from "_direct_conv.h" nogil:
     int i2a_direct_forward_f32(const float* x, const float* w, const float* b, float* out,
                                Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                Py_ssize_t F, Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h,
-                               Py_ssize_t pad_w, int level)
+                               Py_ssize_t pad_w, Py_ssize_t s, int level)
     int i2a_direct_forward_f64(const double* x, const double* w, const double* b, double* out,
                                Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                Py_ssize_t F, Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h,
-                               Py_ssize_t pad_w, int level)
+                               Py_ssize_t pad_w, Py_ssize_t s, int level)
     int i2a_direct_dw_f32(const float* x, const float* dout, float* dw, Py_ssize_t N,
                           Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F,
                           Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h, Py_ssize_t pad_w,
-                          int level)
+                          Py_ssize_t s, int level)
     int i2a_direct_dw_f64(const double* x, const double* dout, double* dw, Py_ssize_t N,
                           Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F,
                           Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h, Py_ssize_t pad_w,
-                          int level)
+                          Py_ssize_t s, int level)
 
 # SIMD kernels of the direct convolution on this CPU: 2 = AVX-512, 1 = AVX2 + FMA, 0 = only
 # the portable ones (correct, not faster than im2col), -1 = not compiled. See _direct_conv.h.
@@ -356,10 +357,10 @@ def adam_step(const floating[::1] w, const floating[::1] dw, const floating[::1]
 
 cdef _check_direct(str who, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                    Py_ssize_t F, Py_ssize_t wC, Py_ssize_t HH, Py_ssize_t WW,
-                   Py_ssize_t pad_h, Py_ssize_t pad_w, int level):
-    if min(N, C, H, W, F, HH, WW) < 1 or pad_h < 0 or pad_w < 0 or wC != C:
+                   Py_ssize_t pad_h, Py_ssize_t pad_w, int level, Py_ssize_t stride):
+    if min(N, C, H, W, F, HH, WW, stride) < 1 or pad_h < 0 or pad_w < 0 or wC != C:
         raise ValueError(f"{who}: bad geometry x ({N}, {C}, {H}, {W}), w ({F}, {wC}, {HH}, "
-                         f"{WW}), pad ({pad_h}, {pad_w})")
+                         f"{WW}), pad ({pad_h}, {pad_w}), stride {stride}")
     if H + 2 * pad_h < HH or W + 2 * pad_w < WW:
         raise ValueError(f"{who}: the filter ({HH}, {WW}) does not fit the padded input")
     if DIRECT_SIMD_LEVEL < 0:
@@ -370,19 +371,21 @@ cdef _check_direct(str who, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t
 
 def conv_direct_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                         const floating[::1] b, floating[:, :, :, ::1] out, Py_ssize_t pad_h,
-                        Py_ssize_t pad_w, int level=-1):
+                        Py_ssize_t pad_w, int level=-1, Py_ssize_t stride=1):
     """``out`` (N, F, H_out, W_out) = ``x`` (N, C, H, W) cross-correlated with ``w``
-    (F, C, HH, WW) at stride 1 with zero padding ``pad_h`` / ``pad_w``, plus ``b`` (F,).
+    (F, C, HH, WW) at ``stride`` with zero padding ``pad_h`` / ``pad_w``, plus ``b`` (F,).
 
-    No im2col: register-blocked SIMD kernels read the padded image directly (see
-    ``_direct_conv.h``). ``level`` picks the kernels (-1: the best this CPU runs).
+    No im2col: register-blocked SIMD kernels read the padded image (at stride s, its s*s
+    phases) directly (see ``_direct_conv.h``). ``level`` picks the kernels (-1: the best this
+    CPU runs).
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t F = w.shape[0], HH = w.shape[2], WW = w.shape[3]
     _check_direct("conv_direct_forward", N, C, H, W, F, w.shape[1], HH, WW, pad_h, pad_w,
-                  level)
+                  level, stride)
     if (b.shape[0] != F or out.shape[0] != N or out.shape[1] != F
-            or out.shape[2] != H + 2 * pad_h - HH + 1 or out.shape[3] != W + 2 * pad_w - WW + 1):
+            or out.shape[2] != (H + 2 * pad_h - HH) // stride + 1
+            or out.shape[3] != (W + 2 * pad_w - WW) // stride + 1):
         raise ValueError("conv_direct_forward: inconsistent shapes of b or out")
     if level < 0:
         level = DIRECT_SIMD_LEVEL
@@ -391,25 +394,27 @@ def conv_direct_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, 
         if floating is float:
             rc = i2a_direct_forward_f32(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &b[0],
                                         &out[0, 0, 0, 0], N, C, H, W, F, HH, WW, pad_h,
-                                        pad_w, level)
+                                        pad_w, stride, level)
         else:
             rc = i2a_direct_forward_f64(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &b[0],
                                         &out[0, 0, 0, 0], N, C, H, W, F, HH, WW, pad_h,
-                                        pad_w, level)
+                                        pad_w, stride, level)
     if rc != 0:
         raise MemoryError("conv_direct_forward: no memory for the scratch buffers")
 
 
 def conv_direct_dw(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dout,
                    floating[:, :, :, ::1] dw, Py_ssize_t pad_h, Py_ssize_t pad_w,
-                   int level=-1):
+                   int level=-1, Py_ssize_t stride=1):
     """``dw`` (F, C, HH, WW) += the weight gradient of :func:`conv_direct_forward` for the
     upstream gradient ``dout`` (N, F, H_out, W_out), summed over the images."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t F = dw.shape[0], HH = dw.shape[2], WW = dw.shape[3]
-    _check_direct("conv_direct_dw", N, C, H, W, F, dw.shape[1], HH, WW, pad_h, pad_w, level)
-    if (dout.shape[0] != N or dout.shape[1] != F or dout.shape[2] != H + 2 * pad_h - HH + 1
-            or dout.shape[3] != W + 2 * pad_w - WW + 1):
+    _check_direct("conv_direct_dw", N, C, H, W, F, dw.shape[1], HH, WW, pad_h, pad_w, level,
+                  stride)
+    if (dout.shape[0] != N or dout.shape[1] != F
+            or dout.shape[2] != (H + 2 * pad_h - HH) // stride + 1
+            or dout.shape[3] != (W + 2 * pad_w - WW) // stride + 1):
         raise ValueError("conv_direct_dw: inconsistent shape of dout")
     if level < 0:
         level = DIRECT_SIMD_LEVEL
@@ -417,128 +422,101 @@ def conv_direct_dw(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
     with nogil:
         if floating is float:
             rc = i2a_direct_dw_f32(&x[0, 0, 0, 0], &dout[0, 0, 0, 0], &dw[0, 0, 0, 0], N, C,
-                                   H, W, F, HH, WW, pad_h, pad_w, level)
+                                   H, W, F, HH, WW, pad_h, pad_w, stride, level)
         else:
             rc = i2a_direct_dw_f64(&x[0, 0, 0, 0], &dout[0, 0, 0, 0], &dw[0, 0, 0, 0], N, C,
-                                   H, W, F, HH, WW, pad_h, pad_w, level)
+                                   H, W, F, HH, WW, pad_h, pad_w, stride, level)
     if rc != 0:
         raise MemoryError("conv_direct_dw: no memory for the scratch buffers")
 
 
+cdef extern from "_winograd.h" nogil:
+    int i2a_winograd_input_f32(const float* x, float* V, Py_ssize_t C, Py_ssize_t H,
+                               Py_ssize_t W, Py_ssize_t pad, Py_ssize_t y0, Py_ssize_t th,
+                               Py_ssize_t tw, Py_ssize_t vs, Py_ssize_t cs, int level)
+    int i2a_winograd_input_f64(const double* x, double* V, Py_ssize_t C, Py_ssize_t H,
+                               Py_ssize_t W, Py_ssize_t pad, Py_ssize_t y0, Py_ssize_t th,
+                               Py_ssize_t tw, Py_ssize_t vs, Py_ssize_t cs, int level)
+    int i2a_winograd_output_f32(const float* M, const float* b, float* out, Py_ssize_t F,
+                                Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t y0, Py_ssize_t th,
+                                Py_ssize_t tw, Py_ssize_t ms, Py_ssize_t fs, int level)
+    int i2a_winograd_output_f64(const double* M, const double* b, double* out, Py_ssize_t F,
+                                Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t y0, Py_ssize_t th,
+                                Py_ssize_t tw, Py_ssize_t ms, Py_ssize_t fs, int level)
 
-def winograd_input(const floating[:, :, ::1] x, floating[:, :, ::1] V, floating[:, ::1] rows,
-                   Py_ssize_t pad, Py_ssize_t y0, Py_ssize_t th, Py_ssize_t tw):
+
+cdef _check_rows(str who, Py_ssize_t rows, Py_ssize_t T, Py_ssize_t s0, Py_ssize_t s1,
+                 Py_ssize_t s2, Py_ssize_t item):
+    """A (16, rows, T) buffer of the transforms: contiguous rows of T elements that do not
+    overlap; its 16 planes may be further apart than rows * T (a padded stride keeps their
+    rows out of one cache set)."""
+    if T == 1:  # the stride of an axis of length 1 is never used (NumPy may set any)
+        s2 = item
+    if rows == 1:
+        s1 = T * item
+    if s2 != item or s1 < T * item or s0 < rows * s1 or s1 % item or s0 % item:
+        raise ValueError(f"{who}: a (16, rows, T) buffer needs contiguous, non-overlapping "
+                         f"rows; got strides ({s0}, {s1}, {s2})")
+
+
+def winograd_input(const floating[:, :, ::1] x, floating[:, :, :] V, Py_ssize_t pad,
+                   Py_ssize_t y0, Py_ssize_t th, Py_ssize_t tw, int level=-1):
     """Winograd F(2x2, 3x3) input transform of one image ``x`` (C, H, W), zero padded by
     ``pad``: ``V[4*a + b, c, t] = (B^T d B)[a, b]`` for the 4x4 window ``d`` of tile
     ``t = (ty - y0) * tw + tx`` (tile rows ``y0 <= ty < y0 + th``), read at rows
-    ``2*ty - pad ...`` and columns ``2*tx - pad ...``. ``rows`` is scratch of shape
-    (6, 2*tw + 2)."""
+    ``2*ty - pad ...`` and columns ``2*tx - pad ...`` (C loops in ``_winograd.h``; ``level``
+    as for :func:`conv_direct_forward`)."""
     cdef Py_ssize_t C = x.shape[0], H = x.shape[1], W = x.shape[2]
-    cdef Py_ssize_t Wp = 2 * tw + 2
-    if (V.shape[0] != 16 or V.shape[1] != C or V.shape[2] != th * tw or rows.shape[0] != 6
-            or rows.shape[1] != Wp):
-        raise ValueError("winograd_input: inconsistent shapes of V or rows")
-    cdef Py_ssize_t c, ty, tx, a, u, y, t, lo, hi
-    cdef floating* r0 = &rows[0, 0]
-    cdef floating* r1 = &rows[1, 0]
-    cdef floating* r2 = &rows[2, 0]
-    cdef floating* r3 = &rows[3, 0]
-    cdef floating* ev = &rows[4, 0]
-    cdef floating* od = &rows[5, 0]
-    cdef floating* ta
-    cdef floating* v0
-    cdef floating* v1
-    cdef floating* v2
-    cdef floating* v3
-    cdef floating e0, e1, e2, e3
-    lo = pad if pad < Wp else Wp
-    hi = W + pad if W + pad < Wp else Wp
+    if (V.shape[0] != 16 or V.shape[1] != C or V.shape[2] != th * tw
+            or min(C, H, W, th, tw) < 1 or pad < 0):
+        raise ValueError("winograd_input: inconsistent shapes of x or V, or pad < 0")
+    _check_rows("winograd_input", V.shape[1], V.shape[2], V.strides[0], V.strides[1],
+                V.strides[2], sizeof(floating))
+    if level < 0 or level > DIRECT_SIMD_LEVEL:
+        level = DIRECT_SIMD_LEVEL
+    cdef int rc
     with nogil:
-        for c in range(C):
-            for ty in range(y0, y0 + th):
-                # The window's four rows, zero padded, then B^T along them (in place).
-                for a in range(4):
-                    y = 2 * ty - pad + a
-                    ta = &rows[a, 0]
-                    if y < 0 or y >= H or hi <= lo:
-                        memset(ta, 0, Wp * sizeof(floating))
-                        continue
-                    if lo > 0:
-                        memset(ta, 0, lo * sizeof(floating))
-                    memcpy(ta + lo, &x[c, y, lo - pad], (hi - lo) * sizeof(floating))
-                    if hi < Wp:
-                        memset(ta + hi, 0, (Wp - hi) * sizeof(floating))
-                for u in range(Wp):
-                    e0 = r0[u] - r2[u]
-                    e1 = r1[u] + r2[u]
-                    e2 = r2[u] - r1[u]
-                    e3 = r1[u] - r3[u]
-                    r0[u] = e0
-                    r1[u] = e1
-                    r2[u] = e2
-                    r3[u] = e3
-                # Then B along the columns: tile tx reads columns 2tx .. 2tx+3, i.e. the even
-                # and odd columns tx and tx+1 (split first, so the loops below are contiguous).
-                t = (ty - y0) * tw
-                for a in range(4):
-                    ta = &rows[a, 0]
-                    for u in range(tw + 1):
-                        ev[u] = ta[2 * u]
-                        od[u] = ta[2 * u + 1]
-                    v0 = &V[4 * a, c, t]
-                    v1 = &V[4 * a + 1, c, t]
-                    v2 = &V[4 * a + 2, c, t]
-                    v3 = &V[4 * a + 3, c, t]
-                    for tx in range(tw):
-                        v0[tx] = ev[tx] - ev[tx + 1]
-                        v1[tx] = od[tx] + ev[tx + 1]
-                        v2[tx] = ev[tx + 1] - od[tx]
-                        v3[tx] = od[tx] - od[tx + 1]
+        if floating is float:
+            rc = i2a_winograd_input_f32(&x[0, 0, 0], &V[0, 0, 0], C, H, W, pad, y0, th, tw,
+                                        V.strides[0] // sizeof(float),
+                                        V.strides[1] // sizeof(float), level)
+        else:
+            rc = i2a_winograd_input_f64(&x[0, 0, 0], &V[0, 0, 0], C, H, W, pad, y0, th, tw,
+                                        V.strides[0] // sizeof(double),
+                                        V.strides[1] // sizeof(double), level)
+    if rc == -2:
+        raise RuntimeError("winograd_input: this build has no Winograd transforms")
+    if rc != 0:
+        raise MemoryError("winograd_input: no memory for the scratch buffers")
 
 
-def winograd_output(const floating[:, :, ::1] M, const floating[::1] b,
-                    floating[:, :, ::1] out, floating[:, ::1] scratch, Py_ssize_t y0,
-                    Py_ssize_t th, Py_ssize_t tw):
+def winograd_output(const floating[:, :, :] M, const floating[::1] b,
+                    floating[:, :, ::1] out, Py_ssize_t y0, Py_ssize_t th, Py_ssize_t tw,
+                    int level=-1):
     """Winograd F(2x2, 3x3) output transform: ``out[f, 2*ty + i, 2*tx + j] = (A^T m A)[i, j]
     + b[f]`` for ``m[a, b] = M[4*a + b, f, t]``, tile rows ``y0 <= ty < y0 + th`` (rows and
-    columns past ``out``'s edge dropped). ``scratch`` has shape (10, 2*tw)."""
+    columns past ``out``'s edge dropped; C loops in ``_winograd.h``)."""
     cdef Py_ssize_t F = out.shape[0], Ho = out.shape[1], Wo = out.shape[2]
     if (M.shape[0] != 16 or M.shape[1] != F or M.shape[2] != th * tw or b.shape[0] != F
-            or scratch.shape[0] != 10 or scratch.shape[1] != 2 * tw or Wo > 2 * tw):
-        raise ValueError("winograd_output: inconsistent shapes of M, b, out or scratch")
-    cdef Py_ssize_t f, ty, tx, t, a, y
-    cdef floating* m0
-    cdef floating* m1
-    cdef floating* m2
-    cdef floating* m3
-    cdef floating* q0
-    cdef floating* q1
-    cdef floating* o0 = &scratch[8, 0]
-    cdef floating* o1 = &scratch[9, 0]
-    cdef floating bias
+            or Wo > 2 * tw or min(F, Ho, Wo, th, tw) < 1 or y0 < 0
+            or 2 * (y0 + th) > Ho + 1):
+        raise ValueError("winograd_output: inconsistent shapes of M, b or out")
+    _check_rows("winograd_output", M.shape[1], M.shape[2], M.strides[0], M.strides[1],
+                M.strides[2], sizeof(floating))
+    if level < 0 or level > DIRECT_SIMD_LEVEL:
+        level = DIRECT_SIMD_LEVEL
+    cdef int rc
     with nogil:
-        for f in range(F):
-            bias = b[f]
-            for ty in range(y0, y0 + th):
-                t = (ty - y0) * tw
-                # A^T along each row of m (rows 0-3 of scratch: column 0 of the result,
-                # rows 4-7: column 1), then along the columns, into two interleaved rows.
-                for a in range(4):
-                    m0 = &M[4 * a, f, t]
-                    m1 = &M[4 * a + 1, f, t]
-                    m2 = &M[4 * a + 2, f, t]
-                    m3 = &M[4 * a + 3, f, t]
-                    q0 = &scratch[a, 0]
-                    q1 = &scratch[4 + a, 0]
-                    for tx in range(tw):
-                        q0[tx] = m0[tx] + m1[tx] + m2[tx]
-                        q1[tx] = m1[tx] - m2[tx] - m3[tx]
-                for tx in range(tw):
-                    o0[2 * tx] = scratch[0, tx] + scratch[1, tx] + scratch[2, tx] + bias
-                    o0[2 * tx + 1] = scratch[4, tx] + scratch[5, tx] + scratch[6, tx] + bias
-                    o1[2 * tx] = scratch[1, tx] - scratch[2, tx] - scratch[3, tx] + bias
-                    o1[2 * tx + 1] = scratch[5, tx] - scratch[6, tx] - scratch[7, tx] + bias
-                y = 2 * ty
-                memcpy(&out[f, y, 0], o0, Wo * sizeof(floating))
-                if y + 1 < Ho:
-                    memcpy(&out[f, y + 1, 0], o1, Wo * sizeof(floating))
+        if floating is float:
+            rc = i2a_winograd_output_f32(&M[0, 0, 0], &b[0], &out[0, 0, 0], F, Ho, Wo, y0, th,
+                                         tw, M.strides[0] // sizeof(float),
+                                         M.strides[1] // sizeof(float), level)
+        else:
+            rc = i2a_winograd_output_f64(&M[0, 0, 0], &b[0], &out[0, 0, 0], F, Ho, Wo, y0, th,
+                                         tw, M.strides[0] // sizeof(double),
+                                         M.strides[1] // sizeof(double), level)
+    if rc == -2:
+        raise RuntimeError("winograd_output: this build has no Winograd transforms")
+    if rc != 0:
+        raise MemoryError("winograd_output: no memory for the scratch buffer")
+

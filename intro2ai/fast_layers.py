@@ -1,10 +1,11 @@
 """Fast convolution and max-pool layers (cs231n-compatible API).
 
 - ``conv_forward_fast`` / ``conv_backward_fast``: the compiled core's kernels in the layout the
-  planner chooses for the layer's size (``intro2ai._fast_plan``): at stride 1 a direct
-  convolution without im2col columns (Winograd's F(2x2, 3x3) for 3x3 filters between many
-  channels), else im2col and GEMMs through NumPy/BLAS, a few images at a time or the whole
-  batch at once (the layouts are in ``intro2ai._fast_layouts``). Small
+  planner chooses for the layer's size (``intro2ai._fast_plan``): a direct convolution
+  without im2col columns at stride 1 (Winograd's F(2x2, 3x3) for 3x3 filters between many
+  channels) and for small layers at other strides, else im2col and GEMMs through NumPy/BLAS, a
+  few images at a time or the whole batch at once (the layouts are in
+  ``intro2ai._fast_layouts``). Small
   layers' work is shared among threads of the kit's own (``INTRO2AI_NUM_THREADS=1`` turns them
   off); bigger GEMMs are threaded by OpenBLAS.
 - ``conv_forward_strides`` / ``conv_backward_strides``: the same GEMMs over windows taken with
@@ -91,8 +92,8 @@ def use_layout(
     ----------
     layout : {"winograd", "direct", "chunked", "merged", "batched"}, optional
         The convolution layout; by default it is chosen by size. "winograd" for filters other
-        than 3x3 is "direct"; "direct" at a stride other than 1, or without compiled direct
-        kernels, is "chunked".
+        than 3x3 or strides other than 1 is "direct"; "direct" without compiled direct
+        kernels is "chunked".
     threads : int, optional
         Threads of the kit's own for the direct and chunked layouts and for pooling (used even
         for small layers when given).

@@ -85,21 +85,25 @@ def conv_oracle(x, w, b, stride=1, pad=0):
     )
 
 
-def conv_dw_oracle(x, dout, pad=0):
-    """Filter gradient of a stride-1 convolution in float64:
-    ``dw[f, c] = sum_n correlate(x_pad[n, c], dout[n, f], 'valid')``."""
+def conv_dw_oracle(x, dout, pad=0, stride=1, filt=None):
+    """Filter gradient of a convolution in float64:
+    ``dw[f, c] = sum_n correlate(x_pad[n, c], dilated dout[n, f], 'valid')[:HH, :WW]``, with
+    ``dout`` dilated by ``stride`` (zeros between its entries) and ``filt = (HH, WW)`` (needed
+    when ``stride > 1``; at stride 1 the valid part is the filter's size)."""
     ph, pw = _pads(pad)
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     N, C = x.shape[:2]
-    F = dout.shape[1]
+    F, Ho, Wo = dout.shape[1:]
+    d = np.zeros((N, F, (Ho - 1) * stride + 1, (Wo - 1) * stride + 1))
+    d[:, :, ::stride, ::stride] = dout
+    HH, WW = filt if filt is not None else (xp.shape[2] - Ho + 1, xp.shape[3] - Wo + 1)
     return np.stack(
         [
             np.stack(
                 [
-                    sum(
-                        signal.correlate(xp[n, c], dout[n, f].astype(np.float64), mode="valid")
-                        for n in range(N)
-                    )
+                    sum(signal.correlate(xp[n, c], d[n, f], mode="valid") for n in range(N))[
+                        :HH, :WW
+                    ]
                     for c in range(C)
                 ]
             )

@@ -1,13 +1,14 @@
-"""The direct-convolution C kernels under AddressSanitizer and UBSan.
+"""The direct-convolution and Winograd C kernels under AddressSanitizer and UBSan.
 
 ``intro2ai/_direct_conv.h`` reads past the end of each output row on purpose (the "wide"
 layout) and pads every buffer for it; a wrong padding would read or write out of bounds
-without changing any result the other tests see. Here a small C harness includes the header,
+without changing any result the other tests see. Here a small C harness includes the headers,
 runs the forward and dw drivers at every SIMD level this CPU runs over fixed and random
-geometries, and is built with ``-fsanitize=address,undefined``: any out-of-bounds access
-or undefined behaviour aborts it. The inputs are allocated with their exact sizes, so the
-drivers' reads of them are checked too. The harness also checks one result exactly (all
-ones in, the number of in-bounds taps out), so the drivers really ran.
+geometries and strides 1-3, and the Winograd transforms (``_winograd.h``) over random images
+and bands, and is built with ``-fsanitize=address,undefined``: any out-of-bounds access or
+undefined behaviour aborts it. The inputs and outputs are allocated with their exact sizes,
+so the kernels' reads and writes of them are checked too. The harness also checks one result
+of the drivers exactly (all ones in, the number of in-bounds taps out), so they really ran.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ HEADER = Path(__file__).resolve().parents[1] / "intro2ai" / "_direct_conv.h"
 
 HARNESS = r"""
 #include "_direct_conv.h"
+#include "_winograd.h"
 #include <stdio.h>
 
 static unsigned long long seed = 12345;
@@ -38,8 +40,8 @@ static long rnd(long lo, long hi) { /* uniform in [lo, hi] */
         for (long i = 0; i < N * C * H * W; i++) x[i] = 1;                                 \
         for (long i = 0; i < F * K; i++) w[i] = 1;                                         \
         for (long i = 0; i < F; i++) b[i] = 0;                                             \
-        if (i2a_direct_forward_##SUF(x, w, b, out, N, C, H, W, F, HH, WW, ph, pw, level)   \
-            || i2a_direct_dw_##SUF(x, out, dw, N, C, H, W, F, HH, WW, ph, pw, level)) {    \
+        if (i2a_direct_forward_##SUF(x, w, b, out, N, C, H, W, F, HH, WW, ph, pw, s, level) \
+            || i2a_direct_dw_##SUF(x, out, dw, N, C, H, W, F, HH, WW, ph, pw, s, level)) {  \
             puts("allocation failed");                                                     \
             return 1;                                                                      \
         }                                                                                  \
@@ -55,20 +57,51 @@ static long rnd(long lo, long hi) { /* uniform in [lo, hi] */
         free(x); free(w); free(b); free(out); free(dw);                                    \
     } while (0)
 
+/* The transforms of one image's band (tile rows y0 .. y0 + th - 1) into exact-size buffers. */
+#define WINO(T, SUF)                                                                       \
+    do {                                                                                   \
+        T *x = malloc(sizeof(T) * C * H * W), *V = malloc(sizeof(T) * 16 * C * th * tw);   \
+        T *M = malloc(sizeof(T) * 16 * F * th * tw), *b = malloc(sizeof(T) * F);           \
+        T *out = malloc(sizeof(T) * F * Ho * Wo);                                          \
+        for (long i = 0; i < C * H * W; i++) x[i] = 1;                                     \
+        for (long i = 0; i < 16 * F * th * tw; i++) M[i] = 1;                              \
+        for (long i = 0; i < F; i++) b[i] = 0;                                             \
+        if (i2a_winograd_input_##SUF(x, V, C, H, W, pad, y0, th, tw, C * th * tw, th * tw, \
+                                     level)                                                \
+            || i2a_winograd_output_##SUF(M, b, out, F, Ho, Wo, y0, th, tw, F * th * tw,    \
+                                         th * tw, level)) {                                \
+            puts("allocation failed");                                                     \
+            return 1;                                                                      \
+        }                                                                                  \
+        free(x); free(V); free(M); free(b); free(out);                                     \
+    } while (0)
+
 int main(void) {
     int top = i2a_direct_simd_level();
     long runs = 0;
     for (int g = 0; g < 160; g++) {
         long N = rnd(1, 3), C = rnd(1, 5), F = rnd(1, 40), HH = rnd(1, 7), WW = rnd(1, 7);
-        long ph = rnd(0, 3), pw = rnd(0, 3);
+        long ph = rnd(0, 3), pw = rnd(0, 3), s = g % 3 + 1;
         long H = rnd(1, 12), W = rnd(1, 40);
         if (g == 0) { N = 2; C = 3; H = W = 32; F = 32; HH = WW = 7; ph = pw = 3; }
         if (H + 2 * ph < HH) H = HH;
         if (W + 2 * pw < WW) W = WW;
-        long K = C * HH * WW, Ho = H + 2 * ph - HH + 1, Wo = W + 2 * pw - WW + 1;
+        long K = C * HH * WW, Ho = (H + 2 * ph - HH) / s + 1, Wo = (W + 2 * pw - WW) / s + 1;
         for (int level = 0; level <= top; level++) {
             RUN(float, f32);
             RUN(double, f64);
+            runs++;
+        }
+    }
+    for (int g = 0; g < 160; g++) {
+        long C = rnd(1, 5), F = rnd(1, 6), H = rnd(1, 20), W = rnd(1, 40), pad = rnd(0, 2);
+        if (H + 2 * pad < 3) H = 3 - 2 * pad;
+        if (W + 2 * pad < 3) W = 3 - 2 * pad;
+        long Ho = H + 2 * pad - 2, Wo = W + 2 * pad - 2, tw = (Wo + 1) / 2, rows = (Ho + 1) / 2;
+        long y0 = rnd(0, rows - 1), th = rnd(1, rows - y0);
+        for (int level = 0; level <= top && level <= 1; level++) {
+            WINO(float, f32);
+            WINO(double, f64);
             runs++;
         }
     }

@@ -57,12 +57,13 @@ def backend(request):
 # and the chunked layout (cols made a few images at a time and recomputed in the backward
 # pass) on one thread or shared by two or three threads, one image per chunk or several,
 # GEMMs over whole images or over blocks of columns (with a remainder when the block does
-# not divide H_out*W_out), and the direct layout (stride 1: the compiled direct kernels, no
-# im2col, at the best SIMD level this CPU runs; at other strides it is the chunked layout) on
-# one thread with dx by GEMM + col2im for one or two channels (three fill a tile of 4 filters:
-# direct), or on three with dx by the direct kernels too (where pad < filter size; else GEMM +
-# col2im, one image per chunk), and the Winograd layout (3x3 filters at stride 1; other filters:
-# the direct layout) likewise, its dx by Winograd where the direct one's would be direct.
+# not divide H_out*W_out), and the direct layout (the compiled direct kernels, no im2col, at
+# the best SIMD level this CPU runs; at strides above 1 on the image's phases, dx by GEMM +
+# col2im) on one thread with dx by GEMM + col2im for one or two channels (three fill a tile of
+# 4 filters: direct), or on three with dx by the direct kernels too (where pad < filter size;
+# else GEMM + col2im, one image per chunk), and the Winograd layout (3x3 filters at stride 1;
+# other filters and strides: the direct layout) likewise, its dx by Winograd where the direct
+# one's would be direct.
 LAYOUTS = {
     "winograd": dict(layout="winograd", threads=1),
     "winograd-3threads-dx": dict(layout="winograd", threads=3, direct_dx_min_channels=1),
@@ -186,8 +187,10 @@ def test_conv_plan_for_benchmark_shapes(monkeypatch):
             assert (p.layout, p.workers) == ("direct", 2), p
         p = plan(1, 25, 27, 256, 8, stride=1, simd=simd)
         assert (p.layout, p.workers) == ("direct", 1), p
-        # Other strides (case A) never take it.
-        assert plan(100, 25, 27, 256, 8, stride=2, simd=simd).layout == "chunked"
+        # Other strides take it for layers whose GEMMs OpenBLAS would not thread (case A).
+        p = plan(100, 25, 27, 256, 8, stride=2, simd=simd)
+        assert (p.layout, p.workers, p.block) == ("direct", 2, 256), p
+        assert plan(64, 64, 576, 256, 4, stride=2, simd=simd).layout == "merged"
     # 3x3 filters at stride 1 between 32 or more channels (case D): the Winograd layout, on our
     # threads; fewer channels, other filters or strides: as without it.
     for simd in (1, 2):
@@ -199,8 +202,8 @@ def test_conv_plan_for_benchmark_shapes(monkeypatch):
     # Only the portable kernels (level 0) or none (-1): by size, as below.
     for simd in (-1, 0):
         assert plan(50, 32, 147, 1024, 4, stride=1, simd=simd).layout == "merged"
-    # Per-image GEMMs too small for OpenBLAS to thread (cases A and C): chunks that stay in
-    # L2, shared by two threads, whole-image GEMMs.
+    # Without SIMD direct kernels, per-image GEMMs too small for OpenBLAS to thread (cases A
+    # and C): chunks that stay in L2, shared by two threads, whole-image GEMMs.
     for N, F, K, P in [(100, 25, 27, 256), (100, 20, 25, 576)]:
         for size in (4, 8):
             p = plan(N, F, K, P, size)
@@ -228,14 +231,14 @@ def test_conv_plan_for_benchmark_shapes(monkeypatch):
     with fast_layers.use_layout("direct"):
         assert plan(50, 32, 147, 1024, 4, stride=1, simd=0).layout == "direct"
         assert plan(50, 32, 147, 1024, 4, stride=1, simd=-1).layout == "chunked"
-        assert plan(50, 32, 147, 1024, 4, stride=2, simd=2).layout == "chunked"
+        assert plan(50, 32, 147, 1024, 4, stride=2, simd=2).layout == "direct"
     # A forced Winograd layout: 3x3 filters at stride 1 with any compiled kernels, else the
-    # direct layout (and so at other strides the chunked one).
+    # direct layout.
     with fast_layers.use_layout("winograd"):
         assert plan(2, 2, 18, 16, 8, stride=1, simd=0, filt=(3, 3)).layout == "winograd"
         assert plan(2, 2, 18, 16, 8, stride=1, simd=-1, filt=(3, 3)).layout == "chunked"
         assert plan(50, 32, 147, 1024, 4, stride=1, simd=1, filt=(7, 7)).layout == "direct"
-        assert plan(2, 2, 18, 16, 8, stride=2, simd=1, filt=(3, 3)).layout == "chunked"
+        assert plan(2, 2, 18, 16, 8, stride=2, simd=1, filt=(3, 3)).layout == "direct"
     # Outside the with blocks the size decides again; a misspelt layout is refused.
     assert plan(50, 32, 147, 1024, 4).layout == "merged"
     with pytest.raises(ValueError, match="layout must be one of"):
@@ -463,6 +466,41 @@ def test_direct_kernels_every_simd_level(dtype, xs, ws, pad_h, pad_w):
 
 
 @pytest.mark.skipif(not SIMD_LEVELS, reason="Cython extension not built")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "xs, ws, stride, pad_h, pad_w",
+    [
+        ((3, 3, 31, 31), (25, 3, 3, 3), 2, 1, 1),  # case A: (H + 2*pad - HH) divisible
+        ((2, 3, 8, 8), (5, 3, 3, 3), 2, 1, 1),  # (H + 2*pad - HH) odd: last row/column unread
+        ((2, 2, 5, 9), (3, 2, 1, 5), 2, 2, 0),  # 1x5 filter, pads differ
+        ((1, 2, 7, 7), (2, 2, 3, 3), 3, 1, 2),  # stride 3
+        ((9, 2, 11, 6), (3, 2, 3, 4), 3, 2, 2),  # odd batch, 3x4 filter
+        ((2, 4, 6, 6), (3, 4, 1, 1), 2, 0, 0),  # stride beyond the filter: phases unread
+        ((1, 1, 4, 5), (2, 1, 2, 2), 4, 3, 1),  # stride 4, pad 3
+    ],
+)
+def test_direct_kernels_strided_every_simd_level(dtype, xs, ws, stride, pad_h, pad_w):
+    """conv_direct_forward / conv_direct_dw at strides 2-4 (the image's phases) at every SIMD
+    level against scipy.signal.correlate, with a random dout."""
+    mod = _extension.cython_module()
+    rng = np.random.default_rng(sum(xs) + sum(ws) + stride)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    ref = conv_oracle(x.astype(np.float64), w.astype(np.float64), b, stride, (pad_h, pad_w))
+    dout = rng.standard_normal(ref.shape).astype(dtype)
+    dw_ref = conv_dw_oracle(x, dout, (pad_h, pad_w), stride, ws[2:])
+    for level in SIMD_LEVELS:
+        out = np.full(ref.shape, np.nan, dtype=dtype)
+        mod.conv_direct_forward(x, w, b, out, pad_h, pad_w, level, stride)
+        _close(out, ref, dtype, f"direct forward, stride {stride}, level {level}")
+        start = rng.standard_normal(ws).astype(dtype)
+        dw = start.copy()
+        mod.conv_direct_dw(x, dout, dw, pad_h, pad_w, level, stride)
+        _close(dw - start, dw_ref, dtype, f"direct dw, stride {stride}, level {level}")
+
+
+@pytest.mark.skipif(not SIMD_LEVELS, reason="Cython extension not built")
 def test_direct_kernels_reject_bad_input():
     mod = _extension.cython_module()
     x, w, b = np.zeros((2, 3, 8, 8)), np.zeros((4, 3, 3, 3)), np.zeros(4)
@@ -479,10 +517,83 @@ def test_direct_kernels_reject_bad_input():
         mod.conv_direct_dw(x, out, np.zeros((4, 3, 3, 3)), -1, 1)
     with pytest.raises(ValueError, match=r"conv_direct_dw: inconsistent shape of dout"):
         mod.conv_direct_dw(x, out[:1], np.zeros((4, 3, 3, 3)), 1, 1)
+    with pytest.raises(ValueError, match=r"conv_direct_forward: bad geometry .* stride 0"):
+        mod.conv_direct_forward(x, w, b, out, 1, 1, -1, 0)
+    with pytest.raises(ValueError, match=r"conv_direct_dw: inconsistent shape of dout"):
+        mod.conv_direct_dw(x, out, np.zeros((4, 3, 3, 3)), 1, 1, -1, 2)  # dout of stride 1
     with pytest.raises(ValueError, match=r"SIMD level 3 asked, this CPU has"):
         mod.conv_direct_forward(x, w, b, out, 1, 1, 3)
     with pytest.raises((TypeError, ValueError)):  # mixed dtypes: no fused signature matches
         mod.conv_direct_forward(x.astype(np.float32), w, b, out, 1, 1)
+
+
+# B^T and A^T of F(2x2, 3x3), written out here independently of the core's loops.
+_WINO_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=float)
+_WINO_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=float)
+
+
+def _wino_input_oracle(x, pad, y0, th, tw):
+    """V[4a + b, c, t] = (B^T d B)[a, b] for the 4x4 windows of the zero-padded x, in float64."""
+    C, H, W = x.shape
+    xp = np.zeros((C, 2 * (y0 + th) + 2, 2 * tw + 2))
+    src = np.pad(x.astype(np.float64), ((0, 0), (pad, pad), (pad, pad)))
+    h, w = min(src.shape[1], xp.shape[1]), min(src.shape[2], xp.shape[2])
+    xp[:, :h, :w] = src[:, :h, :w]
+    V = np.empty((16, C, th * tw))
+    for ty in range(y0, y0 + th):
+        for tx in range(tw):
+            d = xp[:, 2 * ty : 2 * ty + 4, 2 * tx : 2 * tx + 4]
+            V[:, :, (ty - y0) * tw + tx] = np.einsum(
+                "ai,cij,bj->abc", _WINO_BT, d, _WINO_BT
+            ).reshape(16, C)
+    return V
+
+
+@pytest.mark.skipif(not SIMD_LEVELS, reason="Cython extension not built")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "C, H, W, pad, y0, th",
+    [
+        (3, 32, 32, 1, 0, 16),  # case D's image size: whole vectors of tiles
+        (2, 32, 32, 1, 5, 6),  # a band in the middle
+        (5, 9, 7, 0, 0, 4),  # odd sizes, pad 0: tiles past the edge, scalar tails
+        (1, 13, 34, 2, 2, 5),  # 17 tiles a row: one vector and a tail at every level
+        (4, 3, 3, 2, 0, 2),  # image smaller than the padding's reach
+    ],
+)
+def test_winograd_transforms_every_simd_level(dtype, C, H, W, pad, y0, th):
+    """winograd_input / winograd_output at every SIMD level against the matrices B and A
+    applied in float64, into buffers whose 16 planes are padded apart (as the layout uses)."""
+    mod = _extension.cython_module()
+    rng = np.random.default_rng(C * H + W + pad)
+    Ho, Wo = H + 2 * pad - 2, W + 2 * pad - 2
+    tw = -(-Wo // 2)
+    th = min(th, -(-Ho // 2) - y0)
+    x = rng.standard_normal((C, H, W)).astype(dtype)
+    V_ref = _wino_input_oracle(x, pad, y0, th, tw)
+    F = 3
+    M = np.empty((16, F * th * tw + 5), dtype=dtype)[:, : F * th * tw].reshape(16, F, th * tw)
+    M[...] = rng.standard_normal(M.shape)
+    b = rng.standard_normal(F).astype(dtype)
+    m = M.astype(np.float64).reshape(4, 4, F, th, tw)
+    tiles = np.einsum("ia,abfyx,jb->fyixj", _WINO_AT, m, _WINO_AT).reshape(F, 2 * th, 2 * tw)
+    for level in SIMD_LEVELS:
+        V = np.full((16, C * th * tw + 7), np.nan, dtype=dtype)[:, : C * th * tw]
+        V = V.reshape(16, C, th * tw)
+        mod.winograd_input(x, V, pad, y0, th, tw, level)
+        _close(V, V_ref, dtype, f"winograd_input, level {level}")
+        out = np.full((F, Ho, Wo), np.nan, dtype=dtype)
+        mod.winograd_output(M, b, out, y0, th, tw, level)
+        rows = slice(2 * y0, min(Ho, 2 * (y0 + th)))
+        expected = tiles[:, : rows.stop - rows.start, :Wo] + b[:, None, None]
+        _close(out[:, rows], expected, dtype, f"winograd_output, level {level}")
+        assert np.isnan(out[:, : rows.start]).all() and np.isnan(out[:, rows.stop :]).all()
+    with pytest.raises(ValueError, match="winograd_input: a .* buffer needs contiguous"):
+        mod.winograd_input(x, V_ref.astype(dtype)[:, :, ::-1], pad, y0, th, tw)
+    with pytest.raises(ValueError, match="winograd_input: inconsistent shapes"):
+        mod.winograd_input(x, V, -1, y0, th, tw)
+    with pytest.raises(ValueError, match="winograd_output: inconsistent shapes"):
+        mod.winograd_output(M, b, np.zeros((F, 2 * (y0 + th) - 2, Wo), dtype=dtype), y0, th, tw)
 
 
 # ----------------------------------------------------------------------------- max pooling
