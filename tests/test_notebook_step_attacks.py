@@ -207,7 +207,7 @@ def _digests(course: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def attacked(tmp_path_factory):
-    """One batch, two workers: the attackers of items 1, 2, 5 and 7 beside two honest victims."""
+    """One batch, two workers: the attackers of items 1, 2, 5, 6 and 7 beside two honest victims."""
     tmp = tmp_path_factory.mktemp("attacks")
     course = _course(
         tmp,
@@ -218,6 +218,7 @@ def attacked(tmp_path_factory):
             "raiser": ("x = 1", None),
             "malformed": ("x = 1", None),
             "xss": (XSS, XSS_MARKDOWN),
+            "flood": (FLOOD, None),
         },
     )
     # The linker also hands in a link to another student's work.
@@ -225,6 +226,7 @@ def attacked(tmp_path_factory):
         course / "submitted" / "victim" / "hw5" / "mylib.py"
     )
     before = {"kit": _kit_sha(), "site": _tree_sha(SITE), "subs": _digests(course)}
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
     os.environ["INTRO2AI_TEST_MARKER"] = MARKER
     try:
         summary = batch.autograde(
@@ -238,10 +240,12 @@ def attacked(tmp_path_factory):
         )
     finally:
         os.environ.pop("INTRO2AI_TEST_MARKER", None)
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     after = {"kit": _kit_sha(), "site": _tree_sha(SITE), "subs": _digests(course)}
     return {
         "course": course,
         "summary": summary,
+        "rss_growth_kib": rss_after - rss_before,
         "before": before,
         "after": after,
         "db": gradebook.scores(gradebook.db_url(course / "gradebook.db"), "hw5"),
@@ -255,6 +259,7 @@ def _kinds(rec: PipelineRecord) -> set[str]:
 def test_batch_finishes_and_nothing_outside_the_scratch_changes(attacked):
     s = attacked["summary"]
     assert sorted(s["graded"]) == [
+        "flood",
         "killer",
         "linker",
         "malformed",
@@ -363,31 +368,14 @@ def test_item7_formgrader_gets_no_markup_from_the_notebook(attacked):
     assert "possible_tampering" not in _kinds(rec)
 
 
-def test_item6_an_output_flood_stays_out_of_the_grading_process(tmp_path):
-    course = _course(tmp_path, {"flood": (FLOOD, None)})
-    before = {"kit": _kit_sha(), "subs": _digests(course)}
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
-    summary = batch.autograde(
-        course,
-        "hw5",
-        jobs=1,
-        grader="test_pipeline:fake_grade",
-        progress=False,
-        cell_timeout=300,
-        notebook_time_limit=600,
-    )
-    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    assert sorted(summary["graded"]) == ["flood", "victim", "victim2"]
+def test_item6_an_output_flood_stays_out_of_the_grading_process(attacked):
     # The grading process never held the flood (ru_maxrss is in KiB).
-    assert rss_after - rss_before < FLOOD_MB // 2 * 1024
-    rec = summary["records"]["flood"]
+    assert attacked["rss_growth_kib"] < FLOOD_MB // 2 * 1024
+    rec = attacked["summary"]["records"]["flood"]
     assert {t: v.points for t, v in rec.trusted.tasks.items()} == FULL
-    published = course / "autograded" / "flood" / "hw5" / "hw5.ipynb"
+    published = attacked["course"] / "autograded" / "flood" / "hw5" / "hw5.ipynb"
     assert not published.exists() or published.stat().st_size < 1024**2
-    assert records.record_path(course, "hw5", "flood").stat().st_size < 200_000
-    for victim in ("victim", "victim2"):
-        assert summary["records"][victim].flags == ()
-    assert {"kit": _kit_sha(), "subs": _digests(course)} == before
+    assert records.record_path(attacked["course"], "hw5", "flood").stat().st_size < 200_000
 
 
 READER = r"""

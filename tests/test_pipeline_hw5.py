@@ -34,16 +34,16 @@ REPRESENTATIVE = {
     "reference": "every task passes, in the notebook and in the trusted grader",
     "release": "every task a stub: not attempted",
     "conv_no_pad": "a common mistake: partial credit, a hint in the feedback",
-    "pool_nan": "NaN/inf outputs: the task fails",
     "syntax_error": "a file that cannot be imported: an error in its tasks only",
     "adv_patch_allclose": "patches numpy's comparisons in the kernel",
     "adv_exec_instructor": "reads the kit by absolute path: fails in both sandboxes, nothing flagged",
     "adv_uses_fast_layers": "notebook tests pass, the trusted grader fails: flagged as tampering",
     "adv_forged_records": "forged result records: the trusted grader's own flags",
     # The other loops, the fork bomb and the output flood end the same way here: a cell timeout;
-    # sys.exit and os._exit in a task take syntax_error's path (an error in that task only).
+    # sys.exit and os._exit in a task take syntax_error's path (an error in that task only), NaN
+    # outputs conv_no_pad's (a task failed in both places). The memory bomb is graded in
+    # test_sandbox and test_grader_samples, and hits the notebook's kernel in test_pipeline.
     "adv_infinite_loop": "never returns: a timeout (a cell timeout in the notebook)",
-    "adv_memory_bomb": "the memory limit",
     "adv_write_outside": "writes into the kit, /tmp and its own submission",
     "nb_edited_tests": "replaces the notebook's locked test cells",
     "nb_exec_instructor": "a notebook cell loads the instructor's layers.py",
@@ -228,7 +228,7 @@ def test_resume_then_force_with_other_jobs_gives_same_gradebook(graded):
         notebook_time_limit=NOTEBOOK_TIME_LIMIT,
     )
     assert again["graded"] == [] and sorted(again["skipped"]) == sorted(SUBSET)
-    some = ["reference", "nb_exec_instructor"]
+    some = ["reference"]
     forced = batch.autograde(
         course,
         "hw5",
