@@ -6,6 +6,13 @@ sandboxed child processes against the kit's reference; ``python -m autograder gr
 :class:`autograder.results.SubmissionResult` (``SubmissionResult.from_dict`` reads it).
 """
 
+import sys
+
+# nbformat validates notebooks with jsonschema, which imports the optional IRI checker
+# rfc3987_syntax when it is installed. Building its grammar takes about a second in every process
+# that reads a notebook (each grading worker, each command), and notebooks never use that format.
+sys.modules.setdefault("rfc3987_syntax", None)
+
 __all__ = ["grade_submission"]
 
 

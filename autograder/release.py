@@ -543,6 +543,13 @@ def write_student_package(kit_root: Path, dest_root: Path) -> list[Path]:
     return written
 
 
+#: ``nbgrader`` in this interpreter, without the IRI checker's grammar (see autograder/__init__.py).
+NBGRADER_MAIN = (
+    "import sys; sys.modules.setdefault('rfc3987_syntax', None); sys.argv[0] = 'nbgrader'; "
+    "from nbgrader.apps.nbgraderapp import main; sys.exit(main())"
+)
+
+
 def build_release(
     assignment: str = "hw5",
     kit_root: Path = KIT_ROOT,
@@ -562,9 +569,10 @@ def build_release(
         env = dict(os.environ)
         bindir = str(Path(sys.executable).parent)
         env["PATH"] = bindir + os.pathsep + env.get("PATH", "")  # nbgrader calls `alembic`
-        nbgrader = Path(bindir) / "nbgrader"
         cmd = [
-            str(nbgrader) if nbgrader.exists() else "nbgrader",
+            sys.executable,
+            "-c",
+            NBGRADER_MAIN,
             "generate_assignment",
             assignment,
             "--force",
