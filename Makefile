@@ -28,11 +28,12 @@ compile-cython: $(BIN)/.installed  ## (re)build the Cython im2col extension in p
 
 # Tests run on TEST_JOBS pytest-xdist workers, a whole test file on one worker (its module
 # fixtures, e.g. a graded course, are built once), the longest files first (tests/conftest.py's
-# LONG_MODULES). TEST_JOBS=0 runs them in this process.
-TEST_JOBS ?= 2
+# LONG_MODULES). Three workers on the 2-core machine: the sandboxes' timeouts leave cores idle
+# (measured: 365 s against 388 s with two). TEST_JOBS=0 runs them in this process.
+TEST_JOBS ?= 3
 PYTEST = $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
 
-test: $(BIN)/.installed  ## run the whole test suite [TEST_JOBS=2]
+test: $(BIN)/.installed  ## run the whole test suite [TEST_JOBS=3]
 	$(PYTEST)
 
 test-fast: $(BIN)/.installed  ## run the tests that take seconds, not minutes (not marked slow)

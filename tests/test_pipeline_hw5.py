@@ -35,8 +35,7 @@ REPRESENTATIVE = {
     "release": "every task a stub: not attempted",
     "conv_no_pad": "a common mistake: partial credit, a hint in the feedback",
     "syntax_error": "a file that cannot be imported: an error in its tasks only",
-    "adv_patch_allclose": "patches numpy's comparisons in the kernel",
-    "adv_exec_instructor": "reads the kit by absolute path: fails in both sandboxes, nothing flagged",
+    # Patching numpy's comparisons in the kernel ends the same way here: flagged as tampering.
     "adv_uses_fast_layers": "notebook tests pass, the trusted grader fails: flagged as tampering",
     "adv_forged_records": "forged result records: the trusted grader's own flags",
     # The other loops, the fork bomb and the output flood end the same way here: a cell timeout;
@@ -46,7 +45,8 @@ REPRESENTATIVE = {
     "adv_infinite_loop": "never returns: a timeout (a cell timeout in the notebook)",
     "adv_write_outside": "writes into the kit, /tmp and its own submission",
     "nb_edited_tests": "replaces the notebook's locked test cells",
-    "nb_exec_instructor": "a notebook cell loads the instructor's layers.py",
+    # Reading the kit from layers.py (adv_exec_instructor) fails in both sandboxes like this.
+    "nb_exec_instructor": "a notebook cell loads the instructor's layers.py: nothing flagged",
     "nb_custom_exc": "a notebook cell swallows every error",
 }
 #: INTRO2AI_HW5_SAMPLES="reference,release,..." grades those instead ("all": every sample).
