@@ -76,6 +76,21 @@ def _release_course(tmp: Path) -> Path:
     return course
 
 
+def _autograde(course: Path, seed, students: list[str], **kwargs) -> dict:
+    """make demo's autograde run (fast notebook, its timeouts) on ``students``."""
+    return batch.autograde(
+        course,
+        "hw5",
+        students=students,
+        seed=seed,
+        progress=False,
+        cell_timeout=CELL_TIMEOUT,
+        fast_notebook=True,
+        notebook_time_limit=NOTEBOOK_TIME_LIMIT,
+        **kwargs,
+    )
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """The course after one autograde run with two workers (shared by the tests below)."""
@@ -86,17 +101,7 @@ def graded(tmp_path_factory):
     assert names == SUBSET
     digests = {s: records.digest(records.submission_path(course, "hw5", s)) for s in SUBSET}
     seed = smod.expected_scores()["seed"]
-    first = batch.autograde(
-        course,
-        "hw5",
-        jobs=2,
-        students=SUBSET,
-        seed=seed,
-        progress=False,
-        cell_timeout=CELL_TIMEOUT,
-        fast_notebook=True,
-        notebook_time_limit=NOTEBOOK_TIME_LIMIT,
-    )
+    first = _autograde(course, seed, SUBSET, jobs=2)
     return {"course": course, "digests": digests, "first": first, "seed": seed}
 
 
@@ -216,31 +221,10 @@ def test_feedback_pages_leak_nothing(graded):
 def test_resume_then_force_with_other_jobs_gives_same_gradebook(graded):
     course, seed = graded["course"], graded["seed"]
     before = _state(course)
-    again = batch.autograde(
-        course,
-        "hw5",
-        jobs=2,
-        students=SUBSET,
-        seed=seed,
-        progress=False,
-        cell_timeout=CELL_TIMEOUT,
-        fast_notebook=True,
-        notebook_time_limit=NOTEBOOK_TIME_LIMIT,
-    )
+    again = _autograde(course, seed, SUBSET, jobs=2)
     assert again["graded"] == [] and sorted(again["skipped"]) == sorted(SUBSET)
     some = ["reference"]
-    forced = batch.autograde(
-        course,
-        "hw5",
-        jobs=1,
-        force=True,
-        students=some,
-        seed=seed,
-        progress=False,
-        cell_timeout=CELL_TIMEOUT,
-        fast_notebook=True,
-        notebook_time_limit=NOTEBOOK_TIME_LIMIT,
-    )
+    forced = _autograde(course, seed, some, jobs=1, force=True)
     assert sorted(forced["graded"]) == sorted(some)
     assert _state(course) == before
     report = json.loads(records.report_path(course, "hw5").read_text())
