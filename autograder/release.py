@@ -543,10 +543,12 @@ def write_student_package(kit_root: Path, dest_root: Path) -> list[Path]:
     return written
 
 
-#: ``nbgrader`` in this interpreter, without the IRI checker's grammar (see autograder/__init__.py).
+#: ``nbgrader`` in this interpreter, set up as in the kit's own processes (no IRI grammar, see
+#: ``autograder/__init__.py``; the schema revision read in-process, see
+#: ``gradebook.alembic_head``). The kit is not installed: its folder goes first on ``sys.path``.
 NBGRADER_MAIN = (
-    "import sys; sys.modules.setdefault('rfc3987_syntax', None); sys.argv[0] = 'nbgrader'; "
-    "from nbgrader.apps.nbgraderapp import main; sys.exit(main())"
+    f"import sys; sys.path.insert(0, {str(KIT_ROOT)!r}); import autograder.gradebook; "
+    "sys.argv[0] = 'nbgrader'; from nbgrader.apps.nbgraderapp import main; sys.exit(main())"
 )
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import nbformat
@@ -69,6 +71,13 @@ def test_autograde_keeps_student_files_and_survives_a_kernel_that_ignores_interr
         text=True,
     )
     assert run.returncode == 0, run.stderr[-3000:]
+    # nbgrader's own `alembic heads` program stamped this new gradebook; the kit's processes
+    # read the same revision in-process.
+    from autograder import gradebook
+
+    with closing(sqlite3.connect(course / "gradebook.db")) as db:
+        stamped = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert stamped == [(gradebook.alembic_head(),)]
 
     # Student "good": their own .py files must be graded (not the instructor's copies).
     good = course / "submitted" / "good" / "hw5"
