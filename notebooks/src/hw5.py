@@ -102,8 +102,8 @@ if FAST:
     import tempfile
     from intro2ai.datasets.synthetic import write_cifar10
     fast_dir = tempfile.mkdtemp(prefix='intro2ai_fast_cifar10_')
-    write_cifar10(fast_dir, n_per_batch=120, n_test=100, seed=0)
-    data = get_CIFAR10_data(num_training=500, num_validation=100, num_test=100, data_dir=fast_dir)
+    write_cifar10(fast_dir, n_per_batch=60, n_test=100, seed=0)
+    data = get_CIFAR10_data(num_training=200, num_validation=100, num_test=100, data_dir=fast_dir)
 else:
     try:
         data = get_CIFAR10_data()
