@@ -56,6 +56,13 @@ WINOGRAD_MIN_CHANNELS = 32
 POOL_PARALLEL_MIN = 1 << 18
 # At most this many threads of ours, whatever the core count.
 MAX_WORKERS = 4
+# After a job of the compiled core a worker spins this long (seconds, without the GIL) for the
+# next one before it sleeps: a sleeping thread is slow to wake, and the scheduler tends to
+# put it beside the thread that wakes it (one core for both).
+SPIN_S = 3e-4
+# The calling thread waits for the chunks a worker has claimed spinning this long, then in
+# short naps (the worker may need its core).
+WAIT_SPIN_S = 1e-3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,9 +208,97 @@ def run_parallel(work: Any, items: list, n_workers: int) -> None:
     try:
         work(it)
     finally:
+        # A worker that has not started yet finds nothing left to do: it is cancelled
+        # rather than waited for (its thread may not even have a core yet).
+        for f in futures:
+            f.cancel()
         concurrent.futures.wait(futures)  # never leave a thread writing into our arrays
     for f in futures:
-        f.result()  # re-raise a worker's exception
+        if not f.cancelled():
+            f.result()  # re-raise a worker's exception
+
+
+class _Spinner:
+    """A worker thread of ours for jobs of the compiled core: it spins (in the core, without
+    the GIL) for :data:`SPIN_S` after each job, waiting for the next, then sleeps until one is
+    posted."""
+
+    def __init__(self, mod: Any) -> None:
+        import numpy as np
+
+        self.mod = mod
+        self.gen = np.zeros(1, dtype=np.int64)  # jobs posted
+        self.jobs: tuple = ()
+        self.wake = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="intro2ai-spin", daemon=True)
+        self.thread.start()
+
+    def post(self, jobs: tuple) -> None:
+        self.jobs = jobs
+        self.mod.post(self.gen)
+        self.wake.set()
+
+    def _loop(self) -> None:
+        seen = 0
+        while True:
+            gen = self.mod.spin_wait(self.gen, seen, SPIN_S)
+            if gen == seen:
+                self.wake.wait()
+                self.wake.clear()
+                continue
+            seen = gen
+            for job in self.jobs:
+                try:
+                    job()
+                except Exception:  # noqa: S110  (the caller does what this thread did not)
+                    pass
+
+
+class _Spinners:
+    """The spinning workers of this process, started on demand, made anew after a fork."""
+
+    def __init__(self) -> None:
+        self.workers: list = []
+        self.pid: int | None = None
+        self.lock = threading.Lock()
+
+    def get(self, n: int, mod: Any) -> list:
+        with self.lock:
+            if self.pid != os.getpid():  # after a fork the parent's threads are not ours
+                self.workers, self.pid = [], os.getpid()
+            try:
+                while len(self.workers) < n:
+                    self.workers.append(_Spinner(mod))
+            except RuntimeError:  # no thread can be started (e.g. a sandbox's process limit)
+                pass
+            return self.workers[:n]
+
+
+_spinners = _Spinners()
+
+
+def run_shared(jobs: list, n_workers: int) -> None:
+    """Run ``jobs`` (jobs of the compiled core: callables taking no argument, with ``mod``,
+    ``ticket`` and ``n_chunks`` attributes) on ``n_workers`` threads, this one and spinning
+    workers, each calling them in order. A job shares its work among the threads itself:
+    with a ticket (two counters: chunks claimed, chunks finished), each call of the core
+    claims chunks of images until none is left, without the GIL. This thread does every job
+    to the end of its claims and then waits only for the chunks a worker claimed: a worker
+    that starts late finds less to do, or nothing, and is never waited for."""
+    if n_workers > 1 and jobs:
+        for worker in _spinners.get(n_workers - 1, jobs[0].mod):
+            worker.post(tuple(jobs))
+    for job in jobs:
+        job()
+    for job in jobs:
+        if job.ticket is not None:
+            job.mod.wait_done(job.ticket, job.n_chunks, WAIT_SPIN_S)
+
+
+def share(N: int, n_workers: int, per_thread: int) -> int:
+    """Images per chunk of a job shared through a ticket: about ``per_thread`` chunks per
+    thread (a thread slowed down by other processes takes fewer)."""
+    return max(1, -(-N // (per_thread * n_workers)))
 
 
 def chunks(N: int, chunk: int) -> list:
