@@ -247,11 +247,13 @@ class _Spinner:
                 self.wake.clear()
                 continue
             seen = gen
-            for job in self.jobs:
+            jobs = self.jobs
+            for job in jobs:
                 try:
                     job()
                 except Exception:  # noqa: S110  (the caller does what this thread did not)
                     pass
+            jobs = job = None  # no reference to the caller's arrays while idle
 
 
 class _Spinners:
@@ -285,14 +287,16 @@ def run_shared(jobs: list, n_workers: int) -> None:
     claims chunks of images until none is left, without the GIL. This thread does every job
     to the end of its claims and then waits only for the chunks a worker claimed: a worker
     that starts late finds less to do, or nothing, and is never waited for."""
-    if n_workers > 1 and jobs:
-        for worker in _spinners.get(n_workers - 1, jobs[0].mod):
-            worker.post(tuple(jobs))
+    workers = _spinners.get(n_workers - 1, jobs[0].mod) if n_workers > 1 and jobs else []
+    for worker in workers:
+        worker.post(tuple(jobs))
     for job in jobs:
         job()
     for job in jobs:
         if job.ticket is not None:
             job.mod.wait_done(job.ticket, job.n_chunks, WAIT_SPIN_S)
+    for worker in workers:
+        worker.jobs = ()  # a worker that has not looked yet finds nothing to do
 
 
 def share(N: int, n_workers: int, per_thread: int) -> int:
