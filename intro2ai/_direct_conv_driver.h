@@ -17,6 +17,22 @@ static const I2A_KT *I2A_SUF(i2a_pick)(int level)
     return &I2A_CAT(I2A_SUF(i2a_kernels), _generic);
 }
 
+/* The dw kernels for K taps and F filters at this level: at AVX-512 the second tile where it
+ * pads the (K, F) products by a tenth less. */
+static const I2A_KT *I2A_SUF(i2a_pick_dw)(int level, i2a_ix K, i2a_ix F)
+{
+    const I2A_KT *kern = I2A_SUF(i2a_pick)(level);
+#if I2A_X86
+    if (level >= 2) {
+        const I2A_KT *alt = &I2A_CAT(I2A_SUF(i2a_kernels), _avx512b);
+        if (10 * i2a_round_up(K, alt->kb) * i2a_round_up(F, alt->fbd)
+            < 9 * i2a_round_up(K, kern->kb) * i2a_round_up(F, kern->fbd))
+            return alt;
+    }
+#endif
+    return kern;
+}
+
 /* Filters per forward tile at this level: a convolution whose output channels are not a
  * multiple of it computes the rest as padding. */
 static i2a_ix I2A_SUF(i2a_direct_filter_tile)(int level)
@@ -162,7 +178,7 @@ static int I2A_SUF(i2a_direct_dw_shared)(const I2A_T *x, const I2A_T *dout, I2A_
                                          i2a_ix HH, i2a_ix WW, i2a_ix pad_h, i2a_ix pad_w,
                                          i2a_ix s, int level, int64_t *ticket, i2a_ix chunk)
 {
-    const I2A_KT *kern = I2A_SUF(i2a_pick)(level);
+    const I2A_KT *kern = I2A_SUF(i2a_pick_dw)(level, C * HH * WW, F);
     i2a_ix Hp = H + 2 * pad_h, Wp = W + 2 * pad_w, Ho = (Hp - HH) / s + 1, Wo = (Wp - WW) / s + 1;
     i2a_ix Hq = (Hp + s - 1) / s, Wq = (Wp + s - 1) / s;
     i2a_ix K = C * HH * WW, Q = Ho * Wq;
