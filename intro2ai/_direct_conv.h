@@ -190,13 +190,14 @@ typedef struct {
 #define I2A_KB 4
 #define I2A_FBD 6
 #include "_direct_conv_kernels.h"
-/* A second dw tile, 5 taps x 5 filters, for layers where it pads less (e.g. 25 taps, 20
- * filters: 4 x 6 pads them to 28 x 24). */
+/* Second tiles, 5 filters x 3 vectors forward, 5 taps x 5 filters for dw, for layers where
+ * they pad less (e.g. 25 filters: padded to 32 by tiles of 8; 25 taps and 20 filters: to 28 x
+ * 24 by 4 x 6). */
 #define I2A_TARGET I2A_AVX512
 #define I2A_NAME(x) i2a_##x##_f32_avx512b
 #define I2A_VB 64
-#define I2A_FB 8
-#define I2A_NV 2
+#define I2A_FB 5
+#define I2A_NV 3
 #define I2A_KB 5
 #define I2A_FBD 5
 #include "_direct_conv_kernels.h"
@@ -234,8 +235,8 @@ typedef struct {
 #define I2A_TARGET I2A_AVX512
 #define I2A_NAME(x) i2a_##x##_f64_avx512b
 #define I2A_VB 64
-#define I2A_FB 4
-#define I2A_NV 4
+#define I2A_FB 5
+#define I2A_NV 3
 #define I2A_KB 5
 #define I2A_FBD 5
 #include "_direct_conv_kernels.h"

@@ -17,8 +17,23 @@ static const I2A_KT *I2A_SUF(i2a_pick)(int level)
     return &I2A_CAT(I2A_SUF(i2a_kernels), _generic);
 }
 
-/* The dw kernels for K taps and F filters at this level: at AVX-512 the second tile where it
- * pads the (K, F) products by a tenth less. */
+/* The forward kernels for F filters at this level: at AVX-512 the second tiles where they pad
+ * the filters by a tenth less. */
+static const I2A_KT *I2A_SUF(i2a_pick_fwd)(int level, i2a_ix F)
+{
+    const I2A_KT *kern = I2A_SUF(i2a_pick)(level);
+#if I2A_X86
+    if (level >= 2) {
+        const I2A_KT *alt = &I2A_CAT(I2A_SUF(i2a_kernels), _avx512b);
+        if (10 * i2a_round_up(F, alt->fb) < 9 * i2a_round_up(F, kern->fb))
+            return alt;
+    }
+#endif
+    return kern;
+}
+
+/* The dw kernels for K taps and F filters at this level: at AVX-512 the second tiles where they
+ * pad the (K, F) products by a tenth less. */
 static const I2A_KT *I2A_SUF(i2a_pick_dw)(int level, i2a_ix K, i2a_ix F)
 {
     const I2A_KT *kern = I2A_SUF(i2a_pick)(level);
@@ -117,7 +132,7 @@ static int I2A_SUF(i2a_direct_forward_shared)(const I2A_T *x, const I2A_T *w, co
                                               i2a_ix pad_h, i2a_ix pad_w, i2a_ix s, int level,
                                               int64_t *ticket, i2a_ix chunk)
 {
-    const I2A_KT *kern = I2A_SUF(i2a_pick)(level);
+    const I2A_KT *kern = I2A_SUF(i2a_pick_fwd)(level, F);
     i2a_ix Hp = H + 2 * pad_h, Wp = W + 2 * pad_w, Ho = (Hp - HH) / s + 1, Wo = (Wp - WW) / s + 1;
     i2a_ix Hq = (Hp + s - 1) / s, Wq = (Wp + s - 1) / s;
     i2a_ix K = C * HH * WW, Q = Ho * Wq;
@@ -242,7 +257,7 @@ static int I2A_SUF(i2a_gemm_dx_shared)(const I2A_T *dout, const I2A_T *w, I2A_T 
                                        i2a_ix WW, i2a_ix pad_h, i2a_ix pad_w, i2a_ix s,
                                        int level, int64_t *ticket, i2a_ix chunk)
 {
-    const I2A_KT *kern = I2A_SUF(i2a_pick)(level);
+    const I2A_KT *kern = I2A_SUF(i2a_pick_fwd)(level, C * HH * WW);
     i2a_ix Ho = (H + 2 * pad_h - HH) / s + 1, Wo = (W + 2 * pad_w - WW) / s + 1;
     i2a_ix K = C * HH * WW, P = Ho * Wo;
     i2a_ix Qp = i2a_round_up(P, kern->tq), Kp = i2a_round_up(K, kern->fb);
