@@ -9,9 +9,10 @@
 - **direct** (the compiled core has SIMD kernels for this CPU; stride 1, or small layers at
   other strides): the forward pass and ``dw`` by the core's direct convolution
   (``_direct_conv.h``: each padded image, at stride s its s*s phases, is read in place, no
-  im2col columns), chunks of images shared among our threads; so is ``dx`` (a direct
-  convolution of ``dout`` with the flipped filters) at stride 1 for layers with enough input
-  channels, else the chunked layout's GEMM and col2im.
+  im2col columns), chunks of images shared among our threads (each claims the next chunk from
+  a counter in the core, without the GIL); so is ``dx`` (a direct convolution of ``dout``
+  with the flipped filters) at stride 1 for layers with enough input channels, else a GEMM
+  ``w.T @ dout`` per image by the same kernels and col2im, in the core too.
 - **chunked** (per-image GEMMs too small for OpenBLAS to thread, one image's columns in the L2
   cache): per chunk of a few images, im2col into a small buffer and GEMMs straight into the
   output; the backward pass recomputes the columns (cheaper than keeping a big array),
@@ -118,20 +119,15 @@ def conv_backward(
         return (*chunked_backward(mod, xc, w, dout3, HH, WW, pad, stride, plan, True, need_dx), db)
     direct_dx = need_dx and stride == 1 and direct_dx_pays(mod, dtype, C, HH, WW, pad)
     dout4 = dout3.reshape(N, F, H_out, W_out)
-    dx = None
-    if need_dx and not direct_dx and plan.workers == 1:
-        # One thread: OpenBLAS's GEMMs and col2im. Our threads share the compiled core's
-        # GEMM + col2im (DirectDx), which needs no GIL between chunks.
-        dx, _ = chunked_backward(mod, xc, w, dout3, HH, WW, pad, stride, plan, False, True)
     # dw and dx (but Winograd's) in one parallel run: each thread starts once.
     jobs = [DirectDw(mod, xc, dout4, w.shape, pad, plan, stride)]
-    if dx is None and need_dx and not (direct_dx and plan.layout == "winograd"):
+    if need_dx and not (direct_dx and plan.layout == "winograd"):
         jobs.append(DirectDx(mod, dout4, w, pad, stride, xc.shape, plan, not direct_dx))
     _fast_plan.run_shared(jobs, plan.workers)
-    dw = jobs[0].result()
+    dw, dx = jobs[0].result(), None
     if len(jobs) > 1:
         dx = jobs[1].out
-    elif need_dx and direct_dx and plan.layout == "winograd":
+    elif need_dx and direct_dx:
         dx = winograd_dx(dout4, w, pad, plan)
     return dx, dw, db
 

@@ -59,12 +59,11 @@ def backend(request):
 # GEMMs over whole images or over blocks of columns (with a remainder when the block does
 # not divide H_out*W_out), and the direct layout (the compiled direct kernels, no im2col, at
 # the best SIMD level this CPU runs; at strides above 1 on the image's phases, dx by GEMM +
-# col2im) on one thread with dx by GEMM + col2im for one or two channels (three fill a tile of
-# 4 filters: direct), on two threads (dx by the compiled core's GEMM + col2im where it is not
-# direct), or on three with dx by the direct kernels too (where pad < filter size;
-# else GEMM + col2im), and the Winograd layout (3x3 filters at stride 1;
-# other filters and strides: the direct layout) likewise, its dx by Winograd where the direct
-# one's would be direct.
+# col2im in the compiled core) on one thread with dx by that GEMM + col2im for one or two
+# channels (three fill a tile of 4 filters: direct), on two threads, or on three with dx by the
+# direct kernels too (where pad < filter size; else GEMM + col2im), and the Winograd layout
+# (3x3 filters at stride 1; other filters and strides: the direct layout) likewise, its dx by
+# Winograd where the direct one's would be direct.
 LAYOUTS = {
     "winograd": dict(layout="winograd", threads=1),
     "winograd-3threads-dx": dict(layout="winograd", threads=3, direct_dx_min_channels=1),
