@@ -3,7 +3,9 @@
 :func:`plan` chooses, for one convolution of the compiled core, one of the layouts of
 :mod:`intro2ai._fast_layouts` (:data:`LAYOUTS`), how many images a chunk holds, how many of our
 threads share the chunks and how many columns (of ``H_out * W_out``) one GEMM takes.
-:func:`run_parallel` runs the chunks on those threads.
+:func:`run_parallel` runs Python chunks (GEMMs through NumPy) on those threads;
+:func:`run_shared` runs jobs of the compiled core whose chunks the threads claim inside the
+core, on spinning workers.
 
 What the plan would choose by size can be overridden, for the tests and the benchmark, by
 :func:`overriding` (behind ``intro2ai.fast_layers.use_layout``): a :class:`Settings` held in a
@@ -62,7 +64,7 @@ MAX_WORKERS = 4
 SPIN_S = 3e-4
 # The calling thread waits for the chunks a worker has claimed spinning this long, then in
 # short naps (the worker may need its core).
-WAIT_SPIN_S = 1e-3
+WAIT_SPIN_S = 2e-4
 
 
 @dataclasses.dataclass(frozen=True)
