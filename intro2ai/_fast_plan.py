@@ -5,7 +5,7 @@
 threads share the chunks and how many columns (of ``H_out * W_out``) one GEMM takes.
 :func:`run_parallel` runs Python chunks (GEMMs through NumPy) on those threads;
 :func:`run_shared` runs jobs of the compiled core whose chunks the threads claim inside the
-core, on spinning workers.
+core.
 
 What the plan would choose by size can be overridden, for the tests and the benchmark, by
 :func:`overriding` (behind ``intro2ai.fast_layers.use_layout``): a :class:`Settings` held in a
@@ -58,10 +58,12 @@ WINOGRAD_MIN_CHANNELS = 32
 POOL_PARALLEL_MIN = 1 << 18
 # At most this many threads of ours, whatever the core count.
 MAX_WORKERS = 4
-# After a job of the compiled core a worker spins this long (seconds, without the GIL) for the
-# next one before it sleeps: a sleeping thread is slow to wake, and the scheduler tends to
-# put it beside the thread that wakes it (one core for both).
-SPIN_S = 3e-4
+# After a job of the compiled core a worker may spin this long (seconds, without the GIL) for
+# the next one before it sleeps (a sleeping thread is slow to wake, and the scheduler tends to
+# put it beside the thread that wakes it). Off: a spinning worker slowed the training step
+# (pooling and OpenBLAS's threads run between its conv layers) more than it sped up the
+# small layers.
+SPIN_S = 0.0
 # The calling thread waits for the chunks a worker has claimed spinning this long, then in
 # short naps (the worker may need its core).
 WAIT_SPIN_S = 2e-4
@@ -221,8 +223,8 @@ def run_parallel(work: Any, items: list, n_workers: int) -> None:
 
 
 class _Spinner:
-    """A worker thread of ours for jobs of the compiled core: it spins (in the core, without
-    the GIL) for :data:`SPIN_S` after each job, waiting for the next, then sleeps until one is
+    """A worker thread of ours for jobs of the compiled core: after each job it spins (in the
+    core, without the GIL) for :data:`SPIN_S`, waiting for the next, then sleeps until one is
     posted."""
 
     def __init__(self, mod: Any) -> None:
@@ -283,8 +285,8 @@ _spinners = _Spinners()
 
 def run_shared(jobs: list, n_workers: int) -> None:
     """Run ``jobs`` (jobs of the compiled core: callables taking no argument, with ``mod``,
-    ``ticket`` and ``n_chunks`` attributes) on ``n_workers`` threads, this one and spinning
-    workers, each calling them in order. A job shares its work among the threads itself:
+    ``ticket`` and ``n_chunks`` attributes) on ``n_workers`` threads, this one and
+    :class:`_Spinner` workers, each calling them in order. A job shares its work among the threads itself:
     with a ticket (two counters: chunks claimed, chunks finished), each call of the core
     claims chunks of images until none is left, without the GIL. This thread does every job
     to the end of its claims and then waits only for the chunks a worker claimed: a worker
