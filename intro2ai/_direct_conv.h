@@ -1,6 +1,9 @@
 /* Direct (no im2col) convolution for the Cython core: the forward pass and the weight
  * gradient, in float and double, with SIMD kernels chosen at run time. The kernels are
  * stride-1 ones; other strides run them on the image's phases (see _direct_conv_driver.h).
+ * The forward kernel also does the GEMM of dx by GEMM + col2im for layers with few input
+ * channels. The *_shared drivers let several threads do one job: each call claims chunks of
+ * images from a counter they share, so a thread pays for its start once, not per chunk.
  *
  * i2a_direct_simd_level() says which kernels this CPU runs: 2 = AVX-512, 1 = AVX2 + FMA,
  * 0 = only the portable ones (16-byte vectors: correct everywhere, not faster than the
@@ -17,6 +20,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef ptrdiff_t i2a_ix; /* sizes and offsets (Py_ssize_t on the Cython side) */
 
@@ -56,6 +60,78 @@ static void i2a_free64(void *p)
 }
 
 #if I2A_HAVE_VECTORS
+
+/* A job several threads do together shares a ticket of two counters: ticket[0], the next chunk
+ * index (each caller claims chunks with an atomic add until they run out), and ticket[1], the
+ * chunks finished (added to with release order once a chunk's results are written, so that a
+ * thread that reads it with acquire order sees them). */
+static i2a_ix i2a_claim(int64_t *ticket)
+{
+    return (i2a_ix)__atomic_fetch_add(ticket, 1, __ATOMIC_RELAXED);
+}
+
+static void i2a_finished(int64_t *ticket)
+{
+    __atomic_fetch_add(ticket + 1, 1, __ATOMIC_RELEASE);
+}
+
+static int64_t i2a_chunks_done(int64_t *ticket)
+{
+    return __atomic_load_n(ticket + 1, __ATOMIC_ACQUIRE);
+}
+
+/* Hand-offs to a worker thread that spins for a while after each job instead of sleeping at
+ * once (sleeping threads are woken slowly, and the scheduler puts a woken thread beside its
+ * waker). *gen counts the jobs posted. */
+static double i2a_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void i2a_relax(void)
+{
+#if I2A_X86
+    __builtin_ia32_pause();
+#endif
+}
+
+static void i2a_post(int64_t *gen)
+{
+    __atomic_fetch_add(gen, 1, __ATOMIC_RELEASE);
+}
+
+/* *gen once it differs from seen, or seen after `seconds` of spinning. */
+static int64_t i2a_spin_wait(int64_t *gen, int64_t seen, double seconds)
+{
+    double end = i2a_now() + seconds;
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            int64_t g = __atomic_load_n(gen, __ATOMIC_ACQUIRE);
+            if (g != seen)
+                return g;
+            i2a_relax();
+        }
+        if (i2a_now() >= end)
+            return seen;
+    }
+}
+
+/* Wait until `n` chunks of a ticket's job are finished: spinning for `seconds`, then in naps
+ * of 20 us (the thread finishing them may need this core). */
+static void i2a_wait_done(int64_t *ticket, int64_t n, double seconds)
+{
+    double end = i2a_now() + seconds;
+    while (i2a_chunks_done(ticket) < n) {
+        if (i2a_now() < end) {
+            i2a_relax();
+            continue;
+        }
+        struct timespec nap = {0, 20000};
+        nanosleep(&nap, NULL);
+    }
+}
 
 static int i2a_direct_simd_level(void)
 {
@@ -114,6 +190,17 @@ typedef struct {
 #define I2A_KB 4
 #define I2A_FBD 6
 #include "_direct_conv_kernels.h"
+/* Second tiles, 5 filters x 3 vectors forward, 5 taps x 5 filters for dw, for layers where
+ * they pad less (e.g. 25 filters: padded to 32 by tiles of 8; 25 taps and 20 filters: to 28 x
+ * 24 by 4 x 6). */
+#define I2A_TARGET I2A_AVX512
+#define I2A_NAME(x) i2a_##x##_f32_avx512b
+#define I2A_VB 64
+#define I2A_FB 5
+#define I2A_NV 3
+#define I2A_KB 5
+#define I2A_FBD 5
+#include "_direct_conv_kernels.h"
 #endif
 #define I2A_SUF(x) x##_f32
 #include "_direct_conv_driver.h"
@@ -145,6 +232,14 @@ typedef struct {
 #define I2A_KB 4
 #define I2A_FBD 6
 #include "_direct_conv_kernels.h"
+#define I2A_TARGET I2A_AVX512
+#define I2A_NAME(x) i2a_##x##_f64_avx512b
+#define I2A_VB 64
+#define I2A_FB 5
+#define I2A_NV 3
+#define I2A_KB 5
+#define I2A_FBD 5
+#include "_direct_conv_kernels.h"
 #endif
 #define I2A_SUF(x) x##_f64
 #include "_direct_conv_driver.h"
@@ -166,6 +261,28 @@ static int i2a_direct_dw_f32(const float *x, const float *dout, float *dw, i2a_i
 static int i2a_direct_dw_f64(const double *x, const double *dout, double *dw, i2a_ix N, i2a_ix C,
                              i2a_ix H, i2a_ix W, i2a_ix F, i2a_ix HH, i2a_ix WW, i2a_ix pad_h, i2a_ix pad_w,
                              i2a_ix s, int level) { return -2; }
+#define I2A_NO_SHARED(name, T)                                                                  \
+    static int name(const T *a, const T *b, T *c, i2a_ix N, i2a_ix C, i2a_ix H, i2a_ix W,       \
+                    i2a_ix F, i2a_ix HH, i2a_ix WW, i2a_ix pad_h, i2a_ix pad_w, i2a_ix s,        \
+                    int level, int64_t *ticket, i2a_ix chunk) { return -2; }
+I2A_NO_SHARED(i2a_direct_dw_shared_f32, float)
+I2A_NO_SHARED(i2a_direct_dw_shared_f64, double)
+I2A_NO_SHARED(i2a_gemm_dx_shared_f32, float)
+I2A_NO_SHARED(i2a_gemm_dx_shared_f64, double)
+static int64_t i2a_chunks_done(int64_t *ticket) { return ticket[1]; }
+static void i2a_post(int64_t *gen) { *gen += 1; }
+static int64_t i2a_spin_wait(int64_t *gen, int64_t seen, double seconds) { return *gen; }
+static void i2a_wait_done(int64_t *ticket, int64_t n, double seconds) {}
+static int i2a_direct_forward_shared_f32(const float *x, const float *w, const float *b,
+                                         float *out, i2a_ix N, i2a_ix C, i2a_ix H, i2a_ix W,
+                                         i2a_ix F, i2a_ix HH, i2a_ix WW, i2a_ix pad_h,
+                                         i2a_ix pad_w, i2a_ix s, int level, int64_t *ticket,
+                                         i2a_ix chunk) { return -2; }
+static int i2a_direct_forward_shared_f64(const double *x, const double *w, const double *b,
+                                         double *out, i2a_ix N, i2a_ix C, i2a_ix H, i2a_ix W,
+                                         i2a_ix F, i2a_ix HH, i2a_ix WW, i2a_ix pad_h,
+                                         i2a_ix pad_w, i2a_ix s, int level, int64_t *ticket,
+                                         i2a_ix chunk) { return -2; }
 
 #endif
 #endif

@@ -9,9 +9,10 @@
 - **direct** (the compiled core has SIMD kernels for this CPU; stride 1, or small layers at
   other strides): the forward pass and ``dw`` by the core's direct convolution
   (``_direct_conv.h``: each padded image, at stride s its s*s phases, is read in place, no
-  im2col columns), chunks of images shared among our threads; so is ``dx`` (a direct
-  convolution of ``dout`` with the flipped filters) at stride 1 for layers with enough input
-  channels, else the chunked layout's GEMM and col2im.
+  im2col columns), chunks of images shared among our threads (each claims the next chunk from
+  a counter in the core, without the GIL); so is ``dx`` (a direct convolution of ``dout``
+  with the flipped filters) at stride 1 for layers with enough input channels, else a GEMM
+  ``w.T @ dout`` per image by the same kernels and col2im, in the core too.
 - **chunked** (per-image GEMMs too small for OpenBLAS to thread, one image's columns in the L2
   cache): per chunk of a few images, im2col into a small buffer and GEMMs straight into the
   output; the backward pass recomputes the columns (cheaper than keeping a big array),
@@ -114,20 +115,20 @@ def conv_backward(
     )
     if plan.layout not in ("winograd", "direct", "chunked"):  # the settings changed since
         plan = _fast_plan.plan(N, F, K, P, dtype.itemsize, "chunked")  # the forward pass
-    direct = plan.layout in ("winograd", "direct")
-    direct_dx = direct and need_dx and stride == 1 and direct_dx_pays(mod, dtype, C, HH, WW, pad)
-    dx = dw = None
-    if (need_dx and not direct_dx) or not direct:
-        dx, dw = chunked_backward(
-            mod, xc, w, dout3, HH, WW, pad, stride, plan, not direct, need_dx and not direct_dx
-        )
-    if direct:
-        dout4 = dout3.reshape(N, F, H_out, W_out)
-        dw = direct_dw(mod, xc, dout4, w.shape, pad, plan, stride)
-        if direct_dx and plan.layout == "winograd":
-            dx = winograd_dx(dout4, w, pad, plan)
-        elif direct_dx:
-            dx = direct_dx_conv(mod, dout4, w, pad, xc.shape, plan)
+    if plan.layout not in ("winograd", "direct"):
+        return (*chunked_backward(mod, xc, w, dout3, HH, WW, pad, stride, plan, True, need_dx), db)
+    direct_dx = need_dx and stride == 1 and direct_dx_pays(mod, dtype, C, HH, WW, pad)
+    dout4 = dout3.reshape(N, F, H_out, W_out)
+    # dw and dx (but Winograd's) in one parallel run: each thread starts once.
+    jobs = [DirectDw(mod, xc, dout4, w.shape, pad, plan, stride)]
+    if need_dx and not (direct_dx and plan.layout == "winograd"):
+        jobs.append(DirectDx(mod, dout4, w, pad, stride, xc.shape, plan, not direct_dx))
+    _fast_plan.run_shared(jobs, plan.workers)
+    dw, dx = jobs[0].result(), None
+    if len(jobs) > 1:
+        dx = jobs[1].out
+    elif need_dx and direct_dx:
+        dx = winograd_dx(dout4, w, pad, plan)
     return dx, dw, db
 
 
@@ -280,6 +281,17 @@ def gemm_backward(
 # ----------------------------------------------------------------------------- direct
 
 
+class _Shared:
+    """A job of the compiled core that threads share through a ticket (chunks claimed, chunks
+    finished), or one call when the plan has one thread."""
+
+    def __init__(self, mod: Any, N: int, plan: _fast_plan.Plan, per_thread: int) -> None:
+        self.mod = mod
+        self.ticket = np.zeros(2, dtype=np.int64) if plan.workers > 1 else None
+        self.chunk = _fast_plan.share(N, plan.workers, per_thread)
+        self.n_chunks = -(-N // self.chunk)
+
+
 def direct_forward(
     mod: Any,
     xc: np.ndarray,
@@ -292,43 +304,109 @@ def direct_forward(
     plan: _fast_plan.Plan,
     stride: int = 1,
 ) -> np.ndarray:
-    """Direct layout: the compiled kernels convolve chunks of images, no im2col."""
+    """Direct layout: the compiled kernels convolve the images, no im2col; with more than one
+    thread each takes chunks of images from a shared ticket."""
     N, dtype = xc.shape[0], xc.dtype
     wc = np.ascontiguousarray(w, dtype=dtype)
     bc = np.ascontiguousarray(b, dtype=dtype)
     out = np.empty((N, w.shape[0], H_out, W_out), dtype=dtype)
-
-    def work(chunks):
-        for n0, n1 in chunks:
-            mod.conv_direct_forward(xc[n0:n1], wc, bc, out[n0:n1], pad_h, pad_w, stride=stride)
-
-    _fast_plan.run_parallel(work, _fast_plan.balanced_chunks(N, plan.workers), plan.workers)
+    job = DirectForward(mod, xc, wc, bc, out, (pad_h, pad_w), stride, plan)
+    _fast_plan.run_shared([job], plan.workers)
     return out
 
 
-def direct_dw(
-    mod: Any,
-    xc: np.ndarray,
-    dout4: np.ndarray,
-    w_shape: tuple,
-    pad: int,
-    plan: _fast_plan.Plan,
-    stride: int = 1,
-) -> np.ndarray:
-    """dw of the direct layout: one partial sum per chunk, added up in chunk order (the same
-    numbers whichever thread did which chunk)."""
-    chunks = _fast_plan.balanced_chunks(xc.shape[0], plan.workers)
-    partial = np.zeros((len(chunks),) + tuple(w_shape), dtype=xc.dtype)
+class DirectForward(_Shared):
+    """The direct forward pass as a job of :func:`_fast_plan.run_shared`."""
 
-    def work(items):
-        for i, (n0, n1) in items:
-            mod.conv_direct_dw(xc[n0:n1], dout4[n0:n1], partial[i], pad, pad, stride=stride)
+    def __init__(self, mod, xc, wc, bc, out, pad, stride, plan):
+        super().__init__(mod, xc.shape[0], plan, 8)
+        self.args = (xc, wc, bc, out, *pad)
+        self.stride = stride
 
-    _fast_plan.run_parallel(work, list(enumerate(chunks)), plan.workers)
-    dw = partial[0]
-    for part in partial[1:]:
-        dw += part
-    return dw
+    def __call__(self) -> None:
+        self.mod.conv_direct_forward(
+            *self.args, stride=self.stride, ticket=self.ticket, chunk=self.chunk
+        )
+
+
+class DirectDw(_Shared):
+    """dw of the direct layout as a job of :func:`_fast_plan.run_shared`. With more than one
+    thread each chunk of images writes its own partial sum, added up in chunk order
+    afterwards (the same numbers whichever thread did which chunk)."""
+
+    def __init__(self, mod, xc, dout4, w_shape, pad, plan, stride=1):
+        super().__init__(mod, xc.shape[0], plan, 4)
+        self.xc, self.dout4, self.pad, self.stride = xc, dout4, pad, stride
+        n_partial = 1 if self.ticket is None else self.n_chunks
+        self.partial = np.zeros((n_partial,) + tuple(w_shape), dtype=xc.dtype)
+
+    def __call__(self) -> None:
+        if self.ticket is None:
+            self.mod.conv_direct_dw(
+                self.xc, self.dout4, self.partial[0], self.pad, self.pad, stride=self.stride
+            )
+        else:
+            self.mod.conv_direct_dw_chunks(
+                self.xc,
+                self.dout4,
+                self.partial,
+                self.pad,
+                self.pad,
+                self.ticket,
+                self.chunk,
+                stride=self.stride,
+            )
+
+    def result(self) -> np.ndarray:
+        dw = self.partial[0]
+        for part in self.partial[1:]:
+            dw += part
+        return dw
+
+
+class DirectDx(_Shared):
+    """dx of the direct layout as a job of :func:`_fast_plan.run_shared`: by the direct kernels
+    (a direct convolution of dout with the flipped filters, stride 1) or, with ``gemm``, by a
+    GEMM and col2im per image in the compiled core (few input channels, strides above 1).
+    ``out`` holds dx once the job has run."""
+
+    def __init__(self, mod, dout4, w, pad, stride, x_shape, plan, gemm):
+        N, C, H, W = x_shape
+        HH, WW = w.shape[2], w.shape[3]
+        super().__init__(mod, N, plan, 8)
+        self.dout4, self.gemm, self.stride = dout4, gemm, stride
+        dtype = dout4.dtype
+        self.out = np.empty(x_shape, dtype=dtype)
+        if gemm:
+            self.w, self.pad = np.ascontiguousarray(w, dtype=dtype), (pad, pad)
+        else:
+            # dx[n, c] = sum_f correlate(pad(dout[n, f], HH-1-pad, WW-1-pad), w[f, c] flipped)
+            w_flip = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+            self.w = np.ascontiguousarray(w_flip, dtype=dtype)
+            self.zero_bias = np.zeros(C, dtype=dtype)
+            self.pad = (HH - 1 - pad, WW - 1 - pad)
+
+    def __call__(self) -> None:
+        if self.gemm:
+            self.mod.conv_gemm_dx(
+                self.dout4,
+                self.w,
+                self.out,
+                *self.pad,
+                stride=self.stride,
+                ticket=self.ticket,
+                chunk=self.chunk,
+            )
+        else:
+            self.mod.conv_direct_forward(
+                self.dout4,
+                self.w,
+                self.zero_bias,
+                self.out,
+                *self.pad,
+                ticket=self.ticket,
+                chunk=self.chunk,
+            )
 
 
 def direct_dx_pays(mod: Any, dtype: np.dtype, C: int, HH: int, WW: int, pad: int) -> bool:
@@ -344,19 +422,6 @@ def direct_dx_pays(mod: Any, dtype: np.dtype, C: int, HH: int, WW: int, pad: int
         return True
     tile = getattr(mod, "DIRECT_FILTER_TILE", {}).get(np.dtype(dtype).name, 0)
     return tile > 0 and 4 * C >= 3 * (-(-C // tile) * tile)
-
-
-def direct_dx_conv(
-    mod: Any, dout4: np.ndarray, w: np.ndarray, pad: int, x_shape: tuple, plan: _fast_plan.Plan
-) -> np.ndarray:
-    """dx of a stride-1 convolution as a direct convolution of dout:
-    dx[n, c] = sum_f correlate(pad(dout[n, f], HH-1-pad, WW-1-pad), w[f, c] flipped)."""
-    HH, WW = w.shape[2], w.shape[3]
-    w_flip = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-    zero_bias = np.zeros(w.shape[1], dtype=dout4.dtype)
-    return direct_forward(
-        mod, dout4, w_flip, zero_bias, HH - 1 - pad, WW - 1 - pad, x_shape[2], x_shape[3], plan
-    )
 
 
 # ----------------------------------------------------------------------------- winograd

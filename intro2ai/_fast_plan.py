@@ -3,7 +3,9 @@
 :func:`plan` chooses, for one convolution of the compiled core, one of the layouts of
 :mod:`intro2ai._fast_layouts` (:data:`LAYOUTS`), how many images a chunk holds, how many of our
 threads share the chunks and how many columns (of ``H_out * W_out``) one GEMM takes.
-:func:`run_parallel` runs the chunks on those threads.
+:func:`run_parallel` runs Python chunks (GEMMs through NumPy) on those threads;
+:func:`run_shared` runs jobs of the compiled core whose chunks the threads claim inside the
+core.
 
 What the plan would choose by size can be overridden, for the tests and the benchmark, by
 :func:`overriding` (behind ``intro2ai.fast_layers.use_layout``): a :class:`Settings` held in a
@@ -56,6 +58,15 @@ WINOGRAD_MIN_CHANNELS = 32
 POOL_PARALLEL_MIN = 1 << 18
 # At most this many threads of ours, whatever the core count.
 MAX_WORKERS = 4
+# After a job of the compiled core a worker may spin this long (seconds, without the GIL) for
+# the next one before it sleeps (a sleeping thread is slow to wake, and the scheduler tends to
+# put it beside the thread that wakes it). Off: a spinning worker slowed the training step
+# (pooling and OpenBLAS's threads run between its conv layers) more than it sped up the
+# small layers.
+SPIN_S = 0.0
+# The calling thread waits for the chunks a worker has claimed spinning this long, then in
+# short naps (the worker may need its core).
+WAIT_SPIN_S = 2e-4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,9 +212,101 @@ def run_parallel(work: Any, items: list, n_workers: int) -> None:
     try:
         work(it)
     finally:
+        # A worker that has not started yet finds nothing left to do: it is cancelled
+        # rather than waited for (its thread may not even have a core yet).
+        for f in futures:
+            f.cancel()
         concurrent.futures.wait(futures)  # never leave a thread writing into our arrays
     for f in futures:
-        f.result()  # re-raise a worker's exception
+        if not f.cancelled():
+            f.result()  # re-raise a worker's exception
+
+
+class _Spinner:
+    """A worker thread of ours for jobs of the compiled core: after each job it spins (in the
+    core, without the GIL) for :data:`SPIN_S`, waiting for the next, then sleeps until one is
+    posted."""
+
+    def __init__(self, mod: Any) -> None:
+        import numpy as np
+
+        self.mod = mod
+        self.gen = np.zeros(1, dtype=np.int64)  # jobs posted
+        self.jobs: tuple = ()
+        self.wake = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="intro2ai-spin", daemon=True)
+        self.thread.start()
+
+    def post(self, jobs: tuple) -> None:
+        self.jobs = jobs
+        self.mod.post(self.gen)
+        self.wake.set()
+
+    def _loop(self) -> None:
+        seen = 0
+        while True:
+            gen = self.mod.spin_wait(self.gen, seen, SPIN_S)
+            if gen == seen:
+                self.wake.wait()
+                self.wake.clear()
+                continue
+            seen = gen
+            jobs = self.jobs
+            for job in jobs:
+                try:
+                    job()
+                except Exception:  # noqa: S110  (the caller does what this thread did not)
+                    pass
+            jobs = job = None  # no reference to the caller's arrays while idle
+
+
+class _Spinners:
+    """The spinning workers of this process, started on demand, made anew after a fork."""
+
+    def __init__(self) -> None:
+        self.workers: list = []
+        self.pid: int | None = None
+        self.lock = threading.Lock()
+
+    def get(self, n: int, mod: Any) -> list:
+        with self.lock:
+            if self.pid != os.getpid():  # after a fork the parent's threads are not ours
+                self.workers, self.pid = [], os.getpid()
+            try:
+                while len(self.workers) < n:
+                    self.workers.append(_Spinner(mod))
+            except RuntimeError:  # no thread can be started (e.g. a sandbox's process limit)
+                pass
+            return self.workers[:n]
+
+
+_spinners = _Spinners()
+
+
+def run_shared(jobs: list, n_workers: int) -> None:
+    """Run ``jobs`` (jobs of the compiled core: callables taking no argument, with ``mod``,
+    ``ticket`` and ``n_chunks`` attributes) on ``n_workers`` threads, this one and
+    :class:`_Spinner` workers, each calling them in order. A job shares its work among the threads itself:
+    with a ticket (two counters: chunks claimed, chunks finished), each call of the core
+    claims chunks of images until none is left, without the GIL. This thread does every job
+    to the end of its claims and then waits only for the chunks a worker claimed: a worker
+    that starts late finds less to do, or nothing, and is never waited for."""
+    workers = _spinners.get(n_workers - 1, jobs[0].mod) if n_workers > 1 and jobs else []
+    for worker in workers:
+        worker.post(tuple(jobs))
+    for job in jobs:
+        job()
+    for job in jobs:
+        if job.ticket is not None:
+            job.mod.wait_done(job.ticket, job.n_chunks, WAIT_SPIN_S)
+    for worker in workers:
+        worker.jobs = ()  # a worker that has not looked yet finds nothing to do
+
+
+def share(N: int, n_workers: int, per_thread: int) -> int:
+    """Images per chunk of a job shared through a ticket: about ``per_thread`` chunks per
+    thread (a thread slowed down by other processes takes fewer)."""
+    return max(1, -(-N // (per_thread * n_workers)))
 
 
 def chunks(N: int, chunk: int) -> list:

@@ -28,10 +28,11 @@ from cython cimport floating
 
 # Bumped whenever a kernel's signature or the cols layout changes; intro2ai._extension treats
 # a build with another number as stale (built from older sources) and falls back to NumPy.
-KERNEL_API = 7
+KERNEL_API = 8
 
 from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf
+from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
 cdef extern from "_direct_conv.h" nogil:
@@ -54,6 +55,38 @@ cdef extern from "_direct_conv.h" nogil:
                           Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F,
                           Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h, Py_ssize_t pad_w,
                           Py_ssize_t s, int level)
+    int i2a_direct_forward_shared_f32(const float* x, const float* w, const float* b,
+                                      float* out, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H,
+                                      Py_ssize_t W, Py_ssize_t F, Py_ssize_t HH, Py_ssize_t WW,
+                                      Py_ssize_t pad_h, Py_ssize_t pad_w, Py_ssize_t s,
+                                      int level, int64_t* ticket, Py_ssize_t chunk)
+    int i2a_direct_forward_shared_f64(const double* x, const double* w, const double* b,
+                                      double* out, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H,
+                                      Py_ssize_t W, Py_ssize_t F, Py_ssize_t HH, Py_ssize_t WW,
+                                      Py_ssize_t pad_h, Py_ssize_t pad_w, Py_ssize_t s,
+                                      int level, int64_t* ticket, Py_ssize_t chunk)
+    int i2a_direct_dw_shared_f32(const float* x, const float* dout, float* dw, Py_ssize_t N,
+                                 Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F,
+                                 Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h,
+                                 Py_ssize_t pad_w, Py_ssize_t s, int level, int64_t* ticket,
+                                 Py_ssize_t chunk)
+    int i2a_direct_dw_shared_f64(const double* x, const double* dout, double* dw,
+                                 Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                                 Py_ssize_t F, Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h,
+                                 Py_ssize_t pad_w, Py_ssize_t s, int level, int64_t* ticket,
+                                 Py_ssize_t chunk)
+    int64_t i2a_chunks_done(int64_t* ticket)
+    void i2a_post(int64_t* gen)
+    int64_t i2a_spin_wait(int64_t* gen, int64_t seen, double seconds)
+    void i2a_wait_done(int64_t* ticket, int64_t n, double seconds)
+    int i2a_gemm_dx_shared_f32(const float* dout, const float* w, float* dx, Py_ssize_t N,
+                               Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F,
+                               Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h, Py_ssize_t pad_w,
+                               Py_ssize_t s, int level, int64_t* ticket, Py_ssize_t chunk)
+    int i2a_gemm_dx_shared_f64(const double* dout, const double* w, double* dx, Py_ssize_t N,
+                               Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F,
+                               Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h, Py_ssize_t pad_w,
+                               Py_ssize_t s, int level, int64_t* ticket, Py_ssize_t chunk)
 
 # SIMD kernels of the direct convolution on this CPU: 2 = AVX-512, 1 = AVX2 + FMA, 0 = only
 # the portable ones (correct, not faster than im2col), -1 = not compiled. See _direct_conv.h.
@@ -369,15 +402,60 @@ cdef _check_direct(str who, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t
         raise ValueError(f"{who}: SIMD level {level} asked, this CPU has {DIRECT_SIMD_LEVEL}")
 
 
+cdef int64_t* _ticket(int64_t[::1] ticket, Py_ssize_t chunk, str who) except? NULL:
+    """The counters of a job several threads do together (None: this call does it all)."""
+    if ticket is None:
+        return NULL
+    if ticket.shape[0] != 2 or chunk < 1:
+        raise ValueError(f"{who}: a ticket is two int64 counters and chunk >= 1, got "
+                         f"{ticket.shape[0]} counters and chunk {chunk}")
+    return &ticket[0]
+
+
+def post(int64_t[::1] gen):
+    """Count one more job posted to a spinning worker (``gen[0] += 1``, atomically)."""
+    i2a_post(&gen[0])
+
+
+def spin_wait(int64_t[::1] gen, int64_t seen, double seconds):
+    """``gen[0]`` once it differs from ``seen``, or ``seen`` after spinning for ``seconds``
+    (without the GIL). Without the direct kernels' compiler support: at once."""
+    cdef int64_t g
+    with nogil:
+        g = i2a_spin_wait(&gen[0], seen, seconds)
+    return g
+
+
+def wait_done(int64_t[::1] ticket, int64_t n, double seconds):
+    """Wait (without the GIL) until ``n`` chunks of a ticket's job are finished: spinning
+    for ``seconds``, then in short naps."""
+    if ticket.shape[0] != 2:
+        raise ValueError("wait_done: a ticket is two int64 counters")
+    with nogil:
+        i2a_wait_done(&ticket[0], n, seconds)
+
+
+def chunks_done(int64_t[::1] ticket):
+    """How many chunks of a shared job are finished, their results written (a ticket of
+    :func:`conv_direct_forward`)."""
+    if ticket.shape[0] != 2:
+        raise ValueError("chunks_done: a ticket is two int64 counters")
+    return i2a_chunks_done(&ticket[0])
+
+
 def conv_direct_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                         const floating[::1] b, floating[:, :, :, ::1] out, Py_ssize_t pad_h,
-                        Py_ssize_t pad_w, int level=-1, Py_ssize_t stride=1):
+                        Py_ssize_t pad_w, int level=-1, Py_ssize_t stride=1,
+                        int64_t[::1] ticket=None, Py_ssize_t chunk=0):
     """``out`` (N, F, H_out, W_out) = ``x`` (N, C, H, W) cross-correlated with ``w``
     (F, C, HH, WW) at ``stride`` with zero padding ``pad_h`` / ``pad_w``, plus ``b`` (F,).
 
     No im2col: register-blocked SIMD kernels read the padded image (at stride s, its s*s
     phases) directly (see ``_direct_conv.h``). ``level`` picks the kernels (-1: the best this
-    CPU runs).
+    CPU runs). With ``ticket`` (a zeroed int64 array of two elements, shared by threads that
+    call this with the same arguments) a call computes only the chunks of ``chunk`` images
+    it claims from the ticket, until none is left; :func:`chunks_done` counts the finished
+    ones.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t F = w.shape[0], HH = w.shape[2], WW = w.shape[3]
@@ -389,16 +467,17 @@ def conv_direct_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, 
         raise ValueError("conv_direct_forward: inconsistent shapes of b or out")
     if level < 0:
         level = DIRECT_SIMD_LEVEL
+    cdef int64_t* t = _ticket(ticket, chunk, "conv_direct_forward")
     cdef int rc
     with nogil:
         if floating is float:
-            rc = i2a_direct_forward_f32(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &b[0],
-                                        &out[0, 0, 0, 0], N, C, H, W, F, HH, WW, pad_h,
-                                        pad_w, stride, level)
+            rc = i2a_direct_forward_shared_f32(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &b[0],
+                                               &out[0, 0, 0, 0], N, C, H, W, F, HH, WW, pad_h,
+                                               pad_w, stride, level, t, chunk)
         else:
-            rc = i2a_direct_forward_f64(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &b[0],
-                                        &out[0, 0, 0, 0], N, C, H, W, F, HH, WW, pad_h,
-                                        pad_w, stride, level)
+            rc = i2a_direct_forward_shared_f64(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &b[0],
+                                               &out[0, 0, 0, 0], N, C, H, W, F, HH, WW, pad_h,
+                                               pad_w, stride, level, t, chunk)
     if rc != 0:
         raise MemoryError("conv_direct_forward: no memory for the scratch buffers")
 
@@ -428,6 +507,75 @@ def conv_direct_dw(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
                                    H, W, F, HH, WW, pad_h, pad_w, stride, level)
     if rc != 0:
         raise MemoryError("conv_direct_dw: no memory for the scratch buffers")
+
+
+def conv_direct_dw_chunks(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dout,
+                          floating[:, :, :, :, ::1] partial, Py_ssize_t pad_h, Py_ssize_t pad_w,
+                          int64_t[::1] ticket, Py_ssize_t chunk, int level=-1,
+                          Py_ssize_t stride=1):
+    """:func:`conv_direct_dw` shared among threads: image chunk ``c`` (images ``c * chunk`` to
+    ``(c + 1) * chunk``) writes its own weight gradient into ``partial[c]`` (``partial`` of
+    shape (ceil(N / chunk), F, C, HH, WW)); a call computes the chunks it claims from
+    ``ticket`` (as in :func:`conv_direct_forward`). The caller adds the partials up in order:
+    the same numbers whichever thread did which chunk."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t F = partial.shape[1], HH = partial.shape[3], WW = partial.shape[4]
+    _check_direct("conv_direct_dw_chunks", N, C, H, W, F, partial.shape[2], HH, WW, pad_h,
+                  pad_w, level, stride)
+    if (dout.shape[0] != N or dout.shape[1] != F
+            or dout.shape[2] != (H + 2 * pad_h - HH) // stride + 1
+            or dout.shape[3] != (W + 2 * pad_w - WW) // stride + 1
+            or chunk < 1 or partial.shape[0] != (N + chunk - 1) // chunk):
+        raise ValueError("conv_direct_dw_chunks: inconsistent shapes of dout or partial")
+    if level < 0:
+        level = DIRECT_SIMD_LEVEL
+    cdef int64_t* t = _ticket(ticket, chunk, "conv_direct_dw_chunks")
+    if t == NULL:
+        raise ValueError("conv_direct_dw_chunks: a ticket is needed")
+    cdef int rc
+    with nogil:
+        if floating is float:
+            rc = i2a_direct_dw_shared_f32(&x[0, 0, 0, 0], &dout[0, 0, 0, 0],
+                                          &partial[0, 0, 0, 0, 0], N, C, H, W, F, HH, WW,
+                                          pad_h, pad_w, stride, level, t, chunk)
+        else:
+            rc = i2a_direct_dw_shared_f64(&x[0, 0, 0, 0], &dout[0, 0, 0, 0],
+                                          &partial[0, 0, 0, 0, 0], N, C, H, W, F, HH, WW,
+                                          pad_h, pad_w, stride, level, t, chunk)
+    if rc != 0:
+        raise MemoryError("conv_direct_dw_chunks: no memory for the scratch buffers")
+
+
+def conv_gemm_dx(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] w,
+                 floating[:, :, :, ::1] dx, Py_ssize_t pad_h, Py_ssize_t pad_w, int level=-1,
+                 Py_ssize_t stride=1, int64_t[::1] ticket=None, Py_ssize_t chunk=0):
+    """``dx`` (N, C, H, W) = the input gradient of :func:`conv_direct_forward` for the upstream
+    gradient ``dout`` (N, F, H_out, W_out), by a GEMM ``w.T @ dout`` per image (the direct
+    forward kernel) and col2im; ``dx`` is overwritten. ``ticket`` and ``chunk`` as in
+    :func:`conv_direct_forward`."""
+    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t F = w.shape[0], HH = w.shape[2], WW = w.shape[3]
+    _check_direct("conv_gemm_dx", N, C, H, W, F, w.shape[1], HH, WW, pad_h, pad_w, level,
+                  stride)
+    if (dout.shape[0] != N or dout.shape[1] != F
+            or dout.shape[2] != (H + 2 * pad_h - HH) // stride + 1
+            or dout.shape[3] != (W + 2 * pad_w - WW) // stride + 1):
+        raise ValueError("conv_gemm_dx: inconsistent shape of dout")
+    if level < 0:
+        level = DIRECT_SIMD_LEVEL
+    cdef int64_t* t = _ticket(ticket, chunk, "conv_gemm_dx")
+    cdef int rc
+    with nogil:
+        if floating is float:
+            rc = i2a_gemm_dx_shared_f32(&dout[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0], N,
+                                        C, H, W, F, HH, WW, pad_h, pad_w, stride, level, t,
+                                        chunk)
+        else:
+            rc = i2a_gemm_dx_shared_f64(&dout[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0], N,
+                                        C, H, W, F, HH, WW, pad_h, pad_w, stride, level, t,
+                                        chunk)
+    if rc != 0:
+        raise MemoryError("conv_gemm_dx: no memory for the scratch buffers")
 
 
 cdef extern from "_winograd.h" nogil:

@@ -3,9 +3,9 @@
 ``intro2ai/_direct_conv.h`` reads past the end of each output row on purpose (the "wide"
 layout) and pads every buffer for it; a wrong padding would read or write out of bounds
 without changing any result the other tests see. Here a small C harness includes the headers,
-runs the forward and dw drivers at every SIMD level this CPU runs over fixed and random
-geometries and strides 1-3, and the Winograd transforms (``_winograd.h``) over random images
-and bands, and is built with ``-fsanitize=address,undefined``: any out-of-bounds access or
+runs the forward, dw and GEMM-dx drivers (also their shared forms, as threads call them) at
+every SIMD level this CPU runs over fixed and random geometries and strides 1-3, and the
+Winograd transforms (``_winograd.h``) over random images and bands, and is built with ``-fsanitize=address,undefined``: any out-of-bounds access or
 undefined behaviour aborts it. The inputs and outputs are allocated with their exact sizes,
 so the kernels' reads and writes of them are checked too. The harness also checks one result
 of the drivers exactly (all ones in, the number of in-bounds taps out), so they really ran.
@@ -37,9 +37,26 @@ static long rnd(long lo, long hi) { /* uniform in [lo, hi] */
         T *x = malloc(sizeof(T) * N * C * H * W), *w = malloc(sizeof(T) * F * K);          \
         T *b = malloc(sizeof(T) * F), *out = malloc(sizeof(T) * N * F * Ho * Wo);          \
         T *dw = calloc((size_t)(F * K), sizeof(T));                                        \
+        T *parts = malloc(sizeof(T) * N * F * K), *dx = malloc(sizeof(T) * N * C * H * W); \
+        int64_t t1[2] = {0, 0}, t2[2] = {0, 0}, t3[2] = {0, 0};                            \
         for (long i = 0; i < N * C * H * W; i++) x[i] = 1;                                 \
         for (long i = 0; i < F * K; i++) w[i] = 1;                                         \
         for (long i = 0; i < F; i++) b[i] = 0;                                             \
+        /* The shared drivers, one image per chunk, called twice (the second finds none). */ \
+        for (int call = 0; call < 2; call++)                                               \
+            if (i2a_direct_forward_shared_##SUF(x, w, b, out, N, C, H, W, F, HH, WW, ph, pw, \
+                                                s, level, t1, 1)                           \
+                || i2a_direct_dw_shared_##SUF(x, out, parts, N, C, H, W, F, HH, WW, ph, pw, \
+                                              s, level, t2, 1)                             \
+                || i2a_gemm_dx_shared_##SUF(out, w, dx, N, C, H, W, F, HH, WW, ph, pw, s,   \
+                                            level, t3, 1)) {                               \
+                puts("allocation failed");                                                 \
+                return 1;                                                                  \
+            }                                                                              \
+        if (t1[1] != N || t2[1] != N || t3[1] != N) {                                      \
+            puts("chunks not all finished");                                               \
+            return 1;                                                                      \
+        }                                                                                  \
         if (i2a_direct_forward_##SUF(x, w, b, out, N, C, H, W, F, HH, WW, ph, pw, s, level) \
             || i2a_direct_dw_##SUF(x, out, dw, N, C, H, W, F, HH, WW, ph, pw, s, level)) {  \
             puts("allocation failed");                                                     \
@@ -54,7 +71,7 @@ static long rnd(long lo, long hi) { /* uniform in [lo, hi] */
             printf("wrong result %g != %ld\n", (double)out[0], C * inside);                \
             return 1;                                                                      \
         }                                                                                  \
-        free(x); free(w); free(b); free(out); free(dw);                                    \
+        free(x); free(w); free(b); free(out); free(dw); free(parts); free(dx);             \
     } while (0)
 
 /* The transforms of one image's band (tile rows y0 .. y0 + th - 1) into exact-size buffers. */

@@ -59,15 +59,16 @@ def backend(request):
 # GEMMs over whole images or over blocks of columns (with a remainder when the block does
 # not divide H_out*W_out), and the direct layout (the compiled direct kernels, no im2col, at
 # the best SIMD level this CPU runs; at strides above 1 on the image's phases, dx by GEMM +
-# col2im) on one thread with dx by GEMM + col2im for one or two channels (three fill a tile of
-# 4 filters: direct), or on three with dx by the direct kernels too (where pad < filter size;
-# else GEMM + col2im, one image per chunk), and the Winograd layout (3x3 filters at stride 1;
-# other filters and strides: the direct layout) likewise, its dx by Winograd where the direct
-# one's would be direct.
+# col2im in the compiled core) on one thread with dx by that GEMM + col2im for one or two
+# channels (three fill a tile of 4 filters: direct), on two threads, or on three with dx by the
+# direct kernels too (where pad < filter size; else GEMM + col2im), and the Winograd layout
+# (3x3 filters at stride 1; other filters and strides: the direct layout) likewise, its dx by
+# Winograd where the direct one's would be direct.
 LAYOUTS = {
     "winograd": dict(layout="winograd", threads=1),
     "winograd-3threads-dx": dict(layout="winograd", threads=3, direct_dx_min_channels=1),
     "direct": dict(layout="direct", threads=1),
+    "direct-2threads": dict(layout="direct", threads=2),
     "direct-3threads-dx": dict(layout="direct", threads=3, chunk_bytes=1, direct_dx_min_channels=1),
     "merged": dict(layout="merged"),
     "batched": dict(layout="batched"),
@@ -173,6 +174,28 @@ def test_conv_fixed_geometries(backend, layout, xs, ws, stride, pad):
             ):
                 assert g.dtype == dt
                 _close(g, r, dt, f"{name} {xs} {ws} {cp}")
+
+
+@pytest.mark.parametrize("xs, ws, stride, pad", [((9, 3, 11, 11), (5, 3, 3, 3), 2, 1)])
+def test_conv_threads_same_numbers(xs, ws, stride, pad):
+    """Threads share the direct layout's images through a counter, so which thread does which
+    chunk changes from call to call; the results must not (dw's partial sums per chunk are
+    added up in chunk order)."""
+    if not HAS_CYTHON:
+        pytest.skip("Cython extension not built")
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(xs)
+    w = rng.standard_normal(ws)
+    b = rng.standard_normal(ws[0])
+    cp = {"stride": stride, "pad": pad}
+    runs = []
+    for _ in range(6):
+        with fast_layers.use_layout("direct", threads=3):
+            out, cache = fast_layers.conv_forward_fast(x, w, b, cp)
+            runs.append((out, *fast_layers.conv_backward_fast(np.ones_like(out), cache)))
+    for run in runs[1:]:
+        for a, r in zip(run, runs[0]):
+            np.testing.assert_array_equal(a, r)
 
 
 def test_conv_plan_for_benchmark_shapes(monkeypatch):
