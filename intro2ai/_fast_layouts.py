@@ -474,8 +474,13 @@ class Winograd:
         self.mod, self.xc, self.pad, self.C, self.F = mod, xc, pad, C, F
         self.th, self.tw = -(-H_out // 2), -(-W_out // 2)  # 2x2 output tiles
         # The filters transformed in float64, then (16, F, C): GEMM e multiplies U[e] by V[e];
-        # U[4*a + b] = (G g G^T)[a, b] as one GEMM by kron(G, G) (16 x 9).
-        U = _WINOGRAD_GG @ w.reshape(F * C, 9).T.astype(np.float64)
+        # U[4*a + b] = (G g G^T)[a, b] by GEMMs with kron(G, G) (16 x 9), in column blocks
+        # below OpenBLAS's threading size (its threads would wake, then spin beside ours).
+        wt = w.reshape(F * C, 9).T.astype(np.float64)
+        U = np.empty((16, F * C))
+        step = max(1, (_fast_plan.BLAS_THREADED_MIN // 2 - 1) // (16 * 9))
+        for a in range(0, F * C, step):
+            np.matmul(_WINOGRAD_GG, wt[:, a : a + step], out=U[:, a : a + step])
         self.U = np.ascontiguousarray(U.reshape(16, F, C), dtype=dtype)
         self.bc = np.ascontiguousarray(b, dtype=dtype)
         self.out = np.empty((N, F, H_out, W_out), dtype=dtype)
