@@ -119,16 +119,16 @@ def conv_backward(
         return (*chunked_backward(mod, xc, w, dout3, HH, WW, pad, stride, plan, True, need_dx), db)
     direct_dx = need_dx and stride == 1 and direct_dx_pays(mod, dtype, C, HH, WW, pad)
     dout4 = dout3.reshape(N, F, H_out, W_out)
-    # dw and dx (but Winograd's) in one parallel run: each thread starts once.
+    # dw and dx in one parallel run: each thread starts once.
     jobs = [DirectDw(mod, xc, dout4, w.shape, pad, plan, stride)]
-    if need_dx and not (direct_dx and plan.layout == "winograd"):
+    if need_dx and direct_dx and plan.layout == "winograd":
+        jobs.append(winograd_dx_job(mod, dout4, w, pad, plan))
+    elif need_dx:
         jobs.append(DirectDx(mod, dout4, w, pad, stride, xc.shape, plan, not direct_dx))
     _fast_plan.run_shared(jobs, plan.workers)
     dw, dx = jobs[0].result(), None
     if len(jobs) > 1:
-        dx = jobs[1].out
-    elif need_dx and direct_dx:
-        dx = winograd_dx(dout4, w, pad, plan)
+        dx = jobs[1].result() if isinstance(jobs[1], Winograd) else jobs[1].out
     return dx, dw, db
 
 
@@ -428,6 +428,7 @@ def direct_dx_pays(mod: Any, dtype: np.dtype, C: int, HH: int, WW: int, pad: int
 
 # F(2x2, 3x3): a 3x3 filter g becomes G g G^T (4x4); B and A are in the core's transforms.
 _WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+_WINOGRAD_GG = np.kron(_WINOGRAD_G, _WINOGRAD_G)
 
 
 def _winograd_band(F: int, C: int, th: int, tw: int) -> int:
@@ -456,40 +457,79 @@ def winograd_forward(
 ) -> np.ndarray:
     """Winograd layout (3x3 filters, stride 1, any pad): ``out`` (N, F, H_out, W_out)."""
     _, mod = _fast_plan.backend()
-    N, C = xc.shape[:2]
-    F, dtype = w.shape[0], xc.dtype
-    th, tw = -(-H_out // 2), -(-W_out // 2)  # 2x2 output tiles
-    # The filters transformed in float64, then (16, F, C): GEMM e multiplies U[e] by V[e].
-    U = np.einsum("ai,fcij,bj->abfc", _WINOGRAD_G, w.astype(np.float64), _WINOGRAD_G)
-    U = np.ascontiguousarray(U.reshape(16, F, C), dtype=dtype)
-    bc = np.ascontiguousarray(b, dtype=dtype)
-    out = np.empty((N, F, H_out, W_out), dtype=dtype)
-    band = _winograd_band(F, C, th, tw)
-    items = [(n, y0) for n in range(N) for y0 in range(0, th, band)]
-
-    def work(it):
-        bufs = {}
-        for n, y0 in it:
-            k = min(band, th - y0)
-            if k not in bufs:
-                bufs[k] = (_winograd_buffer(C, k * tw, dtype), _winograd_buffer(F, k * tw, dtype))
-            V, M = bufs[k]
-            mod.winograd_input(xc[n], V, pad, y0, k, tw)
-            np.matmul(U, V, out=M)
-            mod.winograd_output(M, bc, out[n], y0, k, tw)
-
-    _fast_plan.run_parallel(work, items, plan.workers)
-    return out
+    job = Winograd(mod, xc, w, b, pad, H_out, W_out, plan)
+    _fast_plan.run_shared([job], plan.workers)
+    return job.result()
 
 
-def winograd_dx(dout4: np.ndarray, w: np.ndarray, pad: int, plan: _fast_plan.Plan) -> np.ndarray:
-    """dx of a 3x3 stride-1 convolution (pad <= 2) by the Winograd layout: the forward pass of
-    dout with the flipped filters, channels and filters swapped, padded by 2 - pad."""
+class Winograd:
+    """The Winograd forward pass as a job of :func:`_fast_plan.run_shared`: each thread's call
+    takes (image, band) items from one shared iterator (atomic under the GIL) and counts each
+    item it finishes in ``ticket[1]``, so that the calling thread waits only for the items a
+    worker took. ``out`` holds the result once the job has run."""
+
+    def __init__(self, mod, xc, w, b, pad, H_out, W_out, plan):
+        N, C = xc.shape[:2]
+        F, dtype = w.shape[0], xc.dtype
+        self.mod, self.xc, self.pad, self.C, self.F = mod, xc, pad, C, F
+        self.th, self.tw = -(-H_out // 2), -(-W_out // 2)  # 2x2 output tiles
+        # The filters transformed in float64, then (16, F, C): GEMM e multiplies U[e] by V[e];
+        # U[4*a + b] = (G g G^T)[a, b] by GEMMs with kron(G, G) (16 x 9), in column blocks
+        # below OpenBLAS's threading size (its threads would wake, then spin beside ours).
+        wt = w.reshape(F * C, 9).T.astype(np.float64)
+        U = np.empty((16, F * C))
+        step = max(1, (_fast_plan.BLAS_THREADED_MIN // 2 - 1) // (16 * 9))
+        for a in range(0, F * C, step):
+            np.matmul(_WINOGRAD_GG, wt[:, a : a + step], out=U[:, a : a + step])
+        self.U = np.ascontiguousarray(U.reshape(16, F, C), dtype=dtype)
+        self.bc = np.ascontiguousarray(b, dtype=dtype)
+        self.out = np.empty((N, F, H_out, W_out), dtype=dtype)
+        self.band = _winograd_band(F, C, self.th, self.tw)
+        items = [(n, y0) for n in range(N) for y0 in range(0, self.th, self.band)]
+        self.n_chunks = len(items)
+        self.items = iter(items)
+        self.ticket = np.zeros(2, dtype=np.int64) if plan.workers > 1 else None
+        self.error: BaseException | None = None
+
+    def __call__(self) -> None:
+        mod, th, tw, dtype = self.mod, self.th, self.tw, self.xc.dtype
+        bufs: dict = {}
+        for n, y0 in self.items:
+            try:
+                k = min(self.band, th - y0)
+                if k not in bufs:
+                    bufs[k] = (
+                        _winograd_buffer(self.C, k * tw, dtype),
+                        _winograd_buffer(self.F, k * tw, dtype),
+                    )
+                V, M = bufs[k]
+                mod.winograd_input(self.xc[n], V, self.pad, y0, k, tw)
+                np.matmul(self.U, V, out=M)
+                mod.winograd_output(M, self.bc, self.out[n], y0, k, tw)
+            except BaseException as e:  # the caller raises it once every item is counted
+                self.error = e
+            finally:
+                if self.ticket is not None:
+                    mod.post(self.ticket[1:])
+
+    def result(self) -> np.ndarray:
+        if self.error is not None:
+            raise self.error
+        return self.out
+
+
+def winograd_dx_job(
+    mod: Any, dout4: np.ndarray, w: np.ndarray, pad: int, plan: _fast_plan.Plan
+) -> Winograd:
+    """dx of a 3x3 stride-1 convolution (pad <= 2) by the Winograd layout, as a job: the
+    forward pass of dout with the flipped filters, channels and filters swapped, padded by
+    2 - pad."""
     N, F, H_out, W_out = dout4.shape
     w_flip = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
     zero_bias = np.zeros(w.shape[1], dtype=dout4.dtype)
     q = 2 - pad
-    return winograd_forward(
+    return Winograd(
+        mod,
         np.ascontiguousarray(dout4),
         w_flip,
         zero_bias,

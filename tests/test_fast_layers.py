@@ -792,3 +792,24 @@ def test_pool_nan_follows_argmax(backend, pp):
         layers.max_pool_backward_naive(dout, ref_cache),
         rtol=1e-12,
     )
+
+
+@pytest.mark.skipif(not SIMD_LEVELS, reason="Cython extension not built")
+def test_winograd_item_failing_on_a_worker_is_raised(monkeypatch):
+    """An item of the Winograd job that fails (on either thread) is still counted as done,
+    so that the calling thread does not wait for it forever, and its error is raised."""
+    _, mod = _fast_plan.backend()
+    calls = []
+
+    def failing(*args):
+        calls.append(1)
+        raise MemoryError("winograd_output: no memory for the scratch buffer")
+
+    x = np.random.default_rng(0).standard_normal((4, 32, 8, 8)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((32, 32, 3, 3)).astype(np.float32)
+    b = np.zeros(32, dtype=np.float32)
+    monkeypatch.setattr(mod, "winograd_output", failing)
+    with _fast_plan.overriding(layout="winograd", threads=2):
+        with pytest.raises(MemoryError):
+            fast_layers.conv_forward_fast(x, w, b, {"stride": 1, "pad": 1})
+    assert calls
