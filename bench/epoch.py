@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     ap.add_argument("--images", type=int, default=49_000)
     args = ap.parse_args(argv)
 
-    from intro2ai import _threads
+    from intro2ai import _malloc, _threads
     from intro2ai.classifiers.cnn import ThreeLayerConvNet
     from intro2ai.solver import Solver
 
@@ -62,6 +62,7 @@ def main(argv=None) -> int:
                 "seconds": seconds,
                 "ms_per_iteration": seconds * 1e3 / iterations,
                 "openblas_idle_threads": _threads.status(),
+                "malloc_thresholds": _malloc.status(),
             }
         ),
         flush=True,

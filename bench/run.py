@@ -34,7 +34,7 @@ import numpy as np
 
 from bench import sides as sides_mod
 from bench import work
-from intro2ai import _extension, _fast_plan, _threads, fast_layers, layers
+from intro2ai import _extension, _fast_plan, _malloc, _threads, fast_layers, layers
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -551,6 +551,7 @@ def _run(args) -> int:
         },
         "conv_threads": _fast_plan.workers(),
         "openblas_idle_threads": _threads.status(),
+        "malloc_thresholds": _malloc.status(),
         # SIMD kernels of the direct convolution: 2 AVX-512, 1 AVX2+FMA, 0 portable, -1 none.
         "direct_simd_level": _fast_plan.simd_level(_extension.cython_module()),
         "repeat": k,

@@ -37,13 +37,14 @@ from bench import work
 
 
 def ours_env() -> dict:
-    from intro2ai import _extension, _fast_plan, _threads
+    from intro2ai import _extension, _fast_plan, _malloc, _threads
 
     return {
         "side": "ours",
         "pid": os.getpid(),
         "thread_env": _thread_env(),
         "openblas_idle_threads": _threads.status(),
+        "malloc_thresholds": _malloc.status(),
         "conv_threads": _fast_plan.workers(),
         "direct_simd_level": _fast_plan.simd_level(_extension.cython_module()),
         "extension": "cython" if _extension.is_built() else "numpy fallback",

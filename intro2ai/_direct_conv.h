@@ -24,6 +24,16 @@
 
 typedef ptrdiff_t i2a_ix; /* sizes and offsets (Py_ssize_t on the Cython side) */
 
+/* The CPU the calling thread runs on, or -1 where the system does not say (_fast_plan keeps
+ * worker threads off the caller's CPU with it). Declared here: <sched.h> declares it only
+ * under _GNU_SOURCE. */
+#if defined(__linux__)
+extern int sched_getcpu(void);
+static int i2a_current_cpu(void) { return sched_getcpu(); }
+#else
+static int i2a_current_cpu(void) { return -1; }
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define I2A_HAVE_VECTORS 1
 #else

@@ -21,7 +21,7 @@ MISSING_MESSAGE = (
 )
 
 # Must equal KERNEL_API in _im2col_cython.pyx: a build from older sources is not used.
-KERNEL_API = 8
+KERNEL_API = 9
 
 _state: dict = {"loaded": False, "module": None, "error": None, "warned": False}
 

@@ -193,6 +193,57 @@ class _Pool:
 _pool = _Pool()
 
 
+class _Placement:
+    """Keeps our worker threads off the CPU of the thread that hands them work.
+
+    A worker sleeps between jobs, and Linux wakes a thread by preference on its waker's CPU.
+    After a pause of the program (a student reading output, the benchmark between rounds) the
+    woken worker kept landing on the caller's CPU, and for tens of milliseconds the two shared
+    one core while the other idled: a small layer then took as long as on one thread
+    (``bench/NOTES.md``). So a worker's affinity is the process's CPUs (as it had them when
+    intro2ai loaded) less the one the caller runs on, set only when that CPU changes. Where the
+    system does not say which CPU a thread runs on, or refuses the affinity, the workers are
+    left where the scheduler puts them.
+    """
+
+    def __init__(self) -> None:
+        try:
+            self.cpus = frozenset(os.sched_getaffinity(0))
+            self.enabled = hasattr(os, "sched_setaffinity")
+        except (AttributeError, OSError):  # not on Linux
+            self.cpus, self.enabled = frozenset(), False
+        self.where: tuple[int, frozenset] = (-1, frozenset())  # caller's CPU, the others
+        self.kept_off: dict[int, int] = {}  # worker's native thread id -> the CPU it avoids
+        self.pid = os.getpid()
+
+    def caller(self) -> int:
+        """The CPU this thread runs on, or -1 (unknown, or placement off)."""
+        mod = _extension.cython_module()
+        if not self.enabled or mod is None:
+            return -1
+        cpu = int(mod.current_cpu())
+        if cpu >= 0 and cpu != self.where[0]:
+            self.where = (cpu, self.cpus - {cpu})
+        return cpu
+
+    def keep_off(self, native_id: int, cpu: int) -> None:
+        """Keep the thread ``native_id`` off ``cpu`` (a value of :meth:`caller`)."""
+        if self.pid != os.getpid():  # after a fork, thread ids may be reused
+            self.kept_off, self.pid = {}, os.getpid()
+        where = self.where
+        if cpu < 0 or where[0] != cpu or not where[1] or self.kept_off.get(native_id) == cpu:
+            return
+        try:
+            os.sched_setaffinity(native_id, where[1])
+        except OSError:
+            self.enabled = False
+            return
+        self.kept_off[native_id] = cpu
+
+
+_placement = _Placement()
+
+
 def run_parallel(work: Any, items: list, n_workers: int) -> None:
     """Call ``work(it)`` in ``n_workers`` threads (one of them this one) over one shared
     iterator ``it`` of ``items``: each thread takes the next item when it is done with one,
@@ -202,11 +253,17 @@ def run_parallel(work: Any, items: list, n_workers: int) -> None:
     if n_workers == 1:
         work(it)
         return
+    cpu = _placement.caller()
+
+    def placed(it: Iterator) -> None:
+        _placement.keep_off(threading.get_native_id(), cpu)
+        work(it)
+
     futures = []
     try:
         executor = _pool.get(n_workers - 1)
         for _ in range(n_workers - 1):
-            futures.append(executor.submit(work, it))
+            futures.append(executor.submit(placed, it))
     except RuntimeError:  # no thread can be started (e.g. a sandbox's process limit)
         _pool.drop()  # this thread does what is left
     try:
@@ -292,7 +349,9 @@ def run_shared(jobs: list, n_workers: int) -> None:
     to the end of its claims and then waits only for the chunks a worker claimed: a worker
     that starts late finds less to do, or nothing, and is never waited for."""
     workers = _spinners.get(n_workers - 1, jobs[0].mod) if n_workers > 1 and jobs else []
+    cpu = _placement.caller() if workers else -1
     for worker in workers:
+        _placement.keep_off(worker.thread.native_id, cpu)
         worker.post(tuple(jobs))
     for job in jobs:
         job()

@@ -28,7 +28,7 @@ from cython cimport floating
 
 # Bumped whenever a kernel's signature or the cols layout changes; intro2ai._extension treats
 # a build with another number as stale (built from older sources) and falls back to NumPy.
-KERNEL_API = 8
+KERNEL_API = 9
 
 from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf
@@ -37,6 +37,7 @@ from libc.string cimport memcpy, memset
 
 cdef extern from "_direct_conv.h" nogil:
     int i2a_direct_simd_level()
+    int i2a_current_cpu()
     Py_ssize_t i2a_direct_filter_tile_f32(int level)
     Py_ssize_t i2a_direct_filter_tile_f64(int level)
     int i2a_direct_forward_f32(const float* x, const float* w, const float* b, float* out,
@@ -415,6 +416,11 @@ cdef int64_t* _ticket(int64_t[::1] ticket, Py_ssize_t chunk, str who) except? NU
 def post(int64_t[::1] gen):
     """Count one more job posted to a spinning worker (``gen[0] += 1``, atomically)."""
     i2a_post(&gen[0])
+
+
+def current_cpu():
+    """The CPU this thread runs on now (-1: the system does not say)."""
+    return i2a_current_cpu()
 
 
 def spin_wait(int64_t[::1] gen, int64_t seen, double seconds):

@@ -318,6 +318,102 @@ def test_conv_threads_unavailable_falls_back_to_one_thread(monkeypatch):
         _close(g, r, np.float64, "grads without threads")
 
 
+def _two_cpus() -> list:
+
+    if not HAS_CYTHON:
+        pytest.skip("Cython extension not built")
+    cpus = sorted(_fast_plan._placement.cpus)
+    if len(cpus) < 2 or not _fast_plan._placement.enabled:
+        pytest.skip("needs two CPUs and thread affinity")
+    return cpus[:2]
+
+
+def _on_cpu(cpu: int):
+    """Run this thread on ``cpu`` only, for the ``with`` block."""
+    import contextlib
+    import os
+
+    @contextlib.contextmanager
+    def pinned():
+        before = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {cpu})
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, before)
+
+    return pinned()
+
+
+def test_conv_workers_kept_off_the_callers_cpu():
+    """A woken worker tends to land on its waker's CPU; ours are kept off it (affinity), and
+    follow when the caller moves."""
+    import os
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((8, 3, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
+    b = np.zeros(8, np.float32)
+    cp = {"stride": 1, "pad": 1}
+    ref = layers.conv_forward_naive(x, w, b, cp)[0]
+    for cpu in _two_cpus() * 2:
+        with _on_cpu(cpu), fast_layers.use_layout("direct", threads=2):
+            out = fast_layers.conv_forward_fast(x, w, b, cp)[0]
+        _close(out, ref, np.float32, f"direct conv, caller on CPU {cpu}")
+        (worker,) = _fast_plan._spinners.get(1, _extension.cython_module())
+        allowed = os.sched_getaffinity(worker.thread.native_id)
+        assert allowed == _fast_plan._placement.cpus - {cpu}, (cpu, allowed)
+
+
+def test_pool_workers_kept_off_the_callers_cpu():
+    import os
+    import threading
+
+    cpus = _two_cpus()
+    x = np.random.default_rng(4).standard_normal((64, 16, 32, 32)).astype(np.float32)
+    pp = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    for cpu in cpus * 2:
+        placed = {}
+        for _ in range(20):  # until a pool thread took part (it may start too late to)
+            with _on_cpu(cpu), fast_layers.use_layout(threads=2, pool_parallel_min=1):
+                out = fast_layers.max_pool_forward_fast(x, pp)[0]
+            np.testing.assert_array_equal(out, layers.max_pool_forward_naive(x, pp)[0])
+            placed = {
+                t.native_id: os.sched_getaffinity(t.native_id)
+                for t in threading.enumerate()
+                if t.name.startswith("intro2ai-conv")
+                and _fast_plan._placement.kept_off.get(t.native_id) == cpu
+            }
+            if placed:
+                break
+        assert placed, f"no pool thread ran beside a caller on CPU {cpu}"
+        assert all(a == _fast_plan._placement.cpus - {cpu} for a in placed.values()), placed
+
+
+def test_refused_affinity_leaves_the_workers_where_they_are(monkeypatch):
+    import os
+
+    _two_cpus()
+
+    def refuse(*args):
+        raise PermissionError("not here")
+
+    placement = _fast_plan._Placement()
+    monkeypatch.setattr(_fast_plan, "_placement", placement)
+    monkeypatch.setattr(os, "sched_setaffinity", refuse)
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((8, 3, 12, 12)), rng.standard_normal((8, 3, 3, 3))
+    b, cp = np.zeros(8), {"stride": 1, "pad": 1}
+    with fast_layers.use_layout("direct", threads=2):
+        out, cache = fast_layers.conv_forward_fast(x, w, b, cp)
+        grads = fast_layers.conv_backward_fast(np.ones_like(out), cache)
+    ref, ref_cache = layers.conv_forward_naive(x, w, b, cp)
+    _close(out, ref, np.float64, "out, affinity refused")
+    for g, r in zip(grads, layers.conv_backward_naive(np.ones_like(out), ref_cache)):
+        _close(g, r, np.float64, "grads, affinity refused")
+    assert not placement.enabled and placement.caller() == -1
+
+
 def test_conv_forward_matches_scipy_correlate(backend):
     """Independent oracle: out[n, f] = sum_c correlate(x_pad[n, c], w[f, c], 'valid')[::s, ::s] + b[f]."""
     rng = np.random.default_rng(1)
