@@ -17,8 +17,10 @@ def _extensions():
     ext = Extension(
         "intro2ai._im2col_cython",
         sources=["intro2ai/_im2col_cython.pyx"],
-        # The direct convolution's and the Winograd transforms' C kernels, included by the .pyx.
+        # The C kernels the .pyx includes: the direct convolution's, the Winograd transforms'
+        # and Adam's.
         depends=[
+            "intro2ai/_adam.h",
             "intro2ai/_direct_conv.h",
             "intro2ai/_direct_conv_driver.h",
             "intro2ai/_direct_conv_kernels.h",

@@ -31,7 +31,6 @@ from cython cimport floating
 KERNEL_API = 9
 
 from cython.parallel cimport prange
-from libc.math cimport sqrt, sqrtf
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
@@ -366,27 +365,33 @@ def maxpool_backward(const floating[:, :, :, ::1] dout, const int[:, :, :, ::1] 
 
 def adam_step(const floating[::1] w, const floating[::1] dw, const floating[::1] m_old,
               const floating[::1] v_old, floating[::1] next_w, floating[::1] m, floating[::1] v,
-              double beta1, double beta2, double step_size, double v_scale, double epsilon):
+              double beta1, double beta2, double step_size, double v_scale, double epsilon,
+              int level=DIRECT_SIMD_LEVEL):
     """One Adam update in a single pass (``intro2ai.optim.adam`` owns the formulas' constants):
 
     ``m = beta1 * m_old + (1 - beta1) * dw``, ``v = beta2 * v_old + (1 - beta2) * dw**2``,
     ``next_w = w - step_size * m / (sqrt(v * v_scale) + epsilon)``, elementwise, in the
-    arrays' dtype. All arrays are flat, contiguous and of one length.
+    arrays' dtype. All arrays are flat, contiguous and of one length; the outputs are new
+    arrays (none of them is an input). ``level``: the SIMD kernels to use (see
+    ``DIRECT_SIMD_LEVEL``; below 0, the portable ones).
     """
-    cdef Py_ssize_t i, n = w.shape[0]
-    cdef floating b1 = beta1, b2 = beta2, c1 = 1.0 - beta1, c2 = 1.0 - beta2
-    cdef floating lr = step_size, vs = v_scale, eps = epsilon, g, mi, vi
+    cdef Py_ssize_t n = w.shape[0]
+    if level > DIRECT_SIMD_LEVEL:
+        raise ValueError(f"adam_step: SIMD level {level} asked, this CPU has {DIRECT_SIMD_LEVEL}")
+    if not (dw.shape[0] == m_old.shape[0] == v_old.shape[0] == next_w.shape[0] == m.shape[0]
+            == v.shape[0] == n):
+        raise ValueError("adam_step: the arrays differ in length")
+    if n == 0:
+        return
     with nogil:
-        for i in range(n):
-            g = dw[i]
-            mi = b1 * m_old[i] + c1 * g
-            vi = b2 * v_old[i] + c2 * g * g
-            m[i] = mi
-            v[i] = vi
-            if floating is float:
-                next_w[i] = w[i] - lr * mi / (sqrtf(vi * vs) + eps)
-            else:
-                next_w[i] = w[i] - lr * mi / (sqrt(vi * vs) + eps)
+        if floating is float:
+            i2a_adam_f32(&w[0], &dw[0], &m_old[0], &v_old[0], &next_w[0], &m[0], &v[0], n,
+                         beta1, 1.0 - beta1, beta2, 1.0 - beta2, step_size, v_scale, epsilon,
+                         level)
+        else:
+            i2a_adam_f64(&w[0], &dw[0], &m_old[0], &v_old[0], &next_w[0], &m[0], &v[0], n,
+                         beta1, 1.0 - beta1, beta2, 1.0 - beta2, step_size, v_scale, epsilon,
+                         level)
 
 
 cdef _check_direct(str who, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
@@ -582,6 +587,16 @@ def conv_gemm_dx(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1]
                                         chunk)
     if rc != 0:
         raise MemoryError("conv_gemm_dx: no memory for the scratch buffers")
+
+
+cdef extern from "_adam.h" nogil:
+    void i2a_adam_f32(const float* w, const float* dw, const float* m_old, const float* v_old,
+                      float* next_w, float* m, float* v, Py_ssize_t n, float b1, float c1,
+                      float b2, float c2, float lr, float vs, float eps, int level)
+    void i2a_adam_f64(const double* w, const double* dw, const double* m_old,
+                      const double* v_old, double* next_w, double* m, double* v, Py_ssize_t n,
+                      double b1, double c1, double b2, double c2, double lr, double vs,
+                      double eps, int level)
 
 
 cdef extern from "_winograd.h" nogil:

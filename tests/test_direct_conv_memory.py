@@ -1,12 +1,13 @@
-"""The direct-convolution and Winograd C kernels under AddressSanitizer and UBSan.
+"""The direct-convolution, Winograd and Adam C kernels under AddressSanitizer and UBSan.
 
 ``intro2ai/_direct_conv.h`` reads past the end of each output row on purpose (the "wide"
 layout) and pads every buffer for it; a wrong padding would read or write out of bounds
 without changing any result the other tests see. Here a small C harness includes the headers,
 runs the forward, dw and GEMM-dx drivers (also their shared forms, as threads call them) at
-every SIMD level this CPU runs over fixed and random geometries and strides 1-3, and the
-Winograd transforms (``_winograd.h``) over random images and bands, and is built with ``-fsanitize=address,undefined``: any out-of-bounds access or
-undefined behaviour aborts it. The inputs and outputs are allocated with their exact sizes,
+every SIMD level this CPU runs over fixed and random geometries and strides 1-3, the
+Winograd transforms (``_winograd.h``) over random images and bands and Adam's step
+(``_adam.h``) over lengths 1-70, and is built with ``-fsanitize=address,undefined``: any
+out-of-bounds access or undefined behaviour aborts it. The inputs and outputs are allocated with their exact sizes,
 so the kernels' reads and writes of them are checked too. The harness also checks one result
 of the drivers exactly (all ones in, the number of in-bounds taps out), so they really ran.
 """
@@ -24,6 +25,7 @@ HEADER = Path(__file__).resolve().parents[1] / "intro2ai" / "_direct_conv.h"
 HARNESS = r"""
 #include "_direct_conv.h"
 #include "_winograd.h"
+#include "_adam.h"
 #include <stdio.h>
 
 static unsigned long long seed = 12345;
@@ -93,6 +95,19 @@ static long rnd(long lo, long hi) { /* uniform in [lo, hi] */
         free(x); free(V); free(M); free(b); free(out);                                     \
     } while (0)
 
+/* One Adam step over exact-size arrays of n elements. */
+#define ADAM(T, SUF)                                                                       \
+    do {                                                                                   \
+        T *a[7];                                                                           \
+        for (int k = 0; k < 7; k++) {                                                      \
+            a[k] = malloc(sizeof(T) * n);                                                  \
+            for (long i = 0; i < n; i++) a[k][i] = (T)1;                                   \
+        }                                                                                  \
+        i2a_adam_##SUF(a[0], a[1], a[2], a[3], a[4], a[5], a[6], n, 0.9, 0.1, 0.999, 0.001, \
+                       0.01, 1, 1e-8, level);                                              \
+        for (int k = 0; k < 7; k++) free(a[k]);                                            \
+    } while (0)
+
 int main(void) {
     int top = i2a_direct_simd_level();
     long runs = 0;
@@ -122,6 +137,12 @@ int main(void) {
             runs++;
         }
     }
+    for (long n = 1; n <= 70; n++)
+        for (int level = -1; level <= top; level++) {
+            ADAM(float, f32);
+            ADAM(double, f64);
+            runs++;
+        }
     printf("ok %ld levels 0..%d\n", runs, top);
     return 0;
 }
@@ -147,6 +168,7 @@ def test_direct_kernels_clean_under_sanitizers(tmp_path):
             str(src),
             "-o",
             str(exe),
+            "-lm",
         ],
         capture_output=True,
         text=True,

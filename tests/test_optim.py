@@ -130,6 +130,48 @@ def test_adam_compiled_and_numpy_paths_follow_the_formula(dtype, tol, layout):
             np.testing.assert_array_equal(old_m, old_m_copy)
 
 
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
+def test_adam_kernel_at_every_simd_level_and_length(dtype, tol):
+    """The compiled step at each SIMD level this CPU runs (portable, AVX2, AVX-512), over
+    lengths that leave every remainder of the vector width."""
+    from intro2ai import _extension
+
+    mod = _extension.cython_module()
+    if mod is None:
+        pytest.skip("Cython extension not built")
+    rng = np.random.default_rng(8)
+    for level in range(-1, mod.DIRECT_SIMD_LEVEL + 1):
+        for n in (1, 7, 15, 16, 17, 33, 1073):
+            w, dw, m_old = (rng.standard_normal(n).astype(dtype) for _ in range(3))
+            v_old = np.abs(rng.standard_normal(n)).astype(dtype)
+            outs = [np.empty(n, dtype) for _ in range(3)]
+            t = 3
+            mod.adam_step(
+                w,
+                dw,
+                m_old,
+                v_old,
+                *outs,
+                0.9,
+                0.999,
+                1e-2 / (1 - 0.9**t),
+                1 / (1 - 0.999**t),
+                1e-8,
+                level,
+            )
+            w_ref, m_ref, v_ref = _adam_formula(
+                w.astype(np.float64), dw.astype(np.float64), m_old, v_old, t
+            )
+            for got, ref in zip(outs, (w_ref, m_ref, v_ref)):
+                np.testing.assert_allclose(got, ref, rtol=tol, atol=tol, err_msg=f"{level} {n}")
+    with pytest.raises(ValueError, match="adam_step: SIMD level"):
+        mod.adam_step(*(np.zeros(4, dtype) for _ in range(7)), 0.9, 0.999, 1, 1, 1, 3)
+    with pytest.raises(ValueError, match="adam_step: the arrays differ in length"):
+        mod.adam_step(
+            *(np.zeros(4, dtype) for _ in range(6)), np.zeros(3, dtype), 0.9, 0.999, 1, 1, 1
+        )
+
+
 def test_adam_mixed_dtypes_take_the_numpy_path():
     w = np.ones((3, 4), dtype=np.float32)
     dw = np.full((3, 4), 0.5)  # float64 gradient for a float32 weight

@@ -117,6 +117,8 @@ def test_release_is_self_contained_and_clean(built):
         "intro2ai/_direct_conv_kernels.h",
         "intro2ai/_winograd.h",
         "intro2ai/_winograd_kernels.h",
+        "intro2ai/_adam.h",
+        "intro2ai/_malloc.py",
         "intro2ai/notebook_images/chelsea.jpg",
         "intro2ai/notebook_images/coffee.jpg",
         "intro2ai/fonts/NanumGothic.ttf",
