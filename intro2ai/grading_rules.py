@@ -341,6 +341,11 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.1e}"
 
 
+def _real_numbers(a: np.ndarray) -> bool:
+    """Floats or integers: what a check compares (complex values, objects, strings are not)."""
+    return np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)
+
+
 def compare(key: str, student: np.ndarray | None, ref: np.ndarray, tol: float) -> dict:
     """One check: ``{"name", "passed", "error", "tolerance", "failure"}``; ``failure`` is a
     :class:`Failure` when it failed, else None."""
@@ -350,7 +355,7 @@ def compare(key: str, student: np.ndarray | None, ref: np.ndarray, tol: float) -
         return check
     if key == "loss" and student.size == 1:
         student = student.reshape(())
-    numeric = np.issubdtype(student.dtype, np.floating) or np.issubdtype(student.dtype, np.integer)
+    numeric = _real_numbers(student)
     if numeric and student.shape != ref.shape:
         want, got = str(tuple(ref.shape)), str(tuple(student.shape))
         check["failure"] = Failure(
@@ -394,7 +399,7 @@ def diagnose(key: str, student: np.ndarray | None, variants: dict) -> list[str]:
         s = student.reshape(()) if key == "loss" and student.size == 1 else student
         if (
             s.shape == v.shape
-            and np.issubdtype(s.dtype, np.number)
+            and _real_numbers(s)
             and np.all(np.isfinite(s))
             and rel_err(s.astype(np.float64), v.astype(np.float64)) <= MATCH_TOL
         ):

@@ -188,6 +188,8 @@ def test_diagnosis_names_the_mistake():
     flipped = layers.conv_forward_naive(x, w[:, :, ::-1, ::-1].copy(), b, cp)[0]
     assert "kernel_flipped" in grader._diagnose("out", flipped, variants)
     assert all(k in mistakes.MISTAKE_KO for k in variants)
+    # A complex array is no known mistake, whatever its real part (and no grade: a dtype failure).
+    assert grader._diagnose("out", wrong + 1j, variants) == []
 
 
 def _submission(root: Path, layers_text: str | None, cnn_text: str | None) -> Path:
