@@ -331,7 +331,8 @@ def bench_step(dtype, k, torch, rows):
             None,
             t_ours / t_torch if t_torch else None,
             f"one-process figure (old method: both sides alternate in this process, "
-            f"where our spinning BLAS threads slow PyTorch's turns); epoch of "
+            f"PyTorch with what importing intro2ai set: OpenBLAS's thread timeout, "
+            f"glibc's malloc thresholds); epoch of "
             f"{EPOCH_IMAGES} images ~ {t_ours * per_epoch / 1e3:.1f} s; "
             f"loss alone {t_loss:.1f} ms",
             {"epoch_s": t_ours * per_epoch / 1e3},
