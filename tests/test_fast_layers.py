@@ -366,28 +366,31 @@ def test_conv_workers_kept_off_the_callers_cpu():
 
 
 def test_pool_workers_kept_off_the_callers_cpu():
+    """The same for the pool threads of ``run_parallel`` (pooling): the caller waits until a
+    pool thread has taken an item, so one always takes part."""
     import os
     import threading
 
     cpus = _two_cpus()
-    x = np.random.default_rng(4).standard_normal((64, 16, 32, 32)).astype(np.float32)
-    pp = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    caller = threading.get_native_id()
     for cpu in cpus * 2:
-        placed = {}
-        for _ in range(20):  # until a pool thread took part (it may start too late to)
-            with _on_cpu(cpu), fast_layers.use_layout(threads=2, pool_parallel_min=1):
-                out = fast_layers.max_pool_forward_fast(x, pp)[0]
-            np.testing.assert_array_equal(out, layers.max_pool_forward_naive(x, pp)[0])
-            placed = {
-                t.native_id: os.sched_getaffinity(t.native_id)
-                for t in threading.enumerate()
-                if t.name.startswith("intro2ai-conv")
-                and _fast_plan._placement.kept_off.get(t.native_id) == cpu
-            }
-            if placed:
-                break
-        assert placed, f"no pool thread ran beside a caller on CPU {cpu}"
-        assert all(a == _fast_plan._placement.cpus - {cpu} for a in placed.values()), placed
+        started = threading.Event()
+        seen = {}
+
+        def work(it, started=started, seen=seen):
+            for _item in it:
+                me = threading.get_native_id()
+                seen[me] = os.sched_getaffinity(0)
+                if me == caller:
+                    assert started.wait(30), "no pool thread took an item"
+                else:
+                    started.set()
+
+        with _on_cpu(cpu):
+            _fast_plan.run_parallel(work, [0, 1], 2)
+        pool = {t: a for t, a in seen.items() if t != caller}
+        assert len(pool) == 1, seen
+        assert list(pool.values()) == [_fast_plan._placement.cpus - {cpu}], (cpu, seen)
 
 
 def test_refused_affinity_leaves_the_workers_where_they_are(monkeypatch):

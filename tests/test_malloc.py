@@ -50,8 +50,9 @@ def _probe(**env) -> dict:
 def test_freed_arrays_memory_is_used_again_without_page_faults():
     res = _probe()
     assert res["status"] == "set", res
-    # The first round maps fresh pages; later rounds reuse them.
-    assert res["faults"][0] > 100, res
+    # The first round maps fresh pages (fewer faults where transparent huge pages back them);
+    # later rounds reuse them.
+    assert res["faults"][0] > 0, res
     assert max(res["faults"][1:]) < 50, res
 
 
@@ -62,10 +63,12 @@ def test_freed_arrays_memory_is_used_again_without_page_faults():
 )
 def test_user_setting_is_kept(var, value):
     # glibc's own behaviour: the top of the heap goes back to the kernel, and each round maps
-    # its pages again (which is also what makes the test above able to fail).
+    # its pages again, faulting about as often as the first (which is also what makes the test
+    # above able to fail).
     res = _probe(**{var: value})
     assert res["status"] == f"user set ({var})", res
-    assert min(res["faults"][1:]) > 100, res
+    assert res["faults"][0] > 0, res
+    assert min(res["faults"][1:]) >= res["faults"][0] // 2, res
 
 
 def test_without_glibc_nothing_is_done(monkeypatch):
