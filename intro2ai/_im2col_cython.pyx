@@ -31,7 +31,7 @@ from cython cimport floating
 KERNEL_API = 9
 
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uintptr_t
 from libc.string cimport memcpy, memset
 
 cdef extern from "_direct_conv.h" nogil:
@@ -363,6 +363,11 @@ def maxpool_backward(const floating[:, :, :, ::1] dout, const int[:, :, :, ::1] 
                     plane[o] += dout[n, c, h, w]
 
 
+cdef inline bint _overlaps(const void* a, const void* b, size_t nbytes) noexcept nogil:
+    cdef uintptr_t x = <uintptr_t>a, y = <uintptr_t>b
+    return x < y + nbytes and y < x + nbytes
+
+
 def adam_step(const floating[::1] w, const floating[::1] dw, const floating[::1] m_old,
               const floating[::1] v_old, floating[::1] next_w, floating[::1] m, floating[::1] v,
               double beta1, double beta2, double step_size, double v_scale, double epsilon,
@@ -383,6 +388,14 @@ def adam_step(const floating[::1] w, const floating[::1] dw, const floating[::1]
         raise ValueError("adam_step: the arrays differ in length")
     if n == 0:
         return
+    cdef size_t nbytes = <size_t>n * sizeof(floating)
+    cdef const void* arrays[7]
+    arrays[:] = [&next_w[0], &m[0], &v[0], &w[0], &dw[0], &m_old[0], &v_old[0]]
+    cdef int i, j
+    for i in range(3):  # the kernel's pointers are restrict: no output may share memory
+        for j in range(7):
+            if j != i and _overlaps(arrays[i], arrays[j], nbytes):
+                raise ValueError("adam_step: an output array shares memory with another array")
     with nogil:
         if floating is float:
             i2a_adam_f32(&w[0], &dw[0], &m_old[0], &v_old[0], &next_w[0], &m[0], &v[0], n,

@@ -166,6 +166,15 @@ def test_adam_kernel_at_every_simd_level_and_length(dtype, tol):
                 np.testing.assert_allclose(got, ref, rtol=tol, atol=tol, err_msg=f"{level} {n}")
     with pytest.raises(ValueError, match="adam_step: SIMD level"):
         mod.adam_step(*(np.zeros(4, dtype) for _ in range(7)), 0.9, 0.999, 1, 1, 1, 3)
+    a = [np.zeros(8, dtype) for _ in range(7)]
+    for out, other in ((4, 0), (5, 2), (6, 5)):  # next_w on w, m on m_old, v on m
+        args = list(a)
+        args[out] = args[other]
+        with pytest.raises(ValueError, match="adam_step: an output array shares memory"):
+            mod.adam_step(*args, 0.9, 0.999, 1, 1, 1)
+    half = np.zeros(12, dtype)  # overlapping halves, not the same start
+    with pytest.raises(ValueError, match="shares memory"):
+        mod.adam_step(*a[:4], half[:8], half[4:], a[6], 0.9, 0.999, 1, 1, 1)
     with pytest.raises(ValueError, match="adam_step: the arrays differ in length"):
         mod.adam_step(
             *(np.zeros(4, dtype) for _ in range(6)), np.zeros(3, dtype), 0.9, 0.999, 1, 1, 1
