@@ -421,6 +421,15 @@ cdef _check_direct(str who, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t
         raise ValueError(f"{who}: SIMD level {level} asked, this CPU has {DIRECT_SIMD_LEVEL}")
 
 
+cdef bint _dout_fits(const Py_ssize_t* dout_shape, Py_ssize_t N, Py_ssize_t F, Py_ssize_t H,
+                     Py_ssize_t W, Py_ssize_t HH, Py_ssize_t WW, Py_ssize_t pad_h,
+                     Py_ssize_t pad_w, Py_ssize_t stride) noexcept:
+    """Whether dout (N, F, H_out, W_out) matches the convolution's output shape."""
+    return (dout_shape[0] == N and dout_shape[1] == F
+            and dout_shape[2] == (H + 2 * pad_h - HH) // stride + 1
+            and dout_shape[3] == (W + 2 * pad_w - WW) // stride + 1)
+
+
 cdef int64_t* _ticket(int64_t[::1] ticket, Py_ssize_t chunk, str who) except? NULL:
     """The counters of a job several threads do together (None: this call does it all)."""
     if ticket is None:
@@ -515,9 +524,7 @@ def conv_direct_dw(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
     cdef Py_ssize_t F = dw.shape[0], HH = dw.shape[2], WW = dw.shape[3]
     _check_direct("conv_direct_dw", N, C, H, W, F, dw.shape[1], HH, WW, pad_h, pad_w, level,
                   stride)
-    if (dout.shape[0] != N or dout.shape[1] != F
-            or dout.shape[2] != (H + 2 * pad_h - HH) // stride + 1
-            or dout.shape[3] != (W + 2 * pad_w - WW) // stride + 1):
+    if not _dout_fits(dout.shape, N, F, H, W, HH, WW, pad_h, pad_w, stride):
         raise ValueError("conv_direct_dw: inconsistent shape of dout")
     if level < 0:
         level = DIRECT_SIMD_LEVEL
@@ -546,9 +553,7 @@ def conv_direct_dw_chunks(const floating[:, :, :, ::1] x, const floating[:, :, :
     cdef Py_ssize_t F = partial.shape[1], HH = partial.shape[3], WW = partial.shape[4]
     _check_direct("conv_direct_dw_chunks", N, C, H, W, F, partial.shape[2], HH, WW, pad_h,
                   pad_w, level, stride)
-    if (dout.shape[0] != N or dout.shape[1] != F
-            or dout.shape[2] != (H + 2 * pad_h - HH) // stride + 1
-            or dout.shape[3] != (W + 2 * pad_w - WW) // stride + 1
+    if (not _dout_fits(dout.shape, N, F, H, W, HH, WW, pad_h, pad_w, stride)
             or chunk < 1 or partial.shape[0] != (N + chunk - 1) // chunk):
         raise ValueError("conv_direct_dw_chunks: inconsistent shapes of dout or partial")
     if level < 0:
@@ -581,9 +586,7 @@ def conv_gemm_dx(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1]
     cdef Py_ssize_t F = w.shape[0], HH = w.shape[2], WW = w.shape[3]
     _check_direct("conv_gemm_dx", N, C, H, W, F, w.shape[1], HH, WW, pad_h, pad_w, level,
                   stride)
-    if (dout.shape[0] != N or dout.shape[1] != F
-            or dout.shape[2] != (H + 2 * pad_h - HH) // stride + 1
-            or dout.shape[3] != (W + 2 * pad_w - WW) // stride + 1):
+    if not _dout_fits(dout.shape, N, F, H, W, HH, WW, pad_h, pad_w, stride):
         raise ValueError("conv_gemm_dx: inconsistent shape of dout")
     if level < 0:
         level = DIRECT_SIMD_LEVEL
